@@ -1,0 +1,57 @@
+//! The record of what `apply` wrote: path and content hash of every file mlgen owns.
+//!
+//! It lets `plan` tell a spec change from a hand edit, and lets `apply` remove files the
+//! spec no longer produces without ever touching files it did not write.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::Error;
+
+/// File name of the manifest inside the output folder.
+pub const FILE: &str = ".mlgen-manifest.json";
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Format version of this file.
+    pub version: u32,
+    /// Relative path → sha256 of the content as written.
+    pub files: BTreeMap<String, String>,
+}
+
+impl Manifest {
+    pub fn new(files: BTreeMap<String, String>) -> Self {
+        Manifest { version: 1, files }
+    }
+
+    /// Reads the manifest of `out_dir`; a missing one is empty.
+    pub fn load(out_dir: &Path) -> Result<Self, Error> {
+        let path = out_dir.join(FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                Error::Refused(format!(
+                    "{} is not a valid mlgen manifest ({e}); it records which files mlgen owns. Restore it from version control, or delete it to treat every file as not owned by mlgen",
+                    path.display()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::new(BTreeMap::new())),
+            Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("manifest serialises");
+        s.push('\n');
+        s
+    }
+}
+
+/// Hex sha256 of `bytes`.
+pub fn hash(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}

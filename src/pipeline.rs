@@ -1,0 +1,135 @@
+//! Spec file → validated spec → deployment → rendered tree, and where the tree goes.
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::Error;
+use crate::model::{self, Deployment};
+use crate::render;
+use crate::spec::{self, SourceFile, validate};
+use crate::tree::Tree;
+
+/// The default output folder, beside the spec.
+pub const DEFAULT_OUT: &str = "deploy";
+
+/// Everything a command needs about one spec.
+#[derive(Debug)]
+pub struct Prepared {
+    pub file: SourceFile,
+    pub deployment: Deployment,
+    pub tree: Tree,
+    /// The output folder as the user named it (for messages).
+    pub out_dir: PathBuf,
+}
+
+/// Loads, validates, resolves and renders the spec at `spec_path` for output in `out`
+/// (default `deploy/` beside the spec).
+pub fn prepare(spec_path: &Path, out: Option<&Path>) -> Result<Prepared, Error> {
+    let (file, parsed) = spec::load(spec_path)?;
+    let spec_dir = match spec_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let out_dir = out.map_or_else(|| spec_dir.join(DEFAULT_OUT), Path::to_path_buf);
+    let checked = validate::validate(&parsed).map_err(|d| Error::spec(&file, d))?;
+    let out_rel = out_relative(&spec_dir, &out_dir)?;
+    let deployment = model::resolve(&parsed, &checked, &spec_name(spec_path), &out_rel);
+    let tree = render::render(&deployment)?;
+    Ok(Prepared {
+        file,
+        deployment,
+        tree,
+        out_dir,
+    })
+}
+
+/// Validates and resolves spec text alone, as if written to the default output folder;
+/// used by tests and `mlgen model`.
+pub fn compile(file: &SourceFile) -> Result<(Deployment, Tree), Error> {
+    let parsed = spec::load::parse(file)?;
+    let checked = validate::validate(&parsed).map_err(|d| Error::spec(file, d))?;
+    let d = model::resolve(&parsed, &checked, &spec_name(&file.path), DEFAULT_OUT);
+    let tree = render::render(&d)?;
+    Ok((d, tree))
+}
+
+fn spec_name(path: &Path) -> String {
+    path.file_name()
+        .map_or_else(|| "mlgen.toml".to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// The output folder relative to the spec's folder, which is the image build context: the
+/// Dockerfile copies the app from there, so the output must sit inside it.
+pub fn out_relative(spec_dir: &Path, out: &Path) -> Result<String, Error> {
+    let base = spec_dir
+        .canonicalize()
+        .map_err(|e| Error::io(format!("cannot resolve {}", spec_dir.display()), e))?;
+    let target = resolve_lenient(out)?;
+    let refuse = || {
+        Error::Refused(format!(
+            "output folder {} is not inside the spec's folder {}: the spec's folder is the image build context, so the generated app must live inside it (e.g. --out {}/deploy)",
+            out.display(),
+            spec_dir.display(),
+            spec_dir.display()
+        ))
+    };
+    let rel = target.strip_prefix(&base).map_err(|_| refuse())?;
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if parts.is_empty() {
+        return Err(Error::Refused(format!(
+            "output folder {} is the spec's folder itself; use a subfolder such as {}/deploy",
+            out.display(),
+            spec_dir.display()
+        )));
+    }
+    if !parts.iter().all(|p| {
+        p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    }) {
+        return Err(Error::Refused(format!(
+            "output folder {} has characters a Dockerfile path cannot hold safely; use letters, digits, `.`, `_` and `-`",
+            out.display()
+        )));
+    }
+    Ok(parts.join("/"))
+}
+
+/// Canonicalises the longest existing prefix of `p` and appends the rest, which must be
+/// plain names (no `..` past a folder that does not exist yet).
+fn resolve_lenient(p: &Path) -> Result<PathBuf, Error> {
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| Error::io("cannot read the current folder", e))?
+            .join(p)
+    };
+    let mut existing = abs.clone();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.file_name(), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name.to_os_string());
+                existing = parent.to_path_buf();
+            }
+            _ => break,
+        }
+    }
+    let mut out = existing
+        .canonicalize()
+        .map_err(|e| Error::io(format!("cannot resolve {}", existing.display()), e))?;
+    for name in rest.into_iter().rev() {
+        match Path::new(&name).components().next() {
+            Some(Component::Normal(_)) => out.push(name),
+            _ => {
+                return Err(Error::Refused(format!(
+                    "output folder {} is not a plain path",
+                    p.display()
+                )));
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,49 @@
+//! Pinned packages of the generated image, loaded from `data/runtime.toml`.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Runtime {
+    pub serving: Packages,
+    pub frameworks: BTreeMap<String, Packages>,
+    pub onnx_conversion: Packages,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Packages {
+    pub packages: Vec<String>,
+}
+
+pub fn runtime() -> &'static Runtime {
+    static R: OnceLock<Runtime> = OnceLock::new();
+    R.get_or_init(|| {
+        toml::from_str(include_str!("../data/runtime.toml"))
+            .expect("data/runtime.toml is valid (checked by a unit test)")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_data_parses_and_covers_every_framework() {
+        let r = runtime();
+        for f in ["sklearn", "xgboost", "lightgbm", "onnx"] {
+            assert!(r.frameworks.contains_key(f), "{f} has no runtime packages");
+        }
+        for p in r
+            .serving
+            .packages
+            .iter()
+            .chain(r.frameworks.values().flat_map(|p| &p.packages))
+        {
+            assert!(p.contains("=="), "{p} is not pinned");
+        }
+    }
+}

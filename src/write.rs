@@ -1,0 +1,403 @@
+//! Writing an output folder so that a failure leaves it exactly as it was.
+//!
+//! `apply` takes a lock, plans, refuses hand-edited or foreign files unless forced, stages
+//! every new file as a temporary file beside its target, then swaps them in with renames,
+//! keeping the old files as backups until the last rename succeeded. Any error rolls the
+//! swaps back, deletes the temporaries and the folders it created.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use tempfile::{NamedTempFile, TempPath};
+
+use crate::error::Error;
+use crate::manifest::{self, Manifest};
+use crate::plan::{self, Action, Conflict, Plan};
+use crate::tree::Tree;
+
+/// Lock file inside the output folder while `apply` runs.
+pub const LOCK_FILE: &str = ".mlgen.lock";
+
+/// Test hook: `MLGEN_FAIL_AT=stage:N` or `commit:N` makes the Nth staging or commit step
+/// fail as an I/O error would, to prove rollback. Unset in normal use.
+const FAIL_ENV: &str = "MLGEN_FAIL_AT";
+
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub written: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+/// Plans and applies `tree` to `out_dir` under the folder's lock.
+pub fn apply(tree: &Tree, out_dir: &Path, force: bool) -> Result<(Plan, Outcome), Error> {
+    let mut created = create_dirs(out_dir)?;
+    let lock = match Lock::acquire(out_dir) {
+        Ok(l) => l,
+        Err(e) => {
+            remove_created(&mut created);
+            return Err(e);
+        }
+    };
+    let result = apply_locked(tree, out_dir, force);
+    drop(lock);
+    if result.is_err() {
+        remove_created(&mut created);
+    }
+    result
+}
+
+fn apply_locked(tree: &Tree, out_dir: &Path, force: bool) -> Result<(Plan, Outcome), Error> {
+    let plan = plan::plan(tree, out_dir)?;
+    let conflicts: Vec<String> = plan
+        .pending()
+        .filter_map(|c| {
+            c.conflict.map(|k| match k {
+                Conflict::EditedByHand => format!("  {} (edited by hand since the last apply)", c.path),
+                Conflict::NotOwned => format!("  {} (exists, not written by mlgen)", c.path),
+            })
+        })
+        .collect();
+    if !conflicts.is_empty() && !force {
+        return Err(Error::Refused(format!(
+            "refusing to overwrite or remove files in {}:\n{}\nnothing was written; review them with `mlgen plan`, then keep your changes in the spec, or run `mlgen apply --force` to replace them",
+            out_dir.display(),
+            conflicts.join("\n")
+        )));
+    }
+
+    let new_manifest = Manifest::new(
+        tree.iter()
+            .map(|(p, c)| (p.to_string(), manifest::hash(c.as_bytes())))
+            .collect(),
+    );
+    let mut tx = Transaction::new(out_dir);
+    let mut outcome = Outcome::default();
+    let result = (|| {
+        for c in plan.pending() {
+            match c.action {
+                Action::Add | Action::Change => {
+                    let content = tree.get(&c.path).expect("planned file is in the tree");
+                    tx.stage_write(&c.path, content.as_bytes(), is_executable(&c.path))?;
+                    outcome.written.push(c.path.clone());
+                }
+                Action::Remove => {
+                    tx.stage_remove(&c.path);
+                    outcome.removed.push(c.path.clone());
+                }
+                Action::Unchanged => {}
+            }
+        }
+        if new_manifest != plan.manifest || !out_dir.join(manifest::FILE).exists() {
+            tx.stage_write(manifest::FILE, new_manifest.to_json().as_bytes(), false)?;
+        }
+        tx.commit()
+    })();
+    match result {
+        Ok(()) => Ok((plan, outcome)),
+        Err(e) => {
+            tx.rollback();
+            Err(e)
+        }
+    }
+}
+
+/// Generated scripts are executable; everything else is a plain file.
+pub fn is_executable(path: &str) -> bool {
+    path.ends_with(".sh")
+}
+
+/// Writes `tree` into a folder that must be empty or missing (`render --out`).
+pub fn export(tree: &Tree, out_dir: &Path) -> Result<(), Error> {
+    if let Ok(mut entries) = fs::read_dir(out_dir) {
+        if entries.next().is_some() {
+            return Err(Error::Refused(format!(
+                "{} is not empty; `render --out` only writes into a new or empty folder. Use `mlgen apply --out {}` to update a folder mlgen manages",
+                out_dir.display(),
+                out_dir.display()
+            )));
+        }
+    }
+    let mut created = create_dirs(out_dir)?;
+    let mut tx = Transaction::new(out_dir);
+    let result = (|| {
+        for (path, content) in tree.iter() {
+            tx.stage_write(path, content.as_bytes(), is_executable(path))?;
+        }
+        tx.commit()
+    })();
+    if result.is_err() {
+        tx.rollback();
+        remove_created(&mut created);
+    }
+    result
+}
+
+/// Creates `dir` and missing parents; returns the folders it created, outermost first.
+fn create_dirs(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let mut missing = Vec::new();
+    let mut p = dir.to_path_buf();
+    while !p.as_os_str().is_empty() && fs::symlink_metadata(&p).is_err() {
+        missing.push(p.clone());
+        match p.parent() {
+            Some(parent) => p = parent.to_path_buf(),
+            None => break,
+        }
+    }
+    missing.reverse();
+    let mut created = Vec::new();
+    for m in missing {
+        if let Err(e) = fs::create_dir(&m) {
+            remove_created(&mut created);
+            return Err(Error::io(format!("cannot create {}", m.display()), e));
+        }
+        created.push(m);
+    }
+    Ok(created)
+}
+
+fn remove_created(created: &mut Vec<PathBuf>) {
+    while let Some(d) = created.pop() {
+        let _ = fs::remove_dir(&d);
+    }
+}
+
+enum Step {
+    Write {
+        target: PathBuf,
+        temp: Option<TempPath>,
+    },
+    Remove {
+        target: PathBuf,
+    },
+}
+
+struct Transaction {
+    root: PathBuf,
+    steps: Vec<Step>,
+    /// Folders created while staging, outermost first.
+    created: Vec<PathBuf>,
+    /// (target, backup) of every file moved aside, and whether a new file now sits there.
+    done: Vec<(PathBuf, Option<PathBuf>, bool)>,
+    fail_stage: Option<usize>,
+    fail_commit: Option<usize>,
+}
+
+impl Transaction {
+    fn new(root: &Path) -> Self {
+        let (fail_stage, fail_commit) = fail_points();
+        Transaction {
+            root: root.to_path_buf(),
+            steps: Vec::new(),
+            created: Vec::new(),
+            done: Vec::new(),
+            fail_stage,
+            fail_commit,
+        }
+    }
+
+    fn stage_write(&mut self, rel: &str, content: &[u8], executable: bool) -> Result<(), Error> {
+        let target = self.root.join(rel);
+        let parent = target.parent().expect("a file in the tree has a parent").to_path_buf();
+        self.ensure_dir(&parent)?;
+        if self.fail_stage == Some(self.steps.len() + 1) {
+            return Err(injected("stage", &target));
+        }
+        let ctx = |e| Error::io(format!("cannot stage {}", target.display()), e);
+        let mut tmp = NamedTempFile::with_prefix_in(".mlgen-tmp-", &parent).map_err(ctx)?;
+        tmp.write_all(content).map_err(ctx)?;
+        tmp.as_file().sync_all().map_err(ctx)?;
+        set_mode(tmp.path(), executable).map_err(ctx)?;
+        self.steps.push(Step::Write {
+            target,
+            temp: Some(tmp.into_temp_path()),
+        });
+        Ok(())
+    }
+
+    fn stage_remove(&mut self, rel: &str) {
+        self.steps.push(Step::Remove {
+            target: self.root.join(rel),
+        });
+    }
+
+    /// Creates missing folders under the root, refusing symlinks and files in the way.
+    fn ensure_dir(&mut self, dir: &Path) -> Result<(), Error> {
+        let rel = dir.strip_prefix(&self.root).unwrap_or(Path::new(""));
+        let mut p = self.root.clone();
+        for part in rel.components() {
+            p.push(part);
+            match fs::symlink_metadata(&p) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(Error::Refused(format!(
+                        "{} is a symbolic link; mlgen never writes through links inside its output folder",
+                        p.display()
+                    )));
+                }
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    return Err(Error::Refused(format!(
+                        "{} is a file, but mlgen needs a folder there",
+                        p.display()
+                    )));
+                }
+                Err(_) => {
+                    fs::create_dir(&p)
+                        .map_err(|e| Error::io(format!("cannot create {}", p.display()), e))?;
+                    self.created.push(p.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), Error> {
+        let steps = std::mem::take(&mut self.steps);
+        for (i, step) in steps.into_iter().enumerate() {
+            if self.fail_commit == Some(i + 1) {
+                let target = match &step {
+                    Step::Write { target, .. } | Step::Remove { target } => target.clone(),
+                };
+                self.steps.push(step);
+                return Err(injected("commit", &target));
+            }
+            match step {
+                Step::Write { target, mut temp } => {
+                    let backup = self.move_aside(&target)?;
+                    let t = temp.take().expect("staged temp is present");
+                    match t.persist(&target) {
+                        Ok(()) => self.done.push((target, backup, true)),
+                        Err(e) => {
+                            self.done.push((target.clone(), backup, false));
+                            return Err(Error::io(
+                                format!("cannot write {}", target.display()),
+                                e.error,
+                            ));
+                        }
+                    }
+                }
+                Step::Remove { target } => {
+                    let backup = self.move_aside(&target)?;
+                    self.done.push((target, backup, false));
+                }
+            }
+        }
+        // Every rename succeeded: the backups can go.
+        for (_, backup, _) in self.done.drain(..) {
+            if let Some(b) = backup {
+                let _ = fs::remove_file(b);
+            }
+        }
+        Ok(())
+    }
+
+    /// Renames an existing target to a backup beside it.
+    fn move_aside(&self, target: &Path) -> Result<Option<PathBuf>, Error> {
+        match fs::symlink_metadata(target) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(format!("cannot inspect {}", target.display()), e)),
+            Ok(m) if m.is_dir() => Err(Error::Refused(format!(
+                "{} is a folder, but mlgen generates a file there",
+                target.display()
+            ))),
+            Ok(_) => {
+                let name = target.file_name().expect("target has a name").to_string_lossy();
+                let backup = target.with_file_name(format!(".{name}.mlgen-backup-{}", std::process::id()));
+                fs::rename(target, &backup).map_err(|e| {
+                    Error::io(format!("cannot move {} aside", target.display()), e)
+                })?;
+                Ok(Some(backup))
+            }
+        }
+    }
+
+    /// Undoes every completed step in reverse and removes what staging created.
+    fn rollback(&mut self) {
+        while let Some((target, backup, placed)) = self.done.pop() {
+            if placed {
+                let _ = fs::remove_file(&target);
+            }
+            if let Some(b) = backup {
+                let _ = fs::rename(&b, &target);
+            }
+        }
+        // Dropping the remaining TempPaths deletes the staged temporaries.
+        self.steps.clear();
+        remove_created(&mut self.created);
+    }
+}
+
+fn set_mode(path: &Path, executable: bool) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if executable { 0o755 } else { 0o644 };
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, executable);
+        Ok(())
+    }
+}
+
+fn fail_points() -> (Option<usize>, Option<usize>) {
+    let Ok(v) = std::env::var(FAIL_ENV) else {
+        return (None, None);
+    };
+    let parse = |prefix: &str| v.strip_prefix(prefix).and_then(|n| n.parse().ok());
+    (parse("stage:"), parse("commit:"))
+}
+
+fn injected(stage: &str, target: &Path) -> Error {
+    Error::io(
+        format!("cannot {stage} {}", target.display()),
+        io::Error::other(format!("failure injected by {FAIL_ENV}")),
+    )
+}
+
+/// An exclusive lock on an output folder, released on drop.
+struct Lock {
+    path: PathBuf,
+}
+
+impl Lock {
+    fn acquire(out_dir: &Path) -> Result<Lock, Error> {
+        let path = out_dir.join(LOCK_FILE);
+        match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(mut f) => {
+                let _ = writeln!(f, "pid={}", std::process::id());
+                Ok(Lock { path })
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let text = fs::read_to_string(&path).unwrap_or_default();
+                let pid = text
+                    .trim()
+                    .strip_prefix("pid=")
+                    .and_then(|p| p.parse::<u32>().ok());
+                let running = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+                Err(Error::Refused(match (pid, running) {
+                    (Some(p), true) => format!(
+                        "another mlgen apply (pid {p}) is writing {}; wait for it to finish",
+                        out_dir.display()
+                    ),
+                    (Some(p), false) => format!(
+                        "{} was left by mlgen pid {p}, which is no longer running (it was probably killed mid-apply; its writes were not committed or were rolled back). Nothing holds the folder now: delete the lock file and run apply again",
+                        path.display()
+                    ),
+                    (None, _) => format!(
+                        "{} exists: another mlgen apply may be running. If none is, delete the lock file and run apply again",
+                        path.display()
+                    ),
+                }))
+            }
+            Err(e) => Err(Error::io(format!("cannot create {}", path.display()), e)),
+        }
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
