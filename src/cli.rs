@@ -40,19 +40,29 @@ pub enum ColorChoice {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print every generated file, or write them to a folder.
-    #[command(after_help = "Examples:\n  mlgen render                     print every file of ./mlgen.toml\n  mlgen render svc/mlgen.toml --out svc/deploy")]
+    #[command(
+        after_help = "Examples:\n  mlgen render                     print every file of ./mlgen.toml\n  mlgen render svc/mlgen.toml --out svc/deploy"
+    )]
     Render(RenderArgs),
     /// Show, as a unified diff, what `apply` would change on disk.
-    #[command(after_help = "Examples:\n  mlgen plan                       diff ./deploy against ./mlgen.toml\n  mlgen plan --check               exit 2 when anything would change (CI, pre-commit)\n  mlgen plan --format json         machine-readable plan for review bots")]
+    #[command(
+        after_help = "Examples:\n  mlgen plan                       diff ./deploy against ./mlgen.toml\n  mlgen plan --check               exit 2 when anything would change (CI, pre-commit)\n  mlgen plan --format json         machine-readable plan for review bots"
+    )]
     Plan(PlanArgs),
     /// Write the generated files, atomically; a following `plan --check` exits 0.
-    #[command(after_help = "Examples:\n  mlgen apply                      write ./deploy from ./mlgen.toml\n  mlgen apply --force              also overwrite files edited by hand")]
+    #[command(
+        after_help = "Examples:\n  mlgen apply                      write ./deploy from ./mlgen.toml\n  mlgen apply --force              also overwrite files edited by hand"
+    )]
     Apply(ApplyArgs),
     /// Check a spec against Cloud Run's rules without generating anything.
-    #[command(after_help = "Examples:\n  mlgen validate\n  mlgen validate services/fraud/mlgen.toml")]
+    #[command(
+        after_help = "Examples:\n  mlgen validate\n  mlgen validate services/fraud/mlgen.toml"
+    )]
     Validate(SpecArg),
     /// Write a commented starter spec.
-    #[command(after_help = "Examples:\n  mlgen init                       write ./mlgen.toml\n  mlgen init svc/mlgen.toml")]
+    #[command(
+        after_help = "Examples:\n  mlgen init                       write ./mlgen.toml\n  mlgen init svc/mlgen.toml"
+    )]
     Init(InitArgs),
     /// Print the resolved deployment (every derived name, role and setting) as JSON.
     #[command(after_help = "Examples:\n  mlgen model | jq .iam")]

@@ -504,7 +504,11 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         build: Build {
             out_dir: out_dir.to_string(),
             dockerfile: format!("{out_dir}/Dockerfile"),
-            context_from_out: out_dir.split('/').map(|_| "..").collect::<Vec<_>>().join("/"),
+            context_from_out: out_dir
+                .split('/')
+                .map(|_| "..")
+                .collect::<Vec<_>>()
+                .join("/"),
         },
     }
 }
@@ -659,8 +663,9 @@ fn python(spec: &Spec, framework: Framework, convert_to_onnx: bool) -> Python {
 
 /// Normalised package name (PEP 503), without extras or version.
 pub fn package_name(req: &str) -> String {
-    let name = req.split(['=', '[', '<', '>', '!', '~']).next().unwrap_or(req);
-    name.trim()
-        .to_ascii_lowercase()
-        .replace(['_', '.'], "-")
+    let name = req
+        .split(['=', '[', '<', '>', '!', '~'])
+        .next()
+        .unwrap_or(req);
+    name.trim().to_ascii_lowercase().replace(['_', '.'], "-")
 }

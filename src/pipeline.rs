@@ -53,8 +53,10 @@ pub fn compile(file: &SourceFile) -> Result<(Deployment, Tree), Error> {
 }
 
 fn spec_name(path: &Path) -> String {
-    path.file_name()
-        .map_or_else(|| "mlgen.toml".to_string(), |n| n.to_string_lossy().into_owned())
+    path.file_name().map_or_else(
+        || "mlgen.toml".to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// The output folder relative to the spec's folder, which is the image build context: the

@@ -104,7 +104,9 @@ impl Plan {
     }
 
     pub fn pending(&self) -> impl Iterator<Item = &FileChange> {
-        self.changes.iter().filter(|c| c.action != Action::Unchanged)
+        self.changes
+            .iter()
+            .filter(|c| c.action != Action::Unchanged)
     }
 }
 
@@ -173,7 +175,11 @@ pub fn read_owned_path(out_dir: &Path, rel: &str) -> Result<Option<Vec<u8>>, Err
             return Err(Error::Refused(format!(
                 "{} is a symbolic link; mlgen never follows links inside its output folder. Replace it with a plain {}",
                 p.display(),
-                if i + 1 == parts.len() { "file" } else { "folder" }
+                if i + 1 == parts.len() {
+                    "file"
+                } else {
+                    "folder"
+                }
             )));
         }
         let last = i + 1 == parts.len();

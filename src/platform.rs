@@ -70,7 +70,10 @@ mod tests {
         assert!(p.regions.iter().any(|r| r == "europe-west1"));
         for g in &p.gpu {
             for r in &g.regions {
-                assert!(p.regions.contains(r), "GPU region {r} is not a Cloud Run region");
+                assert!(
+                    p.regions.contains(r),
+                    "GPU region {r} is not a Cloud Run region"
+                );
             }
         }
         assert_eq!(p.memory_bounds(1000).unwrap().max_memory_mib, 4096);

@@ -12,7 +12,10 @@ impl Tree {
     /// Adds a file; content is normalised (LF endings, exactly one final newline).
     pub fn add(&mut self, path: impl Into<String>, content: &str) {
         let path = path.into();
-        debug_assert!(is_relative_path(&path), "generated path {path} escapes the tree");
+        debug_assert!(
+            is_relative_path(&path),
+            "generated path {path} escapes the tree"
+        );
         self.files.insert(path, normalise(content));
     }
 

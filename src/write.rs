@@ -53,7 +53,9 @@ fn apply_locked(tree: &Tree, out_dir: &Path, force: bool) -> Result<(Plan, Outco
         .pending()
         .filter_map(|c| {
             c.conflict.map(|k| match k {
-                Conflict::EditedByHand => format!("  {} (edited by hand since the last apply)", c.path),
+                Conflict::EditedByHand => {
+                    format!("  {} (edited by hand since the last apply)", c.path)
+                }
                 Conflict::NotOwned => format!("  {} (exists, not written by mlgen)", c.path),
             })
         })
@@ -109,14 +111,14 @@ pub fn is_executable(path: &str) -> bool {
 
 /// Writes `tree` into a folder that must be empty or missing (`render --out`).
 pub fn export(tree: &Tree, out_dir: &Path) -> Result<(), Error> {
-    if let Ok(mut entries) = fs::read_dir(out_dir) {
-        if entries.next().is_some() {
-            return Err(Error::Refused(format!(
-                "{} is not empty; `render --out` only writes into a new or empty folder. Use `mlgen apply --out {}` to update a folder mlgen manages",
-                out_dir.display(),
-                out_dir.display()
-            )));
-        }
+    if let Ok(mut entries) = fs::read_dir(out_dir)
+        && entries.next().is_some()
+    {
+        return Err(Error::Refused(format!(
+            "{} is not empty; `render --out` only writes into a new or empty folder. Use `mlgen apply --out {}` to update a folder mlgen manages",
+            out_dir.display(),
+            out_dir.display()
+        )));
     }
     let mut created = create_dirs(out_dir)?;
     let mut tx = Transaction::new(out_dir);
@@ -147,11 +149,15 @@ fn create_dirs(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     missing.reverse();
     let mut created = Vec::new();
     for m in missing {
-        if let Err(e) = fs::create_dir(&m) {
-            remove_created(&mut created);
-            return Err(Error::io(format!("cannot create {}", m.display()), e));
+        match fs::create_dir(&m) {
+            Ok(()) => created.push(m),
+            // Another apply created it meanwhile; it is not ours to remove.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && m.is_dir() => {}
+            Err(e) => {
+                remove_created(&mut created);
+                return Err(Error::io(format!("cannot create {}", m.display()), e));
+            }
         }
-        created.push(m);
     }
     Ok(created)
 }
@@ -198,7 +204,10 @@ impl Transaction {
 
     fn stage_write(&mut self, rel: &str, content: &[u8], executable: bool) -> Result<(), Error> {
         let target = self.root.join(rel);
-        let parent = target.parent().expect("a file in the tree has a parent").to_path_buf();
+        let parent = target
+            .parent()
+            .expect("a file in the tree has a parent")
+            .to_path_buf();
         self.ensure_dir(&parent)?;
         if self.fail_stage == Some(self.steps.len() + 1) {
             return Err(injected("stage", &target));
@@ -301,11 +310,14 @@ impl Transaction {
                 target.display()
             ))),
             Ok(_) => {
-                let name = target.file_name().expect("target has a name").to_string_lossy();
-                let backup = target.with_file_name(format!(".{name}.mlgen-backup-{}", std::process::id()));
-                fs::rename(target, &backup).map_err(|e| {
-                    Error::io(format!("cannot move {} aside", target.display()), e)
-                })?;
+                let name = target
+                    .file_name()
+                    .expect("target has a name")
+                    .to_string_lossy();
+                let backup =
+                    target.with_file_name(format!(".{name}.mlgen-backup-{}", std::process::id()));
+                fs::rename(target, &backup)
+                    .map_err(|e| Error::io(format!("cannot move {} aside", target.display()), e))?;
                 Ok(Some(backup))
             }
         }
@@ -364,7 +376,11 @@ struct Lock {
 impl Lock {
     fn acquire(out_dir: &Path) -> Result<Lock, Error> {
         let path = out_dir.join(LOCK_FILE);
-        match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
             Ok(mut f) => {
                 let _ = writeln!(f, "pid={}", std::process::id());
                 Ok(Lock { path })

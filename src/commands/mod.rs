@@ -4,7 +4,9 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::cli::{ApplyArgs, Cli, ColorChoice, Command, Format, InitArgs, PlanArgs, RenderArgs, SpecArg};
+use crate::cli::{
+    ApplyArgs, Cli, ColorChoice, Command, Format, InitArgs, PlanArgs, RenderArgs, SpecArg,
+};
 use crate::error::Error;
 use crate::{diagnostics, pipeline, plan, spec, write};
 
@@ -55,7 +57,11 @@ fn report(e: &Error) {
             text,
             diagnostics,
             ..
-        } => write!(err, "{}", diagnostics::render(path, text, diagnostics, true)),
+        } => write!(
+            err,
+            "{}",
+            diagnostics::render(path, text, diagnostics, true)
+        ),
         other => {
             let mut msg = format!("{other}");
             let mut src = std::error::Error::source(other);
@@ -138,26 +144,28 @@ fn apply(a: ApplyArgs) -> Result<ExitStatus, Error> {
     let (plan, outcome) = write::apply(&p.tree, &p.out_dir, a.force)?;
     let s = plan.summary();
     let mut o = out();
-    ignore_pipe(if outcome.written.is_empty() && outcome.removed.is_empty() {
-        writeln!(o, "No changes: {} is up to date.", p.out_dir.display())
-    } else {
-        (|| {
-            for path in &outcome.written {
-                writeln!(o, "  wrote    {path}")?;
-            }
-            for path in &outcome.removed {
-                writeln!(o, "  removed  {path}")?;
-            }
-            writeln!(
-                o,
-                "Applied: {} added, {} changed, {} removed in {}.",
-                s.add,
-                s.change,
-                s.remove,
-                p.out_dir.display()
-            )
-        })()
-    })?;
+    ignore_pipe(
+        if outcome.written.is_empty() && outcome.removed.is_empty() {
+            writeln!(o, "No changes: {} is up to date.", p.out_dir.display())
+        } else {
+            (|| {
+                for path in &outcome.written {
+                    writeln!(o, "  wrote    {path}")?;
+                }
+                for path in &outcome.removed {
+                    writeln!(o, "  removed  {path}")?;
+                }
+                writeln!(
+                    o,
+                    "Applied: {} added, {} changed, {} removed in {}.",
+                    s.add,
+                    s.change,
+                    s.remove,
+                    p.out_dir.display()
+                )
+            })()
+        },
+    )?;
     Ok(ExitStatus::Success)
 }
 

@@ -14,6 +14,12 @@ struct Dockerfile<'a> {
 }
 
 pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
-    add(tree, d, "Dockerfile", "docker/Dockerfile", &Dockerfile { d })?;
+    add(
+        tree,
+        d,
+        "Dockerfile",
+        "docker/Dockerfile",
+        &Dockerfile { d },
+    )?;
     Ok(())
 }

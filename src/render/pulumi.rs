@@ -14,6 +14,12 @@ struct Main<'a> {
 }
 
 pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
-    add(tree, d, "pulumi/__main__.py", "pulumi/__main__.py", &Main { d })?;
+    add(
+        tree,
+        d,
+        "pulumi/__main__.py",
+        "pulumi/__main__.py",
+        &Main { d },
+    )?;
     Ok(())
 }

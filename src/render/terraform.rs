@@ -14,6 +14,12 @@ struct Main<'a> {
 }
 
 pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
-    add(tree, d, "terraform/main.tf", "terraform/main.tf", &Main { d })?;
+    add(
+        tree,
+        d,
+        "terraform/main.tf",
+        "terraform/main.tf",
+        &Main { d },
+    )?;
     Ok(())
 }

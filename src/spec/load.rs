@@ -101,10 +101,11 @@ fn key_path_at(text: &str, offset: usize) -> String {
     let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
     for line in text[..line_start].lines() {
         let t = line.trim();
-        if t.starts_with('[') && !t.starts_with("[[") {
-            if let Some(end) = t.find(']') {
-                table = t[1..end].trim().to_string();
-            }
+        if t.starts_with('[')
+            && !t.starts_with("[[")
+            && let Some(end) = t.find(']')
+        {
+            table = t[1..end].trim().to_string();
         }
     }
     let line = text[line_start..].lines().next().unwrap_or("").trim();

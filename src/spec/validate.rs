@@ -149,7 +149,10 @@ pub fn validate(spec: &Spec) -> Result<Checked, Vec<Diagnostic>> {
         c.err(
             "scaling.max_instances",
             s.max_instances.span(),
-            format!("max_instances {} is out of range", s.max_instances.get_ref()),
+            format!(
+                "max_instances {} is out of range",
+                s.max_instances.get_ref()
+            ),
             "use 1 to 1000 (your regional quota may be lower)",
         );
     }
@@ -260,7 +263,10 @@ pub fn validate(spec: &Spec) -> Result<Checked, Vec<Diagnostic>> {
         c.err(
             "serving.max_batch_size",
             sv.max_batch_size.span(),
-            format!("max_batch_size {} is out of range", sv.max_batch_size.get_ref()),
+            format!(
+                "max_batch_size {} is out of range",
+                sv.max_batch_size.get_ref()
+            ),
             "use 1 (no batching) to 4096 rows",
         );
     }
@@ -277,7 +283,10 @@ pub fn validate(spec: &Spec) -> Result<Checked, Vec<Diagnostic>> {
         c.err(
             "serving.max_request_bytes",
             sv.max_request_bytes.span(),
-            format!("max_request_bytes {} is out of range", sv.max_request_bytes.get_ref()),
+            format!(
+                "max_request_bytes {} is out of range",
+                sv.max_request_bytes.get_ref()
+            ),
             "use 1024 to 33554432 (Cloud Run's 32 MiB request limit)",
         );
     }
@@ -290,16 +299,15 @@ pub fn validate(spec: &Spec) -> Result<Checked, Vec<Diagnostic>> {
         );
     }
 
-    if let Some(ModelSource::Gcs { .. }) = &source {
-        if millicpu < 1000 {
-            c.err(
-                "model.source",
-                spec.model.source.span(),
-                "a Cloud Storage model needs the gen2 environment, which needs at least 1 CPU"
-                    .into(),
-                "set `cpu = 1` or more, or bake the model into the image with a local path",
-            );
-        }
+    if let Some(ModelSource::Gcs { .. }) = &source
+        && millicpu < 1000
+    {
+        c.err(
+            "model.source",
+            spec.model.source.span(),
+            "a Cloud Storage model needs the gen2 environment, which needs at least 1 CPU".into(),
+            "set `cpu = 1` or more, or bake the model into the image with a local path",
+        );
     }
 
     if c.out.is_empty() {
@@ -356,7 +364,11 @@ fn check_image(c: &mut Checker, spec: &Spec) {
     let img = &spec.image;
     if let Some(url) = &img.url {
         check_image_ref(c, "image.url", url);
-        for (key, v) in [("image.repository", &img.repository), ("image.tag", &img.tag), ("image.name", &img.name)] {
+        for (key, v) in [
+            ("image.repository", &img.repository),
+            ("image.tag", &img.tag),
+            ("image.name", &img.name),
+        ] {
             if let Some(v) = v {
                 c.err(
                     key,
@@ -402,15 +414,15 @@ fn check_image(c: &mut Checker, spec: &Spec) {
         ),
         Some(_) => {}
     }
-    if let Some(n) = &img.name {
-        if !is_image_name(n.get_ref()) {
-            c.err(
-                "image.name",
-                n.span(),
-                format!("`{}` is not a valid image name", n.get_ref()),
-                "use lowercase letters and digits separated by single `.`, `_` or `-`",
-            );
-        }
+    if let Some(n) = &img.name
+        && !is_image_name(n.get_ref())
+    {
+        c.err(
+            "image.name",
+            n.span(),
+            format!("`{}` is not a valid image name", n.get_ref()),
+            "use lowercase letters and digits separated by single `.`, `_` or `-`",
+        );
     }
 }
 
@@ -549,24 +561,24 @@ fn check_resources(c: &mut Checker, spec: &Spec) -> (u32, u64, Option<&'static G
             512
         }
     };
-    if let Some(bounds) = p.memory_bounds(millicpu) {
-        if memory_mib < bounds.min_memory_mib || memory_mib > bounds.max_memory_mib {
-            c.err(
-                "resources.memory",
-                span_or(r.memory.span(), r.cpu.span()),
-                format!(
-                    "{} of memory is not allowed with {} CPU",
-                    r.memory.get_ref(),
-                    cpu_text(millicpu)
-                ),
-                format!(
-                    "with {} CPU, memory must be {} to {}",
-                    cpu_text(millicpu),
-                    mib_text(bounds.min_memory_mib),
-                    mib_text(bounds.max_memory_mib)
-                ),
-            );
-        }
+    if let Some(bounds) = p.memory_bounds(millicpu)
+        && (memory_mib < bounds.min_memory_mib || memory_mib > bounds.max_memory_mib)
+    {
+        c.err(
+            "resources.memory",
+            span_or(r.memory.span(), r.cpu.span()),
+            format!(
+                "{} of memory is not allowed with {} CPU",
+                r.memory.get_ref(),
+                cpu_text(millicpu)
+            ),
+            format!(
+                "with {} CPU, memory must be {} to {}",
+                cpu_text(millicpu),
+                mib_text(bounds.min_memory_mib),
+                mib_text(bounds.max_memory_mib)
+            ),
+        );
     }
     let gpu = match &r.gpu {
         None => None,
@@ -610,29 +622,30 @@ fn check_resources(c: &mut Checker, spec: &Spec) -> (u32, u64, Option<&'static G
                         format!("{} is offered in: {}", t.kind, t.regions.join(", ")),
                     );
                 }
-                if let Some(a) = &r.cpu_always_allocated {
-                    if !*a.get_ref() {
-                        c.err(
-                            "resources.cpu_always_allocated",
-                            a.span(),
-                            "a GPU service must keep CPU always allocated".into(),
-                            "remove `cpu_always_allocated = false`: GPUs need instance-based billing",
-                        );
-                    }
+                if let Some(a) = &r.cpu_always_allocated
+                    && !*a.get_ref()
+                {
+                    c.err(
+                        "resources.cpu_always_allocated",
+                        a.span(),
+                        "a GPU service must keep CPU always allocated".into(),
+                        "remove `cpu_always_allocated = false`: GPUs need instance-based billing",
+                    );
                 }
                 Some(t)
             }
         },
     };
-    if gpu.is_none() && r.gpu.is_none() {
-        if let Some(z) = &r.gpu_zonal_redundancy {
-            c.err(
-                "resources.gpu_zonal_redundancy",
-                z.span(),
-                "gpu_zonal_redundancy applies only with a GPU".into(),
-                "remove it, or set `gpu`",
-            );
-        }
+    if gpu.is_none()
+        && r.gpu.is_none()
+        && let Some(z) = &r.gpu_zonal_redundancy
+    {
+        c.err(
+            "resources.gpu_zonal_redundancy",
+            z.span(),
+            "gpu_zonal_redundancy applies only with a GPU".into(),
+            "remove it, or set `gpu`",
+        );
     }
     (millicpu, memory_mib, gpu)
 }
@@ -737,11 +750,17 @@ fn check_env(c: &mut Checker, spec: &Spec) {
 /// control characters: they have no faithful form in every target.
 fn check_free_text(c: &mut Checker, key: &str, v: &Spanned<String>, max: usize) {
     let s = v.get_ref();
-    if let Some(ch) = s.chars().find(|ch| ch.is_control() && *ch != '\n' && *ch != '\t') {
+    if let Some(ch) = s
+        .chars()
+        .find(|ch| ch.is_control() && *ch != '\n' && *ch != '\t')
+    {
         c.err(
             key,
             v.span(),
-            format!("the value contains the control character U+{:04X}", ch as u32),
+            format!(
+                "the value contains the control character U+{:04X}",
+                ch as u32
+            ),
             "free text may hold printable characters, tabs and newlines only",
         );
     }
@@ -895,7 +914,8 @@ fn is_safe_path(s: &str) -> bool {
         && !s.starts_with('/')
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))
-        && s.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+        && s.split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
 }
 
 fn is_tag(s: &str) -> bool {
@@ -953,9 +973,7 @@ fn is_domain(s: &str) -> bool {
         && s.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -1047,7 +1065,7 @@ pub fn parse_duration(s: &str) -> Option<u32> {
 }
 
 pub fn cpu_text(milli: u32) -> String {
-    if milli % 1000 == 0 {
+    if milli.is_multiple_of(1000) {
         (milli / 1000).to_string()
     } else {
         let s = format!("{}.{:03}", milli / 1000, milli % 1000);
@@ -1056,7 +1074,7 @@ pub fn cpu_text(milli: u32) -> String {
 }
 
 pub fn mib_text(mib: u64) -> String {
-    if mib % 1024 == 0 {
+    if mib.is_multiple_of(1024) {
         format!("{}Gi", mib / 1024)
     } else {
         format!("{mib}Mi")

@@ -1,0 +1,527 @@
+//! The commands on real temporary folders: exit codes, what is written, and that failures
+//! and refusals leave the output folder exactly as it was.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn mlgen() -> Command {
+    let mut c = Command::cargo_bin("mlgen").unwrap();
+    c.env_remove("MLGEN_FAIL_AT").env("NO_COLOR", "1");
+    c
+}
+
+/// Copies an example's spec into a fresh temp folder; returns (tempdir, spec path).
+fn example(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("mlgen.toml");
+    fs::copy(root().join("examples").join(name).join("mlgen.toml"), &spec).unwrap();
+    (dir, spec)
+}
+
+/// Every entry under `dir` (files with content, folders, links), to compare states.
+fn state(dir: &Path) -> BTreeMap<String, String> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(base).unwrap().to_string_lossy().into_owned();
+            let meta = fs::symlink_metadata(&p).unwrap();
+            if meta.file_type().is_symlink() {
+                out.insert(
+                    rel,
+                    format!("link -> {}", fs::read_link(&p).unwrap().display()),
+                );
+            } else if meta.is_dir() {
+                out.insert(rel.clone(), "dir".into());
+                walk(base, &p, out);
+            } else {
+                out.insert(
+                    rel,
+                    String::from_utf8_lossy(&fs::read(&p).unwrap()).into_owned(),
+                );
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn apply_then_check_is_current_for_every_example() {
+    for ex in [
+        "iris-sklearn",
+        "fraud-onnx-gcs",
+        "forecast-gpu",
+        "churn-public",
+    ] {
+        let (_d, spec) = example(ex);
+        mlgen()
+            .args(["plan", "--check"])
+            .arg(&spec)
+            .assert()
+            .code(2);
+        mlgen().arg("apply").arg(&spec).assert().success();
+        let o = mlgen()
+            .args(["plan", "--check"])
+            .arg(&spec)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{ex}: {}", stdout(&o));
+        assert!(stdout(&o).contains("No changes"), "{}", stdout(&o));
+        // A second apply writes nothing.
+        let o = mlgen().arg("apply").arg(&spec).output().unwrap();
+        assert!(stdout(&o).contains("No changes"), "{}", stdout(&o));
+    }
+}
+
+#[test]
+fn spec_change_shows_in_every_target() {
+    let (d, spec) = example("iris-sklearn");
+    mlgen().arg("apply").arg(&spec).assert().success();
+    let text = fs::read_to_string(&spec)
+        .unwrap()
+        .replace("memory = \"2Gi\"", "memory = \"3Gi\"");
+    fs::write(&spec, text).unwrap();
+    let o = mlgen()
+        .args(["plan", "--check"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let out = stdout(&o);
+    for file in [
+        "terraform/main.tf",
+        "pulumi/__main__.py",
+        "gcloud/deploy.sh",
+    ] {
+        let section = out
+            .split("--- a/")
+            .find(|s| s.starts_with(file))
+            .unwrap_or_else(|| panic!("no diff for {file}:\n{out}"));
+        assert!(
+            section
+                .lines()
+                .any(|l| l.starts_with('-') && l.contains("2Gi"))
+                && section
+                    .lines()
+                    .any(|l| l.starts_with('+') && l.contains("3Gi")),
+            "{file} diff does not show 2Gi -> 3Gi:\n{section}"
+        );
+    }
+    assert!(out.contains("0 to add, "), "{out}");
+    mlgen().arg("apply").arg(&spec).assert().success();
+    mlgen()
+        .args(["plan", "--check"])
+        .arg(&spec)
+        .assert()
+        .code(0);
+    drop(d);
+}
+
+#[test]
+fn invalid_spec_exits_1_with_location_and_writes_nothing() {
+    let (d, spec) = example("iris-sklearn");
+    let text = fs::read_to_string(&spec)
+        .unwrap()
+        .replace("cpu = 1", "cpu = 3");
+    fs::write(&spec, &text).unwrap();
+    for cmd in ["apply", "plan", "render", "validate"] {
+        let o = mlgen().arg(cmd).arg(&spec).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{cmd}");
+        let err = stderr(&o);
+        let line = text.lines().position(|l| l == "cpu = 3").unwrap() + 1;
+        assert!(
+            err.contains(&format!("mlgen.toml:{line}:7")),
+            "{cmd}: {err}"
+        );
+        assert!(err.contains("`resources.cpu`"), "{err}");
+        assert!(err.contains("help: use a fraction from 0.08"), "{err}");
+    }
+    assert!(!d.path().join("deploy").exists());
+}
+
+#[test]
+fn render_prints_every_file_with_a_header() {
+    let spec = root().join("examples/iris-sklearn/mlgen.toml");
+    let o = mlgen().arg("render").arg(&spec).output().unwrap();
+    assert!(o.status.success());
+    let out = stdout(&o);
+    for f in [
+        "Dockerfile",
+        "terraform/main.tf",
+        "pulumi/__main__.py",
+        "gcloud/deploy.sh",
+    ] {
+        assert!(out.contains(&format!("==> {f} <==")), "{f} missing");
+    }
+}
+
+#[test]
+fn render_out_writes_a_new_folder_and_refuses_a_used_one() {
+    let (d, spec) = example("iris-sklearn");
+    let out = d.path().join("export");
+    mlgen()
+        .arg("render")
+        .arg(&spec)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    assert!(out.join("terraform/main.tf").exists());
+    let before = state(d.path());
+    let o = mlgen()
+        .arg("render")
+        .arg(&spec)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not empty"), "{}", stderr(&o));
+    assert_eq!(state(d.path()), before);
+}
+
+#[test]
+fn hand_edits_are_reported_and_protected() {
+    let (d, spec) = example("iris-sklearn");
+    mlgen().arg("apply").arg(&spec).assert().success();
+    let main_tf = d.path().join("deploy/terraform/main.tf");
+    let edited = fs::read_to_string(&main_tf).unwrap() + "# my change\n";
+    fs::write(&main_tf, &edited).unwrap();
+
+    let o = mlgen().arg("plan").arg(&spec).output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        stdout(&o).contains("terraform/main.tf was edited by hand"),
+        "{}",
+        stdout(&o)
+    );
+
+    let before = state(d.path());
+    let o = mlgen().arg("apply").arg(&spec).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("edited by hand"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    assert_eq!(state(d.path()), before, "a refused apply changed the tree");
+
+    mlgen()
+        .args(["apply", "--force"])
+        .arg(&spec)
+        .assert()
+        .success();
+    assert!(
+        !fs::read_to_string(&main_tf)
+            .unwrap()
+            .contains("# my change")
+    );
+    mlgen()
+        .args(["plan", "--check"])
+        .arg(&spec)
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn files_not_written_by_mlgen_are_never_clobbered_or_removed() {
+    let (d, spec) = example("iris-sklearn");
+    let deploy = d.path().join("deploy");
+    fs::create_dir_all(&deploy).unwrap();
+    fs::write(deploy.join("Dockerfile"), "FROM scratch\n").unwrap();
+    fs::write(deploy.join("NOTES.md"), "mine\n").unwrap();
+    let before = state(d.path());
+    let o = mlgen().arg("apply").arg(&spec).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("Dockerfile (exists, not written by mlgen)"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(state(d.path()), before);
+
+    fs::remove_file(deploy.join("Dockerfile")).unwrap();
+    mlgen().arg("apply").arg(&spec).assert().success();
+    assert_eq!(
+        fs::read_to_string(deploy.join("NOTES.md")).unwrap(),
+        "mine\n"
+    );
+}
+
+#[test]
+fn owned_files_no_longer_generated_are_removed() {
+    let (d, spec) = example("iris-sklearn");
+    mlgen().arg("apply").arg(&spec).assert().success();
+    let deploy = d.path().join("deploy");
+    // Pretend an earlier version of the spec generated `old/extra.txt`.
+    fs::create_dir_all(deploy.join("old")).unwrap();
+    fs::write(deploy.join("old/extra.txt"), "stale\n").unwrap();
+    let manifest_path = deploy.join(".mlgen-manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    manifest["files"]["old/extra.txt"] = mlgen::manifest::hash(b"stale\n").into();
+    fs::write(
+        &manifest_path,
+        serde_json::to_string_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+
+    let o = mlgen()
+        .args(["plan", "--check"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stdout(&o).contains("+++ /dev/null"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("1 to remove"), "{}", stdout(&o));
+    mlgen().arg("apply").arg(&spec).assert().success();
+    assert!(!deploy.join("old/extra.txt").exists());
+    mlgen()
+        .args(["plan", "--check"])
+        .arg(&spec)
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn injected_failures_leave_the_tree_as_it_was() {
+    let (d, spec) = example("iris-sklearn");
+    // A failing first apply leaves no output folder behind.
+    for fail in ["stage:1", "stage:3", "commit:1", "commit:4"] {
+        let o = mlgen()
+            .arg("apply")
+            .arg(&spec)
+            .env("MLGEN_FAIL_AT", fail)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{fail}");
+        assert!(stderr(&o).contains("failure injected"), "{}", stderr(&o));
+        assert!(
+            !d.path().join("deploy").exists(),
+            "{fail} left deploy/ behind"
+        );
+    }
+    mlgen().arg("apply").arg(&spec).assert().success();
+    let text = fs::read_to_string(&spec)
+        .unwrap()
+        .replace("memory = \"2Gi\"", "memory = \"3Gi\"")
+        .replace("tag = \"1.0.0\"", "tag = \"1.0.1\"");
+    fs::write(&spec, text).unwrap();
+    let before = state(d.path());
+    for fail in ["stage:1", "stage:2", "commit:1", "commit:2", "commit:3"] {
+        let o = mlgen()
+            .arg("apply")
+            .arg(&spec)
+            .env("MLGEN_FAIL_AT", fail)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{fail}");
+        assert_eq!(state(d.path()), before, "{fail} changed the tree");
+    }
+    mlgen().arg("apply").arg(&spec).assert().success();
+    mlgen()
+        .args(["plan", "--check"])
+        .arg(&spec)
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn a_path_that_became_a_folder_fails_cleanly() {
+    let (d, spec) = example("iris-sklearn");
+    mlgen().arg("apply").arg(&spec).assert().success();
+    let text = fs::read_to_string(&spec)
+        .unwrap()
+        .replace("memory = \"2Gi\"", "memory = \"3Gi\"");
+    fs::write(&spec, text).unwrap();
+    let main_py = d.path().join("deploy/pulumi/__main__.py");
+    fs::remove_file(&main_py).unwrap();
+    fs::create_dir(&main_py).unwrap();
+    let before = state(d.path());
+    let o = mlgen().arg("apply").arg(&spec).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("is a folder"), "{}", stderr(&o));
+    assert_eq!(state(d.path()), before);
+}
+
+#[test]
+fn symlinks_inside_the_output_folder_are_not_followed() {
+    let (d, spec) = example("iris-sklearn");
+    let outside = tempfile::tempdir().unwrap();
+    let deploy = d.path().join("deploy");
+    fs::create_dir_all(&deploy).unwrap();
+    std::os::unix::fs::symlink(outside.path(), deploy.join("terraform")).unwrap();
+    for cmd in ["plan", "apply"] {
+        let o = mlgen().arg(cmd).arg(&spec).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{cmd}");
+        assert!(stderr(&o).contains("symbolic link"), "{}", stderr(&o));
+    }
+    assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn output_outside_the_spec_folder_is_refused() {
+    let (d, spec) = example("iris-sklearn");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let o = mlgen()
+        .arg("apply")
+        .arg(&spec)
+        .arg("--out")
+        .arg(elsewhere.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("not inside the spec's folder"),
+        "{}",
+        stderr(&o)
+    );
+    let o = mlgen()
+        .arg("apply")
+        .arg(&spec)
+        .arg("--out")
+        .arg(d.path().join("../escape"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_held_lock_is_explained() {
+    let (d, spec) = example("iris-sklearn");
+    let deploy = d.path().join("deploy");
+    fs::create_dir_all(&deploy).unwrap();
+    // A live process (this test) holds the lock.
+    fs::write(
+        deploy.join(".mlgen.lock"),
+        format!("pid={}\n", std::process::id()),
+    )
+    .unwrap();
+    let o = mlgen().arg("apply").arg(&spec).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("another mlgen apply"), "{}", stderr(&o));
+    // A dead process left it behind.
+    fs::write(deploy.join(".mlgen.lock"), "pid=4000000000\n").unwrap();
+    let o = mlgen().arg("apply").arg(&spec).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no longer running"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("delete the lock file"),
+        "{}",
+        stderr(&o)
+    );
+    fs::remove_file(deploy.join(".mlgen.lock")).unwrap();
+    mlgen().arg("apply").arg(&spec).assert().success();
+    assert!(!deploy.join(".mlgen.lock").exists());
+}
+
+#[test]
+fn concurrent_applies_do_not_interleave() {
+    let (d, spec) = example("fraud-onnx-gcs");
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let spec = spec.clone();
+            std::thread::spawn(move || mlgen().arg("apply").arg(&spec).output().unwrap())
+        })
+        .collect();
+    let outputs: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert!(outputs.iter().any(|o| o.status.success()));
+    for o in &outputs {
+        assert!(
+            o.status.success() || stderr(o).contains("mlgen"),
+            "{}",
+            stderr(o)
+        );
+    }
+    mlgen()
+        .args(["plan", "--check"])
+        .arg(&spec)
+        .assert()
+        .code(0);
+    assert!(!d.path().join("deploy/.mlgen.lock").exists());
+}
+
+#[test]
+fn plan_json_is_machine_readable() {
+    let (_d, spec) = example("iris-sklearn");
+    let o = mlgen()
+        .args(["plan", "--format", "json"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["current"], false);
+    assert!(v["summary"]["add"].as_u64().unwrap() >= 4);
+    let f = &v["files"][0];
+    assert_eq!(f["action"], "add");
+    assert!(f["diff"].as_str().unwrap().starts_with("--- /dev/null"));
+}
+
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    mlgen().arg("--bogus").assert().code(1);
+    mlgen().args(["plan", "--nope"]).assert().code(1);
+    let o = mlgen().arg("--help").output().unwrap();
+    assert!(o.status.success());
+    assert!(stdout(&o).contains("Exit codes"));
+    for sub in ["render", "plan", "apply", "validate", "init", "model"] {
+        let o = mlgen().args([sub, "--help"]).output().unwrap();
+        assert!(o.status.success());
+        assert!(
+            stdout(&o).contains("Examples:"),
+            "{sub} --help has no examples"
+        );
+    }
+}
+
+#[test]
+fn init_writes_a_valid_starter_and_never_overwrites() {
+    let d = tempfile::tempdir().unwrap();
+    let spec = d.path().join("mlgen.toml");
+    mlgen().arg("init").arg(&spec).assert().success();
+    mlgen().arg("validate").arg(&spec).assert().success();
+    let o = mlgen().arg("init").arg(&spec).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("already exists"));
+}
+
+#[test]
+fn garbage_specs_fail_cleanly() {
+    let d = tempfile::tempdir().unwrap();
+    let spec = d.path().join("mlgen.toml");
+    for text in ["", "\0", "[service", "service = 3", "[[service]]\nname = 1"] {
+        fs::write(&spec, text).unwrap();
+        let o = mlgen().arg("validate").arg(&spec).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{text:?}");
+        assert!(
+            stderr(&o).contains("mlgen.toml"),
+            "{text:?}: {}",
+            stderr(&o)
+        );
+    }
+    let o = mlgen()
+        .arg("validate")
+        .arg(d.path().join("missing.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("cannot read spec"));
+}

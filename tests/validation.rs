@@ -1,0 +1,491 @@
+//! One invalid spec per validation rule: each must fail with the right key, point at the
+//! offending text, and say what would be valid.
+
+use std::path::PathBuf;
+
+use mlgen::diagnostics::{Diagnostic, line_col};
+use mlgen::error::Error;
+use mlgen::spec::{SourceFile, load, validate};
+
+const BASE: &str = include_str!("../examples/iris-sklearn/mlgen.toml");
+
+fn file(text: &str) -> SourceFile {
+    SourceFile {
+        path: PathBuf::from("svc/mlgen.toml"),
+        text: text.to_string(),
+    }
+}
+
+/// All diagnostics for `text`, from parsing or validation.
+fn diagnostics(text: &str) -> Vec<Diagnostic> {
+    match load::parse(&file(text)) {
+        Err(Error::Spec { diagnostics, .. }) => diagnostics,
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(spec) => validate::validate(&spec).err().unwrap_or_default(),
+    }
+}
+
+/// Replaces `from` (which must occur once) in the base spec.
+fn with(from: &str, to: &str) -> String {
+    assert_eq!(
+        BASE.matches(from).count(),
+        1,
+        "`{from}` must occur once in the base spec"
+    );
+    BASE.replace(from, to)
+}
+
+/// Asserts exactly one diagnostic with `key`, whose span covers `at`, with a help text
+/// containing `help`.
+#[track_caller]
+fn expect(text: &str, key: &str, at: &str, help: &str) {
+    let ds = diagnostics(text);
+    let d = ds
+        .iter()
+        .find(|d| d.key == key)
+        .unwrap_or_else(|| panic!("no diagnostic for `{key}`; got {ds:#?}"));
+    let spanned = &text[d.span.clone()];
+    assert!(
+        spanned.contains(at),
+        "diagnostic for `{key}` points at `{spanned}`, expected it to cover `{at}`"
+    );
+    let h = d.help.as_deref().unwrap_or("");
+    assert!(
+        h.contains(help),
+        "help for `{key}` is `{h}`, expected it to mention `{help}`"
+    );
+}
+
+#[test]
+fn base_spec_is_valid() {
+    assert_eq!(diagnostics(BASE), vec![]);
+}
+
+#[test]
+fn unknown_key_suggests_the_right_one() {
+    let t = with("region = \"europe-west1\"", "regoin = \"europe-west1\"");
+    expect(&t, "service.regoin", "regoin", "did you mean `region`?");
+}
+
+#[test]
+fn unknown_framework_suggests_the_right_one() {
+    let t = with("framework = \"sklearn\"", "framework = \"sklearm\"");
+    expect(&t, "model.framework", "sklearm", "did you mean `sklearn`?");
+}
+
+#[test]
+fn missing_required_key_is_named() {
+    let t = with("deletion_protection = true\n", "");
+    let ds = diagnostics(&t);
+    assert!(ds[0].message.contains("deletion_protection"), "{ds:?}");
+}
+
+#[test]
+fn wrong_type_points_at_value() {
+    let t = with("port = 8080", "port = \"eighty\"");
+    expect(&t, "container.port", "\"eighty\"", "");
+}
+
+#[test]
+fn service_name_rules() {
+    for bad in ["Iris", "1iris", "iris-", "iris_classifier", &"a".repeat(50)] {
+        let t = with("name = \"iris-classifier\"", &format!("name = \"{bad}\""));
+        expect(
+            &t,
+            "service.name",
+            bad,
+            "lowercase letters, digits and hyphens",
+        );
+    }
+    let t = with(
+        "name = \"iris-classifier\"",
+        &format!("name = \"{}\"", "a".repeat(49)),
+    );
+    assert_eq!(diagnostics(&t), vec![]);
+}
+
+#[test]
+fn project_id_rules() {
+    for bad in ["acme", "Acme-ml-prod", "acme-ml-prod-", "acme_ml"] {
+        let t = with(
+            "project = \"acme-ml-prod\"",
+            &format!("project = \"{bad}\""),
+        );
+        expect(&t, "service.project", bad, "6-30 lowercase");
+    }
+}
+
+#[test]
+fn region_must_exist_with_suggestion() {
+    let t = with("region = \"europe-west1\"", "region = \"europe-wset1\"");
+    expect(
+        &t,
+        "service.region",
+        "europe-wset1",
+        "did you mean `europe-west1`?",
+    );
+}
+
+#[test]
+fn service_account_id_rules() {
+    for bad in ["iris", "Iris-runtime", "iris-runtime-", &"a".repeat(31)] {
+        let t = with(
+            "account_id = \"iris-runtime\"",
+            &format!("account_id = \"{bad}\""),
+        );
+        expect(&t, "service_account.account_id", bad, "6-30 lowercase");
+    }
+}
+
+#[test]
+fn cpu_values() {
+    for bad in ["3", "0.05", "16", "1.5", "\"two\"", "0.0001"] {
+        let t = with("cpu = 1", &format!("cpu = {bad}"));
+        expect(&t, "resources.cpu", bad.trim_matches('"'), "0.08");
+    }
+    for ok in ["2", "4", "6", "8", "\"1\""] {
+        let t =
+            with("cpu = 1", &format!("cpu = {ok}")).replace("memory = \"2Gi\"", "memory = \"4Gi\"");
+        assert_eq!(diagnostics(&t), vec![], "cpu = {ok} should be valid");
+    }
+}
+
+#[test]
+fn memory_per_cpu() {
+    // 1 CPU allows up to 4Gi.
+    let t = with("memory = \"2Gi\"", "memory = \"8Gi\"");
+    expect(&t, "resources.memory", "8Gi", "128Mi to 4Gi");
+    // 4 CPU needs at least 2Gi.
+    let t = with("cpu = 1", "cpu = 4").replace("memory = \"2Gi\"", "memory = \"1Gi\"");
+    expect(&t, "resources.memory", "1Gi", "2Gi to 16Gi");
+    // 0.5 CPU allows up to 1Gi.
+    let t = with("cpu = 1", "cpu = 0.5").replace("concurrency = 80", "concurrency = 1");
+    expect(&t, "resources.memory", "2Gi", "to 1Gi");
+    let t = with("memory = \"2Gi\"", "memory = \"2GB\"");
+    expect(&t, "resources.memory", "2GB", "512Mi");
+}
+
+#[test]
+fn fractional_cpu_needs_concurrency_one() {
+    let t = with("cpu = 1", "cpu = 0.5").replace("memory = \"2Gi\"", "memory = \"1Gi\"");
+    expect(&t, "scaling.concurrency", "80", "concurrency = 1");
+}
+
+#[test]
+fn concurrency_range() {
+    for bad in ["0", "1001"] {
+        let t = with("concurrency = 80", &format!("concurrency = {bad}"));
+        expect(&t, "scaling.concurrency", bad, "1 to 1000");
+    }
+}
+
+#[test]
+fn timeout_range_and_format() {
+    for bad in ["0s", "3601s", "2h", "300", "5 m"] {
+        let t = with("timeout = \"300s\"", &format!("timeout = \"{bad}\""));
+        expect(&t, "scaling.timeout", bad, "3600s");
+    }
+    for ok in ["1s", "3600s", "15m", "1h"] {
+        let t = with("timeout = \"300s\"", &format!("timeout = \"{ok}\""));
+        assert_eq!(diagnostics(&t), vec![], "{ok} should be valid");
+    }
+}
+
+#[test]
+fn min_not_above_max() {
+    let t = with("min_instances = 0", "min_instances = 11");
+    expect(&t, "scaling.min_instances", "11", "at most max_instances");
+    let t = with("max_instances = 10", "max_instances = 0");
+    expect(&t, "scaling.max_instances", "0", "1 to 1000");
+}
+
+fn gpu_spec(region: &str, cpu: &str, memory: &str) -> String {
+    with("cpu = 1", &format!("cpu = {cpu}\ngpu = \"nvidia-l4\""))
+        .replace("memory = \"2Gi\"", &format!("memory = \"{memory}\""))
+        .replace(
+            "region = \"europe-west1\"",
+            &format!("region = \"{region}\""),
+        )
+}
+
+#[test]
+fn gpu_rules() {
+    assert_eq!(diagnostics(&gpu_spec("europe-west1", "4", "16Gi")), vec![]);
+    expect(
+        &gpu_spec("europe-west1", "2", "8Gi"),
+        "resources.cpu",
+        "2",
+        "cpu = 4",
+    );
+    expect(
+        &gpu_spec("europe-west1", "4", "8Gi"),
+        "resources.memory",
+        "8Gi",
+        "16Gi",
+    );
+    expect(
+        &gpu_spec("europe-west2", "4", "16Gi"),
+        "resources.gpu",
+        "nvidia-l4",
+        "europe-west1",
+    );
+    let t = gpu_spec("europe-west1", "4", "16Gi").replace("nvidia-l4", "nvidia-l5");
+    expect(
+        &t,
+        "resources.gpu",
+        "nvidia-l5",
+        "did you mean `nvidia-l4`?",
+    );
+    let t = gpu_spec("europe-west1", "4", "16Gi").replace(
+        "startup_cpu_boost = true",
+        "startup_cpu_boost = true\ncpu_always_allocated = false",
+    );
+    expect(
+        &t,
+        "resources.cpu_always_allocated",
+        "false",
+        "instance-based billing",
+    );
+}
+
+#[test]
+fn member_syntax() {
+    for (bad, help) in [
+        ("allUsers", "public = true"),
+        ("group:not-an-email", "email address"),
+        (
+            "serviceaccount:ci@acme-ml-prod.iam.gserviceaccount.com",
+            "did you mean `serviceAccount:`?",
+        ),
+        ("ci@acme.example", "TYPE:ID"),
+        ("serviceAccount:ci@acme.example", ".gserviceaccount.com"),
+    ] {
+        let t = with("\"group:ml-clients@acme.example\"", &format!("\"{bad}\""));
+        expect(&t, "access.invokers", bad, help);
+        let t = with(
+            "deployers = [\"serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com\"]",
+            &format!("deployers = [\"{bad}\"]"),
+        );
+        expect(&t, "access.deployers", bad, help);
+    }
+}
+
+#[test]
+fn public_with_invokers_is_contradictory() {
+    let t = with("public = false", "public = true");
+    expect(&t, "access.invokers", "group:ml-clients", "public = false");
+}
+
+#[test]
+fn reserved_env_names() {
+    for name in ["PORT", "K_SERVICE", "MLGEN_MODEL_PATH"] {
+        let t = with("LOG_LEVEL = \"info\"", &format!("{name} = \"x\""));
+        expect(&t, &format!("env.{name}"), name, "reserved");
+    }
+    let t = with("LOG_LEVEL = \"info\"", "\"1X\" = \"x\"");
+    expect(&t, "env.1X", "1X", "letters, digits and `_`");
+}
+
+#[test]
+fn credentials_must_be_secrets() {
+    for name in ["API_TOKEN", "DB_PASSWORD", "STRIPE_KEY", "CLIENT_SECRET"] {
+        let t = with("LOG_LEVEL = \"info\"", &format!("{name} = \"hunter2\""));
+        expect(&t, &format!("env.{name}"), name, "[secrets]");
+    }
+}
+
+#[test]
+fn env_values_refuse_control_characters() {
+    let t = with("LOG_LEVEL = \"info\"", "LOG_LEVEL = \"a\\u0007b\"");
+    expect(&t, "env.LOG_LEVEL", "u0007", "printable");
+    // Newlines and tabs are fine.
+    let t = with("LOG_LEVEL = \"info\"", "LOG_LEVEL = \"a\\nb\\tc\"");
+    assert_eq!(diagnostics(&t), vec![]);
+}
+
+#[test]
+fn secrets_are_pinned_references() {
+    let add = |v: &str| format!("{BASE}\n[secrets]\nAPI_KEY = {v}\n");
+    expect(
+        &add("{ secret = \"iris-api-key\", version = \"latest\" }"),
+        "secrets.API_KEY",
+        "latest",
+        "pin a version",
+    );
+    expect(
+        &add("{ secret = \"iris api key\", version = \"3\" }"),
+        "secrets.API_KEY",
+        "iris api key",
+        "1-255 letters",
+    );
+    let ds = diagnostics(&add("{ secret = \"k\", value = \"hunter2\" }"));
+    assert!(ds[0].message.contains("unknown field `value`"), "{ds:?}");
+    assert_eq!(
+        diagnostics(&add("{ secret = \"iris-api-key\", version = \"3\" }")),
+        vec![]
+    );
+}
+
+#[test]
+fn env_and_secret_names_do_not_collide() {
+    let t = format!("{BASE}\n[secrets]\nLOG_LEVEL = {{ secret = \"s\", version = \"1\" }}\n");
+    expect(&t, "env.LOG_LEVEL", "LOG_LEVEL", "keep one");
+}
+
+#[test]
+fn label_rules() {
+    for (from, to) in [
+        ("team = \"ml\"", "Team = \"ml\""),
+        ("team = \"ml\"", "team = \"ML Team\""),
+    ] {
+        let t = with(from, to);
+        let ds = diagnostics(&t);
+        assert!(
+            ds.iter().any(|d| d.key.starts_with("service.labels.")),
+            "{to}: {ds:?}"
+        );
+    }
+}
+
+#[test]
+fn container_registry_is_refused() {
+    let t = with(
+        "repository = \"ml-models\"\ntag = \"1.0.0\"",
+        "url = \"gcr.io/acme-ml-prod/iris:1.0.0\"",
+    );
+    expect(&t, "image.url", "gcr.io", "Artifact Registry");
+    let t = with(
+        "repository = \"ml-models\"\ntag = \"1.0.0\"",
+        "url = \"eu.gcr.io/acme-ml-prod/iris:1.0.0\"",
+    );
+    expect(&t, "image.url", "eu.gcr.io", "Artifact Registry");
+    let t = with(
+        "repository = \"ml-models\"\ntag = \"1.0.0\"",
+        "url = \"europe-west1-docker.pkg.dev/acme-ml-prod/ml/iris@sha256:0123\"",
+    );
+    assert_eq!(diagnostics(&t), vec![]);
+}
+
+#[test]
+fn image_tag_and_repository() {
+    expect(
+        &with("tag = \"1.0.0\"", "tag = \"latest\""),
+        "image.tag",
+        "latest",
+        "1.0.0",
+    );
+    expect(
+        &with("tag = \"1.0.0\"", "tag = \"-x\""),
+        "image.tag",
+        "-x",
+        "128",
+    );
+    expect(
+        &with("repository = \"ml-models\"", "repository = \"ML_models\""),
+        "image.repository",
+        "ML_models",
+        "lowercase",
+    );
+}
+
+#[test]
+fn requirements_must_be_pinned() {
+    for bad in ["scikit-learn", "scikit-learn>=1.6", "scikit learn==1"] {
+        let t = with("\"scikit-learn==1.6.1\"", &format!("\"{bad}\""));
+        expect(&t, "container.requirements", bad, "pin every package");
+    }
+}
+
+#[test]
+fn python_version_offered() {
+    let t = with("python = \"3.12\"", "python = \"3.9\"");
+    expect(&t, "container.python", "3.9", "3.12");
+}
+
+#[test]
+fn model_source_rules() {
+    for (bad, help) in [
+        ("../iris.joblib", "without `..`"),
+        ("/abs/iris.joblib", "relative path"),
+        ("models/iris.onnx", "`.joblib`"),
+        ("s3://bucket/iris.joblib", "gs://bucket/object"),
+        ("gs://Bad_Bucket/iris.joblib", "bucket names"),
+        ("gs://bucket", "gs://BUCKET/path"),
+    ] {
+        let t = with(
+            "source = \"models/iris.joblib\"",
+            &format!("source = \"{bad}\""),
+        );
+        expect(&t, "model.source", bad, help);
+    }
+}
+
+#[test]
+fn features_rules() {
+    let t = with(
+        "features = [\"sepal_length\", \"sepal_width\", \"petal_length\", \"petal_width\"]",
+        "features = []",
+    );
+    expect(&t, "model.features", "[]", "input columns");
+    let t = with("\"petal_width\"]", "\"sepal_width\"]");
+    expect(&t, "model.features", "sepal_width", "once");
+}
+
+#[test]
+fn gcs_model_needs_gen2_cpu() {
+    let t = with(
+        "source = \"models/iris.joblib\"",
+        "source = \"gs://acme-models/iris.joblib\"",
+    )
+    .replace("cpu = 1", "cpu = 0.5")
+    .replace("memory = \"2Gi\"", "memory = \"1Gi\"")
+    .replace("concurrency = 80", "concurrency = 1");
+    expect(&t, "model.source", "gs://", "cpu = 1");
+}
+
+#[test]
+fn onnx_conversion_is_sklearn_only() {
+    let t = with("framework = \"sklearn\"", "framework = \"xgboost\"")
+        .replace("models/iris.joblib", "models/iris.json")
+        + "\n[serving]\nconvert_to_onnx = true\n";
+    expect(
+        &t,
+        "serving.convert_to_onnx",
+        "true",
+        "framework = \"onnx\"",
+    );
+}
+
+#[test]
+fn serving_ranges() {
+    let t = format!(
+        "{BASE}\n[serving]\nmax_batch_size = 0\nmax_batch_wait_ms = 500\nmax_request_bytes = 10\n"
+    );
+    expect(&t, "serving.max_batch_size", "0", "4096");
+    expect(&t, "serving.max_batch_wait_ms", "500", "100 milliseconds");
+    expect(&t, "serving.max_request_bytes", "10", "32 MiB");
+}
+
+#[test]
+fn description_may_hold_anything_printable() {
+    let t = with(
+        "description = \"Iris species classifier\"",
+        "description = \"it's \\\"100%{x}\\\" ${y} $(z) `w`\\nline two, é, ^\"",
+    );
+    assert_eq!(diagnostics(&t), vec![]);
+}
+
+#[test]
+fn errors_are_located_by_line_and_column() {
+    let t = with("cpu = 1", "cpu = 3");
+    let d = diagnostics(&t).into_iter().next().unwrap();
+    let (line, col) = line_col(&t, d.span.start);
+    let expected_line = t.lines().position(|l| l == "cpu = 3").unwrap() + 1;
+    assert_eq!((line, col), (expected_line, 7));
+}
+
+#[test]
+fn all_problems_are_reported_at_once() {
+    let t = with("cpu = 1", "cpu = 3").replace("concurrency = 80", "concurrency = 0");
+    assert_eq!(diagnostics(&t).len(), 2);
+}
