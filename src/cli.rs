@@ -67,6 +67,21 @@ pub enum Command {
     /// Print the resolved deployment (every derived name, role and setting) as JSON.
     #[command(after_help = "Examples:\n  mlgen model | jq .iam")]
     Model(SpecArg),
+    /// Print the JSON Schema of the spec, for editors (Taplo / Even Better TOML).
+    #[command(after_help = "Examples:\n  mlgen schema > mlgen.schema.json")]
+    Schema,
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  mlgen completions bash > /etc/bash_completion.d/mlgen\n  mlgen completions zsh > \"${fpath[1]}/_mlgen\"\n  mlgen completions fish > ~/.config/fish/completions/mlgen.fish"
+    )]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    #[command(after_help = "Examples:\n  mlgen man > /usr/local/share/man/man1/mlgen.1")]
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -95,10 +110,11 @@ pub enum Format {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// The spec file.
+    /// Spec files, or folders searched for `mlgen.toml` files; several are planned in
+    /// parallel and reported per service.
     #[arg(default_value = "mlgen.toml")]
-    pub spec: PathBuf,
-    /// The output folder; default `deploy/` beside the spec.
+    pub specs: Vec<PathBuf>,
+    /// The output folder; default `deploy/` beside each spec. Only with one spec.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Exit 2 when anything would change.
@@ -111,10 +127,11 @@ pub struct PlanArgs {
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// The spec file.
+    /// Spec files, or folders searched for `mlgen.toml` files; several are applied in
+    /// parallel, each atomically, and reported per service.
     #[arg(default_value = "mlgen.toml")]
-    pub spec: PathBuf,
-    /// The output folder; default `deploy/` beside the spec.
+    pub specs: Vec<PathBuf>,
+    /// The output folder; default `deploy/` beside each spec. Only with one spec.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Overwrite or remove generated files that were edited by hand, and take over files

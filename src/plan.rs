@@ -273,7 +273,7 @@ pub fn write_text(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
     }
 }
 
-/// The machine-readable plan (`plan --format json`), version 1.
+/// One spec's entry in the machine-readable plan (`plan --format json`).
 pub fn to_json(plan: &Plan, spec: &Path) -> serde_json::Value {
     let files: Vec<serde_json::Value> = plan
         .pending()
@@ -284,7 +284,6 @@ pub fn to_json(plan: &Plan, spec: &Path) -> serde_json::Value {
         })
         .collect();
     serde_json::json!({
-        "version": 1,
         "spec": spec.display().to_string(),
         "out_dir": plan.out_dir.display().to_string(),
         "current": plan.is_current(),

@@ -469,8 +469,10 @@ fn plan_json_is_machine_readable() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["version"], 1);
     assert_eq!(v["current"], false);
-    assert!(v["summary"]["add"].as_u64().unwrap() >= 4);
-    let f = &v["files"][0];
+    let p = &v["plans"][0];
+    assert_eq!(p["current"], false);
+    assert!(p["summary"]["add"].as_u64().unwrap() >= 4);
+    let f = &p["files"][0];
     assert_eq!(f["action"], "add");
     assert!(f["diff"].as_str().unwrap().starts_with("--- /dev/null"));
 }
@@ -498,6 +500,10 @@ fn init_writes_a_valid_starter_and_never_overwrites() {
     let spec = d.path().join("mlgen.toml");
     mlgen().arg("init").arg(&spec).assert().success();
     mlgen().arg("validate").arg(&spec).assert().success();
+    let text = fs::read_to_string(&spec).unwrap();
+    assert_eq!(text.lines().next(), Some("#:schema ./mlgen.schema.json"));
+    let schema = fs::read_to_string(d.path().join("mlgen.schema.json")).unwrap();
+    assert_eq!(schema, mlgen::schema::json());
     let o = mlgen().arg("init").arg(&spec).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("already exists"));
@@ -524,4 +530,132 @@ fn garbage_specs_fail_cleanly() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("cannot read spec"));
+}
+
+#[test]
+fn many_specs_are_planned_and_applied_per_service() {
+    let d = tempfile::tempdir().unwrap();
+    for ex in ["iris-sklearn", "fraud-onnx-gcs", "churn-public"] {
+        let dir = d.path().join("services").join(ex);
+        fs::create_dir_all(&dir).unwrap();
+        fs::copy(
+            root().join("examples").join(ex).join("mlgen.toml"),
+            dir.join("mlgen.toml"),
+        )
+        .unwrap();
+    }
+    let services = d.path().join("services");
+    let o = mlgen()
+        .args(["plan", "--check"])
+        .arg(&services)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stdout(&o).contains("3 specs: 3 with changes, 0 up to date, 0 failed."),
+        "{}",
+        stdout(&o)
+    );
+    let o = mlgen().arg("apply").arg(&services).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("3 specs: 3 applied, 0 failed."),
+        "{}",
+        stdout(&o)
+    );
+    // Output folders are not searched, and everything is now current.
+    let o = mlgen()
+        .args(["plan", "--check"])
+        .arg(&services)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("3 specs: 0 with changes, 3 up to date, 0 failed."));
+
+    // One broken spec: reported, the others still planned, exit 1.
+    let broken = services.join("churn-public/mlgen.toml");
+    let text = fs::read_to_string(&broken)
+        .unwrap()
+        .replace("cpu = 0.5", "cpu = 3");
+    fs::write(&broken, text).unwrap();
+    let o = mlgen()
+        .args(["plan", "--format", "json"])
+        .arg(&services)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["plans"].as_array().unwrap().len(), 3);
+    assert!(
+        v["plans"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("resources.cpu")
+    );
+    assert_eq!(v["plans"][1]["current"], true);
+
+    let o = mlgen()
+        .arg("plan")
+        .arg(&services)
+        .arg("--out")
+        .arg(d.path().join("x"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--out names one output folder"));
+}
+
+#[test]
+fn committed_schema_is_current() {
+    let committed = fs::read_to_string(root().join("schema/mlgen.schema.json")).unwrap();
+    assert!(
+        committed == mlgen::schema::json(),
+        "schema/mlgen.schema.json is stale: run `cargo run -- schema > schema/mlgen.schema.json`"
+    );
+}
+
+#[test]
+fn completions_and_man_page() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = mlgen().args(["completions", shell]).output().unwrap();
+        assert!(o.status.success());
+        let out = stdout(&o);
+        assert!(out.contains("apply") && out.contains("--check"), "{shell}");
+    }
+    let o = mlgen().arg("man").output().unwrap();
+    assert!(o.status.success());
+    assert!(
+        stdout(&o).starts_with(".ie") || stdout(&o).contains(".TH mlgen"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn colour_follows_the_flag() {
+    let (d, spec) = example("iris-sklearn");
+    let o = mlgen()
+        .args(["plan", "--color", "always"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&o).contains("\u{1b}["),
+        "no ANSI codes with --color always"
+    );
+    let o = mlgen()
+        .args(["plan", "--color", "never"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert!(!stdout(&o).contains('\u{1b}'));
+    // Piped output with the default is plain.
+    let o = Command::cargo_bin("mlgen")
+        .unwrap()
+        .arg("plan")
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert!(!stdout(&o).contains('\u{1b}'));
+    drop(d);
 }

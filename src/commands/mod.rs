@@ -1,14 +1,16 @@
 //! One function per subcommand; each returns the exit status.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::cli::{
     ApplyArgs, Cli, ColorChoice, Command, Format, InitArgs, PlanArgs, RenderArgs, SpecArg,
 };
 use crate::error::Error;
-use crate::{diagnostics, pipeline, plan, spec, write};
+use clap::CommandFactory;
+
+use crate::{diagnostics, discover, parallel, pipeline, plan, schema, spec, write};
 
 /// Exit codes, documented in `--help`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +41,19 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Validate(a) => validate(a),
         Command::Init(a) => init(a),
         Command::Model(a) => model(a),
+        Command::Schema => print(&schema::json()),
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "mlgen", &mut buf);
+            print(&String::from_utf8_lossy(&buf))
+        }
+        Command::Man => {
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut buf)
+                .expect("writing to memory succeeds");
+            print(&String::from_utf8_lossy(&buf))
+        }
     };
     match result {
         Ok(s) => s,
@@ -95,6 +110,11 @@ fn ignore_pipe(r: std::io::Result<()>) -> Result<(), Error> {
     }
 }
 
+fn print(text: &str) -> Result<ExitStatus, Error> {
+    ignore_pipe(write!(out(), "{text}"))?;
+    Ok(ExitStatus::Success)
+}
+
 fn render(a: RenderArgs) -> Result<ExitStatus, Error> {
     let p = pipeline::prepare(&a.spec, a.out.as_deref())?;
     match a.out {
@@ -117,22 +137,83 @@ fn render(a: RenderArgs) -> Result<ExitStatus, Error> {
     Ok(ExitStatus::Success)
 }
 
+/// The specs named on the command line; `--out` only makes sense for one.
+fn spec_list(specs: &[PathBuf], out: Option<&Path>) -> Result<Vec<PathBuf>, Error> {
+    let list = discover::specs(specs)?;
+    if out.is_some() && list.len() != 1 {
+        return Err(Error::Refused(format!(
+            "--out names one output folder, but {} specs were given; leave it out to use deploy/ beside each spec",
+            list.len()
+        )));
+    }
+    Ok(list)
+}
+
 fn plan_cmd(a: PlanArgs) -> Result<ExitStatus, Error> {
-    let p = pipeline::prepare(&a.spec, a.out.as_deref())?;
-    let plan = plan::plan(&p.tree, &p.out_dir)?;
+    let specs = spec_list(&a.specs, a.out.as_deref())?;
+    let results = parallel::map(&specs, |spec| {
+        let p = pipeline::prepare(spec, a.out.as_deref())?;
+        plan::plan(&p.tree, &p.out_dir)
+    });
     let mut o = out();
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    let current = results
+        .iter()
+        .all(|r| r.as_ref().is_ok_and(plan::Plan::is_current));
     match a.format {
-        Format::Text => ignore_pipe(plan::write_text(&plan, &mut o))?,
         Format::Json => {
-            let v = plan::to_json(&plan, &a.spec);
+            let plans: Vec<serde_json::Value> = specs
+                .iter()
+                .zip(&results)
+                .map(|(spec, r)| match r {
+                    Ok(plan) => plan::to_json(plan, spec),
+                    Err(e) => serde_json::json!({
+                        "spec": spec.display().to_string(),
+                        "error": e.to_string(),
+                    }),
+                })
+                .collect();
+            let v = serde_json::json!({ "version": 1, "current": current && failed == 0, "plans": plans });
             ignore_pipe(writeln!(
                 o,
                 "{}",
                 serde_json::to_string_pretty(&v).expect("plan serialises")
             ))?;
         }
+        Format::Text => {
+            let many = specs.len() > 1;
+            for (spec, r) in specs.iter().zip(&results) {
+                if many {
+                    ignore_pipe(writeln!(o, "==> {} <==", spec.display()))?;
+                }
+                match r {
+                    Ok(plan) => ignore_pipe(plan::write_text(plan, &mut o))?,
+                    Err(e) => {
+                        let _ = o.flush();
+                        report(e);
+                    }
+                }
+                if many {
+                    ignore_pipe(writeln!(o))?;
+                }
+            }
+            if many {
+                let changed = results
+                    .iter()
+                    .filter(|r| r.as_ref().is_ok_and(|p| !p.is_current()))
+                    .count();
+                ignore_pipe(writeln!(
+                    o,
+                    "{} specs: {changed} with changes, {} up to date, {failed} failed.",
+                    specs.len(),
+                    specs.len() - changed - failed
+                ))?;
+            }
+        }
     }
-    Ok(if a.check && !plan.is_current() {
+    Ok(if failed > 0 {
+        ExitStatus::Error
+    } else if a.check && !current {
         ExitStatus::ChangesPending
     } else {
         ExitStatus::Success
@@ -140,15 +221,24 @@ fn plan_cmd(a: PlanArgs) -> Result<ExitStatus, Error> {
 }
 
 fn apply(a: ApplyArgs) -> Result<ExitStatus, Error> {
-    let p = pipeline::prepare(&a.spec, a.out.as_deref())?;
-    let (plan, outcome) = write::apply(&p.tree, &p.out_dir, a.force)?;
-    let s = plan.summary();
+    let specs = spec_list(&a.specs, a.out.as_deref())?;
+    let results = parallel::map(&specs, |spec| {
+        let p = pipeline::prepare(spec, a.out.as_deref())?;
+        let (plan, outcome) = write::apply(&p.tree, &p.out_dir, a.force)?;
+        Ok::<_, Error>((p.out_dir, plan.summary(), outcome))
+    });
+    let many = specs.len() > 1;
     let mut o = out();
-    ignore_pipe(
-        if outcome.written.is_empty() && outcome.removed.is_empty() {
-            writeln!(o, "No changes: {} is up to date.", p.out_dir.display())
-        } else {
-            (|| {
+    let mut failed = 0;
+    for (spec, r) in specs.iter().zip(&results) {
+        if many {
+            ignore_pipe(writeln!(o, "==> {} <==", spec.display()))?;
+        }
+        match r {
+            Ok((dir, s, outcome)) => ignore_pipe((|| {
+                if outcome.written.is_empty() && outcome.removed.is_empty() {
+                    return writeln!(o, "No changes: {} is up to date.", dir.display());
+                }
                 for path in &outcome.written {
                     writeln!(o, "  wrote    {path}")?;
                 }
@@ -161,12 +251,29 @@ fn apply(a: ApplyArgs) -> Result<ExitStatus, Error> {
                     s.add,
                     s.change,
                     s.remove,
-                    p.out_dir.display()
+                    dir.display()
                 )
-            })()
-        },
-    )?;
-    Ok(ExitStatus::Success)
+            })())?,
+            Err(e) => {
+                failed += 1;
+                let _ = o.flush();
+                report(e);
+            }
+        }
+    }
+    if many {
+        ignore_pipe(writeln!(
+            o,
+            "{} specs: {} applied, {failed} failed.",
+            specs.len(),
+            specs.len() - failed
+        ))?;
+    }
+    Ok(if failed > 0 {
+        ExitStatus::Error
+    } else {
+        ExitStatus::Success
+    })
 }
 
 fn validate(a: SpecArg) -> Result<ExitStatus, Error> {
@@ -209,9 +316,13 @@ fn init(a: InitArgs) -> Result<ExitStatus, Error> {
     };
     spec::load::parse(&file)?;
     write_new(&a.path, STARTER)?;
+    // The starter's first line points editors at this file for completion and checks.
+    let schema_path = a.path.with_file_name(schema::FILE);
+    write_new(&schema_path, &schema::json())?;
     println!(
-        "Wrote {}. Edit it, then run `mlgen plan` and `mlgen apply`.",
-        a.path.display()
+        "Wrote {} and {} (its JSON Schema, for editors). Edit the spec, then run `mlgen plan` and `mlgen apply`.",
+        a.path.display(),
+        schema_path.display()
     );
     Ok(ExitStatus::Success)
 }
