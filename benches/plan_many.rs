@@ -78,7 +78,7 @@ deployers = ["serviceAccount:ci@proj-{p:03}.iam.gserviceaccount.com"]
             "asia-southeast1",
             "europe-west4"
         ][i % 4],
-        dp = i % 2 == 0,
+        dp = i.is_multiple_of(2),
         features = (0..(3 + i % 20))
             .map(|f| format!("\"f{f}\""))
             .collect::<Vec<_>>()
@@ -92,7 +92,7 @@ deployers = ["serviceAccount:ci@proj-{p:03}.iam.gserviceaccount.com"]
             "VAR_{e} = \"value {e}, with commas, = and $(dollar)\"\n"
         ));
     }
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         s.push_str(&format!(
             "\n[secrets]\nDB_PASSWORD = {{ secret = \"db-{i}\", version = \"{}\" }}\n",
             1 + i % 9
