@@ -190,6 +190,13 @@ def resource_schema(types, js_files, tf_type):
     }
 
 
+def provider_schema(types, js_files):
+    """The `provider "google"` block's arguments."""
+    cls = types[PREFIX + "provider.GoogleProvider"]
+    module = cls["locationInModule"]["filename"].replace("src/", "lib/").replace(".ts", ".js")
+    return block_schema(types, js_files[module], PREFIX + "provider.GoogleProviderConfig", "synthesizeHclAttributes()")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--wheel", help=f"a downloaded {WHEEL}=={WHEEL_VERSION} wheel")
@@ -214,6 +221,7 @@ def main():
         "source": f"{WHEEL}=={WHEEL_VERSION}",
         "provider": {"source": "hashicorp/google", "version": PROVIDER_VERSION},
         "meta_arguments": ["count", "depends_on", "for_each", "lifecycle", "provider"],
+        "provider_block": provider_schema(assembly["types"], js),
         "resource_types": {t: resource_schema(assembly["types"], js, t) for t in RESOURCE_TYPES},
     }
     Path(args.out).write_text(json.dumps(schema, indent=1, sort_keys=True) + "\n")
