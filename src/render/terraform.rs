@@ -15,11 +15,11 @@ use crate::tree::Tree;
 /// The google provider version the output is pinned to. The validator checks generated
 /// files against this version's schema (tests/data/google-provider-schema.json).
 pub const GOOGLE_PROVIDER_VERSION: &str = "6.50.0";
-/// Oldest Terraform that reads the output (`import` blocks and `check` are not used, but
-/// 1.5 is the oldest release still commonly supported).
+/// Terraform releases the output is written for (what `terraform fmt` 1.11 checks also
+/// parses on 1.5; older releases are out of HashiCorp support).
 pub const TERRAFORM_VERSION: &str = ">= 1.5";
 
-/// Resource names (the second label) of the singletons in main.tf.
+/// Addresses of the singletons in main.tf.
 const APIS: &str = "google_project_service.apis";
 const ACCOUNT: &str = "google_service_account.runtime";
 const SERVICE: &str = "google_cloud_run_v2_service.service";
