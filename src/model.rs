@@ -203,6 +203,9 @@ pub struct IamGrant {
     pub member: String,
     /// Must exist before the service is deployed (secret and bucket access).
     pub before_service: bool,
+    /// The member is the runtime account this deployment creates, so IaC refers to the
+    /// account's resource (and so creates it first) instead of repeating its email.
+    pub member_is_runtime: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -532,6 +535,7 @@ fn grants(
             role: role.to_string(),
             member: member.to_string(),
             before_service: before,
+            member_is_runtime: member == runtime.member,
         });
     };
     let distinct_secrets: BTreeSet<&str> = secrets.iter().map(|s| s.secret.as_str()).collect();

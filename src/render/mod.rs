@@ -30,12 +30,22 @@ pub(crate) fn add<T: Template>(
     name: &'static str,
     template: &T,
 ) -> Result<(), Error> {
-    let body = template.render().map_err(|source| Error::Template {
+    let body = render_one(name, template)?;
+    add_text(tree, d, path, &body);
+    Ok(())
+}
+
+/// Renders one template to text, for a target that post-processes it before [`add_text`].
+pub(crate) fn render_one<T: Template>(name: &'static str, template: &T) -> Result<String, Error> {
+    template.render().map_err(|source| Error::Template {
         template: name,
         source,
-    })?;
-    tree.add(path, &with_header(path, &body, &d.spec_name));
-    Ok(())
+    })
+}
+
+/// Adds already rendered text into `tree` at `path`, with the generated-file header.
+pub(crate) fn add_text(tree: &mut Tree, d: &Deployment, path: &str, body: &str) {
+    tree.add(path, &with_header(path, body, &d.spec_name));
 }
 
 /// Every file whose format has comments starts by saying where it comes from. No version or

@@ -1,25 +1,242 @@
-//! The terraform target.
+//! The terraform target: `terraform/{versions,variables,main,outputs}.tf`.
+//!
+//! Templates read the [`Deployment`] through small view structs that only name things
+//! Terraform needs (resource types and addresses); every value still comes from the model.
+//! The rendered text then goes through [`align`], which pads attribute names the way
+//! `terraform fmt` does, so the output passes `terraform fmt -check` as generated.
 
 use askama::Template;
 
-use super::add;
+use super::{add_text, render_one};
 use crate::error::Error;
-use crate::model::Deployment;
+use crate::model::{Deployment, IamGrant, IamTarget};
 use crate::tree::Tree;
+
+/// The google provider version the output is pinned to. The validator checks generated
+/// files against this version's schema (tests/data/google-provider-schema.json).
+pub const GOOGLE_PROVIDER_VERSION: &str = "6.50.0";
+/// Terraform releases the output is written for (what `terraform fmt` 1.11 checks also
+/// parses on 1.5; older releases are out of HashiCorp support).
+pub const TERRAFORM_VERSION: &str = ">= 1.5";
+
+/// Addresses of the singletons in main.tf.
+const APIS: &str = "google_project_service.apis";
+const ACCOUNT: &str = "google_service_account.runtime";
+const SERVICE: &str = "google_cloud_run_v2_service.service";
+
+/// One IAM grant, with the Terraform resource type it becomes.
+struct Grant<'a> {
+    g: &'a IamGrant,
+    tf_type: &'static str,
+}
+
+fn tf_type(target: IamTarget) -> &'static str {
+    match target {
+        IamTarget::Secret => "google_secret_manager_secret_iam_member",
+        IamTarget::Bucket => "google_storage_bucket_iam_member",
+        IamTarget::ServiceAccount => "google_service_account_iam_member",
+        IamTarget::Service => "google_cloud_run_v2_service_iam_member",
+    }
+}
+
+#[derive(Template)]
+#[template(path = "terraform/versions.tf")]
+struct Versions {
+    terraform: &'static str,
+    google: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "terraform/variables.tf")]
+struct Variables<'a> {
+    d: &'a Deployment,
+}
 
 #[derive(Template)]
 #[template(path = "terraform/main.tf")]
 struct Main<'a> {
     d: &'a Deployment,
+    apis: &'static str,
+    account: &'static str,
+    service: &'static str,
+    grants: Vec<Grant<'a>>,
+    /// Addresses the service waits for: the APIs, then the grants it checks when deploying.
+    service_depends_on: Vec<String>,
+    /// `Some(disabled)` with a GPU: the provider's flag is the negation of the model's.
+    gpu_zonal_redundancy_disabled: Option<bool>,
+}
+
+#[derive(Template)]
+#[template(path = "terraform/outputs.tf")]
+struct Outputs {
+    account: &'static str,
+    service: &'static str,
 }
 
 pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
-    add(
-        tree,
+    let grants: Vec<Grant> = d
+        .iam
+        .iter()
+        .map(|g| Grant {
+            g,
+            tf_type: tf_type(g.target),
+        })
+        .collect();
+    let service_depends_on = std::iter::once(APIS.to_string())
+        .chain(
+            grants
+                .iter()
+                .filter(|g| g.g.before_service)
+                .map(|g| format!("{}.{}", g.tf_type, g.g.key)),
+        )
+        .collect();
+    let main = Main {
         d,
-        "terraform/main.tf",
-        "terraform/main.tf",
-        &Main { d },
-    )?;
+        apis: APIS,
+        account: ACCOUNT,
+        service: SERVICE,
+        grants,
+        service_depends_on,
+        gpu_zonal_redundancy_disabled: d.container.gpu.as_ref().map(|g| !g.zonal_redundancy),
+    };
+    let versions = Versions {
+        terraform: TERRAFORM_VERSION,
+        google: GOOGLE_PROVIDER_VERSION,
+    };
+    let outputs = Outputs {
+        account: ACCOUNT,
+        service: SERVICE,
+    };
+    let files = [
+        (
+            "terraform/versions.tf",
+            render_one("terraform/versions.tf", &versions)?,
+        ),
+        (
+            "terraform/variables.tf",
+            render_one("terraform/variables.tf", &Variables { d })?,
+        ),
+        ("terraform/main.tf", render_one("terraform/main.tf", &main)?),
+        (
+            "terraform/outputs.tf",
+            render_one("terraform/outputs.tf", &outputs)?,
+        ),
+    ];
+    for (path, body) in files {
+        add_text(tree, d, path, &align(&body));
+    }
     Ok(())
+}
+
+/// Aligns the `=` of consecutive single-line attributes, as `terraform fmt` does.
+///
+/// hclwrite's rule (format.go, `formatCells`): a line "assigns" when a token after its
+/// first is `=` and the rest of the line opens no more brackets than it closes; runs of
+/// consecutive assigning lines get their `=` one space past the longest name. Any other
+/// line (a block header, `}`, a blank line, `x = {` opening a multi-line value, a list
+/// item) ends the run. Names are identifiers or quoted map keys; width is counted in
+/// characters, as fmt counts grapheme clusters (equal for the ASCII names mlgen writes).
+pub fn align(text: &str) -> String {
+    let lines: Vec<&str> = text.split('\n').collect();
+    let parsed: Vec<Option<(&str, &str)>> = lines.iter().map(|l| assignment(l)).collect();
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    let mut i = 0;
+    while i < lines.len() {
+        if parsed[i].is_none() {
+            out.push_str(lines[i]);
+            out.push('\n');
+            i += 1;
+            continue;
+        }
+        let end = (i..lines.len())
+            .find(|&j| parsed[j].is_none())
+            .unwrap_or(lines.len());
+        let width = parsed[i..end]
+            .iter()
+            .map(|p| p.map_or(0, |(lead, _)| lead.chars().count()))
+            .max()
+            .unwrap_or(0);
+        for (lead, rest) in parsed[i..end].iter().flatten() {
+            out.push_str(lead);
+            out.extend(std::iter::repeat_n(' ', width - lead.chars().count() + 1));
+            out.push_str(rest);
+            out.push('\n');
+        }
+        i = end;
+    }
+    out.pop();
+    out
+}
+
+/// Splits `  name = value` into (`  name`, `= value`) when it is a single-line assignment.
+fn assignment(line: &str) -> Option<(&str, &str)> {
+    let indent = line.len() - line.trim_start_matches(' ').len();
+    let rest = &line[indent..];
+    let name_len = if let Some(quoted) = rest.strip_prefix('"') {
+        1 + string_len(quoted)?
+    } else {
+        rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .filter(|&n| n > 0)?
+    };
+    let after = &rest[name_len..];
+    let value = after.trim_start_matches(' ').strip_prefix('=')?;
+    if value.starts_with('=') || !balanced(value) {
+        return None;
+    }
+    // `rest` of the pair starts at the `=`, whatever spacing the template used.
+    let eq = indent + name_len + (after.len() - after.trim_start_matches(' ').len());
+    Some((&line[..indent + name_len], &line[eq..]))
+}
+
+/// Length of a quoted string's body plus its closing quote, or None when unterminated.
+fn string_len(s: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return Some(i + 1),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// True when `value` closes every bracket it opens, ignoring brackets inside strings.
+fn balanced(value: &str) -> bool {
+    let mut depth = 0i32;
+    let mut i = 0;
+    // Every delimiter is ASCII, so walking bytes never splits a character that matters.
+    while i < value.len() {
+        match value.as_bytes()[i] {
+            b'"' => match string_len(&value[i + 1..]) {
+                Some(n) => i += n,
+                None => return false,
+            },
+            b'{' | b'[' | b'(' => depth += 1,
+            b'}' | b']' | b')' => depth -= 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    depth == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligns_runs_and_breaks_on_other_lines() {
+        let src = "a {\n  x = 1\n  long_name = \"}\"\n  m = {\n    \"k.z\" = \"v\"\n    b = \"w\"\n  }\n  y = [1]\n}";
+        let want = "a {\n  x         = 1\n  long_name = \"}\"\n  m = {\n    \"k.z\" = \"v\"\n    b     = \"w\"\n  }\n  y = [1]\n}";
+        assert_eq!(align(src), want);
+    }
+
+    #[test]
+    fn leaves_block_headers_and_quoted_equals_alone() {
+        let src = "resource \"a=b\" \"c\" {\n  k = \"x = y\"\n  kk = \"\\\"=\"\n}\n";
+        let want = "resource \"a=b\" \"c\" {\n  k  = \"x = y\"\n  kk = \"\\\"=\"\n}\n";
+        assert_eq!(align(src), want);
+    }
 }

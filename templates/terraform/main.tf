@@ -1,1 +1,189 @@
-# {{ d.service.name }}
+# APIs the deployment uses. Destroying this configuration leaves them enabled: other
+# workloads in the project may need them.
+resource "google_project_service" "apis" {
+  for_each = toset([
+    {%- for api in d.apis %}
+    "{{ api }}",
+    {%- endfor %}
+  ])
+
+  project = var.project
+  service = each.value
+  disable_on_destroy = false
+}
+
+# The identity the service runs as, with no project-wide roles: each grant below names
+# the one resource it needs.
+resource "google_service_account" "runtime" {
+  project = var.project
+  account_id = "{{ d.runtime_account.account_id }}"
+  display_name = "{{ d.runtime_account.display_name }}"
+
+  depends_on = [{{ apis }}]
+}
+{%- if let Some(repo) = d.repository %}
+
+resource "google_artifact_registry_repository" "images" {
+  project = var.project
+  location = var.region
+  repository_id = "{{ repo.id }}"
+  description = "{{ repo.description }}"
+  format = "DOCKER"
+
+  depends_on = [{{ apis }}]
+}
+{%- endif %}
+{%- for g in grants %}
+
+resource "{{ g.tf_type }}" "{{ g.g.key }}" {
+  {%- match g.g.target %}
+  {%- when IamTarget::Secret %}
+  project = var.project
+  secret_id = "{{ g.g.resource }}"
+  {%- when IamTarget::Bucket %}
+  bucket = "{{ g.g.resource }}"
+  {%- when IamTarget::ServiceAccount %}
+  service_account_id = {{ account }}.name
+  {%- when IamTarget::Service %}
+  project = {{ service }}.project
+  location = {{ service }}.location
+  name = {{ service }}.name
+  {%- endmatch %}
+  role = "{{ g.g.role }}"
+  {%- if g.g.member_is_runtime %}
+  member = {{ account }}.member
+  {%- else %}
+  member = "{{ g.g.member }}"
+  {%- endif %}
+}
+{%- endfor %}
+
+resource "google_cloud_run_v2_service" "service" {
+  name = "{{ d.service.name }}"
+  project = var.project
+  location = var.region
+  {%- if let Some(description) = d.service.description %}
+  description = "{{ description }}"
+  {%- endif %}
+  ingress = "{{ d.service.ingress_api }}"
+  invoker_iam_disabled = {{ d.service.invoker_iam_disabled }}
+  deletion_protection = {{ d.service.deletion_protection }}
+  {%- if !d.service.labels.is_empty() %}
+  labels = {
+    {%- for l in d.service.labels %}
+    "{{ l.key }}" = "{{ l.value }}"
+    {%- endfor %}
+  }
+  {%- endif %}
+
+  template {
+    service_account = {{ account }}.email
+    timeout = "{{ d.scaling.timeout }}"
+    max_instance_request_concurrency = {{ d.scaling.concurrency }}
+    execution_environment = "{{ d.container.execution_environment_api }}"
+    {%- if let Some(disabled) = gpu_zonal_redundancy_disabled %}
+    gpu_zonal_redundancy_disabled = {{ disabled }}
+    {%- endif %}
+
+    scaling {
+      min_instance_count = {{ d.scaling.min_instances }}
+      max_instance_count = {{ d.scaling.max_instances }}
+    }
+    {%- if let Some(gpu) = d.container.gpu %}
+
+    node_selector {
+      accelerator = "{{ gpu.kind }}"
+    }
+    {%- endif %}
+    {%- for v in d.volumes %}
+
+    volumes {
+      name = "{{ v.name }}"
+
+      gcs {
+        bucket = "{{ v.bucket }}"
+        read_only = {{ v.read_only }}
+      }
+    }
+    {%- endfor %}
+
+    containers {
+      image = var.image
+
+      ports {
+        container_port = {{ d.container.port }}
+      }
+
+      resources {
+        limits = {
+          "cpu" = "{{ d.container.cpu }}"
+          "memory" = "{{ d.container.memory }}"
+          {%- if let Some(gpu) = d.container.gpu %}
+          "nvidia.com/gpu" = "{{ gpu.count }}"
+          {%- endif %}
+        }
+        cpu_idle = {{ d.container.cpu_idle }}
+        startup_cpu_boost = {{ d.container.startup_cpu_boost }}
+      }
+      {%- for e in d.env %}
+
+      env {
+        name = "{{ e.name }}"
+        value = "{{ e.value }}"
+      }
+      {%- endfor %}
+      {%- for s in d.secrets %}
+
+      env {
+        name = "{{ s.name }}"
+
+        value_source {
+          secret_key_ref {
+            secret = "{{ s.secret }}"
+            version = "{{ s.version }}"
+          }
+        }
+      }
+      {%- endfor %}
+      {%- for v in d.volumes %}
+
+      volume_mounts {
+        name = "{{ v.name }}"
+        mount_path = "{{ v.mount_path }}"
+      }
+      {%- endfor %}
+
+      startup_probe {
+        initial_delay_seconds = {{ d.probes.startup.initial_delay_seconds }}
+        period_seconds = {{ d.probes.startup.period_seconds }}
+        timeout_seconds = {{ d.probes.startup.timeout_seconds }}
+        failure_threshold = {{ d.probes.startup.failure_threshold }}
+
+        http_get {
+          path = "{{ d.probes.startup.path }}"
+          port = {{ d.probes.startup.port }}
+        }
+      }
+
+      liveness_probe {
+        initial_delay_seconds = {{ d.probes.liveness.initial_delay_seconds }}
+        period_seconds = {{ d.probes.liveness.period_seconds }}
+        timeout_seconds = {{ d.probes.liveness.timeout_seconds }}
+        failure_threshold = {{ d.probes.liveness.failure_threshold }}
+
+        http_get {
+          path = "{{ d.probes.liveness.path }}"
+          port = {{ d.probes.liveness.port }}
+        }
+      }
+    }
+  }
+
+  # Cloud Run checks at deploy time that the runtime account can read every secret and
+  # bucket it mounts, so those grants come first.
+  depends_on = [
+    {%- for a in service_depends_on %}
+    {{ a }},
+    {%- endfor %}
+  ]
+}

@@ -1,0 +1,232 @@
+"""What a generated Terraform folder deploys, in parity.py's canonical shape.
+
+`extract(tf_dir)` reads the .tf files (python-hcl2) and resolves what Terraform would:
+variables to their defaults, references to the values they stand for (a service account's
+`email` from its account_id and project, its `member` and `name` from the email, a
+resource's argument to that argument's value), and the provider's spellings back to the
+canonical ones (ingress and execution environment as gcloud spells them, "300s" as 300).
+Anything it cannot resolve is an error, never a guess.
+"""
+
+import re
+
+from tf_validate import (
+    BLOCK,
+    hcl_string,
+    is_expression,
+    is_string_literal,
+    load_dir,
+    resources,
+    unquote,
+    variables,
+)
+
+INGRESS = {
+    "INGRESS_TRAFFIC_ALL": "all",
+    "INGRESS_TRAFFIC_INTERNAL_ONLY": "internal",
+    "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER": "internal-and-cloud-load-balancing",
+}
+EXECUTION_ENVIRONMENT = {
+    "EXECUTION_ENVIRONMENT_GEN1": "gen1",
+    "EXECUTION_ENVIRONMENT_GEN2": "gen2",
+}
+IAM_TARGETS = {
+    "google_secret_manager_secret_iam_member": ("secret", "secret_id"),
+    "google_storage_bucket_iam_member": ("bucket", "bucket"),
+    "google_service_account_iam_member": ("service_account", "service_account_id"),
+    "google_cloud_run_v2_service_iam_member": ("service", "name"),
+}
+
+
+class Config:
+    def __init__(self, tf_dir):
+        parsed = load_dir(tf_dir)
+        self.vars = variables(parsed)
+        self.res = {(t, n): b for _, t, n, b in resources(parsed)}
+
+    def one(self, rtype):
+        found = [b for (t, _), b in self.res.items() if t == rtype]
+        assert len(found) == 1, f"expected one {rtype}, found {len(found)}"
+        return found[0]
+
+    def all(self, rtype):
+        return [b for (t, _), b in sorted(self.res.items()) if t == rtype]
+
+    def value(self, v):
+        """The concrete value of an attribute value."""
+        if isinstance(v, (bool, int, float)) or v is None:
+            return v
+        if isinstance(v, dict):
+            return {unquote(k): self.value(x) for k, x in v.items() if k != BLOCK}
+        if isinstance(v, list):
+            return [self.value(x) for x in v]
+        if is_string_literal(v):
+            return hcl_string(v)
+        if is_expression(v):
+            return self.expr(v[2:-1])
+        raise ValueError(f"cannot read {v!r}")
+
+    def expr(self, e):
+        m = re.fullmatch(r"var\.(\w+)", e)
+        if m:
+            return self.value(self.vars[m[1]]["default"])
+        m = re.fullmatch(r"([\w-]+)\.([\w-]+)\.(\w+)", e)
+        if m:
+            return self.attribute(m[1], m[2], m[3])
+        raise ValueError(f"cannot resolve ${{{e}}}")
+
+    def attribute(self, rtype, name, attr):
+        body = self.res[(rtype, name)]
+        if rtype == "google_service_account" and attr in ("email", "member", "name"):
+            project = self.value(body["project"])
+            email = f"{self.value(body['account_id'])}@{project}.iam.gserviceaccount.com"
+            return {
+                "email": email,
+                "member": f"serviceAccount:{email}",
+                "name": f"projects/{project}/serviceAccounts/{email}",
+            }[attr]
+        if attr in body:
+            return self.value(body[attr])
+        raise ValueError(f"cannot resolve {rtype}.{name}.{attr}")
+
+
+def block(body, key):
+    """The single nested block `key` of body, or None."""
+    items = body.get(key)
+    if items is None:
+        return None
+    assert isinstance(items, list) and len(items) == 1 and items[0].get(BLOCK), f"{key} is not one block"
+    return items[0]
+
+
+def seconds(duration):
+    m = re.fullmatch(r"(\d+)s", duration)
+    assert m, f"not a whole-second duration: {duration!r}"
+    return int(m[1])
+
+
+def apis(cfg):
+    out = []
+    for body in cfg.all("google_project_service"):
+        if "for_each" in body:
+            fe = body["for_each"]
+            m = re.fullmatch(r"\$\{toset\(\[(.*)\]\)\}", fe, re.S)
+            assert m, f"unexpected for_each {fe!r}"
+            assert body["service"] == "${each.value}", "service is not each.value"
+            out += [hcl_string(s) for s in re.findall(r'"(?:[^"\\]|\\.)*"', m[1])]
+        else:
+            out.append(cfg.value(body["service"]))
+    return sorted(out)
+
+
+def probe(cfg, p):
+    http = block(p, "http_get")
+    return {
+        "path": cfg.value(http["path"]),
+        "port": cfg.value(http["port"]),
+        "initial_delay_seconds": cfg.value(p["initial_delay_seconds"]),
+        "period_seconds": cfg.value(p["period_seconds"]),
+        "timeout_seconds": cfg.value(p["timeout_seconds"]),
+        "failure_threshold": cfg.value(p["failure_threshold"]),
+    }
+
+
+def extract(tf_dir):
+    cfg = Config(tf_dir)
+    svc = cfg.one("google_cloud_run_v2_service")
+    tpl = block(svc, "template")
+    [ctr] = tpl["containers"]
+    res = block(ctr, "resources")
+    limits = cfg.value(res["limits"])
+    node = block(tpl, "node_selector")
+    scaling = block(tpl, "scaling")
+    account = cfg.one("google_service_account")
+    repos = cfg.all("google_artifact_registry_repository")
+    assert len(repos) <= 1
+
+    env, secrets = {}, {}
+    for e in ctr.get("env", []):
+        name = cfg.value(e["name"])
+        source = block(e, "value_source")
+        if source is None:
+            env[name] = cfg.value(e["value"])
+        else:
+            ref = block(source, "secret_key_ref")
+            secrets[name] = {"secret": cfg.value(ref["secret"]), "version": cfg.value(ref["version"])}
+
+    mounts = {cfg.value(m["name"]): cfg.value(m["mount_path"]) for m in ctr.get("volume_mounts", [])}
+    volumes = []
+    for v in tpl.get("volumes", []):
+        gcs = block(v, "gcs")
+        name = cfg.value(v["name"])
+        volumes.append({
+            "name": name,
+            "bucket": cfg.value(gcs["bucket"]),
+            "read_only": cfg.value(gcs.get("read_only", False)),
+            "mount_path": mounts[name],
+        })
+
+    iam = []
+    for rtype, (target, key) in IAM_TARGETS.items():
+        for body in cfg.all(rtype):
+            resource = cfg.value(body[key])
+            if target == "service_account":
+                resource = resource.rsplit("/", 1)[-1]  # projects/P/serviceAccounts/EMAIL
+            iam.append({
+                "target": target,
+                "resource": resource,
+                "role": cfg.value(body["role"]),
+                "member": cfg.value(body["member"]),
+            })
+
+    return {
+        "service": {
+            "name": cfg.value(svc["name"]),
+            "project": cfg.value(svc["project"]),
+            "region": cfg.value(svc["location"]),
+            "description": cfg.value(svc.get("description")),
+            "labels": cfg.value(svc.get("labels", {})),
+            "deletion_protection": cfg.value(svc["deletion_protection"]),
+            "ingress": INGRESS[cfg.value(svc["ingress"])],
+            "invoker_iam_disabled": cfg.value(svc.get("invoker_iam_disabled", False)),
+        },
+        "image": cfg.value(ctr["image"]),
+        "container": {
+            "port": cfg.value(block(ctr, "ports")["container_port"]),
+            "cpu": limits["cpu"],
+            "memory": limits["memory"],
+            "gpu": None if node is None else {
+                "type": cfg.value(node["accelerator"]),
+                "count": int(limits["nvidia.com/gpu"]),
+                "zonal_redundancy": not cfg.value(tpl.get("gpu_zonal_redundancy_disabled", False)),
+            },
+            "cpu_idle": cfg.value(res["cpu_idle"]),
+            "startup_cpu_boost": cfg.value(res["startup_cpu_boost"]),
+            "execution_environment": EXECUTION_ENVIRONMENT[cfg.value(tpl["execution_environment"])],
+        },
+        "scaling": {
+            "min_instances": cfg.value(scaling["min_instance_count"]),
+            "max_instances": cfg.value(scaling["max_instance_count"]),
+            "concurrency": cfg.value(tpl["max_instance_request_concurrency"]),
+            "timeout_seconds": seconds(cfg.value(tpl["timeout"])),
+        },
+        "service_account": cfg.value(tpl["service_account"]),
+        "account": {
+            "account_id": cfg.value(account["account_id"]),
+            "display_name": cfg.value(account["display_name"]),
+        },
+        "repository": None if not repos else {
+            "id": cfg.value(repos[0]["repository_id"]),
+            "location": cfg.value(repos[0]["location"]),
+            "format": cfg.value(repos[0]["format"]),
+        },
+        "env": env,
+        "secrets": secrets,
+        "volumes": sorted(volumes, key=lambda v: v["name"]),
+        "probes": {
+            "startup": probe(cfg, block(ctr, "startup_probe")),
+            "liveness": probe(cfg, block(ctr, "liveness_probe")),
+        },
+        "iam": sorted(iam, key=lambda g: (g["target"], g["resource"], g["role"], g["member"])),
+        "apis": apis(cfg),
+    }

@@ -1,0 +1,238 @@
+"""The Terraform target: formatted as `terraform fmt` wants, valid against the pinned google
+provider's schema, and deploying exactly what the model says."""
+
+import json
+import re
+import shutil
+
+import pytest
+
+import tf_validate
+from conftest import ROOT, copy_example, model_of, render_spec_text
+from extract_terraform import extract
+from parity import expected
+
+
+@pytest.fixture
+def generated(tmp_path, example):
+    """(spec, terraform folder) of an example applied in a temporary folder."""
+    spec, out = copy_example(tmp_path, example)
+    return spec, out / "terraform"
+
+
+def test_files(generated):
+    _, tf = generated
+    assert sorted(p.name for p in tf.iterdir()) == ["main.tf", "outputs.tf", "variables.tf", "versions.tf"]
+
+
+def test_fmt_check(generated):
+    ok, output = tf_validate.fmt_check(generated[1])
+    assert ok, output
+
+
+def test_valid_against_provider_schema(generated):
+    assert tf_validate.validate(generated[1]) == []
+
+
+def test_deploys_what_the_model_says(generated):
+    spec, tf = generated
+    assert extract(tf) == expected(model_of(spec))
+
+
+def test_grants_checked_at_deploy_come_before_the_service(generated):
+    spec, tf = generated
+    model = model_of(spec)
+    parsed = tf_validate.load_dir(tf)
+    [svc] = [b for _, t, _, b in tf_validate.resources(parsed) if t == "google_cloud_run_v2_service"]
+    deps = {d[2:-1].split(".")[1] for d in svc["depends_on"]}
+    assert deps >= {g["key"] for g in model["iam"] if g["before_service"]}
+    assert "apis" in deps
+
+
+def test_variables_default_to_the_spec(generated):
+    spec, tf = generated
+    model = model_of(spec)
+    defaults = {n: tf_validate.unquote(b["default"]) for n, b in tf_validate.variables(tf_validate.load_dir(tf)).items()}
+    assert defaults == {
+        "project": model["service"]["project"],
+        "region": model["service"]["region"],
+        "image": model["image"]["url"],
+    }
+
+
+HOSTILE = '''
+[service]
+name = "odd-values"
+project = "p-odd-values"
+region = "europe-west1"
+description = "quote \\" backslash \\\\ ${var.x} %{if} $${y} tab\\t end"
+labels = { team = "a-b" }
+deletion_protection = false
+
+[model]
+framework = "onnx"
+source = "gs://some-bucket/m/model.onnx"
+features = ["a"]
+
+[container]
+python = "3.12"
+
+[image]
+url = "europe-west1-docker.pkg.dev/p-odd-values/r/img:1"
+
+[resources]
+cpu = 1
+memory = "2Gi"
+
+[scaling]
+max_instances = 2
+concurrency = 4
+
+[service_account]
+account_id = "odd-values-run"
+display_name = "Odd \\"display\\" ${name}"
+
+[env]
+WEIRD = "line1\\nline2 \\"q\\" \\\\ ${HOME} %{x} } { ]"
+'''
+
+
+def test_spec_values_stay_inside_strings(tmp_path):
+    """Quotes, backslashes, newlines and template sequences in spec values survive as data."""
+    spec, out = render_spec_text(tmp_path, HOSTILE)
+    tf = out / "terraform"
+    ok, output = tf_validate.fmt_check(tf)
+    assert ok, output
+    assert tf_validate.validate(tf) == []
+    got = extract(tf)
+    assert got == expected(model_of(spec))
+    assert got["env"]["WEIRD"] == 'line1\nline2 "q" \\ ${HOME} %{x} } { ]'
+    assert got["repository"] is None
+
+
+def test_schema_pins_match():
+    """The committed schema, the extraction script and the generated pin name one version."""
+    schema = tf_validate.SCHEMA
+    script = (ROOT / "tools" / "tf_schema" / "extract.py").read_text()
+    version = re.search(r'^PROVIDER_VERSION = "(.*)"', script, re.M)[1]
+    wheel = re.search(r'^WHEEL_VERSION = "(.*)"', script, re.M)[1]
+    assert schema["provider"]["version"] == version
+    assert schema["source"].endswith(f"=={wheel}")
+    emitted = set(re.findall(r'"(google_[a-z0-9_]+)"', script))
+    assert emitted == set(schema["resource_types"])
+    rust = (ROOT / "src" / "render" / "terraform.rs").read_text()
+    assert f'GOOGLE_PROVIDER_VERSION: &str = "{version}"' in rust
+    assert set(re.findall(r'"(google_[a-z0-9_]+)"', rust)) <= set(schema["resource_types"])
+
+
+def test_schema_knows_blocks_from_attributes():
+    svc = tf_validate.SCHEMA["resource_types"]["google_cloud_run_v2_service"]
+    tpl = svc["block"]["blocks"]["template"]
+    assert tpl["required"] and tpl["nesting"] == "single"
+    ctr = tpl["block"]["blocks"]["containers"]
+    assert ctr["nesting"] == "list"
+    assert "limits" in ctr["block"]["blocks"]["resources"]["block"]["attributes"]
+    assert ctr["block"]["attributes"]["image"]["required"]
+    assert {"uri", "name", "location", "project"} <= set(svc["exported_attributes"])
+    sa = tf_validate.SCHEMA["resource_types"]["google_service_account"]
+    assert {"email", "member", "name"} <= set(sa["computed_only"])
+
+
+# --- the validator catches what it should ---------------------------------------------------
+
+
+@pytest.fixture
+def fraud_tf(tmp_path):
+    """A writable copy of a valid generated folder (the example with the most resources)."""
+    _, out = copy_example(tmp_path, "fraud-onnx-gcs")
+    tf = tmp_path / "tf"
+    shutil.copytree(out / "terraform", tf)
+    assert tf_validate.validate(tf) == []
+    return tf
+
+
+def edit(tf, old, new, file="main.tf"):
+    path = tf / file
+    text = path.read_text()
+    assert text.count(old) == 1, f"{old!r} is not unique in {file}"
+    path.write_text(text.replace(old, new))
+
+
+BROKEN = {
+    "misspelt argument": (
+        "      max_instance_count = 50", "      max_instances_count = 50",
+        "unknown argument `max_instances_count`"),
+    "misspelt nested block": (
+        "      startup_probe {", "      startup_probes {",
+        "unknown block `startup_probes`"),
+    "block written as attribute": (
+        "    scaling {\n      min_instance_count = 2\n      max_instance_count = 50\n    }",
+        "    scaling = {\n      min_instance_count = 2\n      max_instance_count = 50\n    }",
+        "`scaling` is a block, written as an attribute"),
+    "attribute written as block": (
+        '  display_name = "Fraud scorer runtime"', '  display_name {\n  }',
+        "`display_name` is an attribute, written as a block"),
+    "missing required argument": (
+        '  account_id   = "fraud-scorer-run"\n', "",
+        "missing required argument `account_id`"),
+    "missing required block": (
+        "  template {", "  templates {",
+        "missing required block `template`"),
+    "single block twice": (
+        "    scaling {", "    scaling {\n      min_instance_count = 1\n    }\n\n    scaling {",
+        "at most one `scaling` block"),
+    "unknown resource attribute": (
+        "google_service_account.runtime.email", "google_service_account.runtime.emial",
+        "google_service_account has no attribute `emial`"),
+    "undeclared resource": (
+        "service_account_id = google_service_account.runtime.name",
+        "service_account_id = google_service_account.runner.name",
+        "`google_service_account.runner` is not declared"),
+    "undeclared variable": (
+        "      image = var.image", "      image = var.images",
+        "`var.images` names no declared variable"),
+    "for_each resource without index": (
+        "  service            = each.value", "  service            = google_project_service.apis.service",
+        "has for_each, index it first"),
+    "v1 resource type": (
+        'resource "google_cloud_run_v2_service" "service"', 'resource "google_cloud_run_service" "service"',
+        "resource type google_cloud_run_service is not"),
+    "wrong type": (
+        "  deletion_protection  = true", '  deletion_protection  = {}',
+        "deletion_protection: expected bool"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_schema_check_catches(fraud_tf, case):
+    old, new, message = BROKEN[case]
+    edit(fraud_tf, old, new)
+    problems = tf_validate.validate(fraud_tf)
+    assert any(message in p for p in problems), problems
+
+
+def test_validator_reports_where(fraud_tf):
+    edit(fraud_tf, "      max_instance_count = 50", "      max_instances_count = 50")
+    [problem] = tf_validate.validate(fraud_tf)
+    assert problem.startswith("main.tf: google_cloud_run_v2_service.service.template[0].scaling[0].")
+
+
+def test_fmt_check_catches_unaligned(fraud_tf):
+    edit(fraud_tf, "  account_id   = ", "  account_id = ")
+    ok, output = tf_validate.fmt_check(fraud_tf)
+    assert not ok
+    assert "account_id" in output
+
+
+def test_wrong_provider_pin_is_caught(fraud_tf):
+    edit(fraud_tf, f'version = "{tf_validate.SCHEMA["provider"]["version"]}"', 'version = "~> 6.0"', "versions.tf")
+    assert any("not pinned" in p for p in tf_validate.validate(fraud_tf))
+
+
+def test_extract_sees_a_changed_value(fraud_tf):
+    """The parity check is not vacuous: a changed literal changes the extraction."""
+    before = extract(fraud_tf)
+    edit(fraud_tf, '            version = "4"', '            version = "5"')
+    after = extract(fraud_tf)
+    assert after["secrets"]["FEATURE_STORE_API_KEY"]["version"] == "5"
+    assert json.dumps(before) != json.dumps(after)
