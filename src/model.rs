@@ -587,7 +587,13 @@ fn grants(
 fn unique_key(used: &mut BTreeSet<String>, prefix: &str, resource: &str, member: &str) -> String {
     let subject = match prefix {
         "secret_access" | "model_read" => resource,
-        _ => member.split_once(':').map_or(member, |(_, id)| id),
+        _ => {
+            let id = member.split_once(':').map_or(member, |(_, id)| id);
+            // The account's project says enough; the domain suffix only makes keys long.
+            id.strip_suffix(".iam.gserviceaccount.com")
+                .or_else(|| id.strip_suffix(".gserviceaccount.com"))
+                .unwrap_or(id)
+        }
     };
     let base = format!("{prefix}_{}", ident(subject));
     let mut key = base.clone();
