@@ -24,6 +24,7 @@ resource "google_service_account" "runtime" {
 {%- if let Some(repo) = d.repository %}
 
 resource "google_artifact_registry_repository" "images" {
+  # checkov:skip=CKV_GCP_84:Google-managed encryption; set kms_key_name here if your policy requires CMEK
   project = var.project
   location = var.region
   repository_id = "{{ repo.id }}"
