@@ -1,1 +1,156 @@
-# {{ d.service.name }}
+"""Cloud Run service "{{ d.service.name }}" and everything it needs, as one Pulumi stack.
+
+The image is not built here. Push it to the repository before the service is created: on a
+first deploy, create the repository alone (`pulumi up --target` with its URN, from
+`pulumi stack --show-urns`), build and push the image, then run `pulumi up`.
+"""
+
+import pulumi
+import pulumi_gcp as gcp
+
+PROJECT = "{{ d.service.project }}"
+REGION = "{{ d.service.region }}"
+IMAGE = "{{ d.image.url }}"
+
+# APIs the deployment calls. They stay enabled on destroy: other workloads may use them.
+APIS = [
+{%- for api in d.apis %}
+    "{{ api }}",
+{%- endfor %}
+]
+apis = [
+    gcp.projects.Service(
+        api,
+        project=PROJECT,
+        service=api,
+        disable_on_destroy=False,
+    )
+    for api in APIS
+]
+
+# The identity the service runs as; it is granted only what the service reads.
+runtime_account = gcp.serviceaccount.Account(
+    "runtime",
+    project=PROJECT,
+    account_id="{{ d.runtime_account.account_id }}",
+    display_name="{{ d.runtime_account.display_name }}",
+    opts=pulumi.ResourceOptions(depends_on=apis),
+)
+{%- if let Some(repo) = d.repository %}
+
+repository = gcp.artifactregistry.Repository(
+    "images",
+    project="{{ repo.project }}",
+    location="{{ repo.location }}",
+    repository_id="{{ repo.id }}",
+    format="DOCKER",
+    description="{{ repo.description }}",
+    opts=pulumi.ResourceOptions(depends_on=apis),
+)
+{%- endif %}
+
+# Access the service needs at startup: Cloud Run checks it when the revision is deployed.
+before_service = [
+{%- for grant in d.iam %}
+{%- if grant.before_service %}
+{%- include "pulumi/_grant.py" %}
+{%- endif %}
+{%- endfor %}
+]
+
+service = gcp.cloudrunv2.Service(
+    "service",
+    name="{{ d.service.name }}",
+    project=PROJECT,
+    location=REGION,
+{%- if let Some(description) = d.service.description %}
+    description="{{ description }}",
+{%- endif %}
+    labels={
+{%- for label in d.service.labels %}
+        "{{ label.key }}": "{{ label.value }}",
+{%- endfor %}
+    },
+    ingress="{{ d.service.ingress_api }}",
+    invoker_iam_disabled={{ d.service.invoker_iam_disabled|py_bool }},
+    deletion_protection={{ d.service.deletion_protection|py_bool }},
+    template={
+        "service_account": runtime_account.email,
+        "timeout": "{{ d.scaling.timeout }}",
+        "max_instance_request_concurrency": {{ d.scaling.concurrency }},
+        "execution_environment": "{{ d.container.execution_environment_api }}",
+        "scaling": {
+            "min_instance_count": {{ d.scaling.min_instances }},
+            "max_instance_count": {{ d.scaling.max_instances }},
+        },
+{%- if let Some(gpu) = d.container.gpu %}
+        "node_selector": {"accelerator": "{{ gpu.kind }}"},
+        "gpu_zonal_redundancy_disabled": {{ (!gpu.zonal_redundancy)|py_bool }},
+{%- endif %}
+        "volumes": [
+{%- for volume in d.volumes %}
+            {
+                "name": "{{ volume.name }}",
+                "gcs": {"bucket": "{{ volume.bucket }}", "read_only": {{ volume.read_only|py_bool }}},
+            },
+{%- endfor %}
+        ],
+        "containers": [
+            {
+                "image": IMAGE,
+                "ports": {"container_port": {{ d.container.port }}},
+                "resources": {
+                    "limits": {
+                        "cpu": "{{ d.container.cpu }}",
+                        "memory": "{{ d.container.memory }}",
+{%- if let Some(gpu) = d.container.gpu %}
+                        "nvidia.com/gpu": "{{ gpu.count }}",
+{%- endif %}
+                    },
+                    "cpu_idle": {{ d.container.cpu_idle|py_bool }},
+                    "startup_cpu_boost": {{ d.container.startup_cpu_boost|py_bool }},
+                },
+                "envs": [
+{%- for env in d.env %}
+                    {"name": "{{ env.name }}", "value": "{{ env.value }}"},
+{%- endfor %}
+{%- for secret in d.secrets %}
+                    {
+                        "name": "{{ secret.name }}",
+                        "value_source": {
+                            "secret_key_ref": {"secret": "{{ secret.secret }}", "version": "{{ secret.version }}"},
+                        },
+                    },
+{%- endfor %}
+                ],
+                "volume_mounts": [
+{%- for volume in d.volumes %}
+                    {"name": "{{ volume.name }}", "mount_path": "{{ volume.mount_path }}"},
+{%- endfor %}
+                ],
+{%- let probe = d.probes.startup %}
+                "startup_probe": {
+{%- include "pulumi/_probe.py" %}
+                },
+{%- let probe = d.probes.liveness %}
+                "liveness_probe": {
+{%- include "pulumi/_probe.py" %}
+                },
+            }
+        ],
+    },
+    opts=pulumi.ResourceOptions(depends_on=[*apis, *before_service]),
+)
+
+# Who may deploy as the runtime account, and who may call the service.
+after_service = [
+{%- for grant in d.iam %}
+{%- if !grant.before_service %}
+{%- include "pulumi/_grant.py" %}
+{%- endif %}
+{%- endfor %}
+]
+
+pulumi.export("uri", service.uri)
+pulumi.export("runtime_account", runtime_account.email)
+pulumi.export("image", IMAGE)
