@@ -1,0 +1,149 @@
+"""What a generated Pulumi program deploys, in parity.py's canonical shape.
+
+`extract(recorded)` reads the record of a mocked run (pulumi_harness.run_program): the
+inputs each resource would send to the provider, with outputs of other resources resolved.
+"""
+
+SERVICE = "gcp:cloudrunv2/service:Service"
+ACCOUNT = "gcp:serviceaccount/account:Account"
+REPOSITORY = "gcp:artifactregistry/repository:Repository"
+API = "gcp:projects/service:Service"
+IAM = {
+    "gcp:secretmanager/secretIamMember:SecretIamMember": ("secret", "secretId"),
+    "gcp:storage/bucketIAMMember:BucketIAMMember": ("bucket", "bucket"),
+    "gcp:serviceaccount/iAMMember:IAMMember": ("service_account", "serviceAccountId"),
+    "gcp:cloudrunv2/serviceIamMember:ServiceIamMember": ("service", "name"),
+}
+INGRESS = {
+    "INGRESS_TRAFFIC_ALL": "all",
+    "INGRESS_TRAFFIC_INTERNAL_ONLY": "internal",
+    "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER": "internal-and-cloud-load-balancing",
+}
+EXECUTION_ENVIRONMENT = {"EXECUTION_ENVIRONMENT_GEN1": "gen1", "EXECUTION_ENVIRONMENT_GEN2": "gen2"}
+GPU_LIMIT = "nvidia.com/gpu"
+
+
+def _only(resources, typ):
+    found = [r["inputs"] for r in resources if r["type"] == typ]
+    assert len(found) <= 1, f"{len(found)} resources of type {typ}"
+    return found[0] if found else None
+
+
+def _seconds(duration):
+    assert duration.endswith("s"), duration
+    return int(duration[:-1])
+
+
+def _probe(p):
+    return {
+        "path": p["httpGet"]["path"],
+        "port": p["httpGet"]["port"],
+        "initial_delay_seconds": p["initialDelaySeconds"],
+        "period_seconds": p["periodSeconds"],
+        "timeout_seconds": p["timeoutSeconds"],
+        "failure_threshold": p["failureThreshold"],
+    }
+
+
+def _iam_resource(target, value):
+    if target == "service_account":
+        # projects/PROJECT/serviceAccounts/EMAIL, the account's `name` output
+        return value.rsplit("/", 1)[-1]
+    return value
+
+
+def extract(recorded):
+    resources = recorded["resources"]
+    svc = _only(resources, SERVICE)
+    assert svc is not None, "no Cloud Run service"
+    account = _only(resources, ACCOUNT)
+    repo = _only(resources, REPOSITORY)
+    template = svc["template"]
+    (container,) = template["containers"]
+    resources_ = container["resources"]
+    limits = resources_["limits"]
+    selector = template.get("nodeSelector")
+    envs = container.get("envs", [])
+    mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
+
+    iam = []
+    for r in resources:
+        if r["type"] in IAM:
+            target, field = IAM[r["type"]]
+            i = r["inputs"]
+            iam.append({
+                "target": target,
+                "resource": _iam_resource(target, i[field]),
+                "role": i["role"],
+                "member": i["member"],
+            })
+
+    return {
+        "service": {
+            "name": svc["name"],
+            "project": svc["project"],
+            "region": svc["location"],
+            "description": svc.get("description"),
+            "labels": svc.get("labels", {}),
+            "deletion_protection": svc["deletionProtection"],
+            "ingress": INGRESS[svc["ingress"]],
+            "invoker_iam_disabled": svc["invokerIamDisabled"],
+        },
+        "image": container["image"],
+        "container": {
+            "port": container["ports"]["containerPort"],
+            "cpu": limits["cpu"],
+            "memory": limits["memory"],
+            "gpu": None if selector is None else {
+                "type": selector["accelerator"],
+                "count": int(limits[GPU_LIMIT]),
+                "zonal_redundancy": not template["gpuZonalRedundancyDisabled"],
+            },
+            "cpu_idle": resources_["cpuIdle"],
+            "startup_cpu_boost": resources_["startupCpuBoost"],
+            "execution_environment": EXECUTION_ENVIRONMENT[template["executionEnvironment"]],
+        },
+        "scaling": {
+            "min_instances": template["scaling"]["minInstanceCount"],
+            "max_instances": template["scaling"]["maxInstanceCount"],
+            "concurrency": template["maxInstanceRequestConcurrency"],
+            "timeout_seconds": _seconds(template["timeout"]),
+        },
+        "service_account": template["serviceAccount"],
+        "account": {
+            "account_id": account["accountId"],
+            "display_name": account["displayName"],
+        },
+        "repository": None if repo is None else {
+            "id": repo["repositoryId"],
+            "location": repo["location"],
+            "format": repo["format"],
+        },
+        "env": {e["name"]: e["value"] for e in envs if "valueSource" not in e},
+        "secrets": {
+            e["name"]: {
+                "secret": e["valueSource"]["secretKeyRef"]["secret"],
+                "version": e["valueSource"]["secretKeyRef"]["version"],
+            }
+            for e in envs
+            if "valueSource" in e
+        },
+        "volumes": sorted(
+            (
+                {
+                    "name": v["name"],
+                    "bucket": v["gcs"]["bucket"],
+                    "read_only": v["gcs"]["readOnly"],
+                    "mount_path": mounts[v["name"]],
+                }
+                for v in template.get("volumes", [])
+            ),
+            key=lambda v: v["name"],
+        ),
+        "probes": {
+            "startup": _probe(container["startupProbe"]),
+            "liveness": _probe(container["livenessProbe"]),
+        },
+        "iam": sorted(iam, key=lambda g: (g["target"], g["resource"], g["role"], g["member"])),
+        "apis": sorted(r["inputs"]["service"] for r in resources if r["type"] == API),
+    }

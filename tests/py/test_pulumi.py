@@ -1,0 +1,268 @@
+"""The generated Pulumi program, run offline under the Pulumi SDK's mocks.
+
+Each example is applied into a temporary folder, its pulumi/__main__.py is run by
+pulumi_harness (real pulumi and pulumi_gcp, mocked engine), and what it would deploy must
+equal the resolved model's canonical view (parity.py). The harness itself is tested on
+deliberately broken programs, so a passing run means something.
+"""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import yaml
+
+from conftest import ROOT, copy_example, model_of, render_spec_text
+from extract_pulumi import extract
+from parity import expected
+from pulumi_harness import ProgramError, run_program
+
+ACCOUNT = "gcp:serviceaccount/account:Account"
+SERVICE = "gcp:cloudrunv2/service:Service"
+
+
+def _program(tmp_path, example):
+    spec, out = copy_example(tmp_path, example)
+    return spec, out / "pulumi"
+
+
+def test_program_deploys_what_the_model_says(tmp_path, example):
+    spec, program = _program(tmp_path, example)
+    recorded = run_program(program / "__main__.py")
+    assert extract(recorded) == expected(model_of(spec))
+
+
+def test_exports_resolve(tmp_path, example):
+    spec, program = _program(tmp_path, example)
+    model = model_of(spec)
+    exports = run_program(program / "__main__.py")["exports"]
+    assert exports == {
+        "uri": f"https://{model['service']['name']}-mock.{model['service']['region']}.run.app",
+        "runtime_account": model["runtime_account"]["email"],
+        "image": model["image"]["url"],
+    }
+
+
+def test_grants_are_ordered_and_reference_outputs(tmp_path, example):
+    spec, program = _program(tmp_path, example)
+    model = model_of(spec)
+    resources = run_program(program / "__main__.py")["resources"]
+    by_name = {r["name"]: r for r in resources}
+    (service,) = [r for r in resources if r["type"] == SERVICE]
+    account = f"{ACCOUNT}::runtime"
+    assert account in service["depends_on"]
+    for grant in model["iam"]:
+        r = by_name[grant["key"]]
+        ref = f"{r['type']}::{r['name']}"
+        if grant["before_service"]:
+            assert ref in service["depends_on"], f"{grant['key']} must exist before the service"
+        if grant["runtime_member"] or grant["target"] == "service_account":
+            assert account in r["depends_on"], f"{grant['key']} must use the account's outputs"
+        if grant["target"] == "service":
+            assert f"{SERVICE}::service" in r["depends_on"], f"{grant['key']} must use the service's outputs"
+    apis = {f"{r['type']}::{r['name']}" for r in resources if r["type"] == "gcp:projects/service:Service"}
+    assert apis <= set(service["depends_on"])
+    assert all(r["inputs"]["disableOnDestroy"] is False for r in resources if r["type"] == "gcp:projects/service:Service")
+
+
+def test_program_is_clean_python(tmp_path, example):
+    _, program = _program(tmp_path, example)
+    main = program / "__main__.py"
+    subprocess.run([sys.executable, "-m", "py_compile", str(main)], check=True, capture_output=True)
+    ruff = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--isolated", "--no-cache", "--select", "E,F,W,B,UP",
+         "--line-length", "120", "--target-version", "py311", str(main)],
+        capture_output=True,
+        text=True,
+    )
+    assert ruff.returncode == 0, ruff.stdout + ruff.stderr
+
+
+def test_project_file_and_pins(tmp_path, example):
+    spec, program = _program(tmp_path, example)
+    model = model_of(spec)
+    project = yaml.safe_load((program / "Pulumi.yaml").read_text())
+    want = {
+        "name": model["service"]["name"],
+        "runtime": {"name": "python", "options": {"toolchain": "pip", "virtualenv": "venv"}},
+    }
+    if model["service"]["description"] is not None:
+        want["description"] = model["service"]["description"]
+    assert project == want
+
+    def pins(path):
+        lines = (line.strip() for line in path.read_text().splitlines())
+        return sorted(line for line in lines if line and not line.startswith("#"))
+
+    # The program's own requirements are the versions this suite validates against.
+    assert pins(program / "requirements.txt") == pins(ROOT / "tests" / "requirements" / "pulumi.txt")
+
+
+HOSTILE = r'''
+[service]
+name = "hostile"
+project = "acme-demos"
+region = "europe-west1"
+description = "say \"hi\" it's C:\\temp\\{x} {{ y }} {% z %} ${HOME} %s\nline two\ttab é ✓ \u2028 end\\"
+labels = { team = "devrel" }
+deletion_protection = false
+
+[model]
+framework = "lightgbm"
+source = "model/churn.txt"
+features = ["a", "b"]
+
+[container]
+python = "3.12"
+
+[image]
+url = "europe-west1-docker.pkg.dev/acme-demos/shared/hostile:1"
+
+[resources]
+cpu = 1
+memory = "1Gi"
+
+[scaling]
+max_instances = 2
+
+[service_account]
+account_id = "hostile-run"
+display_name = "it's \"quoted\" \\ {braces}"
+
+[access]
+public = true
+
+[env]
+GREETING = "Hello, \"world\"! '\\n' \\ {0} {name} %(x)s f\"{y}\" $HOME ${X} `id`\nsecond line"
+'''
+
+
+def test_hostile_strings_arrive_intact(tmp_path):
+    spec, out = render_spec_text(tmp_path, HOSTILE)
+    main = out / "pulumi" / "__main__.py"
+    subprocess.run([sys.executable, "-m", "py_compile", str(main)], check=True, capture_output=True)
+    recorded = run_program(main)
+    model = model_of(spec)
+    assert extract(recorded) == expected(model)
+    assert yaml.safe_load((out / "pulumi" / "Pulumi.yaml").read_text())["description"] == model["service"]["description"]
+
+
+# --- the harness catches what the SDK lets through ----------------------------------------
+
+BROKEN = {
+    "misspelt nested key": (
+        """
+        gcp.cloudrunv2.Service("s", location="us-central1", template={
+            "containers": [{"image": "img", "ports": {"contianer_port": 8080}}],
+        })
+        """,
+        "unknown key 'contianer_port'",
+    ),
+    "wire name instead of python name": (
+        """
+        gcp.cloudrunv2.Service("s", location="us-central1", template={
+            "containers": [{"image": "img", "resources": {"cpuIdle": True}}],
+        })
+        """,
+        "unknown key 'cpuIdle'",
+    ),
+    "misspelt key under a typed Args class": (
+        """
+        gcp.cloudrunv2.Service("s", location="us-central1", template=gcp.cloudrunv2.ServiceTemplateArgs(
+            containers=[gcp.cloudrunv2.ServiceTemplateContainerArgs(image="img", envs=[{"nmae": "A", "value": "1"}])],
+        ))
+        """,
+        "unknown key 'nmae'",
+    ),
+    "missing required key": (
+        """
+        gcp.cloudrunv2.Service("s", location="us-central1", template={"containers": [{"ports": {"container_port": 80}}]})
+        """,
+        "missing required key 'image'",
+    ),
+    "number where the API takes a string": (
+        """
+        gcp.cloudrunv2.Service("s", location="us-central1", template={
+            "containers": [{"image": "img", "resources": {"limits": {"cpu": 2}}}],
+        })
+        """,
+        "int 2 where",
+    ),
+    "string where the API takes a bool": (
+        """
+        gcp.serviceaccount.Account("a", account_id="abcdef", disabled="False")
+        """,
+        "str 'False' where",
+    ),
+    "f-string on an Output": (
+        """
+        sa = gcp.serviceaccount.Account("a", account_id="abcdef")
+        gcp.storage.BucketIAMMember("b", bucket="bkt", role="roles/storage.objectViewer",
+                                    member=f"serviceAccount:{sa.email}")
+        """,
+        "stringified Output at resources",
+    ),
+    ".format on an Output in an export": (
+        """
+        sa = gcp.serviceaccount.Account("a", account_id="abcdef")
+        pulumi.export("who", "serviceAccount:{}".format(sa.email))
+        """,
+        "stringified Output at exports.who",
+    ),
+    "exception in the program": (
+        """
+        gcp.serviceaccount.Account("a", account_id="abcdef")
+        raise RuntimeError("boom")
+        """,
+        "RuntimeError: boom",
+    ),
+    "exception inside apply": (
+        """
+        sa = gcp.serviceaccount.Account("a", account_id="abcdef")
+        pulumi.export("x", sa.email.apply(lambda e: e / 2))
+        """,
+        "TypeError",
+    ),
+    "wrong argument name": (
+        """
+        gcp.serviceaccount.Account("a", acount_id="abcdef")
+        """,
+        "unexpected keyword argument 'acount_id'",
+    ),
+}
+
+
+def _write_program(tmp_path, body):
+    d = tmp_path / "prog"
+    d.mkdir()
+    (d / "Pulumi.yaml").write_text('name: "prog"\nruntime: python\n')
+    (d / "__main__.py").write_text("import pulumi\nimport pulumi_gcp as gcp\n" + textwrap.dedent(body))
+    return d / "__main__.py"
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_harness_catches(tmp_path, case):
+    body, needle = BROKEN[case]
+    with pytest.raises(ProgramError) as err:
+        run_program(_write_program(tmp_path, body))
+    assert any(needle in p for p in err.value.problems), err.value.problems
+
+
+def test_harness_accepts_typed_args_and_outputs(tmp_path):
+    main = _write_program(tmp_path, """
+        sa = gcp.serviceaccount.Account("a", account_id="abcdef", project="p")
+        svc = gcp.cloudrunv2.Service("s", name="svc", location="us-central1", project="p",
+            template=gcp.cloudrunv2.ServiceTemplateArgs(
+                service_account=sa.email,
+                containers=[gcp.cloudrunv2.ServiceTemplateContainerArgs(
+                    image="img", envs=[{"name": "A", "value": sa.email.apply(lambda e: "mail:" + e)}])],
+            ))
+        pulumi.export("uri", svc.uri)
+    """)
+    recorded = run_program(main)
+    (svc,) = [r for r in recorded["resources"] if r["type"] == SERVICE]
+    container = svc["inputs"]["template"]["containers"][0]
+    assert container["envs"] == [{"name": "A", "value": "mail:abcdef@p.iam.gserviceaccount.com"}]
+    assert recorded["exports"] == {"uri": "https://svc-mock.us-central1.run.app"}
+
