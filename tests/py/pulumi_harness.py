@@ -51,6 +51,7 @@ def run_program(main_py, timeout=300):
     env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
     proc = subprocess.run(
         [sys.executable, __file__, str(main_py), str(out)],
+        check=False,
         capture_output=True,
         text=True,
         cwd=main_py.parent,
@@ -145,7 +146,7 @@ def _check(value, hint, path, problems):
             return
         maps = [a for a in alternatives if typing.get_origin(a) in (collections.abc.Mapping, dict)]
         if maps:
-            key_type, value_type = typing.get_args(maps[0])
+            _, value_type = typing.get_args(maps[0])
             for key, v in value.items():
                 if not isinstance(key, str):
                     problems.append(f"{path}: key {key!r} is not a string")

@@ -12,7 +12,6 @@ import textwrap
 
 import pytest
 import yaml
-
 from conftest import ROOT, copy_example, model_of, render_spec_text
 from extract_pulumi import extract
 from parity import expected
@@ -70,9 +69,12 @@ def test_program_is_clean_python(tmp_path, example):
     _, program = _program(tmp_path, example)
     main = program / "__main__.py"
     subprocess.run([sys.executable, "-m", "py_compile", str(main)], check=True, capture_output=True)
+    # ruff's defaults plus pycodestyle, bugbear and pyupgrade; line length is left to the
+    # spec's values (a long description is not a defect).
     ruff = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--isolated", "--no-cache", "--select", "E,F,W,B,UP",
-         "--line-length", "120", "--target-version", "py311", str(main)],
+        [sys.executable, "-m", "ruff", "check", "--isolated", "--no-cache", "--extend-select", "E,W,B,UP",
+         "--ignore", "E501", "--target-version", "py311", str(main)],
+        check=False,
         capture_output=True,
         text=True,
     )
