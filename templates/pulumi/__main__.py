@@ -51,11 +51,11 @@ repository = gcp.artifactregistry.Repository(
 
 # Access the service needs at startup: Cloud Run checks it when the revision is deployed.
 before_service = [
-{%- for grant in d.iam %}
-{%- if grant.before_service %}
+{%- for grant in d.iam if grant.before_service %}
 {%- include "pulumi/_grant.py" %}
-{%- endif %}
-{%- endfor %}
+{%- if loop.last %}
+{% endif %}
+{%- endfor -%}
 ]
 
 service = gcp.cloudrunv2.Service(
@@ -69,7 +69,9 @@ service = gcp.cloudrunv2.Service(
     labels={
 {%- for label in d.service.labels %}
         "{{ label.key }}": "{{ label.value }}",
-{%- endfor %}
+{%- if loop.last %}
+    {% endif %}
+{%- endfor -%}
     },
     ingress="{{ d.service.ingress_api }}",
     invoker_iam_disabled={{ d.service.invoker_iam_disabled|py_bool }},
@@ -93,7 +95,9 @@ service = gcp.cloudrunv2.Service(
                 "name": "{{ volume.name }}",
                 "gcs": {"bucket": "{{ volume.bucket }}", "read_only": {{ volume.read_only|py_bool }}},
             },
-{%- endfor %}
+{%- if loop.last %}
+        {% endif %}
+{%- endfor -%}
         ],
         "containers": [
             {
@@ -122,11 +126,15 @@ service = gcp.cloudrunv2.Service(
                         },
                     },
 {%- endfor %}
+{%- if !d.env.is_empty() || !d.secrets.is_empty() %}
+                {% endif -%}
                 ],
                 "volume_mounts": [
 {%- for volume in d.volumes %}
                     {"name": "{{ volume.name }}", "mount_path": "{{ volume.mount_path }}"},
-{%- endfor %}
+{%- if loop.last %}
+                {% endif %}
+{%- endfor -%}
                 ],
 {%- let probe = d.probes.startup %}
                 "startup_probe": {
@@ -144,11 +152,11 @@ service = gcp.cloudrunv2.Service(
 
 # Who may deploy as the runtime account, and who may call the service.
 after_service = [
-{%- for grant in d.iam %}
-{%- if !grant.before_service %}
+{%- for grant in d.iam if !grant.before_service %}
 {%- include "pulumi/_grant.py" %}
-{%- endif %}
-{%- endfor %}
+{%- if loop.last %}
+{% endif %}
+{%- endfor -%}
 ]
 
 pulumi.export("uri", service.uri)
