@@ -1,8 +1,11 @@
 """Cloud Run service "{{ d.service.name }}" and everything it needs, as one Pulumi stack.
-
+{% if d.image.built_here %}
 The image is not built here. Push it to the repository before the service is created: on a
 first deploy, create the repository alone (`pulumi up --target` with its URN, from
 `pulumi stack --show-urns`), build and push the image, then run `pulumi up`.
+{%- else %}
+The service runs an image built elsewhere; it must exist before `pulumi up`.
+{%- endif %}
 """
 
 import pulumi

@@ -27,6 +27,7 @@ import os
 import runpy
 import subprocess
 import sys
+import tempfile
 import traceback
 import typing
 from pathlib import Path
@@ -46,7 +47,16 @@ class ProgramError(AssertionError):
 def run_program(main_py, timeout=300):
     """Runs MAIN_PY under mocks in a fresh interpreter; returns the record or raises ProgramError."""
     main_py = Path(main_py).resolve()
-    out = main_py.parent / ".mlgen-pulumi-record.json"
+    fd, out = tempfile.mkstemp(prefix="mlgen-pulumi-", suffix=".json")
+    os.close(fd)
+    out = Path(out)
+    try:
+        return _run_in_subprocess(main_py, out, timeout)
+    finally:
+        out.unlink(missing_ok=True)
+
+
+def _run_in_subprocess(main_py, out, timeout):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
     env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
     proc = subprocess.run(
@@ -59,10 +69,9 @@ def run_program(main_py, timeout=300):
         stdin=subprocess.DEVNULL,
         timeout=timeout,
     )
-    if not out.exists():
+    if not out.read_text():
         raise ProgramError([f"harness exited {proc.returncode} without a record:\n{proc.stderr}"])
     record = json.loads(out.read_text())
-    out.unlink()
     if record["problems"]:
         raise ProgramError(record["problems"], record)
     if proc.returncode != 0:
