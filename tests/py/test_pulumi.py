@@ -56,7 +56,7 @@ def test_grants_are_ordered_and_reference_outputs(tmp_path, example):
         ref = f"{r['type']}::{r['name']}"
         if grant["before_service"]:
             assert ref in service["depends_on"], f"{grant['key']} must exist before the service"
-        if grant["runtime_member"] or grant["target"] == "service_account":
+        if grant["member_is_runtime"] or grant["target"] == "service_account":
             assert account in r["depends_on"], f"{grant['key']} must use the account's outputs"
         if grant["target"] == "service":
             assert f"{SERVICE}::service" in r["depends_on"], f"{grant['key']} must use the service's outputs"
