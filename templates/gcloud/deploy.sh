@@ -28,12 +28,18 @@ step() {
 }
 
 # IAM is eventually consistent: a service account created a moment ago can be refused in
-# a binding for a short while. Retry a few times before giving up.
+# a binding for a short while. Retry failed calls (exit 1) a few times; a usage error
+# (exit 2) is not worth repeating.
 retry() {
-  local attempt=1
-  until "$@"; do
-    if [ "$attempt" -ge 5 ]; then
-      return 1
+  local attempt=1 status
+  while true; do
+    status=0
+    "$@" || status=$?
+    if [ "$status" -eq 0 ]; then
+      return 0
+    fi
+    if [ "$status" -ne 1 ] || [ "$attempt" -ge 5 ]; then
+      return "$status"
     fi
     echo "    retrying in $((attempt * 3))s" >&2
     sleep "$((attempt * 3))"

@@ -108,7 +108,7 @@ def flag_info(arg, volumes_module, track):
     info = {
         "nargs": "0" if arg.nargs == 0 else str(arg.nargs or 1),
         "type": "string",
-        "required": bool(arg.is_required),
+        "required": False,  # decided with the groups, see groups_of
         "hidden": bool(getattr(arg, "hidden", False) or getattr(arg, "is_hidden", False)),
         "repeatable": action in ("_AppendAction", "UpdateAction", "AppendAction"),
     }
@@ -122,6 +122,7 @@ def flag_info(arg, volumes_module, track):
         keys = sorted(d.spec) if d.spec else _strings_in(d.key_type) if d.key_type else None
         info["dict_keys"] = keys
         info["dict_required_keys"] = sorted(d.required_keys or [])
+        info["dict_key_only"] = bool(d.allow_key_only)
     elif isinstance(arg.type, arg_parsers.ArgList):
         info["type"] = "list"
     if arg.choices:
@@ -140,7 +141,12 @@ def flag_info(arg, volumes_module, track):
 
 
 def groups_of(ai):
-    """Mutually exclusive or required groups, each member the names in its subtree."""
+    """Argument groups that constrain a command line, and which flags are required.
+
+    A group is kept when it is mutually exclusive, required, or holds required members
+    (those are required only once any member of the group is given, as calliope does).
+    A flag is required on its own only if every group above it is required too.
+    """
 
     def names(node):
         if hasattr(node, "arguments"):
@@ -150,22 +156,27 @@ def groups_of(ai):
             return long[:1]
         return [node.dest.replace("_", "-")]
 
-    out = []
+    groups, required = [], set()
 
-    def walk(node):
+    def walk(node, active):
         for child in node.arguments:
             if not hasattr(child, "arguments"):
+                if active and child.is_required:
+                    required.update(names(child))
                 continue
-            if child.is_mutex or child.is_required:
-                out.append({
+            needed = [names(m)[0] for m in child.arguments
+                      if not hasattr(m, "arguments") and m.is_required and names(m)]
+            if child.is_mutex or child.is_required or needed:
+                groups.append({
                     "mutex": bool(child.is_mutex),
                     "required": bool(child.is_required),
                     "members": [names(m) for m in child.arguments if names(m)],
+                    "required_members": needed,
                 })
-            walk(child)
+            walk(child, active and child.is_required)
 
-    walk(ai)
-    return out
+    walk(ai, True)
+    return groups, required
 
 
 def extract(top):
@@ -181,6 +192,7 @@ def extract(top):
             key = " ".join(words[:i])
             surface["subcommands"][key] = sorted(n.replace("_", "-") for n in parent.AllSubElements())
         cmd = top.LoadSubElementByPath(words)
+        groups, required = groups_of(cmd.ai)
         flags = {}
         for arg in cmd.ai.flag_args:
             for name in arg.option_strings:
@@ -199,10 +211,12 @@ def extract(top):
                 "nargs": nargs,
                 "required": arg.nargs not in (0, "?", "*", "..."),
             })
+        for name, info in flags.items():
+            info["required"] = name in required
         surface["commands"][path] = {
             "flags": dict(sorted(flags.items())),
             "positionals": positionals,
-            "groups": groups_of(cmd.ai),
+            "groups": groups,
         }
     return surface
 
