@@ -7,11 +7,13 @@ Put a `gcloud` wrapper that runs this file first on PATH (test_gcloud.py does). 
    integer values, required flags and positionals, mutually exclusive and required groups,
    and the keys of KEY=VALUE flags (probe keys, volume keys and volume types). A misspelt
    flag, an unknown command, a bad choice or a missing required value fails with exit 2,
-   as gcloud's parser does.
+   as gcloud's parser does (gcloud reports a few of these later, with exit 1: a bad probe
+   key, a bad volume type). It is stricter than gcloud in one way: a flag given twice
+   fails unless gcloud merges repeats (gcloud keeps the last one silently).
 2. checked against what a script must always say because nothing else is configured here:
    --project on every call, --region on run commands, --location on Artifact Registry
    commands, --quiet on everything but describe (a prompt would hang a script), and a
-   service name for `run deploy`. A flag given twice fails unless gcloud merges repeats.
+   service name for `run deploy`.
 3. simulated against a state file: describe fails until create ran, create fails if the
    resource exists, bindings need their resource, `run deploy` needs the runtime service
    account, an image pushed to an existing repository (or built elsewhere), and

@@ -198,6 +198,24 @@ def test_parity_with_model(tmp_path, example, gcloud):
     assert extract(gcloud.records()) == expected(model_of(spec))
 
 
+def test_prebuilt_image_without_env(tmp_path, gcloud):
+    """No build, no repository, no env file: the scripts still deploy, match the model,
+    tear down and pass shellcheck."""
+    text = copy_example_text("forecast-gpu").replace(
+        'repository = "ml-models"\ntag = "2025.11.3"',
+        'url = "europe-west4-docker.pkg.dev/acme-ml-prod/shared/forecast:7"')
+    assert "forecast:7" in text
+    spec, out = render_spec_text(tmp_path, text)
+    model = model_of(spec)
+    assert model["repository"] is None and model["env"] == []
+    assert sorted(p.name for p in (out / "gcloud").iterdir()) == ["deploy.sh", "teardown.sh"]
+    ok(gcloud.run(out / "gcloud" / "deploy.sh"))
+    ok(gcloud.run(out / "gcloud" / "teardown.sh", "--yes"))
+    no_usage_errors(gcloud.records())
+    assert extract(gcloud.records()) == expected(model)
+    assert shellcheck(*(out / "gcloud" / s for s in SCRIPTS)).returncode == 0
+
+
 HOSTILE = "it's \"quoted\" $(touch pwned) `touch pwned2` ${HOME} a,b=c ^@^ x\nsecond line\tтаб ünï ✓ \\ 100%"
 
 
