@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Removes what deploy.sh created, in reverse order: the Cloud Run service (its invoker
+# grants go with it), the other IAM grants, {% if d.repository.is_some() %}the Artifact Registry repository (with every
+# image in it), {% endif %}and the runtime service account. The APIs stay enabled. Safe to re-run:
+# whatever is already gone is skipped.
+#
+# Usage: teardown.sh [--yes]   (--yes skips the confirmation, for non-interactive use)
+set -euo pipefail
+
+project={{ d.service.project }}
+region={{ d.service.region }}
+service={{ d.service.name }}
+account={{ d.runtime_account.email }}
+{%- if let Some(repo) = d.repository %}
+repository={{ repo.id }}
+{%- endif %}
+# Copied from the spec: a protected service is never deleted by this script.
+deletion_protection={{ d.service.deletion_protection }}
+
+usage() {
+  echo "usage: teardown.sh [--yes]"
+}
+
+assume_yes=false
+for arg in "$@"; do
+  case "$arg" in
+    -y | --yes) assume_yes=true ;;
+    -h | --help)
+      usage
+      exit 0
+      ;;
+    *)
+      usage >&2
+      exit 2
+      ;;
+  esac
+done
+
+if [ "$deletion_protection" = true ]; then
+  echo "teardown.sh: $service has deletion_protection = true in {{ d.spec_name }}; nothing was deleted." >&2
+  echo "  To delete it, set deletion_protection = false in the spec, run \`mlgen apply\`, then run this script again." >&2
+  exit 1
+fi
+
+if [ "$assume_yes" != true ]; then
+  if [ ! -t 0 ]; then
+    echo "teardown.sh: not a terminal, so there is no one to confirm; pass --yes to delete without asking." >&2
+    exit 1
+  fi
+  echo "This deletes, in project $project:"
+  echo "  - the Cloud Run service $service in $region"
+  echo "  - the IAM grants deploy.sh made"
+{%- if d.repository.is_some() %}
+  echo "  - the Artifact Registry repository $repository in {{ d.service.region }}, with every image in it"
+{%- endif %}
+  echo "  - the service account $account"
+  read -r -p "Type the service name to confirm: " answer
+  if [ "$answer" != "$service" ]; then
+    echo "Aborted; nothing was deleted." >&2
+    exit 1
+  fi
+fi
+
+step() {
+  printf '==> %s\n' "$*"
+}
+
+# Runs a gcloud command that deletes something; "not found" means it is already gone.
+# Any other error stops the script.
+gone() {
+  local err
+  if err="$("$@" 2>&1 >/dev/null)"; then
+    return 0
+  fi
+  case "$err" in
+    *NOT_FOUND* | *"not found"* | *"could not be found"*)
+      echo "    already gone"
+      ;;
+    *)
+      printf '%s\n' "$err" >&2
+      return 1
+      ;;
+  esac
+}
+
+step "Deleting Cloud Run service $service in $region"
+gone gcloud run services delete "$service" --region="$region" --project="$project" --quiet
+{%- for g in d.iam.iter().rev() %}
+{%- match g.target %}
+{%- when IamTarget::Service %}
+{%- when IamTarget::Secret %}
+
+step Removing {{ g.role }} on {{ g.resource }} from {{ g.member }}
+gone gcloud secrets remove-iam-policy-binding {{ g.resource }} \
+  --member={{ g.member }} --role={{ g.role }} --condition=None \
+  --project="$project" --quiet
+{%- when IamTarget::Bucket %}
+
+step Removing {{ g.role }} on {{ g.resource }} from {{ g.member }}
+gone gcloud storage buckets remove-iam-policy-binding gs://{{ g.resource }} \
+  --member={{ g.member }} --role={{ g.role }} --condition=None \
+  --project="$project" --quiet
+{%- when IamTarget::ServiceAccount %}
+
+step Removing {{ g.role }} on {{ g.resource }} from {{ g.member }}
+gone gcloud iam service-accounts remove-iam-policy-binding {{ g.resource }} \
+  --member={{ g.member }} --role={{ g.role }} --condition=None \
+  --project="$project" --quiet
+{%- endmatch %}
+{%- endfor %}
+{%- if let Some(repo) = d.repository %}
+
+step "Deleting Artifact Registry repository $repository"
+gone gcloud artifacts repositories delete "$repository" --location={{ repo.location }} --project={{ repo.project }} --quiet
+{%- endif %}
+
+step "Deleting service account $account"
+gone gcloud iam service-accounts delete "$account" --project="$project" --quiet
+
+step "Done: $service and what deploy.sh created for it are gone"

@@ -1,0 +1,189 @@
+"""What the gcloud scripts deploy, read back from the calls the stand-in gcloud recorded.
+
+extract(records) returns the canonical view of parity.py::expected(model), so the parity
+test can assert that the scripts deploy exactly what the model says. `records` are the
+stand-in's log entries (dicts with "argv", "rc" and "files") of one deploy.sh run followed
+by one `teardown.sh --yes` run, in order:
+
+- every setting of the service comes from the last successful `run deploy` (flags parsed
+  back as gcloud would, KEY=VALUE lists included; env vars from the contents of the
+  --env-vars-file as it was when gcloud read it);
+- the account and repository from their `create` calls, the APIs from `services enable`,
+  the IAM grants from the `add-iam-policy-binding` calls;
+- deletion_protection from the teardown: gcloud has no such setting (Cloud Run's
+  deletion protection lives in Terraform/Pulumi state), so the scripts carry it by
+  refusing to delete a protected service. It is true when the service was deployed and
+  the teardown that followed did not delete it.
+"""
+
+import yaml
+
+from gcloud_standin import parse_dict
+
+
+def _flags(argv):
+    """Flags as name -> list of values (None for a bare boolean), positionals after the
+    command path. Every flag the scripts pass is written --name=value or bare."""
+    flags, positionals = {}, []
+    for tok in argv:
+        if tok.startswith("--"):
+            name, eq, value = tok.partition("=")
+            flags.setdefault(name, []).append(value if eq else None)
+        else:
+            positionals.append(tok)
+    return flags, positionals
+
+
+def _calls(records, prefix):
+    """(flags, positionals after the prefix) of every successful call of a command."""
+    words = prefix.split()
+    out = []
+    for r in records:
+        argv = r["argv"]
+        if r.get("rc") == 0 and argv[: len(words)] == words:
+            flags, pos = _flags(argv[len(words):])
+            out.append((flags, pos, r))
+    return out
+
+
+def _last(flags, name):
+    values = flags.get(name)
+    return values[-1] if values else None
+
+
+def _switch(flags, name):
+    """--name -> True, --no-name -> False, neither -> None."""
+    if name in flags:
+        return True
+    if "--no-" + name[2:] in flags:
+        return False
+    return None
+
+
+def _seconds(text):
+    return int(text[:-1]) if text.endswith("s") else int(text)
+
+
+def _probe(text):
+    p = parse_dict("probe", text)
+    return {
+        "path": p["httpGet.path"],
+        "port": int(p["httpGet.port"]),
+        "initial_delay_seconds": int(p.get("initialDelaySeconds", 0)),
+        "period_seconds": int(p["periodSeconds"]),
+        "timeout_seconds": int(p["timeoutSeconds"]),
+        "failure_threshold": int(p["failureThreshold"]),
+    }
+
+
+def extract(records):
+    deploys = _calls(records, "run deploy")
+    assert deploys, "no successful `gcloud run deploy` was recorded"
+    flags, pos, deploy_record = deploys[-1]
+    deploy_index = records.index(deploy_record)
+
+    gpu = None
+    if _last(flags, "--gpu") not in (None, "0"):
+        zonal = _switch(flags, "--gpu-zonal-redundancy")
+        gpu = {
+            "type": _last(flags, "--gpu-type"),
+            "count": int(_last(flags, "--gpu")),
+            "zonal_redundancy": True if zonal is None else zonal,
+        }
+
+    labels = {}
+    for value in flags.get("--labels", []):
+        labels.update(parse_dict("--labels", value))
+
+    env = {}
+    if "--env-vars-file" in flags:
+        env = yaml.safe_load(deploy_record["files"]["--env-vars-file"]) or {}
+    secrets = {}
+    for value in flags.get("--set-secrets", []):
+        for name, ref in parse_dict("--set-secrets", value).items():
+            secret, _, version = ref.partition(":")
+            secrets[name] = {"secret": secret, "version": version}
+
+    mounts = {}
+    for value in flags.get("--add-volume-mount", []):
+        m = parse_dict("--add-volume-mount", value)
+        mounts[m["volume"]] = m["mount-path"]
+    volumes = []
+    for value in flags.get("--add-volume", []):
+        v = parse_dict("--add-volume", value)
+        assert v["type"] == "cloud-storage", v
+        volumes.append({
+            "name": v["name"],
+            "bucket": v["bucket"],
+            "read_only": v.get("readonly", "false").lower() == "true",
+            "mount_path": mounts[v["name"]],
+        })
+
+    account = None
+    for f, p, _ in _calls(records, "iam service-accounts create"):
+        account = {"account_id": p[0], "display_name": _last(f, "--display-name")}
+    repository = None
+    for f, p, _ in _calls(records, "artifacts repositories create"):
+        repository = {"id": p[0], "location": _last(f, "--location"),
+                      "format": _last(f, "--repository-format").upper()}
+
+    iam = set()
+    for prefix, target in (("secrets", "secret"), ("storage buckets", "bucket"),
+                           ("iam service-accounts", "service_account"), ("run services", "service")):
+        for f, p, _ in _calls(records, prefix + " add-iam-policy-binding"):
+            resource = p[0].removeprefix("gs://").rstrip("/") if target == "bucket" else p[0]
+            iam.add((target, resource, _last(f, "--role"), _last(f, "--member")))
+
+    apis = set()
+    for _, p, _ in _calls(records, "services enable"):
+        apis.update(p)
+
+    deleted_after = any(
+        records.index(r) > deploy_index and p[:1] == pos[:1]
+        for _, p, r in _calls(records, "run services delete")
+    )
+
+    invoker_check = _switch(flags, "--invoker-iam-check")
+    return {
+        "service": {
+            "name": pos[0],
+            "project": _last(flags, "--project"),
+            "region": _last(flags, "--region"),
+            "description": _last(flags, "--description"),
+            "labels": labels,
+            "deletion_protection": not deleted_after,
+            "ingress": _last(flags, "--ingress") or "all",
+            "invoker_iam_disabled": invoker_check is False,
+        },
+        "image": _last(flags, "--image"),
+        "container": {
+            "port": int(_last(flags, "--port")),
+            "cpu": _last(flags, "--cpu"),
+            "memory": _last(flags, "--memory"),
+            "gpu": gpu,
+            "cpu_idle": _switch(flags, "--cpu-throttling") is not False,
+            "startup_cpu_boost": bool(_switch(flags, "--cpu-boost")),
+            "execution_environment": _last(flags, "--execution-environment"),
+        },
+        "scaling": {
+            "min_instances": int(_last(flags, "--min-instances")),
+            "max_instances": int(_last(flags, "--max-instances")),
+            "concurrency": int(_last(flags, "--concurrency")),
+            "timeout_seconds": _seconds(_last(flags, "--timeout")),
+        },
+        "service_account": _last(flags, "--service-account"),
+        "account": account,
+        "repository": repository,
+        "env": env,
+        "secrets": secrets,
+        "volumes": sorted(volumes, key=lambda v: v["name"]),
+        "probes": {
+            "startup": _probe(_last(flags, "--startup-probe")),
+            "liveness": _probe(_last(flags, "--liveness-probe")),
+        },
+        "iam": [
+            {"target": t, "resource": r, "role": role, "member": m}
+            for t, r, role, m in sorted(iam)
+        ],
+        "apis": sorted(apis),
+    }

@@ -1,0 +1,327 @@
+"""The gcloud scripts, run for real under bash against the stand-in gcloud (offline).
+
+The stand-in (gcloud_standin.py) checks each call against gcloud's command surface
+(gcloud_surface.json, extracted from google-cloud-cli by gcloud_surface.py), simulates the
+project's state and records every call; extract_gcloud.py reads the record back into
+parity.py's canonical view.
+"""
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import copy_example, mlgen, model_of, render_spec_text
+from extract_gcloud import extract
+from parity import expected
+
+HERE = Path(__file__).resolve().parent
+STANDIN = HERE / "gcloud_standin.py"
+SHELLCHECK = Path(sys.executable).parent / "shellcheck"
+SCRIPTS = ("deploy.sh", "teardown.sh")
+
+
+class Gcloud:
+    """A stand-in gcloud first on PATH, with its own state and call log."""
+
+    def __init__(self, root):
+        self.root = root
+        bin_dir = root / "bin"
+        bin_dir.mkdir(parents=True)
+        wrapper = bin_dir / "gcloud"
+        wrapper.write_text(
+            f'#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(STANDIN))} "$@"\n'
+        )
+        wrapper.chmod(0o755)
+        self.log = root / "calls.jsonl"
+        self.state = root / "state.json"
+        self.env = {
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "MLGEN_GCLOUD_LOG": str(self.log),
+            "MLGEN_GCLOUD_STATE": str(self.state),
+        }
+
+    def run(self, script, *args):
+        """Runs a script with bash from an unrelated folder, stdin closed."""
+        return subprocess.run(
+            ["bash", str(script), *args], env=self.env, cwd=self.root,
+            capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        )
+
+    def call(self, *argv):
+        return subprocess.run(
+            ["gcloud", *argv], env=self.env, cwd=self.root,
+            capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        )
+
+    def records(self):
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text(encoding="utf-8").splitlines()]
+
+    def world(self):
+        return json.loads(self.state.read_text())
+
+
+@pytest.fixture
+def gcloud(tmp_path):
+    return Gcloud(tmp_path / "gcloud-standin")
+
+
+def ok(proc):
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    return proc
+
+
+def no_usage_errors(records):
+    """A usage error hides behind `describe || create`, so check every call, failed or not."""
+    bad = [r for r in records if r["rc"] not in (0, 1)]
+    assert not bad, json.dumps(bad, indent=1, ensure_ascii=False)
+    failed = [r for r in records if r["rc"] == 1 and r.get("command", "").split()[-1] != "describe"]
+    assert not failed, json.dumps(failed, indent=1, ensure_ascii=False)
+
+
+def unprotect(spec):
+    text = spec.read_text()
+    spec.write_text(text.replace("deletion_protection = true", "deletion_protection = false"))
+    mlgen("apply", spec)
+
+
+# ------------------------------------------------------------------------------- deploy
+
+
+def test_deploy_succeeds(tmp_path, example, gcloud):
+    spec, out = copy_example(tmp_path, example)
+    model = model_of(spec)
+    ok(gcloud.run(out / "gcloud" / "deploy.sh"))
+    records = gcloud.records()
+    no_usage_errors(records)
+    commands = [r["command"] for r in records if r["rc"] == 0]
+    assert commands[0] == "services enable"
+    deploy_at = commands.index("run deploy")
+    grants = [c for c in commands if c.endswith("add-iam-policy-binding")]
+    assert len(grants) == len(model["iam"])
+    at = [i for i, c in enumerate(commands) if c.endswith("add-iam-policy-binding")]
+    for g, i in zip(model["iam"], at):
+        assert (i < deploy_at) == g["before_service"], g
+    if model["image"]["built_here"]:
+        assert commands.index("artifacts repositories create") < commands.index("builds submit") < deploy_at
+    world = gcloud.world()
+    assert list(world["services"]) == [f"{model['service']['project']}/{model['service']['region']}/{model['service']['name']}"]
+
+
+def test_second_deploy_creates_nothing(tmp_path, example, gcloud):
+    _, out = copy_example(tmp_path, example)
+    ok(gcloud.run(out / "gcloud" / "deploy.sh"))
+    first = gcloud.records()
+    state = gcloud.world()
+    ok(gcloud.run(out / "gcloud" / "deploy.sh"))
+    second = gcloud.records()[len(first):]
+    no_usage_errors(second)
+    creates = [r["argv"] for r in first + second if r.get("command", "").endswith(" create")]
+    assert creates and len(creates) == len({json.dumps(a) for a in creates})
+    assert not [r for r in second if r.get("command", "").endswith(" create")]
+    assert gcloud.world() == state
+
+
+def test_build_uploads_context_without_ignored_files(tmp_path, gcloud):
+    spec, out = copy_example(tmp_path, "iris-sklearn")
+    model = model_of(spec)
+    ctx = spec.parent
+    (ctx / "models").mkdir()
+    (ctx / "models" / "iris.joblib").write_bytes(b"model")
+    for junk in (".git/HEAD", ".venv/bin/python", "__pycache__/x.pyc",
+                 "deploy/terraform/.terraform/plugin", "deploy/terraform/terraform.tfstate"):
+        (ctx / junk).parent.mkdir(parents=True, exist_ok=True)
+        (ctx / junk).write_text("junk")
+    ok(gcloud.run(out / "gcloud" / "deploy.sh"))
+    [build] = [r for r in gcloud.records() if r.get("command") == "builds submit"]
+    upload = build["upload"]
+    assert model["build"]["dockerfile"] in upload
+    assert "models/iris.joblib" in upload and "mlgen.toml" in upload
+    assert not [p for p in upload if p.startswith((".git/", ".venv/", "deploy/terraform/", "deploy/gcloud/"))
+                or p.endswith(".pyc")], upload
+    assert Path(build["cwd"]) == ctx.resolve()
+
+
+# ----------------------------------------------------------------------------- teardown
+
+
+def test_teardown_removes_everything_and_is_repeatable(tmp_path, example, gcloud):
+    spec, out = copy_example(tmp_path, example)
+    unprotect(spec)
+    ok(gcloud.run(out / "gcloud" / "deploy.sh"))
+    before = len(gcloud.records())
+    proc = ok(gcloud.run(out / "gcloud" / "teardown.sh", "--yes"))
+    world = gcloud.world()
+    assert world["services"] == {} and world["accounts"] == {} and world["repositories"] == {}
+    assert world["bindings"] == []
+    teardown = [r["command"] for r in gcloud.records()[before:]]
+    assert teardown[0] == "run services delete" and teardown[-1] == "iam service-accounts delete"
+    assert "already gone" not in proc.stdout
+    again = ok(gcloud.run(out / "gcloud" / "teardown.sh", "--yes"))
+    assert "already gone" in again.stdout
+
+
+def test_teardown_refuses_a_protected_service(tmp_path, gcloud):
+    spec, out = copy_example(tmp_path, "fraud-onnx-gcs")
+    assert model_of(spec)["service"]["deletion_protection"]
+    ok(gcloud.run(out / "gcloud" / "deploy.sh"))
+    before = len(gcloud.records())
+    proc = gcloud.run(out / "gcloud" / "teardown.sh", "--yes")
+    assert proc.returncode == 1
+    assert "deletion_protection = true" in proc.stderr
+    assert len(gcloud.records()) == before
+
+
+def test_teardown_asks_unless_yes(tmp_path, gcloud):
+    _, out = copy_example(tmp_path, "churn-public")
+    ok(gcloud.run(out / "gcloud" / "deploy.sh"))
+    before = len(gcloud.records())
+    proc = gcloud.run(out / "gcloud" / "teardown.sh")
+    assert proc.returncode == 1 and "--yes" in proc.stderr
+    assert gcloud.run(out / "gcloud" / "teardown.sh", "--bogus").returncode == 2
+    assert len(gcloud.records()) == before
+
+
+# ------------------------------------------------------------------------------- parity
+
+
+def test_parity_with_model(tmp_path, example, gcloud):
+    spec, out = copy_example(tmp_path, example)
+    ok(gcloud.run(out / "gcloud" / "deploy.sh"))
+    gcloud.run(out / "gcloud" / "teardown.sh", "--yes")
+    assert extract(gcloud.records()) == expected(model_of(spec))
+
+
+def test_prebuilt_image_without_env(tmp_path, gcloud):
+    """No build, no repository, no env file: the scripts still deploy, match the model,
+    tear down and pass shellcheck."""
+    text = copy_example_text("forecast-gpu").replace(
+        'repository = "ml-models"\ntag = "2025.11.3"',
+        'url = "europe-west4-docker.pkg.dev/acme-ml-prod/shared/forecast:7"')
+    assert "forecast:7" in text
+    spec, out = render_spec_text(tmp_path, text)
+    model = model_of(spec)
+    assert model["repository"] is None and model["env"] == []
+    assert sorted(p.name for p in (out / "gcloud").iterdir()) == ["deploy.sh", "teardown.sh"]
+    ok(gcloud.run(out / "gcloud" / "deploy.sh"))
+    ok(gcloud.run(out / "gcloud" / "teardown.sh", "--yes"))
+    no_usage_errors(gcloud.records())
+    assert extract(gcloud.records()) == expected(model)
+    assert shellcheck(*(out / "gcloud" / s for s in SCRIPTS)).returncode == 0
+
+
+HOSTILE = "it's \"quoted\" $(touch pwned) `touch pwned2` ${HOME} a,b=c ^@^ x\nsecond line\tтаб ünï ✓ \\ 100%"
+
+
+def test_hostile_values_arrive_byte_for_byte(tmp_path, gcloud):
+    text = (copy_example_text("churn-public")
+            .replace('description = "Public churn-risk demo: \\"what-if\\" scoring for the docs site"',
+                     f"description = {json.dumps(HOSTILE, ensure_ascii=False)}")
+            .replace('LOG_LEVEL = "info"', f"LOG_LEVEL = \"info\"\nHOSTILE = {json.dumps(HOSTILE, ensure_ascii=False)}"))
+    assert HOSTILE.split("\n")[0] not in copy_example_text("churn-public")
+    spec, out = render_spec_text(tmp_path, text)
+    model = model_of(spec)
+    assert model["service"]["description"] == HOSTILE
+    ok(gcloud.run(out / "gcloud" / "deploy.sh"))
+    [deploy] = [r for r in gcloud.records() if r.get("command") == "run deploy"]
+    assert f"--description={HOSTILE}" in deploy["argv"]
+    view = extract(gcloud.records())
+    assert view["env"]["HOSTILE"] == HOSTILE
+    assert view["env"] == {e["name"]: e["value"] for e in model["env"]}
+    assert not list(tmp_path.rglob("pwned*"))
+
+
+def copy_example_text(example):
+    return (HERE.parents[1] / "examples" / example / "mlgen.toml").read_text()
+
+
+# ----------------------------------------------------------------------------- shellcheck
+
+
+def shellcheck(*paths):
+    return subprocess.run([str(SHELLCHECK), "--shell=bash", "--severity=style", *map(str, paths)],
+                          capture_output=True, text=True)
+
+
+def test_shellcheck_clean(tmp_path, example):
+    _, out = copy_example(tmp_path, example)
+    proc = shellcheck(*(out / "gcloud" / s for s in SCRIPTS))
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_shellcheck_flags_an_unquoted_expansion(tmp_path):
+    _, out = copy_example(tmp_path, "iris-sklearn")
+    script = (out / "gcloud" / "deploy.sh").read_text()
+    broken = tmp_path / "broken.sh"
+    # $here comes from a command substitution, so shellcheck cannot prove it safe unquoted.
+    broken.write_text(script.replace('cd "$here"/', "cd $here/", 1))
+    assert broken.read_text() != script
+    proc = shellcheck(broken)
+    assert proc.returncode != 0 and "SC2086" in proc.stdout, proc.stdout
+
+
+# -------------------------------------------------------------------- the stand-in itself
+
+DEPLOY = ["run", "deploy", "svc", "--image=europe-docker.pkg.dev/p/r/i:1", "--project=p",
+          "--region=europe-west1", "--service-account=x@other.iam.gserviceaccount.com", "--quiet"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (DEPLOY + ["--imgae=x"], "unrecognized arguments: --imgae (did you mean '--image'?)"),
+    (["run", "deploi", "svc", "--project=p", "--quiet"], "Invalid choice: 'deploi'"),
+    (DEPLOY + ["--ingress=everywhere"], "Invalid choice: 'everywhere'"),
+    (DEPLOY + ["--execution-environment=gen3"], "Invalid choice: 'gen3'"),
+    (["artifacts", "repositories", "create", "r", "--location=l", "--project=p", "--quiet"],
+     "argument --repository-format: Must be specified."),
+    (["iam", "service-accounts", "describe", "--project=p"], "Must be specified."),
+    (DEPLOY + ["--startup-probe=httpGet.path=/x,periodSecond=5"], "Key [periodSecond] not recognized"),
+    (DEPLOY + ["--add-volume=name=m,type=cloud-storage,bucket=b,read-only=true"], "Key [read-only] not recognized"),
+    (DEPLOY + ["--add-volume=name=m,type=gcs,bucket=b"], "Volume type gcs not supported"),
+    (DEPLOY + ["--add-volume-mount=volume=m"], "Key [mount-path] required"),
+    (DEPLOY + ["--clear-env-vars", "--set-env-vars=A=1"], "At most one of"),
+    (DEPLOY + ["--cpu-boost=yes"], "ignored explicit argument 'yes'"),
+    (DEPLOY + ["--no-such-thing"], "unrecognized arguments: --no-such-thing"),
+    (DEPLOY + ["--memory=1Gi", "--memory=2Gi"], "given more than once"),
+    (["run", "deploy", "svc", "--image=i", "--project=p", "--quiet"], "--region must be given"),
+    (["run", "deploy", "svc", "--image=i", "--region=r", "--project=p"], "--quiet must be given"),
+    (["run", "jobs", "list"], "exists in gcloud but not in the recorded surface"),
+])
+def test_standin_rejects_what_gcloud_rejects(gcloud, argv, message):
+    proc = gcloud.call(*argv)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr, proc.stderr
+    [record] = gcloud.records()
+    assert record["argv"] == argv and record["rc"] == 2
+
+
+def test_standin_accepts_a_valid_deploy_and_simulates_state(gcloud):
+    assert gcloud.call("iam", "service-accounts", "describe", "a-runtime@p.iam.gserviceaccount.com",
+                       "--project=p").returncode == 1
+    ok(gcloud.call("iam", "service-accounts", "create", "a-runtime", "--display-name=A", "--project=p", "--quiet"))
+    ok(gcloud.call("iam", "service-accounts", "describe", "a-runtime@p.iam.gserviceaccount.com", "--project=p"))
+    again = gcloud.call("iam", "service-accounts", "create", "a-runtime", "--project=p", "--quiet")
+    assert again.returncode == 1 and "already exists" in again.stderr
+    ok(gcloud.call(*DEPLOY, "--no-cpu-throttling", "--labels=^;^a=1;b=2",
+                   "--add-volume=name=m,type=cloud-storage,bucket=b,readonly=true",
+                   "--add-volume-mount=volume=m,mount-path=/mnt/m"))
+    denied = gcloud.call(*DEPLOY, "--set-secrets=K=s:1")
+    assert denied.returncode == 1 and "Permission denied on secret" in denied.stderr
+    gone = gcloud.call("secrets", "remove-iam-policy-binding", "s", "--member=user:a@b.c",
+                       "--role=roles/secretmanager.secretAccessor", "--condition=None", "--project=p", "--quiet")
+    assert gone.returncode == 1 and "not found!" in gone.stderr
+
+
+def test_standin_never_opens_a_socket():
+    proc = subprocess.run(
+        [sys.executable, "-c",
+         f"import runpy, socket; runpy.run_path({str(STANDIN)!r}, run_name='not_main'); "
+         "socket.create_connection(('127.0.0.1', 9))"],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode != 0 and "never opens a network connection" in proc.stderr
