@@ -13,6 +13,8 @@ MLGEN_HOST (the listen address, 0.0.0.0 by default).
 import asyncio
 import logging
 import os
+import signal
+import sys
 import time
 import traceback
 import uuid
@@ -192,7 +194,7 @@ class BadRequest(Exception):
 
 def _number(value, row, column):
     kind = type(value)
-    if kind is float or kind is int:
+    if kind is float or kind is int:  # not bool: True is no feature value
         return value
     if value is None:
         return np.nan  # a missing value; tree models route it, others refuse it
@@ -238,9 +240,10 @@ def parse_instances(body):
     rows = payload["instances"]
     if not rows:
         raise BadRequest(422, "`instances` is empty")
-    if isinstance(rows[0], list):
+    if isinstance(rows[0], list) and b"true" not in body and b"false" not in body:
         # Fast path: numpy parses a rectangular numeric list in C. Anything else (strings,
-        # nulls, ragged rows, objects) takes the checked path, which names the problem.
+        # nulls, booleans, ragged rows, objects) takes the checked path, which names the
+        # problem.
         try:
             X = np.array(rows)
         except (ValueError, TypeError):
@@ -622,4 +625,7 @@ def main():
 
 
 if __name__ == "__main__":
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it; exit 0 rather than die
+    # of the signal, so a clean shutdown looks clean.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     main()
