@@ -676,6 +676,7 @@ fn python(spec: &Spec, framework: Framework, convert_to_onnx: bool, gpu: bool) -
         for r in rt.frameworks["sklearn"]
             .packages
             .iter()
+            .chain(&rt.frameworks["onnx"].packages)
             .chain(&rt.onnx_conversion.packages)
             .chain(&rt.serving.packages)
         {

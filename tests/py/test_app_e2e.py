@@ -599,3 +599,15 @@ def test_the_build_context_holds_what_the_dockerfile_copies(tmp_path, example):
             assert any(src == inc or src.startswith(inc + "/") for inc in included), src
             if src.startswith(out_dir.name + "/"):
                 assert (spec.parent / src).is_file(), src
+
+
+def test_gpu_services_get_the_gpu_packages_and_device(tmp_path):
+    _, out_dir = copy_example(tmp_path, "forecast-gpu")
+    config = json.loads((out_dir / "app" / "config.json").read_text())
+    requirements = (out_dir / "app" / "requirements.txt").read_text().splitlines()
+    assert config["device"] == "cuda" and config["workers"] == 1 and config["threads"] == 4
+    assert any(r.startswith("xgboost==") for r in requirements)
+    assert not any(r.startswith("xgboost-cpu==") for r in requirements)
+    _, out_dir = copy_example(tmp_path, "iris-sklearn")
+    config = json.loads((out_dir / "app" / "config.json").read_text())
+    assert config["device"] == "cpu" and config["threads"] == 1
