@@ -223,6 +223,9 @@ pub struct Model {
     pub features: Vec<String>,
     /// sklearn only: convert to ONNX while building the image.
     pub convert_to_onnx: bool,
+    /// The library that loads `container_path` at run time: `onnx` for a converted sklearn
+    /// model, otherwise `framework`.
+    pub serve_framework: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -244,6 +247,10 @@ pub struct Serving {
     pub max_request_bytes: u64,
     /// Requests one instance is sent at once (Cloud Run concurrency).
     pub concurrency: u32,
+    /// Compute threads each worker gives the model library: the vCPUs left per worker.
+    pub threads: u32,
+    /// Where the model runs: `cpu`, or the GPU device the framework's data names (`cuda`).
+    pub device: String,
 }
 
 /// Builds the deployment from a validated spec. `out_dir` is the output folder relative to
@@ -421,12 +428,27 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         ),
     };
     let convert_to_onnx = *spec.serving.convert_to_onnx.get_ref();
+    // A converted model is written next to where the original would be, as `.onnx`.
+    let container_path = if convert_to_onnx {
+        let stem = model_source
+            .3
+            .rsplit_once('.')
+            .map_or(model_source.3.as_str(), |(s, _)| s);
+        format!("{stem}.onnx")
+    } else {
+        model_source.3
+    };
+    let serve_framework = if convert_to_onnx {
+        Framework::Onnx.as_str()
+    } else {
+        framework.as_str()
+    };
     let model = Model {
         framework: framework.as_str().to_string(),
         source_kind: model_source.0.to_string(),
         local_path: model_source.1,
         gcs_uri: model_source.2,
-        container_path: model_source.3,
+        container_path,
         file_name: model_source.4,
         features: spec
             .model
@@ -436,6 +458,7 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
             .map(|f| f.get_ref().clone())
             .collect(),
         convert_to_onnx,
+        serve_framework: serve_framework.to_string(),
     };
 
     let port = container.port;
@@ -474,17 +497,25 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         apis.insert("storage.googleapis.com");
     }
 
-    let python = python(spec, framework, convert_to_onnx);
+    let gpu_on = container.gpu.is_some();
+    let python = python(spec, framework, convert_to_onnx, gpu_on);
+    let rt_framework = &runtime().frameworks[serve_framework];
+    let workers = if gpu_on {
+        1
+    } else {
+        (checked.millicpu / 1000).max(1)
+    };
     let serving = Serving {
-        workers: if container.gpu.is_some() {
-            1
-        } else {
-            (checked.millicpu / 1000).max(1)
-        },
+        workers,
         max_batch_size: *spec.serving.max_batch_size.get_ref() as u32,
         max_batch_wait_ms: *spec.serving.max_batch_wait_ms.get_ref(),
         max_request_bytes: *spec.serving.max_request_bytes.get_ref() as u64,
         concurrency,
+        threads: (checked.millicpu / 1000 / workers).max(1),
+        device: match (&rt_framework.gpu_device, gpu_on) {
+            (Some(device), true) => device.clone(),
+            _ => "cpu".to_string(),
+        },
     };
 
     Deployment {
@@ -624,7 +655,7 @@ fn file_name(path: &str) -> String {
 
 /// The image's pinned package set: serving stack, framework runtime, user pins; the user's
 /// pin wins when it names the same package.
-fn python(spec: &Spec, framework: Framework, convert_to_onnx: bool) -> Python {
+fn python(spec: &Spec, framework: Framework, convert_to_onnx: bool, gpu: bool) -> Python {
     let rt = runtime();
     let version = spec.container.python.get_ref().clone();
     let base_image = spec.container.base_image.as_ref().map_or_else(
@@ -641,7 +672,11 @@ fn python(spec: &Spec, framework: Framework, convert_to_onnx: bool) -> Python {
     } else {
         &rt.frameworks[framework.as_str()]
     };
-    fw.packages.iter().for_each(|r| add(r));
+    let fw_packages = match &fw.gpu_packages {
+        Some(gpu_packages) if gpu => gpu_packages,
+        _ => &fw.packages,
+    };
+    fw_packages.iter().for_each(|r| add(r));
     spec.container
         .requirements
         .iter()
@@ -651,6 +686,7 @@ fn python(spec: &Spec, framework: Framework, convert_to_onnx: bool) -> Python {
         for r in rt.frameworks["sklearn"]
             .packages
             .iter()
+            .chain(&rt.frameworks["onnx"].packages)
             .chain(&rt.onnx_conversion.packages)
             .chain(&rt.serving.packages)
         {

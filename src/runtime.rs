@@ -17,6 +17,12 @@ pub struct Runtime {
 #[serde(deny_unknown_fields)]
 pub struct Packages {
     pub packages: Vec<String>,
+    /// Replaces `packages` on a GPU service; none means the framework stays on the CPU.
+    #[serde(default)]
+    pub gpu_packages: Option<Vec<String>>,
+    /// The device name the app hands the library on a GPU service (e.g. `cuda`).
+    #[serde(default)]
+    pub gpu_device: Option<String>,
 }
 
 pub fn runtime() -> &'static Runtime {
@@ -42,8 +48,21 @@ mod tests {
             .packages
             .iter()
             .chain(r.frameworks.values().flat_map(|p| &p.packages))
+            .chain(
+                r.frameworks
+                    .values()
+                    .flat_map(|p| p.gpu_packages.iter().flatten()),
+            )
+            .chain(&r.onnx_conversion.packages)
         {
             assert!(p.contains("=="), "{p} is not pinned");
+        }
+        for (name, p) in &r.frameworks {
+            assert_eq!(
+                p.gpu_packages.is_some(),
+                p.gpu_device.is_some(),
+                "{name}: gpu_packages and gpu_device come together"
+            );
         }
     }
 }

@@ -1,0 +1,631 @@
+"""Serves one model over HTTP on Cloud Run, with the request and response shape of Vertex AI
+custom containers: POST /predict {"instances": [...]} -> {"predictions": [...]}.
+
+A raw ASGI app on uvicorn (uvloop, httptools) with orjson: no framework between the socket
+and the model. Concurrent requests are batched into one model call; the batcher waits for
+more rows only while other requests are still arriving, so a lone request never waits.
+Everything specific to the service is in config.json beside this file.
+
+Environment: PORT (Cloud Run sets it), MLGEN_MODEL_PATH (overrides the model path),
+MLGEN_HOST (the listen address, 0.0.0.0 by default).
+"""
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+import uuid
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import orjson
+
+CONFIG = orjson.loads((Path(__file__).resolve().parent / "config.json").read_bytes())
+THREADS = int(CONFIG["threads"])
+# Native thread pools size themselves from these on import: one model call per worker uses
+# the vCPUs left to that worker, and no more.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, str(THREADS))
+
+import numpy as np  # noqa: E402  (after the thread settings above)
+
+FEATURES = list(CONFIG["features"])
+N_FEATURES = len(FEATURES)
+FEATURE_SET = frozenset(FEATURES)
+FRAMEWORK = CONFIG["serve_framework"]
+DEVICE = CONFIG["device"]
+MODEL_PATH = os.environ.get("MLGEN_MODEL_PATH") or CONFIG["model_path"]
+MAX_BATCH = int(CONFIG["max_batch_size"])
+MAX_WAIT_S = float(CONFIG["max_batch_wait_ms"]) / 1000.0
+MAX_BODY = int(CONFIG["max_request_bytes"])
+PROJECT = CONFIG["project"]
+READY_PATH = CONFIG["ready_path"]
+LIVE_PATH = CONFIG["live_path"]
+PREDICT_PATH = "/predict"
+# Cloud Run sends SIGKILL 10 s after SIGTERM; in-flight requests get most of that.
+GRACEFUL_SHUTDOWN_S = 8
+
+
+# ---------------------------------------------------------------------------------------
+# Structured logs: one JSON object per line on stdout, as Cloud Logging reads them.
+
+SEVERITY = {
+    logging.DEBUG: "DEBUG",
+    logging.INFO: "INFO",
+    logging.WARNING: "WARNING",
+    logging.ERROR: "ERROR",
+    logging.CRITICAL: "CRITICAL",
+}
+
+
+def log(severity, message, trace=None, **fields):
+    entry = {"severity": severity, "message": message, "time": time.time(), **fields}
+    if trace:
+        entry["logging.googleapis.com/trace"] = trace
+    # One write per line, so lines from several workers never interleave.
+    os.write(1, orjson.dumps(entry, default=str) + b"\n")
+
+
+class JsonHandler(logging.Handler):
+    """Routes library logs (uvicorn's included) through the same JSON lines."""
+
+    def emit(self, record):
+        try:
+            message = record.getMessage()
+            if record.exc_info:
+                message += "\n" + "".join(traceback.format_exception(*record.exc_info))
+            log(SEVERITY.get(record.levelno, "DEFAULT"), message, logger=record.name)
+        except Exception:  # noqa: BLE001  (a log line must never take the server down)
+            self.handleError(record)
+
+
+logging.basicConfig(level=logging.INFO, handlers=[JsonHandler()], force=True)
+
+
+def trace_of(headers):
+    """`projects/P/traces/ID` from X-Cloud-Trace-Context (or W3C traceparent), else None."""
+    value = headers.get(b"x-cloud-trace-context")
+    if value:
+        trace_id = value.split(b"/", 1)[0].split(b";", 1)[0].decode("latin-1").strip()
+    else:
+        value = headers.get(b"traceparent")
+        parts = value.split(b"-") if value else []
+        trace_id = parts[1].decode("latin-1") if len(parts) >= 4 else ""
+    if not trace_id or not trace_id.isalnum():
+        return None
+    return f"projects/{PROJECT}/traces/{trace_id}"
+
+
+# ---------------------------------------------------------------------------------------
+# The model: loaded once per process, called with a float matrix of N_FEATURES columns.
+
+
+class ModelError(Exception):
+    """The model file cannot serve this service's features."""
+
+
+def load_model(path):
+    """Returns predict(X) -> array-like with one entry per row."""
+    if FRAMEWORK == "sklearn":
+        import joblib
+
+        model = joblib.load(path)
+        width = getattr(model, "n_features_in_", None)
+        if width is not None and width != N_FEATURES:
+            raise ModelError(f"the model takes {width} features, the spec lists {N_FEATURES}")
+        return lambda X: model.predict(X)
+
+    if FRAMEWORK == "xgboost":
+        import xgboost
+
+        booster = xgboost.Booster()
+        booster.load_model(path)
+        booster.set_param({"nthread": THREADS, "device": DEVICE})
+        if booster.num_features() != N_FEATURES:
+            raise ModelError(
+                f"the model takes {booster.num_features()} features, the spec lists {N_FEATURES}"
+            )
+        # Predicting straight from the array skips building a DMatrix per call. Rows arrive
+        # in the spec's feature order; the width was checked above.
+        return lambda X: booster.inplace_predict(X, validate_features=False)
+
+    if FRAMEWORK == "lightgbm":
+        import lightgbm
+
+        booster = lightgbm.Booster(model_file=path)
+        if booster.num_feature() != N_FEATURES:
+            raise ModelError(
+                f"the model takes {booster.num_feature()} features, the spec lists {N_FEATURES}"
+            )
+        return lambda X: booster.predict(X, num_threads=THREADS, validate_features=False)
+
+    if FRAMEWORK == "onnx":
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        # A pool wider than the worker's share of vCPUs only adds contention; for small
+        # batches one thread is fastest.
+        options.intra_op_num_threads = THREADS
+        options.inter_op_num_threads = 1
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        providers = ["CPUExecutionProvider"]
+        if DEVICE == "cuda":
+            providers.insert(0, "CUDAExecutionProvider")
+        session = onnxruntime.InferenceSession(path, options, providers=providers)
+        first = session.get_inputs()[0]
+        width = first.shape[-1] if first.shape else None
+        if isinstance(width, int) and width != N_FEATURES:
+            raise ModelError(f"the model takes {width} features, the spec lists {N_FEATURES}")
+        dtype = {
+            "tensor(float)": np.float32,
+            "tensor(double)": np.float64,
+            "tensor(int64)": np.int64,
+            "tensor(int32)": np.int32,
+        }.get(first.type, np.float32)
+        name = first.name
+        output = [session.get_outputs()[0].name]
+
+        def predict(X):
+            out = session.run(output, {name: X.astype(dtype, copy=False)})[0]
+            if isinstance(out, np.ndarray) and out.ndim == 2 and out.shape[1] == 1:
+                out = out.ravel()
+            return out
+
+        return predict
+
+    raise ModelError(f"unknown framework {FRAMEWORK!r}")
+
+
+# ---------------------------------------------------------------------------------------
+# Request validation: rows become one float64 matrix, or a 422 naming the problem.
+
+
+class BadRequest(Exception):
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _number(value, row, column):
+    kind = type(value)
+    if kind is float or kind is int:  # not bool: True is no feature value
+        return value
+    if value is None:
+        return np.nan  # a missing value; tree models route it, others refuse it
+    raise BadRequest(
+        422,
+        f"instances[{row}]: feature `{FEATURES[column]}` must be a number, "
+        f"got {orjson.dumps(value).decode()[:60]}",
+    )
+
+
+def _row_values(row, i):
+    if isinstance(row, dict):
+        if len(row) != N_FEATURES or not FEATURE_SET.issuperset(row):
+            unknown = sorted(k for k in row if k not in FEATURE_SET)
+            missing = [f for f in FEATURES if f not in row]
+            problems = []
+            if unknown:
+                problems.append("unknown feature(s) " + ", ".join(f"`{k}`" for k in unknown))
+            if missing:
+                problems.append("missing feature(s) " + ", ".join(f"`{k}`" for k in missing))
+            raise BadRequest(422, f"instances[{i}]: " + "; ".join(problems))
+        return [_number(row[f], i, j) for j, f in enumerate(FEATURES)]
+    if isinstance(row, list):
+        if len(row) != N_FEATURES:
+            raise BadRequest(
+                422, f"instances[{i}] has {len(row)} values; the model takes {N_FEATURES}"
+            )
+        return [_number(v, i, j) for j, v in enumerate(row)]
+    raise BadRequest(
+        422,
+        f"instances[{i}] must be an array of {N_FEATURES} numbers or an object keyed by "
+        "feature name",
+    )
+
+
+def parse_instances(body):
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise BadRequest(400, f"the body is not valid JSON: {e}") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("instances"), list):
+        raise BadRequest(422, 'the body must be a JSON object {"instances": [...]}')
+    rows = payload["instances"]
+    if not rows:
+        raise BadRequest(422, "`instances` is empty")
+    if isinstance(rows[0], list) and b"true" not in body and b"false" not in body:
+        # Fast path: numpy parses a rectangular numeric list in C. Anything else (strings,
+        # nulls, booleans, ragged rows, objects) takes the checked path, which names the
+        # problem.
+        try:
+            X = np.array(rows)
+        except (ValueError, TypeError):
+            X = None
+        if X is not None and X.ndim == 2 and X.shape[1] == N_FEATURES and X.dtype.kind in "iuf":
+            return X.astype(np.float64, copy=False)
+    return np.array([_row_values(r, i) for i, r in enumerate(rows)], dtype=np.float64)
+
+
+# ---------------------------------------------------------------------------------------
+# Adaptive micro-batching: one model call for the rows of all waiting requests.
+
+
+class Batcher:
+    def __init__(self, executor):
+        self.executor = executor
+        self.predict = None
+        self.queue = deque()
+        self.wakeup = asyncio.Event()
+        self.arriving = 0  # requests being read or parsed, not yet queued
+        self.task = None
+
+    def start(self):
+        self.task = asyncio.get_running_loop().create_task(self.run())
+
+    async def submit(self, X):
+        future = asyncio.get_running_loop().create_future()
+        self.queue.append((X, future))
+        self.wakeup.set()
+        return await future
+
+    async def run(self):
+        loop = asyncio.get_running_loop()
+        while True:
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            while self.queue:
+                batch = [self.queue.popleft()]
+                rows = len(batch[0][0])
+                deadline = None
+                while rows < MAX_BATCH:
+                    if self.queue:
+                        if rows + len(self.queue[0][0]) > MAX_BATCH:
+                            break
+                        item = self.queue.popleft()
+                        batch.append(item)
+                        rows += len(item[0])
+                        continue
+                    if not self.arriving or MAX_WAIT_S <= 0:
+                        break
+                    # Others are on their way: wait a little for them, never past the bound.
+                    now = loop.time()
+                    deadline = deadline or now + MAX_WAIT_S
+                    if now >= deadline:
+                        break
+                    self.wakeup.clear()
+                    try:
+                        await asyncio.wait_for(self.wakeup.wait(), deadline - now)
+                    except TimeoutError:
+                        break
+                await self.run_batch(loop, batch)
+
+    async def run_batch(self, loop, batch):
+        X = batch[0][0] if len(batch) == 1 else np.concatenate([x for x, _ in batch])
+        try:
+            out = await loop.run_in_executor(self.executor, self.predict, X)
+        except Exception as e:  # noqa: BLE001
+            if len(batch) == 1:
+                if not batch[0][1].done():
+                    batch[0][1].set_exception(e)
+                return
+            # One request's rows failed the call: rerun each alone, so only it fails.
+            for item in batch:
+                await self.run_batch(loop, [item])
+            return
+        start = 0
+        for x, future in batch:
+            end = start + len(x)
+            if not future.done():
+                future.set_result(out[start:end])
+            start = end
+
+
+# ---------------------------------------------------------------------------------------
+# HTTP
+
+
+def _default(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError
+
+
+def dumps(value):
+    return orjson.dumps(value, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+JSON = b"application/json"
+
+
+async def respond(send, status, body, content_type=JSON, close=False):
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def openapi():
+    number = {"type": ["number", "null"], "description": "null is a missing value"}
+    row_array = {
+        "type": "array",
+        "description": "Values in feature order: " + ", ".join(FEATURES),
+        "items": number,
+        "minItems": N_FEATURES,
+        "maxItems": N_FEATURES,
+    }
+    row_object = {
+        "type": "object",
+        "properties": {f: number for f in FEATURES},
+        "required": FEATURES,
+        "additionalProperties": False,
+    }
+    error = {
+        "type": "object",
+        "properties": {"error": {"type": "string"}, "request_id": {"type": "string"}},
+        "required": ["error", "request_id"],
+    }
+
+    def err(text):
+        return {"description": text, "content": {"application/json": {"schema": error}}}
+
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": CONFIG["service"],
+            "version": CONFIG["image"].rsplit(":", 1)[-1],
+            "description": CONFIG.get("description") or f"{CONFIG['framework']} model",
+        },
+        "paths": {
+            PREDICT_PATH: {
+                "post": {
+                    "summary": "Predict one value per instance",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "instances": {
+                                            "type": "array",
+                                            "minItems": 1,
+                                            "items": {"oneOf": [row_array, row_object]},
+                                        }
+                                    },
+                                    "required": ["instances"],
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "One prediction per instance, in order",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {"predictions": {"type": "array"}},
+                                        "required": ["predictions"],
+                                    }
+                                }
+                            },
+                        },
+                        "400": err("The body is not JSON"),
+                        "413": err(f"The body is over {MAX_BODY} bytes"),
+                        "422": err("The instances do not match the features"),
+                        "500": err("The model failed; quote request_id"),
+                        "503": err("The model is still loading"),
+                    },
+                }
+            },
+            READY_PATH: {"get": {"summary": "200 once the model is loaded, 503 before"}},
+            LIVE_PATH: {"get": {"summary": "200 while the process serves"}},
+            "/": {"get": {"summary": "The model's name, framework and features"}},
+        },
+    }
+
+
+class App:
+    def __init__(self):
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        self.batcher = None
+        self.ready = None
+        self.openapi = dumps(openapi())
+
+    def describe(self):
+        return dumps(
+            {
+                "name": CONFIG["service"],
+                "framework": CONFIG["framework"],
+                "runtime": FRAMEWORK,
+                "features": FEATURES,
+                "ready": bool(self.ready and self.ready.is_set()),
+                "predict": PREDICT_PATH,
+                "openapi": "/openapi.json",
+            }
+        )
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            await self.http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def lifespan(self, receive, send):
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.ready = asyncio.Event()
+                self.batcher = Batcher(self.executor)
+                self.batcher.start()
+                asyncio.get_running_loop().create_task(self.load())
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                log("INFO", "shutting down", pid=os.getpid())
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def load(self):
+        # In a thread, so the port answers (503 on readiness) while the model loads.
+        started = time.monotonic()
+        try:
+            predict = await asyncio.get_running_loop().run_in_executor(
+                self.executor, load_model, MODEL_PATH
+            )
+        except Exception as e:  # noqa: BLE001
+            log(
+                "CRITICAL",
+                f"cannot load the model from {MODEL_PATH}: {e}",
+                traceback=traceback.format_exc(),
+            )
+            # Exit so the revision fails now, with this line in its logs, rather than after
+            # the whole startup probe window.
+            os._exit(3)
+        self.batcher.predict = predict
+        self.ready.set()
+        log(
+            "INFO",
+            f"model loaded from {MODEL_PATH}",
+            framework=FRAMEWORK,
+            seconds=round(time.monotonic() - started, 3),
+            pid=os.getpid(),
+        )
+
+    async def http(self, scope, receive, send):
+        path = scope["path"]
+        method = scope["method"]
+        if path == PREDICT_PATH:
+            if method != "POST":
+                return await self.error(send, scope, 405, "use POST")
+            return await self.predict(scope, receive, send)
+        if method not in ("GET", "HEAD"):
+            return await self.error(send, scope, 405, "use GET")
+        if path == READY_PATH:
+            if self.ready is not None and self.ready.is_set():
+                return await respond(send, 200, b'{"status":"ready"}')
+            return await respond(send, 503, b'{"status":"loading"}')
+        if path == LIVE_PATH:
+            return await respond(send, 200, b'{"status":"ok"}')
+        if path == "/":
+            return await respond(send, 200, self.describe())
+        if path == "/openapi.json":
+            return await respond(send, 200, self.openapi)
+        return await self.error(send, scope, 404, f"no route {path}")
+
+    async def error(self, send, scope, status, message, close=False, **fields):
+        request_id = uuid.uuid4().hex
+        headers = dict(scope["headers"])
+        log(
+            "ERROR" if status >= 500 else "WARNING",
+            f"{scope['method']} {scope['path']} {status}: {message}",
+            trace=trace_of(headers),
+            request_id=request_id,
+            status=status,
+            **fields,
+        )
+        body = dumps({"error": message, "request_id": request_id})
+        await respond(send, status, body, close=close)
+
+    async def predict(self, scope, receive, send):
+        batcher = self.batcher
+        batcher.arriving += 1
+        queued = False
+        try:
+            length = None
+            for name, value in scope["headers"]:
+                if name == b"content-length":
+                    length = int(value) if value.isdigit() else None
+            if length is not None and length > MAX_BODY:
+                return await self.error(
+                    send, scope, 413, f"the body is over {MAX_BODY} bytes", close=True
+                )
+            chunks = []
+            size = 0
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > MAX_BODY:
+                    return await self.error(
+                        send, scope, 413, f"the body is over {MAX_BODY} bytes", close=True
+                    )
+                chunks.append(chunk)
+                more = message.get("more_body", False)
+            try:
+                X = parse_instances(b"".join(chunks))
+            except BadRequest as e:
+                return await self.error(send, scope, e.status, e.message)
+            if not self.ready.is_set():
+                # Another worker may be ready and answering the readiness probe: wait for
+                # this one's model rather than fail the request.
+                await self.ready.wait()
+            batcher.arriving -= 1
+            queued = True
+            try:
+                out = await batcher.submit(X)
+            except Exception as e:  # noqa: BLE001
+                return await self.error(
+                    send,
+                    scope,
+                    500,
+                    "the model failed on these instances",
+                    exception=f"{type(e).__name__}: {e}",
+                    traceback=traceback.format_exc(),
+                )
+            await respond(send, 200, dumps({"predictions": out}))
+        finally:
+            if not queued:
+                batcher.arriving -= 1
+
+
+app = App()
+
+
+def main():
+    import uvicorn
+
+    port = int(os.environ.get("PORT") or CONFIG["port"])
+    workers = int(CONFIG["workers"])
+    log(
+        "INFO",
+        f"serving {CONFIG['service']} on port {port}",
+        workers=workers,
+        framework=FRAMEWORK,
+        device=DEVICE,
+    )
+    uvicorn.run(
+        # Several workers need an import string, so each process builds its own app.
+        "server:app" if workers > 1 else app,
+        # Cloud Run's contract: listen on all interfaces.
+        host=os.environ.get("MLGEN_HOST") or "0.0.0.0",  # noqa: S104
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        backlog=2048,
+    )
+
+
+if __name__ == "__main__":
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it; exit 0 rather than die
+    # of the signal, so a clean shutdown looks clean.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    main()

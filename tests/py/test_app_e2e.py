@@ -1,0 +1,613 @@
+"""The generated serving app, end to end, with real models.
+
+For each framework: train a small model with the real library, write a spec for it, render
+it, install the generated app/requirements.txt into its own virtualenv (cached under
+target/app-venvs/ by the file's hash), start the app on a loopback port and compare its
+predictions with the model's own. Then the error contract, graceful shutdown, logs,
+readiness, the ONNX conversion and the linters over the generated files.
+"""
+
+import fcntl
+import hashlib
+import http.client
+import json
+import operator
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import EXAMPLES, ROOT, copy_example, render_spec_text
+
+VENVS = ROOT / "target" / "app-venvs"
+BIN = Path(sys.executable).parent
+
+SPEC = """
+[service]
+name = "{name}"
+project = "test-project"
+region = "europe-west1"
+description = "e2e {framework} model"
+deletion_protection = false
+
+[model]
+framework = "{framework}"
+source = "{source}"
+features = {features}
+
+[container]
+python = "3.11"
+
+[image]
+repository = "models"
+tag = "1.0.0"
+
+[resources]
+cpu = {cpu}
+memory = "2Gi"
+
+[scaling]
+concurrency = 80
+
+[service_account]
+account_id = "{name}-run"
+
+[serving]
+max_batch_size = 64
+max_batch_wait_ms = 2
+max_request_bytes = 4096
+{serving}
+"""
+
+FEATURES = ["sepal length", "sepal_width", "petal.length", "petal-width"]
+
+
+# ---------------------------------------------------------------------------------------
+# Models, trained with the real libraries.
+
+
+def iris():
+    from sklearn.datasets import load_iris
+
+    data = load_iris()
+    return data.data, np.asarray(data.target_names)[data.target]
+
+
+def train_sklearn(path):
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = iris()
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y)
+    joblib.dump(model, path)
+    return lambda rows: model.predict(rows).tolist()
+
+
+def train_xgboost(path):
+    import xgboost
+
+    X, y = iris()
+    target = (y == "virginica").astype(float)
+    booster = xgboost.train(
+        {"objective": "binary:logistic", "max_depth": 3, "nthread": 1},
+        xgboost.DMatrix(X, label=target),
+        num_boost_round=20,
+    )
+    booster.save_model(path)
+    return lambda rows: booster.predict(xgboost.DMatrix(rows)).tolist()
+
+
+def train_lightgbm(path):
+    import lightgbm
+
+    X, y = iris()
+    target = (y == "versicolor").astype(float)
+    booster = lightgbm.train(
+        {"objective": "binary", "num_leaves": 7, "min_data_in_leaf": 5, "verbose": -1},
+        lightgbm.Dataset(X, label=target),
+        num_boost_round=20,
+    )
+    booster.save_model(path)
+    return lambda rows: booster.predict(rows).tolist()
+
+
+def train_onnx(path):
+    import onnxruntime
+    from skl2onnx import to_onnx
+    from sklearn.ensemble import RandomForestRegressor
+
+    X, y = iris()
+    target = X[:, 0] * 2 + (y == "setosa")
+    model = RandomForestRegressor(n_estimators=10, max_depth=4, random_state=0).fit(X, target)
+    onx = to_onnx(model, X[:1].astype(np.float32), target_opset={"": 21, "ai.onnx.ml": 3})
+    Path(path).write_bytes(onx.SerializeToString())
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda rows: session.run(None, {name: rows.astype(np.float32)})[0].ravel().tolist()
+
+
+TRAIN = {
+    "sklearn": ("model.joblib", train_sklearn),
+    "xgboost": ("model.ubj", train_xgboost),
+    "lightgbm": ("model.txt", train_lightgbm),
+    "onnx": ("model.onnx", train_onnx),
+}
+
+
+class _Sleep:
+    """Unpickles as time.sleep(s): makes a model file that loads slowly."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def __reduce__(self):
+        return (time.sleep, (self.seconds,))
+
+
+class _SlowModel:
+    """Unpickles as `model`, after a pause: (itemgetter(1))((sleep(s), model))."""
+
+    def __init__(self, model, seconds):
+        self.model = model
+        self.seconds = seconds
+
+    def __reduce__(self):
+        return (operator.itemgetter(1), ((_Sleep(self.seconds), self.model),))
+
+
+# ---------------------------------------------------------------------------------------
+# Virtualenvs from the generated requirements, and the running app.
+
+
+def app_venv(requirements):
+    """A virtualenv with `requirements` installed; reused while the file is unchanged."""
+    text = "".join(
+        line for line in Path(requirements).read_text().splitlines(True) if not line.startswith("#")
+    )
+    key = hashlib.sha256(f"{sys.version_info[:2]}\n{text}".encode()).hexdigest()[:16]
+    venv = VENVS / key
+    VENVS.mkdir(parents=True, exist_ok=True)
+    with open(VENVS / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (venv / ".complete").exists():
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+            subprocess.run(
+                [venv / "bin" / "python", "-m", "pip", "install", "--quiet",
+                 "--disable-pip-version-check", "-r", requirements],
+                check=True,
+            )
+            (venv / ".complete").write_text(text)
+    return venv
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class App:
+    """The generated app, started from its output folder with a venv's Python."""
+
+    def __init__(self, out_dir, venv, model_path, tmp_path):
+        self.port = free_port()
+        self.log_path = tmp_path / f"app-{self.port}.log"
+        self.err_path = tmp_path / f"app-{self.port}.err"
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PORT": str(self.port),
+            "MLGEN_MODEL_PATH": str(model_path),
+            "MLGEN_HOST": "127.0.0.1",
+        }
+        with open(self.log_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                [venv / "bin" / "python", out_dir / "app" / "server.py"],
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
+
+    def request(self, method, path, body=None, headers=None, timeout=30):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            if isinstance(body, (dict, list)):
+                body = json.dumps(body).encode()
+            chunked = body is not None and not isinstance(body, bytes)
+            conn.request(method, path, body=body, headers=headers or {}, encode_chunked=chunked)
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, json.loads(data) if data else None
+        finally:
+            conn.close()
+
+    def predict(self, instances, **kw):
+        return self.request("POST", "/predict", {"instances": instances}, **kw)
+
+    def wait_ready(self, timeout=120):
+        """Polls readiness; returns the statuses seen before 200."""
+        seen = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"app exited {self.proc.returncode}: {self.output()}"
+            try:
+                status, _ = self.request("GET", "/ready", timeout=5)
+            except OSError:
+                status = None
+            if status == 200:
+                return seen
+            seen.append(status)
+            time.sleep(0.05)
+        raise AssertionError(f"not ready after {timeout}s: {self.output()}")
+
+    def logs(self):
+        lines = self.log_path.read_text().splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def output(self):
+        return self.log_path.read_text()[-3000:] + self.err_path.read_text()[-3000:]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def build_service(tmp_path, framework, name="svc", cpu=1, serving=""):
+    """Trains a model, renders its spec; returns (out_dir, model_path, reference predict)."""
+    file_name, train = TRAIN[framework]
+    folder = tmp_path / name
+    (folder / "models").mkdir(parents=True)
+    model_path = folder / "models" / file_name
+    reference = train(model_path)
+    text = SPEC.format(
+        name=f"e2e-{name}",
+        framework=framework,
+        source=f"models/{file_name}",
+        features=json.dumps(FEATURES),
+        cpu=cpu,
+        serving=serving,
+    )
+    _, out_dir = render_spec_text(tmp_path, text, name=name)
+    return out_dir, model_path, reference
+
+
+def start(tmp_path, framework, **kw):
+    out_dir, model_path, reference = build_service(tmp_path, framework, **kw)
+    app = App(out_dir, app_venv(out_dir / "app" / "requirements.txt"), model_path, tmp_path)
+    app.wait_ready()
+    return app, reference
+
+
+ROWS = np.array(
+    [[5.1, 3.5, 1.4, 0.2], [6.7, 3.1, 4.4, 1.4], [6.3, 3.3, 6.0, 2.5], [5.9, 3.0, 5.1, 1.8]]
+)
+
+
+def as_objects(rows):
+    return [dict(zip(FEATURES, map(float, r), strict=True)) for r in rows]
+
+
+def assert_same(got, want):
+    if want and isinstance(want[0], str):
+        assert got == want
+    else:
+        np.testing.assert_allclose(np.asarray(got, dtype=float), want, rtol=1e-6, atol=1e-7)
+
+
+# ---------------------------------------------------------------------------------------
+# Predictions equal the model's own, for every framework.
+
+
+@pytest.mark.parametrize("framework", sorted(TRAIN))
+def test_predictions_match_the_model(tmp_path, framework):
+    # lightgbm runs with two workers (cpu = 2) to cover the multi-process path.
+    cpu = 2 if framework == "lightgbm" else 1
+    app, reference = start(tmp_path, framework, cpu=cpu)
+    try:
+        want = reference(ROWS)
+        status, body = app.predict(ROWS.tolist())
+        assert status == 200, body
+        assert_same(body["predictions"], want)
+        status, body = app.predict(as_objects(ROWS))
+        assert status == 200, body
+        assert_same(body["predictions"], want)
+
+        # Concurrent requests are batched together; each still gets its own rows back.
+        results = {}
+
+        def call(i):
+            results[i] = app.predict([ROWS[i % len(ROWS)].tolist()] * (1 + i % 3))
+
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(24)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for i, (status, body) in results.items():
+            assert status == 200, body
+            assert_same(body["predictions"], [want[i % len(ROWS)]] * (1 + i % 3))
+
+        status, info = app.request("GET", "/")
+        assert status == 200
+        assert info["framework"] == framework and info["features"] == FEATURES
+        assert info["name"] == "e2e-svc"
+    finally:
+        app.stop()
+
+
+# ---------------------------------------------------------------------------------------
+# The error contract, on one sklearn service.
+
+
+@pytest.fixture(scope="module")
+def sk_app(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("sk")
+    app, reference = start(tmp_path, "sklearn")
+    yield app, reference
+    app.stop()
+
+
+def assert_error(result, status, *needles):
+    got, body = result
+    assert got == status, body
+    assert isinstance(body["error"], str) and len(body["request_id"]) == 32
+    for needle in needles:
+        assert needle in body["error"], body
+    assert "Traceback" not in json.dumps(body)
+
+
+def test_errors_are_json_with_the_right_status(sk_app):
+    app, reference = sk_app
+    post = lambda body, **kw: app.request("POST", "/predict", body, **kw)  # noqa: E731
+    assert_error(post(b"{not json"), 400, "not valid JSON")
+    assert_error(post({"rows": []}), 422, "instances")
+    assert_error(post({"instances": []}), 422, "empty")
+    assert_error(app.predict([[1, 2, 3]]), 422, "instances[0]", "3 values", "takes 4")
+    assert_error(app.predict([ROWS[0].tolist(), [1, 2]]), 422, "instances[1]")
+    assert_error(app.predict([[1, 2, "x", 4]]), 422, "`petal.length`", "number")
+    assert_error(app.predict([[1, 2, True, 4]]), 422, "`petal.length`")
+    bad = as_objects(ROWS[:1])
+    bad[0]["colour"] = 1.0
+    del bad[0]["sepal length"]
+    assert_error(app.predict(bad), 422, "unknown feature(s) `colour`", "missing feature(s) `sepal length`")
+    assert_error(app.predict(["row"]), 422, "instances[0]")
+    # Over max_request_bytes (4096): refused by Content-Length, and when streamed.
+    big = {"instances": [ROWS[0].tolist()] * 200}
+    assert_error(post(big), 413, "4096")
+    assert_error(
+        app.request("POST", "/predict", iter([json.dumps(big).encode()] * 2),
+                    headers={"Transfer-Encoding": "chunked"}),
+        413,
+    )
+    assert_error(app.request("GET", "/predict"), 405)
+    assert_error(app.request("GET", "/nowhere"), 404)
+    # The model itself fails on a missing value (LogisticRegression refuses NaN): 500 with a
+    # request id, no traceback, and the id in the logs with the traceback.
+    result = app.predict([[None, 3.5, 1.4, 0.2]])
+    assert_error(result, 500, "model failed")
+    entry = next(e for e in app.logs() if e.get("request_id") == result[1]["request_id"])
+    assert entry["severity"] == "ERROR" and "Traceback" in entry["traceback"]
+    # Still serving after each.
+    status, body = app.predict(ROWS.tolist())
+    assert status == 200
+    assert body["predictions"] == reference(ROWS)
+
+
+def test_a_failing_request_does_not_fail_its_batch(sk_app):
+    app, reference = sk_app
+    results = {}
+
+    def call(i):
+        rows = [[None, 1.0, 1.0, 1.0]] if i % 4 == 0 else [ROWS[1].tolist()]
+        results[i] = app.predict(rows)
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, (status, body) in results.items():
+        if i % 4 == 0:
+            assert status == 500, body
+        else:
+            assert status == 200 and body["predictions"] == reference(ROWS[1:2]), body
+
+
+def test_probes_and_openapi(sk_app):
+    app, _ = sk_app
+    assert app.request("GET", "/ready") == (200, {"status": "ready"})
+    assert app.request("GET", "/healthz") == (200, {"status": "ok"})
+    status, doc = app.request("GET", "/openapi.json")
+    assert status == 200 and doc["openapi"].startswith("3.")
+    schema = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    row_array, row_object = schema["schema"]["properties"]["instances"]["items"]["oneOf"]
+    assert row_array["minItems"] == row_array["maxItems"] == 4
+    assert row_object["required"] == FEATURES
+    assert set(doc["paths"]["/predict"]["post"]["responses"]) >= {"200", "400", "413", "422", "500"}
+
+
+def test_logs_are_json_lines_with_the_trace(sk_app):
+    app, _ = sk_app
+    trace = "105445aa7843bc8bf206b12000100000"
+    status, body = app.predict([[1, 2]], headers={"X-Cloud-Trace-Context": f"{trace}/1;o=1"})
+    assert status == 422
+    lines = app.log_path.read_text().splitlines()
+    entries = [json.loads(line) for line in lines]  # every line is one JSON object
+    assert all("severity" in e and "message" in e for e in entries)
+    entry = next(e for e in entries if e.get("request_id") == body["request_id"])
+    assert entry["severity"] == "WARNING"
+    assert entry["logging.googleapis.com/trace"] == f"projects/test-project/traces/{trace}"
+    assert "instances[0]" in entry["message"]
+    assert any(e["message"].startswith("model loaded") for e in entries)
+
+
+# ---------------------------------------------------------------------------------------
+# Readiness before the model loads; graceful shutdown.
+
+
+def test_ready_answers_503_until_the_model_is_loaded(tmp_path):
+    import joblib
+
+    out_dir, model_path, reference = build_service(tmp_path, "sklearn")
+    model = joblib.load(model_path)
+    joblib.dump(_SlowModel(model, 3.0), model_path)
+    app = App(out_dir, app_venv(out_dir / "app" / "requirements.txt"), model_path, tmp_path)
+    try:
+        seen = app.wait_ready()
+        assert 503 in seen, seen
+        assert app.request("GET", "/healthz")[0] == 200
+        status, body = app.predict(ROWS.tolist())
+        assert status == 200 and body["predictions"] == reference(ROWS)
+    finally:
+        app.stop()
+
+
+def test_sigterm_finishes_in_flight_requests_and_exits(tmp_path):
+    app, reference = start(tmp_path, "sklearn")
+    try:
+        # A request whose body is still arriving when SIGTERM comes.
+        conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=30)
+        body = json.dumps({"instances": ROWS.tolist()}).encode()
+        conn.putrequest("POST", "/predict")
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders()
+        conn.send(body[:10])
+        time.sleep(0.3)
+        started = time.monotonic()
+        app.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        conn.send(body[10:])
+        resp = conn.getresponse()
+        assert resp.status == 200
+        assert json.loads(resp.read())["predictions"] == reference(ROWS)
+        conn.close()
+        app.proc.wait(timeout=10)
+        assert time.monotonic() - started < 10
+        assert app.proc.returncode == 0, app.output()
+        # No longer accepting.
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", app.port), timeout=2).close()
+    finally:
+        app.stop()
+
+
+# ---------------------------------------------------------------------------------------
+# sklearn -> ONNX at build time.
+
+
+def test_onnx_conversion_is_checked_and_served(tmp_path):
+    out_dir, model_path, reference = build_service(
+        tmp_path, "sklearn", serving="convert_to_onnx = true"
+    )
+    config = json.loads((out_dir / "app" / "config.json").read_text())
+    assert config["serve_framework"] == "onnx"
+    assert config["model_path"].endswith(".onnx")
+    requirements = (out_dir / "app" / "requirements.txt").read_text()
+    assert "onnxruntime==" in requirements and "scikit-learn" not in requirements
+    dockerfile = (out_dir / "Dockerfile").read_text()
+    assert "AS convert" in dockerfile and "COPY --from=convert" in dockerfile
+
+    # The build stage's step, in a venv of the generated build requirements.
+    build = app_venv(out_dir / "app" / "build-requirements.txt")
+    onnx_path = tmp_path / "model.onnx"
+    convert = [build / "bin" / "python", out_dir / "app" / "convert.py", "--features", "4"]
+    done = subprocess.run([*convert, model_path, onnx_path], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "agrees" in done.stdout
+
+    # A model that disagrees with the original fails the step (and so the build).
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = iris()
+    other = tmp_path / "other.joblib"
+    joblib.dump(LogisticRegression(C=1e-4, max_iter=500).fit(X, y), other)
+    failed = subprocess.run(
+        [*convert, "--check", other, onnx_path], capture_output=True, text=True
+    )
+    assert failed.returncode == 1
+    assert "disagrees" in failed.stderr
+
+    # The converted model serves the original's predictions.
+    app = App(out_dir, app_venv(out_dir / "app" / "requirements.txt"), onnx_path, tmp_path)
+    try:
+        app.wait_ready()
+        status, body = app.predict(as_objects(ROWS))
+        assert status == 200, body
+        assert body["predictions"] == reference(ROWS)
+    finally:
+        app.stop()
+
+
+# ---------------------------------------------------------------------------------------
+# Linters over the generated files.
+
+
+def test_hadolint_passes_on_every_example(tmp_path, example):
+    _, out_dir = copy_example(tmp_path, example)
+    done = subprocess.run(
+        [BIN / "hadolint", "--no-color", out_dir / "Dockerfile"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_hadolint_passes_with_onnx_conversion(tmp_path):
+    out_dir, _, _ = build_service(tmp_path, "sklearn", serving="convert_to_onnx = true")
+    done = subprocess.run(
+        [BIN / "hadolint", "--no-color", out_dir / "Dockerfile"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+RUFF = ["check", "--isolated", "--no-cache", "--target-version", "py311", "--line-length",
+        "100", "--select", "E,F,W,B,UP,I,BLE,S,RUF"]
+
+
+def test_generated_app_compiles_and_passes_ruff(tmp_path):
+    dirs = [copy_example(tmp_path, e)[1] / "app" for e in EXAMPLES]
+    dirs.append(build_service(tmp_path, "sklearn", serving="convert_to_onnx = true")[0] / "app")
+    for app_dir in dirs:
+        for py in app_dir.glob("*.py"):
+            subprocess.run([sys.executable, "-m", "py_compile", py], check=True)
+        done = subprocess.run([BIN / "ruff", *RUFF, app_dir], capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+        json.loads((app_dir / "config.json").read_text())
+
+
+def test_the_build_context_holds_what_the_dockerfile_copies(tmp_path, example):
+    """Every COPY source exists under the spec's folder and the ignore file lets it through."""
+    spec, out_dir = copy_example(tmp_path, example)
+    ignore = (out_dir / "Dockerfile.dockerignore").read_text().splitlines()
+    included = [line[1:].rstrip("/") for line in ignore if line.startswith("!")]
+    assert "*" in ignore
+    for line in (out_dir / "Dockerfile").read_text().splitlines():
+        if not line.startswith("COPY ") or "--from=" in line:
+            continue
+        for src in line.split()[1:-1]:
+            assert any(src == inc or src.startswith(inc + "/") for inc in included), src
+            if src.startswith(out_dir.name + "/"):
+                assert (spec.parent / src).is_file(), src
+
+
+def test_gpu_services_get_the_gpu_packages_and_device(tmp_path):
+    _, out_dir = copy_example(tmp_path, "forecast-gpu")
+    config = json.loads((out_dir / "app" / "config.json").read_text())
+    requirements = (out_dir / "app" / "requirements.txt").read_text().splitlines()
+    assert config["device"] == "cuda" and config["workers"] == 1 and config["threads"] == 4
+    assert any(r.startswith("xgboost==") for r in requirements)
+    assert not any(r.startswith("xgboost-cpu==") for r in requirements)
+    _, out_dir = copy_example(tmp_path, "iris-sklearn")
+    config = json.loads((out_dir / "app" / "config.json").read_text())
+    assert config["device"] == "cpu" and config["threads"] == 1
