@@ -19,7 +19,8 @@ pub const GCS_MOUNT_PATH: &str = "/mnt/model";
 pub const IMAGE_MODEL_DIR: &str = "/app/model";
 /// Serving routes, shared by the app and the probes.
 pub const READY_PATH: &str = "/ready";
-pub const LIVE_PATH: &str = "/healthz";
+/// Not `/healthz`: Cloud Run reserves paths ending in `z` for its own use.
+pub const LIVE_PATH: &str = "/live";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Deployment {
@@ -676,7 +677,21 @@ fn python(spec: &Spec, framework: Framework, convert_to_onnx: bool, gpu: bool) -
         Some(gpu_packages) if gpu => gpu_packages,
         _ => &fw.packages,
     };
-    fw_packages.iter().for_each(|r| add(r));
+    let user_names: BTreeSet<String> = spec
+        .container
+        .requirements
+        .iter()
+        .map(|r| package_name(r.get_ref()))
+        .collect();
+    for r in fw_packages {
+        let name = package_name(r);
+        // A user pin of another distribution of the same module replaces ours.
+        let replaced = fw.provided_by.iter().any(|p| *p == name)
+            && fw.provided_by.iter().any(|p| user_names.contains(p));
+        if !replaced {
+            add(r);
+        }
+    }
     spec.container
         .requirements
         .iter()

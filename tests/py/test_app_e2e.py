@@ -427,7 +427,7 @@ def test_a_failing_request_does_not_fail_its_batch(sk_app):
 def test_probes_and_openapi(sk_app):
     app, _ = sk_app
     assert app.request("GET", "/ready") == (200, {"status": "ready"})
-    assert app.request("GET", "/healthz") == (200, {"status": "ok"})
+    assert app.request("GET", "/live") == (200, {"status": "ok"})
     status, doc = app.request("GET", "/openapi.json")
     assert status == 200 and doc["openapi"].startswith("3.")
     schema = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
@@ -466,7 +466,7 @@ def test_ready_answers_503_until_the_model_is_loaded(tmp_path):
     try:
         seen = app.wait_ready()
         assert 503 in seen, seen
-        assert app.request("GET", "/healthz")[0] == 200
+        assert app.request("GET", "/live")[0] == 200
         status, body = app.predict(ROWS.tolist())
         assert status == 200 and body["predictions"] == reference(ROWS)
     finally:

@@ -111,7 +111,7 @@ gcloud run deploy "$service" \
   --clear-volumes \
   --clear-volume-mounts \
   --startup-probe=httpGet.path=/ready,httpGet.port=8080,initialDelaySeconds=0,periodSeconds=5,timeoutSeconds=3,failureThreshold=48 \
-  --liveness-probe=httpGet.path=/healthz,httpGet.port=8080,initialDelaySeconds=0,periodSeconds=30,timeoutSeconds=5,failureThreshold=3 \
+  --liveness-probe=httpGet.path=/live,httpGet.port=8080,initialDelaySeconds=0,periodSeconds=30,timeoutSeconds=5,failureThreshold=3 \
   --quiet
 
 step Granting roles/run.invoker on demand-forecast-gpu to serviceAccount:planner@acme-ml-prod.iam.gserviceaccount.com

@@ -103,7 +103,7 @@ service = gcp.cloudrunv2.Service(
                     "period_seconds": 30,
                     "timeout_seconds": 5,
                     "failure_threshold": 3,
-                    "http_get": {"path": "/healthz", "port": 8080},
+                    "http_get": {"path": "/live", "port": 8080},
                 },
             }
         ],

@@ -125,7 +125,7 @@ gcloud run deploy "$service" \
   --add-volume=name=model,type=cloud-storage,bucket=acme-models-prod,readonly=true \
   --add-volume-mount=volume=model,mount-path=/mnt/model \
   --startup-probe=httpGet.path=/ready,httpGet.port=8080,initialDelaySeconds=0,periodSeconds=5,timeoutSeconds=3,failureThreshold=48 \
-  --liveness-probe=httpGet.path=/healthz,httpGet.port=8080,initialDelaySeconds=0,periodSeconds=30,timeoutSeconds=5,failureThreshold=3 \
+  --liveness-probe=httpGet.path=/live,httpGet.port=8080,initialDelaySeconds=0,periodSeconds=30,timeoutSeconds=5,failureThreshold=3 \
   --quiet
 
 step Granting roles/iam.serviceAccountUser on fraud-scorer-run@acme-payments.iam.gserviceaccount.com to serviceAccount:deploy@acme-ci.iam.gserviceaccount.com

@@ -121,7 +121,7 @@ resource "google_cloud_run_v2_service" "service" {
         failure_threshold     = 3
 
         http_get {
-          path = "/healthz"
+          path = "/live"
           port = 8080
         }
       }

@@ -1,0 +1,173 @@
+//! The resolved deployment: every derived value is decided here, once.
+
+use std::path::PathBuf;
+
+use mlgen::model::{Deployment, IamTarget};
+use mlgen::pipeline;
+use mlgen::spec::SourceFile;
+
+fn resolve(text: &str) -> Deployment {
+    let file = SourceFile {
+        path: PathBuf::from("svc/mlgen.toml"),
+        text: text.to_string(),
+    };
+    pipeline::compile(&file).unwrap_or_else(|e| panic!("{e}")).0
+}
+
+fn example(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/examples/{name}/mlgen.toml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+#[test]
+fn names_are_derived_once() {
+    let d = resolve(&example("iris-sklearn"));
+    assert_eq!(
+        d.image.url,
+        "europe-west1-docker.pkg.dev/acme-ml-prod/ml-models/iris-classifier:1.0.0"
+    );
+    assert_eq!(
+        d.runtime_account.email,
+        "iris-runtime@acme-ml-prod.iam.gserviceaccount.com"
+    );
+    assert_eq!(
+        d.runtime_account.member,
+        format!("serviceAccount:{}", d.runtime_account.email)
+    );
+    assert_eq!(d.service.ingress_api, "INGRESS_TRAFFIC_ALL");
+    assert_eq!(d.build.dockerfile, "deploy/Dockerfile");
+    assert_eq!(d.build.context_from_out, "..");
+}
+
+#[test]
+fn least_privilege_grants() {
+    let d = resolve(&example("fraud-onnx-gcs"));
+    let runtime: Vec<_> = d
+        .iam
+        .iter()
+        .filter(|g| g.member == d.runtime_account.member)
+        .collect();
+    // The runtime account reads its two secrets and the model bucket; nothing else.
+    assert_eq!(runtime.len(), 3);
+    assert!(
+        runtime
+            .iter()
+            .all(|g| g.before_service && g.member_is_runtime)
+    );
+    assert!(runtime.iter().any(|g| g.target == IamTarget::Bucket
+        && g.role == "roles/storage.objectViewer"
+        && g.resource == "acme-models-prod"));
+    // Invokers get run.invoker on the service; never the runtime account.
+    for g in d.iam.iter().filter(|g| g.target == IamTarget::Service) {
+        assert_eq!(g.role, "roles/run.invoker");
+        assert_ne!(g.member, d.runtime_account.member);
+        assert!(!g.before_service);
+    }
+    let keys: std::collections::BTreeSet<_> = d.iam.iter().map(|g| &g.key).collect();
+    assert_eq!(keys.len(), d.iam.len(), "IAM keys must be unique");
+    assert!(d.apis.contains(&"secretmanager.googleapis.com".to_string()));
+    assert!(d.apis.contains(&"storage.googleapis.com".to_string()));
+}
+
+#[test]
+fn public_service_disables_the_invoker_check_without_all_users() {
+    let d = resolve(&example("churn-public"));
+    assert!(d.service.invoker_iam_disabled);
+    assert!(d.iam.iter().all(|g| !g.member.starts_with("all")));
+    assert!(d.iam.iter().all(|g| g.target != IamTarget::Service));
+}
+
+#[test]
+fn gpu_forces_cpu_always_allocated_and_gen2() {
+    let d = resolve(&example("forecast-gpu"));
+    let gpu = d.container.gpu.as_ref().unwrap();
+    assert_eq!(gpu.kind, "nvidia-l4");
+    assert!(!gpu.zonal_redundancy);
+    assert!(!d.container.cpu_idle);
+    assert_eq!(d.container.execution_environment, "gen2");
+    assert_eq!(d.serving.workers, 1);
+}
+
+#[test]
+fn fractional_cpu_runs_on_gen1() {
+    let d = resolve(&example("churn-public"));
+    assert_eq!(d.container.cpu, "0.5");
+    assert_eq!(d.container.execution_environment, "gen1");
+    assert!(d.container.cpu_idle);
+}
+
+#[test]
+fn user_pin_replaces_the_framework_package() {
+    let text = example("forecast-gpu")
+        .replace("gpu = \"nvidia-l4\"\n", "")
+        .replace("gpu_zonal_redundancy = false\n", "")
+        .replace(
+            "python = \"3.12\"",
+            "python = \"3.12\"\nrequirements = [\"xgboost==3.1.0\"]",
+        );
+    let d = resolve(&text);
+    let reqs = &d.python.requirements;
+    assert!(reqs.contains(&"xgboost==3.1.0".to_string()), "{reqs:?}");
+    assert!(
+        !reqs.iter().any(|r| r.starts_with("xgboost-cpu")),
+        "{reqs:?}"
+    );
+    // Without the user pin, the CPU distribution is used.
+    let d = resolve(
+        &example("forecast-gpu")
+            .replace("gpu = \"nvidia-l4\"\n", "")
+            .replace("gpu_zonal_redundancy = false\n", ""),
+    );
+    assert!(
+        d.python
+            .requirements
+            .iter()
+            .any(|r| r.starts_with("xgboost-cpu=="))
+    );
+}
+
+#[test]
+fn every_requirement_is_pinned_and_unique() {
+    for ex in [
+        "iris-sklearn",
+        "fraud-onnx-gcs",
+        "forecast-gpu",
+        "churn-public",
+    ] {
+        let d = resolve(&example(ex));
+        let names: std::collections::BTreeSet<_> = d
+            .python
+            .requirements
+            .iter()
+            .map(|r| mlgen::model::package_name(r))
+            .collect();
+        assert_eq!(
+            names.len(),
+            d.python.requirements.len(),
+            "{ex}: duplicate package"
+        );
+        assert!(
+            d.python.requirements.iter().all(|r| r.contains("==")),
+            "{ex}"
+        );
+    }
+}
+
+#[test]
+fn image_built_elsewhere_needs_no_repository() {
+    let text = example("iris-sklearn").replace(
+        "repository = \"ml-models\"\ntag = \"1.0.0\"",
+        "url = \"us-docker.pkg.dev/shared-images/ml/iris@sha256:abc123\"",
+    );
+    let d = resolve(&text);
+    assert!(d.repository.is_none());
+    assert!(!d.image.built_here);
+    assert!(
+        !d.apis
+            .iter()
+            .any(|a| a.starts_with("cloudbuild") || a.starts_with("artifactregistry"))
+    );
+}
