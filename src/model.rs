@@ -686,8 +686,8 @@ fn python(spec: &Spec, framework: Framework, convert_to_onnx: bool, gpu: bool) -
     for r in fw_packages {
         let name = package_name(r);
         // A user pin of another distribution of the same module replaces ours.
-        let replaced = fw.provided_by.iter().any(|p| *p == name)
-            && fw.provided_by.iter().any(|p| user_names.contains(p));
+        let replaced =
+            fw.provided_by.contains(&name) && fw.provided_by.iter().any(|p| user_names.contains(p));
         if !replaced {
             add(r);
         }
