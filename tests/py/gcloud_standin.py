@@ -42,8 +42,11 @@ def _no_network(*_args, **_kwargs):
     raise OSError("the stand-in gcloud never opens a network connection")
 
 
-socket.socket = _no_network  # type: ignore[assignment]
-socket.create_connection = _no_network  # type: ignore[assignment]
+def disable_network():
+    """Makes every socket this process opens fail. Called when the stand-in runs as gcloud,
+    not when a test imports a helper from this module."""
+    socket.socket = _no_network  # type: ignore[assignment]
+    socket.create_connection = _no_network  # type: ignore[assignment]
 
 HERE = Path(__file__).resolve().parent
 SURFACE_PATH = Path(os.environ.get("MLGEN_GCLOUD_SURFACE", HERE / "gcloud_surface.json"))
@@ -550,4 +553,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    disable_network()
     sys.exit(main(sys.argv[1:]))

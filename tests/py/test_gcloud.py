@@ -7,74 +7,23 @@ parity.py's canonical view.
 """
 
 import json
-import os
-import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import copy_example, mlgen, model_of, render_spec_text
+from conftest import ROOT, copy_example, mlgen, model_of, render_spec_text
 from extract_gcloud import extract
+from gcloud_runner import STANDIN, Gcloud, ok
 from parity import expected
 
-HERE = Path(__file__).resolve().parent
-STANDIN = HERE / "gcloud_standin.py"
-SHELLCHECK = Path(sys.executable).parent / "shellcheck"
 SCRIPTS = ("deploy.sh", "teardown.sh")
-
-
-class Gcloud:
-    """A stand-in gcloud first on PATH, with its own state and call log."""
-
-    def __init__(self, root):
-        self.root = root
-        bin_dir = root / "bin"
-        bin_dir.mkdir(parents=True)
-        wrapper = bin_dir / "gcloud"
-        wrapper.write_text(
-            f'#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(STANDIN))} "$@"\n'
-        )
-        wrapper.chmod(0o755)
-        self.log = root / "calls.jsonl"
-        self.state = root / "state.json"
-        self.env = {
-            **os.environ,
-            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-            "MLGEN_GCLOUD_LOG": str(self.log),
-            "MLGEN_GCLOUD_STATE": str(self.state),
-        }
-
-    def run(self, script, *args):
-        """Runs a script with bash from an unrelated folder, stdin closed."""
-        return subprocess.run(
-            ["bash", str(script), *args], env=self.env, cwd=self.root,
-            capture_output=True, text=True, stdin=subprocess.DEVNULL,
-        )
-
-    def call(self, *argv):
-        return subprocess.run(
-            ["gcloud", *argv], env=self.env, cwd=self.root,
-            capture_output=True, text=True, stdin=subprocess.DEVNULL,
-        )
-
-    def records(self):
-        if not self.log.exists():
-            return []
-        return [json.loads(line) for line in self.log.read_text(encoding="utf-8").splitlines()]
-
-    def world(self):
-        return json.loads(self.state.read_text())
+SHELLCHECK = Path(sys.executable).parent / "shellcheck"
 
 
 @pytest.fixture
 def gcloud(tmp_path):
     return Gcloud(tmp_path / "gcloud-standin")
-
-
-def ok(proc):
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    return proc
 
 
 def no_usage_errors(records):
@@ -238,7 +187,7 @@ def test_hostile_values_arrive_byte_for_byte(tmp_path, gcloud):
 
 
 def copy_example_text(example):
-    return (HERE.parents[1] / "examples" / example / "mlgen.toml").read_text()
+    return (ROOT / "examples" / example / "mlgen.toml").read_text()
 
 
 # ----------------------------------------------------------------------------- shellcheck
@@ -320,8 +269,17 @@ def test_standin_accepts_a_valid_deploy_and_simulates_state(gcloud):
 def test_standin_never_opens_a_socket():
     proc = subprocess.run(
         [sys.executable, "-c",
-         f"import runpy, socket; runpy.run_path({str(STANDIN)!r}, run_name='not_main'); "
+         f"import runpy, socket; runpy.run_path({str(STANDIN)!r}, run_name='not_main')['disable_network'](); "
          "socket.create_connection(('127.0.0.1', 9))"],
         capture_output=True, text=True,
     )
     assert proc.returncode != 0 and "never opens a network connection" in proc.stderr
+
+
+def test_importing_the_standin_leaves_the_network_alone():
+    """Tests import helpers from the stand-in; only running it as gcloud cuts sockets."""
+    import socket
+
+    import gcloud_standin  # noqa: F401
+
+    assert socket.socket.__name__ != "_no_network"

@@ -98,9 +98,19 @@ def hcl_string(lit):
     return "".join(out)
 
 
+def _lark_safe(text):
+    """The same HCL with `$${` and `%%{` written as `\\u0024{` and `\\u0025{`.
+
+    Both spell a literal `${` / `%{`, but python-hcl2 8.1.4's grammar rejects `%%{` and,
+    in some contexts, `$${` (e.g. `"$${#"`), although Terraform accepts them (`terraform fmt`
+    parses every generated file, and test_parity evaluates such strings with `terraform
+    console`). Only the spelling changes, not the value."""
+    return text.replace("$${", "\\u0024{").replace("%%{", "\\u0025{")
+
+
 def load_dir(tf_dir):
     """{file name: parsed dict} for every .tf file in tf_dir."""
-    return {p.name: hcl2.load(p.open()) for p in sorted(Path(tf_dir).glob("*.tf"))}
+    return {p.name: hcl2.loads(_lark_safe(p.read_text())) for p in sorted(Path(tf_dir).glob("*.tf"))}
 
 
 def resources(parsed):
