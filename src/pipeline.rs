@@ -29,7 +29,12 @@ pub fn prepare(spec_path: &Path, out: Option<&Path>) -> Result<Prepared, Error> 
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let out_dir = out.map_or_else(|| spec_dir.join(DEFAULT_OUT), Path::to_path_buf);
+    let out_dir = match out {
+        Some(o) => o.to_path_buf(),
+        // `deploy`, not `./deploy`, for a spec in the current folder.
+        None if spec_dir == Path::new(".") => PathBuf::from(DEFAULT_OUT),
+        None => spec_dir.join(DEFAULT_OUT),
+    };
     let checked = validate::validate(&parsed).map_err(|d| Error::spec(&file, d))?;
     let out_rel = out_relative(&spec_dir, &out_dir)?;
     let deployment = model::resolve(&parsed, &checked, &spec_name(spec_path), &out_rel);
