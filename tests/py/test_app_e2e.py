@@ -611,3 +611,24 @@ def test_gpu_services_get_the_gpu_packages_and_device(tmp_path):
     _, out_dir = copy_example(tmp_path, "iris-sklearn")
     config = json.loads((out_dir / "app" / "config.json").read_text())
     assert config["device"] == "cpu" and config["threads"] == 1
+
+
+def test_hadolint_can_fail(tmp_path):
+    """The Dockerfile linter catches what the generated Dockerfile avoids."""
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN apt-get update && apt-get install -y curl\nCMD python app.py\n")
+    done = subprocess.run([BIN / "hadolint", "--no-color", bad], capture_output=True, text=True)
+    assert done.returncode != 0
+    for rule in ("DL3007", "DL3008", "DL3025"):  # latest tag, unpinned apt, shell-form CMD
+        assert rule in done.stdout, done.stdout
+
+
+def test_ruff_can_fail(tmp_path):
+    """The rule set the app is held to rejects common defects."""
+    bad = tmp_path / "app"
+    bad.mkdir()
+    (bad / "server.py").write_text("import os\nimport pickle\n\ndef f(x):\n    return pickle.loads(x) + y\n")
+    done = subprocess.run([BIN / "ruff", *RUFF, bad], capture_output=True, text=True)
+    assert done.returncode != 0
+    for rule in ("F401", "F821", "S301"):  # unused import, undefined name, unsafe pickle
+        assert rule in done.stdout, done.stdout

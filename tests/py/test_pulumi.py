@@ -285,3 +285,14 @@ def test_random_specs_deploy_what_the_model_says(tmp_path_factory, spec):
     spec_path, out = render_spec_text(tmp, to_toml(spec))
     recorded = run_program(out / "pulumi" / "__main__.py")
     assert extract(recorded) == expected(model_of(spec_path))
+
+
+def test_ruff_check_of_the_program_can_fail(tmp_path):
+    bad = tmp_path / "__main__.py"
+    bad.write_text("import pulumi\nimport os\n\nx = pulumi.export('a', undefined_name)\n")
+    ruff = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--isolated", "--no-cache", "--extend-select", "E,W,B,UP",
+         "--ignore", "E501", "--target-version", "py311", str(bad)],
+        check=False, capture_output=True, text=True,
+    )
+    assert ruff.returncode != 0 and "F401" in ruff.stdout and "F821" in ruff.stdout, ruff.stdout
