@@ -551,6 +551,51 @@ def test_onnx_conversion_is_checked_and_served(tmp_path):
         app.stop()
 
 
+def test_onnx_conversion_accepts_ties_and_refuses_real_disagreement(tmp_path):
+    """A 100-tree forest splits its votes 50/50 on some rows: sklearn's argmax takes the
+    first class there, ONNX Runtime's float32 sums may take the other. That is no
+    disagreement; a model whose labels differ where its probabilities do not tie is."""
+    import joblib
+    import onnxruntime
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import RandomForestClassifier
+
+    out_dir, _, _ = build_service(tmp_path, "sklearn", serving="convert_to_onnx = true")
+    build = app_venv(out_dir / "app" / "build-requirements.txt")
+    convert = [build / "bin" / "python", out_dir / "app" / "convert.py", "--features", "20"]
+    X, y = make_classification(
+        n_samples=300, n_features=20, n_informative=4, n_redundant=0, random_state=1
+    )
+    forest = tmp_path / "forest.joblib"
+    model = RandomForestClassifier(n_estimators=100, random_state=1).fit(X, y)
+    joblib.dump(model, forest)
+    onnx_path = tmp_path / "forest.onnx"
+    done = subprocess.run([*convert, forest, onnx_path], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "agrees" in done.stdout
+
+    # The case is real: the labels do differ, only on rows whose votes tie.
+    sys.path.insert(0, str(out_dir / "app"))
+    try:
+        import convert as convert_module
+    finally:
+        sys.path.pop(0)
+    rows = convert_module.sample_rows(20)
+    session = onnxruntime.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: rows})[0]
+    wrong = np.flatnonzero(got != model.predict(rows.astype(np.float64)))
+    assert wrong.size > 0
+    top2 = np.sort(model.predict_proba(rows[wrong].astype(np.float64)), axis=1)[:, -2:]
+    np.testing.assert_allclose(top2[:, 0], top2[:, 1], atol=1e-6)
+
+    # Another forest on the same data: labels differ where the votes do not tie.
+    other = tmp_path / "other-forest.joblib"
+    joblib.dump(RandomForestClassifier(n_estimators=100, random_state=2).fit(X, y), other)
+    failed = subprocess.run([*convert, "--check", other, onnx_path], capture_output=True, text=True)
+    assert failed.returncode == 1
+    assert "labels differ" in failed.stderr
+
+
 # ---------------------------------------------------------------------------------------
 # Linters over the generated files.
 
