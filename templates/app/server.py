@@ -100,7 +100,12 @@ def main():
                 code = _serve(host, port, sock)
             except SystemExit as e:
                 code = e.code if isinstance(e.code, int) else 0
+            except BaseException:  # noqa: BLE001  (reported here: os._exit would drop it)
+                import traceback
+
+                traceback.print_exc()
             finally:
+                sys.stderr.flush()
                 os._exit(code)
         children[pid] = time.monotonic()
 
