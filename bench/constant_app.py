@@ -47,5 +47,6 @@ if __name__ == "__main__":
         log_config=None,
         access_log=False,
         server_header=False,
+        proxy_headers=False,  # as the generated app
         backlog=2048,
     )

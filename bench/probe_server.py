@@ -6,10 +6,12 @@ as the app's own main(). Each worker writes its histogram of rows per model call
 BENCH_BATCH_DIR/batches-PID.json every quarter second. The benchmark uses it only in
 separate runs, never for the throughput of the generated app it reports.
 
-Experiments (`serving.py --experiments`), each a candidate change to the app, off unless set:
-  BENCH_BATCHER=expect   the batcher does not send a batch smaller than the previous one
-                         until max_batch_wait_ms has passed since it began the batch
-  BENCH_INLINE=1         the model is called on the event loop, not in the executor thread
+Experiments (`serving.py --experiments`), each undoing one of the app's choices, off unless
+set, to show what that choice is worth:
+  BENCH_BATCHER=eager    the batcher sends whatever is queued at once, rather than waiting
+                         (boundedly) for as many rows as the last batch had
+  BENCH_INLINE=0         every model call goes through the executor thread, even one
+                         quicker than the handoff
 
     BENCH_APP_DIR=deploy/app BENCH_BATCH_DIR=out/ python probe_server.py
 """
@@ -52,65 +54,15 @@ async def run_batch(self, loop, batch):
 server.Batcher.run_batch = run_batch
 
 
-async def run_expect(self):
-    """Batcher.run, but a batch smaller than the last one waits (up to max_batch_wait_ms)
-    for the rest: under load the requests answered by the last batch come straight back."""
-    loop = server.asyncio.get_running_loop()
-    last = 1
-    while True:
-        await self.wakeup.wait()
-        self.wakeup.clear()
-        while self.queue:
-            batch = [self.queue.popleft()]
-            rows = len(batch[0][0])
-            deadline = None
-            while rows < server.MAX_BATCH:
-                if self.queue:
-                    if rows + len(self.queue[0][0]) > server.MAX_BATCH:
-                        break
-                    item = self.queue.popleft()
-                    batch.append(item)
-                    rows += len(item[0])
-                    continue
-                if (not self.arriving and rows >= last) or server.MAX_WAIT_S <= 0:
-                    break
-                now = loop.time()
-                deadline = deadline or now + server.MAX_WAIT_S
-                if now >= deadline:
-                    break
-                self.wakeup.clear()
-                try:
-                    await server.asyncio.wait_for(self.wakeup.wait(), deadline - now)
-                except TimeoutError:
-                    break
-            last = rows
-            await self.run_batch(loop, batch)
+def expect_one(self, now):
+    """Batcher.expected_rows as it was: never wait for the rows of the last batch."""
+    return 1
 
 
-async def run_batch_inline(self, loop, batch):
-    """Batcher.run_batch with the model called on the event loop."""
-    X = batch[0][0] if len(batch) == 1 else server.np.concatenate([x for x, _ in batch])
-    try:
-        out = self.predict(X)
-    except Exception as e:  # noqa: BLE001
-        if len(batch) == 1:
-            batch[0][1].set_exception(e)
-            return
-        for item in batch:
-            await run_batch_inline(self, loop, [item])
-        return
-    start = 0
-    for x, future in batch:
-        end = start + len(x)
-        if not future.done():
-            future.set_result(out[start:end])
-        start = end
-
-
-if os.environ.get("BENCH_BATCHER") == "expect":
-    server.Batcher.run = run_expect
-if os.environ.get("BENCH_INLINE") == "1":
-    _run_batch = run_batch_inline
+if os.environ.get("BENCH_BATCHER") == "eager":
+    server.Batcher.expected_rows = expect_one
+if os.environ.get("BENCH_INLINE") == "0":
+    server.INLINE_S = 0.0
 app = server.app
 
 if __name__ == "__main__":
@@ -128,5 +80,6 @@ if __name__ == "__main__":
         log_config=None,
         access_log=False,
         server_header=False,
+        proxy_headers=False,
         backlog=2048,
     )

@@ -679,11 +679,11 @@ def main():
         exps = {}
         cases = (
             ("generated", "as generated", {}, 32),
-            ("generated", "batch >= previous", {"BENCH_BATCHER": "expect"}, 32),
+            ("generated", "eager batcher", {"BENCH_BATCHER": "eager"}, 32),
             ("generated-onnx", "as generated", {}, 32),
-            ("generated-onnx", "model on the loop", {"BENCH_INLINE": "1"}, 32),
+            ("generated-onnx", "model in the thread", {"BENCH_INLINE": "0"}, 32),
             ("generated-onnx", "as generated", {}, 1),
-            ("generated-onnx", "model on the loop", {"BENCH_INLINE": "1"}, 1),
+            ("generated-onnx", "model in the thread", {"BENCH_INLINE": "0"}, 1),
         )
         apps = {"generated": (sk_venv, sk_out, model_path),
                 "generated-onnx": (onnx_venv, onnx_out, onnx_path)}

@@ -61,7 +61,7 @@ account_id = "{name}-run"
 
 [serving]
 max_batch_size = 64
-max_batch_wait_ms = 2
+max_batch_wait_ms = {wait_ms}
 max_request_bytes = 4096
 {serving}
 """
@@ -263,7 +263,7 @@ class App:
             self.proc.wait()
 
 
-def build_service(tmp_path, framework, name="svc", cpu=1, serving=""):
+def build_service(tmp_path, framework, name="svc", cpu=1, serving="", wait_ms=2):
     """Trains a model, renders its spec; returns (out_dir, model_path, reference predict)."""
     file_name, train = TRAIN[framework]
     folder = tmp_path / name
@@ -277,6 +277,7 @@ def build_service(tmp_path, framework, name="svc", cpu=1, serving=""):
         features=json.dumps(FEATURES),
         cpu=cpu,
         serving=serving,
+        wait_ms=wait_ms,
     )
     _, out_dir = render_spec_text(tmp_path, text, name=name)
     return out_dir, model_path, reference
@@ -452,8 +453,64 @@ def test_logs_are_json_lines_with_the_trace(sk_app):
     assert any(e["message"].startswith("model loaded") for e in entries)
 
 
+def test_requests_in_a_closed_loop_share_model_calls(tmp_path):
+    """Clients that send again as soon as they are answered: after a full batch, the first
+    to come back must not go alone (a whole model call for one row) while the others queue
+    behind it. With C such clients, model calls carry close to C rows each, not C / 2."""
+    import joblib
+    from sklearn.ensemble import RandomForestClassifier
+
+    out_dir, model_path, _ = build_service(tmp_path, "sklearn", wait_ms=20)
+    X, y = iris()
+    # Slow enough per call (tens of ms) that all clients are back while it runs.
+    joblib.dump(RandomForestClassifier(n_estimators=400, random_state=0).fit(X, y), model_path)
+    app = App(out_dir, app_venv(out_dir / "app" / "requirements.txt"), model_path, tmp_path)
+    clients, rounds = 12, 10
+    try:
+        app.wait_ready()
+        app.predict(ROWS[:1].tolist())  # the first call warms the model
+        before = app.request("GET", "/")[1]["worker"]
+        statuses = []
+
+        def client():
+            for _ in range(rounds):
+                statuses.append(app.predict(ROWS[:1].tolist())[0])
+
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        after = app.request("GET", "/")[1]["worker"]
+    finally:
+        app.stop()
+    assert statuses == [200] * clients * rounds
+    assert after["pid"] == before["pid"]  # one worker: its counters see every call
+    calls = after["model_calls"] - before["model_calls"]
+    rows = after["rows"] - before["rows"]
+    assert rows == clients * rounds
+    # Ideally `rounds` calls of `clients` rows (the first round arrives spread out). A
+    # batcher that sends the first request back alone makes about two calls a round, one
+    # of them for a single row: under clients / 2 rows a call.
+    assert rows / calls > 0.5 * clients, f"{calls} model calls for {rows} rows"
+
+
 # ---------------------------------------------------------------------------------------
 # Readiness before the model loads; graceful shutdown.
+
+
+@pytest.mark.parametrize("cpu", [1, 2])
+def test_a_model_that_cannot_load_stops_the_container(tmp_path, cpu):
+    out_dir, model_path, _ = build_service(tmp_path, "sklearn", cpu=cpu)
+    model_path.write_bytes(b"not a model")
+    app = App(out_dir, app_venv(out_dir / "app" / "requirements.txt"), model_path, tmp_path)
+    try:
+        # Exit 3 with the reason logged, rather than a revision that never becomes ready.
+        assert app.proc.wait(timeout=60) == 3, app.output()
+        assert any(e["severity"] == "CRITICAL" and "cannot load" in e["message"]
+                   for e in app.logs())
+    finally:
+        app.stop()
 
 
 def test_ready_answers_503_until_the_model_is_loaded(tmp_path):
@@ -473,8 +530,10 @@ def test_ready_answers_503_until_the_model_is_loaded(tmp_path):
         app.stop()
 
 
-def test_sigterm_finishes_in_flight_requests_and_exits(tmp_path):
-    app, reference = start(tmp_path, "sklearn")
+@pytest.mark.parametrize("cpu", [1, 2])
+def test_sigterm_finishes_in_flight_requests_and_exits(tmp_path, cpu):
+    # cpu = 2: two workers under a supervising process, which passes SIGTERM on.
+    app, reference = start(tmp_path, "sklearn", cpu=cpu)
     try:
         # A request whose body is still arriving when SIGTERM comes.
         conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=30)
@@ -549,6 +608,51 @@ def test_onnx_conversion_is_checked_and_served(tmp_path):
         assert body["predictions"] == reference(ROWS)
     finally:
         app.stop()
+
+
+def test_onnx_conversion_accepts_ties_and_refuses_real_disagreement(tmp_path):
+    """A 100-tree forest splits its votes 50/50 on some rows: sklearn's argmax takes the
+    first class there, ONNX Runtime's float32 sums may take the other. That is no
+    disagreement; a model whose labels differ where its probabilities do not tie is."""
+    import joblib
+    import onnxruntime
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import RandomForestClassifier
+
+    out_dir, _, _ = build_service(tmp_path, "sklearn", serving="convert_to_onnx = true")
+    build = app_venv(out_dir / "app" / "build-requirements.txt")
+    convert = [build / "bin" / "python", out_dir / "app" / "convert.py", "--features", "20"]
+    X, y = make_classification(
+        n_samples=300, n_features=20, n_informative=4, n_redundant=0, random_state=1
+    )
+    forest = tmp_path / "forest.joblib"
+    model = RandomForestClassifier(n_estimators=100, random_state=1).fit(X, y)
+    joblib.dump(model, forest)
+    onnx_path = tmp_path / "forest.onnx"
+    done = subprocess.run([*convert, forest, onnx_path], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "agrees" in done.stdout
+
+    # The case is real: the labels do differ, only on rows whose votes tie.
+    sys.path.insert(0, str(out_dir / "app"))
+    try:
+        import convert as convert_module
+    finally:
+        sys.path.pop(0)
+    rows = convert_module.sample_rows(20)
+    session = onnxruntime.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: rows})[0]
+    wrong = np.flatnonzero(got != model.predict(rows.astype(np.float64)))
+    assert wrong.size > 0
+    top2 = np.sort(model.predict_proba(rows[wrong].astype(np.float64)), axis=1)[:, -2:]
+    np.testing.assert_allclose(top2[:, 0], top2[:, 1], atol=1e-6)
+
+    # Another forest on the same data: labels differ where the votes do not tie.
+    other = tmp_path / "other-forest.joblib"
+    joblib.dump(RandomForestClassifier(n_estimators=100, random_state=2).fit(X, y), other)
+    failed = subprocess.run([*convert, "--check", other, onnx_path], capture_output=True, text=True)
+    assert failed.returncode == 1
+    assert "labels differ" in failed.stderr
 
 
 # ---------------------------------------------------------------------------------------

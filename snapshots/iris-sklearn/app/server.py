@@ -4,26 +4,163 @@ custom containers: POST /predict {"instances": [...]} -> {"predictions": [...]}.
 
 A raw ASGI app on uvicorn (uvloop, httptools) with orjson: no framework between the socket
 and the model. Concurrent requests are batched into one model call; the batcher waits for
-more rows only while other requests are still arriving, so a lone request never waits.
+more rows only while more are on their way, so a lone request never waits.
 Everything specific to the service is in config.json beside this file.
 
 Environment: PORT (Cloud Run sets it), MLGEN_MODEL_PATH (overrides the model path),
 MLGEN_HOST (the listen address, 0.0.0.0 by default).
+
+Started as a script (the image's entrypoint), this file first runs only `main()` below,
+with the standard library: with one worker it then imports itself as the module `server`
+and serves; with several it binds the port and forks the workers, each of which imports
+`server` once and loads its own model, while this process only supervises them. Nothing
+heavy is imported twice, and no process imports what it does not use.
 """
 
-import asyncio
-import logging
 import os
-import signal
 import sys
-import time
-import traceback
-import uuid
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-import orjson
+
+def _log_line(severity, message, **fields):
+    """One JSON log line, before (or without) the app: the supervisor's own."""
+    import json
+    import time
+
+    entry = {"severity": severity, "message": message, "time": time.time(), **fields}
+    os.write(1, json.dumps(entry).encode() + b"\n")
+
+
+def _serve(host, port, sock=None):
+    """Imports the app and serves it in this process until SIGTERM; returns the exit code."""
+    import server
+    import uvicorn
+
+    config = uvicorn.Config(
+        server.app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        # The app reads neither the client's address nor the scheme; uvicorn's proxy-headers
+        # middleware would parse them (with `ipaddress`) on every request.
+        proxy_headers=False,
+        timeout_graceful_shutdown=server.GRACEFUL_SHUTDOWN_S,
+        backlog=2048,
+    )
+    uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
+    return 0
+
+
+def main():
+    import json
+    import signal
+    import socket
+    import time
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, here)
+    with open(os.path.join(here, "config.json"), "rb") as f:
+        config = json.load(f)
+    workers = int(config["workers"])
+    port = int(os.environ.get("PORT") or config["port"])
+    # Cloud Run's contract: listen on all interfaces.
+    host = os.environ.get("MLGEN_HOST") or "0.0.0.0"  # noqa: S104
+    _log_line(
+        "INFO",
+        f"serving {config['service']} on port {port}",
+        workers=workers,
+        framework=config["serve_framework"],
+        device=config["device"],
+        pid=os.getpid(),
+    )
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it; exit 0 rather than die of
+    # the signal, so a clean shutdown looks clean.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if workers == 1:
+        return _serve(host, port)
+
+    # Several workers share one listening socket. They are forked from this process, which
+    # has imported nothing but the standard library: no numpy, no model library, no threads.
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    children = {}  # pid -> time.monotonic() at start
+
+    def fork():
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                code = _serve(host, port, sock)
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else 0
+            except BaseException:  # noqa: BLE001  (reported here: os._exit would drop it)
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                sys.stderr.flush()
+                os._exit(code)
+        children[pid] = time.monotonic()
+
+    stopping = []
+
+    def stop(signum, _frame):
+        # Each worker stops accepting, finishes its in-flight requests (uvicorn's graceful
+        # shutdown) and exits; this process waits for them.
+        if not stopping:
+            stopping.append(signum)
+            sock.close()
+            for pid in children:
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for _ in range(workers):
+        fork()
+    code = 0
+    while children:
+        pid, status = os.wait()
+        started = children.pop(pid, None)
+        if started is None or stopping:
+            continue
+        exit_code = os.waitstatus_to_exitcode(status)
+        if exit_code == 3 or time.monotonic() - started < 30:
+            # The model cannot load (exit 3), or the worker died while starting: another
+            # would fail the same way, so the container exits and the revision shows why.
+            _log_line("CRITICAL", f"worker {pid} exited {exit_code} while starting; stopping")
+            code = exit_code if exit_code > 0 else 1
+            stop(signal.SIGTERM, None)
+        else:
+            _log_line("ERROR", f"worker {pid} exited {exit_code}; starting another")
+            fork()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+# ---------------------------------------------------------------------------------------
+# The app, imported as the module `server` by each worker.
+
+import asyncio  # noqa: E402
+import logging  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+import uuid  # noqa: E402
+from collections import deque  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import orjson  # noqa: E402
 
 CONFIG = orjson.loads((Path(__file__).resolve().parent / "config.json").read_bytes())
 THREADS = int(CONFIG["threads"])
@@ -257,6 +394,10 @@ def parse_instances(body):
 # ---------------------------------------------------------------------------------------
 # Adaptive micro-batching: one model call for the rows of all waiting requests.
 
+# A model call quicker than this is made on the event loop: handing it to the thread and back
+# costs tens of microseconds of CPU, more than a small model's whole call.
+INLINE_S = 0.0005
+
 
 class Batcher:
     def __init__(self, executor):
@@ -266,6 +407,12 @@ class Batcher:
         self.wakeup = asyncio.Event()
         self.arriving = 0  # requests being read or parsed, not yet queued
         self.task = None
+        self.inline = False  # the last call took under INLINE_S
+        self.call_s = MAX_WAIT_S  # how long the last call took
+        self.last_rows = 1  # rows in the last batch
+        self.last_done = float("-inf")  # loop.time() when the last batch was answered
+        self.calls = 0  # model calls and the rows they carried, for GET /
+        self.rows = 0
 
     def start(self):
         self.task = asyncio.get_running_loop().create_task(self.run())
@@ -276,6 +423,24 @@ class Batcher:
         self.wakeup.set()
         return await future
 
+    def expected_rows(self, now):
+        """Rows worth waiting for before the next call. Under load, the requests the last
+        batch answered come straight back, one by one: sending the first alone would cost a
+        whole model call for one row while the rest queue behind it. So expect as many rows
+        as the last batch had, if it was answered within the last MAX_WAIT_S; after a
+        quieter spell expect one, so a lone request never waits."""
+        return self.last_rows if now - self.last_done < MAX_WAIT_S else 1
+
+    def wait_bound(self, rows, expect):
+        """How long to wait for more rows: up to MAX_WAIT_S while requests are being read,
+        and for the rows the last batch leads us to expect no longer than a model call
+        takes, the most that waiting can save. 0: send the batch now."""
+        if self.arriving:
+            return MAX_WAIT_S
+        if rows < expect:
+            return min(MAX_WAIT_S, self.call_s)
+        return 0.0
+
     async def run(self):
         loop = asyncio.get_running_loop()
         while True:
@@ -284,7 +449,8 @@ class Batcher:
             while self.queue:
                 batch = [self.queue.popleft()]
                 rows = len(batch[0][0])
-                deadline = None
+                began = loop.time()
+                expect = self.expected_rows(began)
                 while rows < MAX_BATCH:
                     if self.queue:
                         if rows + len(self.queue[0][0]) > MAX_BATCH:
@@ -293,11 +459,9 @@ class Batcher:
                         batch.append(item)
                         rows += len(item[0])
                         continue
-                    if not self.arriving or MAX_WAIT_S <= 0:
-                        break
-                    # Others are on their way: wait a little for them, never past the bound.
+                    # More are on their way: wait a little for them, never past the bound.
                     now = loop.time()
-                    deadline = deadline or now + MAX_WAIT_S
+                    deadline = began + self.wait_bound(rows, expect)
                     if now >= deadline:
                         break
                     self.wakeup.clear()
@@ -305,12 +469,27 @@ class Batcher:
                         await asyncio.wait_for(self.wakeup.wait(), deadline - now)
                     except TimeoutError:
                         break
+                self.last_rows = rows
                 await self.run_batch(loop, batch)
+                self.last_done = loop.time()
+
+    def timed_predict(self, X):
+        started = time.perf_counter()
+        out = self.predict(X)
+        self.call_s = time.perf_counter() - started
+        self.inline = self.call_s < INLINE_S
+        return out
 
     async def run_batch(self, loop, batch):
         X = batch[0][0] if len(batch) == 1 else np.concatenate([x for x, _ in batch])
+        self.calls += 1
+        self.rows += len(X)
         try:
-            out = await loop.run_in_executor(self.executor, self.predict, X)
+            if self.inline:
+                out = self.timed_predict(X)
+            else:
+                # In the thread, so the loop goes on reading the next batch's requests.
+                out = await loop.run_in_executor(self.executor, self.timed_predict, X)
         except Exception as e:  # noqa: BLE001
             if len(batch) == 1:
                 if not batch[0][1].done():
@@ -453,6 +632,12 @@ class App:
                 "ready": bool(self.ready and self.ready.is_set()),
                 "predict": PREDICT_PATH,
                 "openapi": "/openapi.json",
+                # This worker's batching so far: rows / model_calls is its mean batch size.
+                "worker": {
+                    "pid": os.getpid(),
+                    "model_calls": self.batcher.calls if self.batcher else 0,
+                    "rows": self.batcher.rows if self.batcher else 0,
+                },
             }
         )
 
@@ -550,23 +735,27 @@ class App:
                 return await self.error(
                     send, scope, 413, f"the body is over {MAX_BODY} bytes", close=True
                 )
-            chunks = []
-            size = 0
-            more = True
-            while more:
-                message = await receive()
+            # Most bodies come in one message; a streamed one is gathered chunk by chunk.
+            message = await receive()
+            body = message.get("body", b"")
+            chunks = None
+            size = len(body)
+            while True:
                 if message["type"] == "http.disconnect":
                     return
-                chunk = message.get("body", b"")
-                size += len(chunk)
                 if size > MAX_BODY:
                     return await self.error(
                         send, scope, 413, f"the body is over {MAX_BODY} bytes", close=True
                     )
+                if not message.get("more_body", False):
+                    break
+                chunks = chunks or [body]
+                message = await receive()
+                chunk = message.get("body", b"")
+                size += len(chunk)
                 chunks.append(chunk)
-                more = message.get("more_body", False)
             try:
-                X = parse_instances(b"".join(chunks))
+                X = parse_instances(b"".join(chunks) if chunks else body)
             except BadRequest as e:
                 return await self.error(send, scope, e.status, e.message)
             if not self.ready.is_set():
@@ -593,40 +782,3 @@ class App:
 
 
 app = App()
-
-
-def main():
-    import uvicorn
-
-    port = int(os.environ.get("PORT") or CONFIG["port"])
-    workers = int(CONFIG["workers"])
-    log(
-        "INFO",
-        f"serving {CONFIG['service']} on port {port}",
-        workers=workers,
-        framework=FRAMEWORK,
-        device=DEVICE,
-    )
-    uvicorn.run(
-        # Several workers need an import string, so each process builds its own app.
-        "server:app" if workers > 1 else app,
-        # Cloud Run's contract: listen on all interfaces.
-        host=os.environ.get("MLGEN_HOST") or "0.0.0.0",  # noqa: S104
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-        backlog=2048,
-    )
-
-
-if __name__ == "__main__":
-    # uvicorn shuts down gracefully on SIGTERM, then re-raises it; exit 0 rather than die
-    # of the signal, so a clean shutdown looks clean.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    main()
