@@ -180,6 +180,21 @@ MODEL_PATH = os.environ.get("MLGEN_MODEL_PATH") or CONFIG["model_path"]
 MAX_BATCH = int(CONFIG["max_batch_size"])
 MAX_WAIT_S = float(CONFIG["max_batch_wait_ms"]) / 1000.0
 MAX_BODY = int(CONFIG["max_request_bytes"])
+# A refused body is still read and dropped, up to this much, before the 413: a client that
+# is still sending then reads the answer instead of a reset connection.
+DRAIN_LIMIT = max(MAX_BODY, 1 << 20)
+
+
+async def drain(receive):
+    """Reads and drops the rest of a request body, up to DRAIN_LIMIT bytes."""
+    drained = 0
+    while drained < DRAIN_LIMIT:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        drained += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 PROJECT = CONFIG["project"]
 READY_PATH = CONFIG["ready_path"]
 LIVE_PATH = CONFIG["live_path"]
@@ -732,6 +747,7 @@ class App:
                 if name == b"content-length":
                     length = int(value) if value.isdigit() else None
             if length is not None and length > MAX_BODY:
+                await drain(receive)
                 return await self.error(
                     send, scope, 413, f"the body is over {MAX_BODY} bytes", close=True
                 )
@@ -744,6 +760,8 @@ class App:
                 if message["type"] == "http.disconnect":
                     return
                 if size > MAX_BODY:
+                    if message.get("more_body", False):
+                        await drain(receive)
                     return await self.error(
                         send, scope, 413, f"the body is over {MAX_BODY} bytes", close=True
                     )
