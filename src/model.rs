@@ -112,10 +112,8 @@ pub struct Container {
     pub port: u16,
     /// As Cloud Run spells it: `1`, `0.5`.
     pub cpu: String,
-    pub millicpu: u32,
     /// `512Mi`, `2Gi`.
     pub memory: String,
-    pub memory_mib: u64,
     pub gpu: Option<Gpu>,
     /// `false` = CPU always allocated (instance-based billing).
     pub cpu_idle: bool,
@@ -212,8 +210,6 @@ pub struct IamGrant {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Model {
     pub framework: String,
-    /// `local` or `gcs`.
-    pub source_kind: String,
     /// For `local`: the path relative to the build context (the spec's folder).
     pub local_path: Option<String>,
     /// For `gcs`: the `gs://` URI.
@@ -359,9 +355,7 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
     let container = Container {
         port: *spec.container.port.get_ref() as u16,
         cpu: cpu_text(checked.millicpu),
-        millicpu: checked.millicpu,
         memory: mib_text(checked.memory_mib),
-        memory_mib: checked.memory_mib,
         gpu,
         cpu_idle,
         startup_cpu_boost: spec.resources.startup_cpu_boost,
@@ -401,16 +395,13 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         })
         .collect();
 
-    let (volumes, model_source) = match &checked.source {
+    // Where the model comes from decides where the app finds it and what gets mounted.
+    let (volumes, local_path, gcs_uri, source_path) = match &checked.source {
         ModelSource::Local { path } => (
             Vec::new(),
-            (
-                "local",
-                Some(path.clone()),
-                None,
-                format!("{IMAGE_MODEL_DIR}/{}", file_name(path)),
-                file_name(path),
-            ),
+            Some(path.clone()),
+            None,
+            format!("{IMAGE_MODEL_DIR}/{}", file_name(path)),
         ),
         ModelSource::Gcs { bucket, object } => (
             vec![Volume {
@@ -419,25 +410,20 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
                 read_only: true,
                 mount_path: GCS_MOUNT_PATH.to_string(),
             }],
-            (
-                "gcs",
-                None,
-                Some(format!("gs://{bucket}/{object}")),
-                format!("{GCS_MOUNT_PATH}/{object}"),
-                file_name(object),
-            ),
+            None,
+            Some(format!("gs://{bucket}/{object}")),
+            format!("{GCS_MOUNT_PATH}/{object}"),
         ),
     };
     let convert_to_onnx = *spec.serving.convert_to_onnx.get_ref();
     // A converted model is written next to where the original would be, as `.onnx`.
     let container_path = if convert_to_onnx {
-        let stem = model_source
-            .3
+        let stem = source_path
             .rsplit_once('.')
-            .map_or(model_source.3.as_str(), |(s, _)| s);
+            .map_or(source_path.as_str(), |(s, _)| s);
         format!("{stem}.onnx")
     } else {
-        model_source.3
+        source_path.clone()
     };
     let serve_framework = if convert_to_onnx {
         Framework::Onnx.as_str()
@@ -446,11 +432,10 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
     };
     let model = Model {
         framework: framework.as_str().to_string(),
-        source_kind: model_source.0.to_string(),
-        local_path: model_source.1,
-        gcs_uri: model_source.2,
+        file_name: file_name(&source_path),
+        local_path,
+        gcs_uri,
         container_path,
-        file_name: model_source.4,
         features: spec
             .model
             .features

@@ -43,25 +43,28 @@ pub struct FileChange {
 }
 
 impl FileChange {
+    /// The `---` / `+++` names: `a/PATH` and `b/PATH`, `/dev/null` for a side that is absent.
+    fn headers(&self) -> (String, String) {
+        let name = |side: &Option<String>, prefix: &str| {
+            side.as_ref().map_or_else(
+                || "/dev/null".to_string(),
+                |_| format!("{prefix}/{}", self.path),
+            )
+        };
+        (name(&self.old, "a"), name(&self.new, "b"))
+    }
+
     /// Unified diff from the file on disk to the generated one.
     pub fn diff(&self) -> String {
-        let old = self.old.as_deref().unwrap_or("");
-        let new = self.new.as_deref().unwrap_or("");
-        let a = if self.old.is_some() {
-            format!("a/{}", self.path)
-        } else {
-            "/dev/null".to_string()
-        };
-        let b = if self.new.is_some() {
-            format!("b/{}", self.path)
-        } else {
-            "/dev/null".to_string()
-        };
-        TextDiff::from_lines(old, new)
-            .unified_diff()
-            .context_radius(3)
-            .header(&a, &b)
-            .to_string()
+        let (a, b) = self.headers();
+        TextDiff::from_lines(
+            self.old.as_deref().unwrap_or(""),
+            self.new.as_deref().unwrap_or(""),
+        )
+        .unified_diff()
+        .context_radius(3)
+        .header(&a, &b)
+        .to_string()
     }
 }
 
@@ -211,14 +214,7 @@ pub fn write_text(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
     for c in plan.pending() {
         let old = c.old.as_deref().unwrap_or("");
         let new = c.new.as_deref().unwrap_or("");
-        let (a, b) = (
-            c.old
-                .as_ref()
-                .map_or("/dev/null".to_string(), |_| format!("a/{}", c.path)),
-            c.new
-                .as_ref()
-                .map_or("/dev/null".to_string(), |_| format!("b/{}", c.path)),
-        );
+        let (a, b) = c.headers();
         writeln!(out, "{bold}--- {a}{bold:#}")?;
         writeln!(out, "{bold}+++ {b}{bold:#}")?;
         let diff = TextDiff::from_lines(old, new);

@@ -27,10 +27,6 @@ impl Tree {
         self.files.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
-    pub fn paths(&self) -> impl Iterator<Item = &str> {
-        self.files.keys().map(String::as_str)
-    }
-
     pub fn len(&self) -> usize {
         self.files.len()
     }

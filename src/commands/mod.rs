@@ -96,11 +96,12 @@ fn report(e: &Error) {
     };
 }
 
-/// stdout, ignoring a closed pipe (`mlgen render | head`).
+/// stdout, with colour stripped unless it is wanted (`--color`, terminal, `NO_COLOR`).
 fn out() -> anstream::AutoStream<std::io::Stdout> {
     anstream::stdout()
 }
 
+/// A closed pipe (`mlgen render | head`) is not an error.
 fn ignore_pipe(r: std::io::Result<()>) -> Result<(), Error> {
     match r {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {

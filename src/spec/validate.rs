@@ -801,7 +801,7 @@ fn check_image_ref(c: &mut Checker, key: &str, v: &Spanned<String>) {
 }
 
 /// Checks IAM member syntax; returns what would be valid on error.
-pub fn check_member(m: &str) -> Result<(), String> {
+fn check_member(m: &str) -> Result<(), String> {
     const KINDS: [&str; 5] = ["user", "group", "serviceAccount", "domain", "principal"];
     if m == "allUsers" || m == "allAuthenticatedUsers" {
         return Err(
@@ -860,19 +860,19 @@ fn looks_like_credential(name: &str) -> bool {
         || n.ends_with("CREDENTIALS")
 }
 
-pub fn is_service_name(s: &str) -> bool {
+fn is_service_name(s: &str) -> bool {
     dns_like(s, 1, 49)
 }
 
-pub fn is_project_id(s: &str) -> bool {
+fn is_project_id(s: &str) -> bool {
     dns_like(s, 6, 30)
 }
 
-pub fn is_account_id(s: &str) -> bool {
+fn is_account_id(s: &str) -> bool {
     dns_like(s, 6, 30)
 }
 
-pub fn is_repository_id(s: &str) -> bool {
+fn is_repository_id(s: &str) -> bool {
     // No authoritative regex is published; this is the conservative form.
     dns_like(s, 1, 63)
 }
@@ -1007,7 +1007,7 @@ fn is_pinned_requirement(s: &str) -> bool {
 }
 
 /// CPU in millicores, if it is a value Cloud Run accepts.
-pub fn parse_cpu(v: &CpuValue) -> Option<u32> {
+fn parse_cpu(v: &CpuValue) -> Option<u32> {
     let text = match v {
         CpuValue::Int(i) => i.to_string(),
         CpuValue::Float(f) => format!("{f}"),
@@ -1036,7 +1036,7 @@ pub fn parse_cpu(v: &CpuValue) -> Option<u32> {
 }
 
 /// Memory in MiB from `NNNMi` / `NGi`.
-pub fn parse_memory(s: &str) -> Option<u64> {
+fn parse_memory(s: &str) -> Option<u64> {
     let (num, mult) = if let Some(n) = s.strip_suffix("Gi") {
         (n, 1024)
     } else if let Some(n) = s.strip_suffix("Mi") {
@@ -1051,7 +1051,7 @@ pub fn parse_memory(s: &str) -> Option<u64> {
 }
 
 /// Seconds from `300s`, `15m` or `1h`.
-pub fn parse_duration(s: &str) -> Option<u32> {
+fn parse_duration(s: &str) -> Option<u32> {
     let (num, mult) = match s.chars().last()? {
         's' => (&s[..s.len() - 1], 1),
         'm' => (&s[..s.len() - 1], 60),
