@@ -1,10 +1,12 @@
-"""The HTTP floor of the serving benchmark: a raw ASGI app on the generated app's stack
-(uvicorn, uvloop, httptools) that reads the request body and answers a constant, with the
-generated app's worker count. No parsing, no model: what the stack alone can do here.
+"""The HTTP floor of the serving benchmark: a raw ASGI app on the generated app's stack that
+reads the request body and answers a constant. It is served by the generated app's own
+main.py (imported from BENCH_APP_DIR, not copied): the same uvicorn settings, the same worker
+count and the same process model. No parsing, no model: what the stack alone can do here.
 
-    python constant_app.py PORT WORKERS
+    BENCH_APP_DIR=deploy/app PORT=8080 MLGEN_HOST=127.0.0.1 python constant_app.py
 """
 
+import os
 import sys
 
 BODY = b'{"predictions":[0]}'
@@ -33,20 +35,7 @@ async def app(scope, receive, send):
 
 
 if __name__ == "__main__":
-    import uvicorn
+    sys.path.insert(0, os.environ["BENCH_APP_DIR"])
+    import main
 
-    port, workers = int(sys.argv[1]), int(sys.argv[2])
-    uvicorn.run(
-        "constant_app:app" if workers > 1 else app,
-        host="127.0.0.1",
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        proxy_headers=False,  # as the generated app
-        backlog=2048,
-    )
+    sys.exit(main.main(lambda: app))

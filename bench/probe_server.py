@@ -1,10 +1,11 @@
 """The generated app with a counter of the batch sizes its batcher forms.
 
-The app does not report its batch sizes, so this wraps `Batcher.run_batch` of the generated
-server.py (imported from BENCH_APP_DIR, not copied) and starts uvicorn with the same settings
-as the app's own main(). Each worker writes its histogram of rows per model call to
-BENCH_BATCH_DIR/batches-PID.json every quarter second. The benchmark uses it only in
-separate runs, never for the throughput of the generated app it reports.
+The app does not report its batch sizes, so this wraps `Batcher.timed_predict` of the generated
+server.py and serves it with the generated main.py (both imported from BENCH_APP_DIR, not
+copied), so the process model and uvicorn settings are the app's own. Each worker writes its
+histogram of rows per model call to BENCH_BATCH_DIR/batches-PID.json every quarter second.
+The benchmark uses it only in separate runs, never for the throughput of the generated app it
+reports.
 
 Experiments (`serving.py --experiments`), each undoing one of the app's choices, off unless
 set, to show what that choice is worth:
@@ -24,8 +25,6 @@ import time
 
 sys.path.insert(0, os.environ["BENCH_APP_DIR"])
 
-import server  # noqa: E402  (the generated app)
-
 SIZES = {}
 _started = []
 
@@ -39,47 +38,33 @@ def _dump():
         os.replace(path + ".tmp", path)
 
 
-_run_batch = server.Batcher.run_batch
-
-
-async def run_batch(self, loop, batch):
-    if not _started:
-        _started.append(threading.Thread(target=_dump, daemon=True))
-        _started[0].start()
-    rows = sum(len(x) for x, _ in batch)
-    SIZES[rows] = SIZES.get(rows, 0) + 1
-    return await _run_batch(self, loop, batch)
-
-
-server.Batcher.run_batch = run_batch
-
-
 def expect_one(self, now):
     """Batcher.expected_rows as it was: never wait for the rows of the last batch."""
     return 1
 
 
-if os.environ.get("BENCH_BATCHER") == "eager":
-    server.Batcher.expected_rows = expect_one
-if os.environ.get("BENCH_INLINE") == "0":
-    server.INLINE_S = 0.0
-app = server.app
+def load_app():
+    """In each worker, as main.py's own loader: the generated app, instrumented."""
+    import server
+
+    timed_predict_as_generated = server.Batcher.timed_predict
+
+    def timed_predict(self, X):
+        if not _started:
+            _started.append(threading.Thread(target=_dump, daemon=True))
+            _started[0].start()
+        SIZES[len(X)] = SIZES.get(len(X), 0) + 1
+        return timed_predict_as_generated(self, X)
+
+    server.Batcher.timed_predict = timed_predict
+    if os.environ.get("BENCH_BATCHER") == "eager":
+        server.Batcher.expected_rows = expect_one
+    if os.environ.get("BENCH_INLINE") == "0":
+        server.INLINE_S = 0.0
+    return server.app
+
 
 if __name__ == "__main__":
-    import uvicorn
+    import main
 
-    workers = int(server.CONFIG["workers"])
-    uvicorn.run(
-        "probe_server:app" if workers > 1 else app,
-        host=os.environ.get("MLGEN_HOST") or "127.0.0.1",
-        port=int(os.environ["PORT"]),
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        proxy_headers=False,
-        backlog=2048,
-    )
+    sys.exit(main.main(load_app))

@@ -418,10 +418,14 @@ def batch_sizes(app_python, out_dir, model_path, driver, bodies, work, args, tag
         run = loaded(server, driver, bodies, connections, 10**9, args.probe_seconds)
         time.sleep(0.6)
         hist = {}
+        per_worker = []  # rows each worker's model calls carried: how evenly load spread
         for f in hist_dir.glob("batches-*.json"):
             before = counts_before.get(f.name, {})
+            worker_rows = 0
             for k, v in json.loads(f.read_text()).items():
                 hist[int(k)] = hist.get(int(k), 0) + v - before.get(k, 0)
+                worker_rows += int(k) * (v - before.get(k, 0))
+            per_worker.append(worker_rows)
     finally:
         server.stop()
     hist = {k: v for k, v in sorted(hist.items()) if v > 0}
@@ -429,6 +433,7 @@ def batch_sizes(app_python, out_dir, model_path, driver, bodies, work, args, tag
     rows = sum(k * v for k, v in hist.items())
     return {
         "histogram": {str(k): v for k, v in hist.items()},
+        "rows_per_worker": sorted(per_worker, reverse=True),
         "calls": calls,
         "rows": rows,
         "mean_rows_per_call": round(rows / calls, 2) if calls else None,
@@ -438,11 +443,11 @@ def batch_sizes(app_python, out_dir, model_path, driver, bodies, work, args, tag
     }
 
 
-def model_floor(app_python, out_dir, model_path, batch, procs, seconds):
-    """Rows/s of the bare model at `batch` rows per call: in one process, and summed over
-    `procs` processes running at once (one per server worker)."""
+def model_floor(app_python, out_dir, model_path, bodies, batch, procs, seconds):
+    """Rows/s of the bare model at `batch` rows per call, on the rows the load sends: in one
+    process, and summed over `procs` processes running at once (one per server worker)."""
     base = [str(app_python), str(BENCH / "model_floor.py"), "--app-dir", str(out_dir / "app"),
-            "--model", str(model_path), "--seconds", str(seconds)]
+            "--model", str(model_path), "--bodies", str(bodies), "--seconds", str(seconds)]
     env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
     sizes = sorted({1, batch, 64})
     one = json.loads(subprocess.run(
@@ -606,10 +611,10 @@ def main():
     app_env = {"PORT": "{port}", "MLGEN_HOST": "127.0.0.1"}
     servers = {
         "generated": Server(
-            "generated", [sk_venv / "bin" / "python", sk_out / "app" / "server.py"],
+            "generated", [sk_venv / "bin" / "python", sk_out / "app" / "main.py"],
             {**app_env, "MLGEN_MODEL_PATH": model_path}, log_dir=work),
         "generated-onnx": Server(
-            "generated-onnx", [onnx_venv / "bin" / "python", onnx_out / "app" / "server.py"],
+            "generated-onnx", [onnx_venv / "bin" / "python", onnx_out / "app" / "main.py"],
             {**app_env, "MLGEN_MODEL_PATH": onnx_path}, log_dir=work),
         "bentoml": Server(
             "bentoml",
@@ -625,8 +630,9 @@ def main():
              "--log-level", "warning", "flask_app:app"],
             {"BENCH_MODEL_PATH": model_path}, cwd=BENCH, log_dir=work),
         "constant": Server(
-            "constant", [sk_venv / "bin" / "python", BENCH / "constant_app.py", "{port}",
-                         args.cpu], {}, cwd=BENCH, ready_path="/", log_dir=work),
+            "constant", [sk_venv / "bin" / "python", BENCH / "constant_app.py"],
+            {**app_env, "BENCH_APP_DIR": sk_out / "app"}, cwd=BENCH, ready_path="/",
+            log_dir=work),
     }
     results["servers"] = {
         "generated": f"mlgen's app, {args.cpu} uvicorn workers, batching up to "
@@ -635,7 +641,8 @@ def main():
         "bentoml": f"BentoML, @bentoml.service(workers={args.cpu}), "
                    "@bentoml.api(batchable=True, max_batch_size=64)",
         "flask": f"Flask + gunicorn, {args.cpu} sync workers",
-        "constant": f"raw ASGI constant answer, uvicorn+uvloop+httptools, {args.cpu} workers",
+        "constant": f"raw ASGI constant answer, served by the generated main.py "
+                    f"({args.cpu} workers)",
     }
 
     # 2-3. Load, server by server.
@@ -666,7 +673,7 @@ def main():
         batches = batch_sizes(venv / "bin" / "python", out_dir, path, driver, bodies, work,
                               args, tag)
         b = max(1, round(batches["mean_rows_per_call"] or 1))
-        model = model_floor(venv / "bin" / "python", out_dir, path, b, args.cpu, 3.0)
+        model = model_floor(venv / "bin" / "python", out_dir, path, bodies, b, args.cpu, 3.0)
         floors[tag] = {"batches": batches, "model": model}
         log(f"  {tag}: {batches['mean_rows_per_call']} rows per call on average; the bare "
             f"model at {b} rows: {model['parallel_rows_per_s']:.0f} rows/s in {args.cpu} "
@@ -705,7 +712,7 @@ def main():
             folder, out1 = render(conftest, work, f"{tag}-1cpu", "sklearn", "model.joblib", 1,
                                   framework_serving, python)
             venv, _, path = apps[tag]
-            one = Server(f"{tag}-1cpu", [venv / "bin" / "python", out1 / "app" / "server.py"],
+            one = Server(f"{tag}-1cpu", [venv / "bin" / "python", out1 / "app" / "main.py"],
                          {**app_env, "MLGEN_MODEL_PATH": path}, log_dir=work)
             exps[f"{tag}, one worker, cold start"] = cold_start(one, texts[0].encode(),
                                                                 args.cold_repeats)
@@ -835,7 +842,7 @@ def summarize(results):
         for name, f in floors.items():
             b = f["batches"]
             lines.append(f"{name}: rows per model call at 32 connections: mean "
-                         f"{b['mean_rows_per_call']}, histogram {b['histogram']}")
+                         f"{b['mean_rows_per_call']}, histogram {b['histogram']}, rows per worker {b['rows_per_worker']}")
         lines.append("")
     exps = results.get("experiments")
     if exps:

@@ -40,6 +40,7 @@ struct BuildRequirements<'a> {
     d: &'a Deployment,
 }
 
+const MAIN: &str = include_str!("../../templates/app/main.py");
 const SERVER: &str = include_str!("../../templates/app/server.py");
 const CONVERT: &str = include_str!("../../templates/app/convert.py");
 
@@ -68,6 +69,7 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         "app/requirements.txt",
         &Requirements { d },
     )?;
+    add_static(tree, d, "app/main.py", MAIN);
     add_static(tree, d, "app/server.py", SERVER);
     if d.model.convert_to_onnx {
         add(

@@ -132,7 +132,7 @@ def test_free_text_reaches_the_container_only_as_json_data(tmp_path):
     The description reaches the app's config.json (GET / shows it), byte for byte."""
     _, plain_out = render_spec_text(tmp_path, hostile_spec("plain", ["plain"], "plain"), name="plain")
     _, nasty_out = render_spec_text(tmp_path, hostile_spec(HOSTILE[1], HOSTILE, HOSTILE[0]), name="nasty")
-    for rel in ["Dockerfile", "Dockerfile.dockerignore", "app/requirements.txt", "app/server.py"]:
+    for rel in ["Dockerfile", "Dockerfile.dockerignore", "app/requirements.txt", "app/main.py", "app/server.py"]:
         assert (plain_out / rel).read_text() == (nasty_out / rel).read_text(), rel
     for value in HOSTILE:
         _, out = render_spec_text(tmp_path, hostile_spec(value, ["x"], "x"), name=f"v{HOSTILE.index(value)}")

@@ -2,167 +2,26 @@
 """Serves one model over HTTP on Cloud Run, with the request and response shape of Vertex AI
 custom containers: POST /predict {"instances": [...]} -> {"predictions": [...]}.
 
-A raw ASGI app on uvicorn (uvloop, httptools) with orjson: no framework between the socket
-and the model. Concurrent requests are batched into one model call; the batcher waits for
-more rows only while more are on their way, so a lone request never waits.
+A raw ASGI app with orjson, served by uvicorn (uvloop, httptools) from main.py: no framework
+between the socket and the model. Concurrent requests are batched into one model call; the
+batcher waits for more rows only while more are on their way, so a lone request never waits.
 Everything specific to the service is in config.json beside this file.
 
-Environment: PORT (Cloud Run sets it), MLGEN_MODEL_PATH (overrides the model path),
-MLGEN_HOST (the listen address, 0.0.0.0 by default).
-
-Started as a script (the image's entrypoint), this file first runs only `main()` below,
-with the standard library: with one worker it then imports itself as the module `server`
-and serves; with several it binds the port and forks the workers, each of which imports
-`server` once and loads its own model, while this process only supervises them. Nothing
-heavy is imported twice, and no process imports what it does not use.
+Environment: MLGEN_MODEL_PATH (overrides the model path).
 """
 
+import asyncio
+import logging
 import os
-import sys
+import time
+import traceback
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
+import orjson
 
-def _log_line(severity, message, **fields):
-    """One JSON log line, before (or without) the app: the supervisor's own."""
-    import json
-    import time
-
-    entry = {"severity": severity, "message": message, "time": time.time(), **fields}
-    os.write(1, json.dumps(entry).encode() + b"\n")
-
-
-def _serve(host, port, sock=None):
-    """Imports the app and serves it in this process until SIGTERM; returns the exit code."""
-    import server
-    import uvicorn
-
-    config = uvicorn.Config(
-        server.app,
-        host=host,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        # The app reads neither the client's address nor the scheme; uvicorn's proxy-headers
-        # middleware would parse them (with `ipaddress`) on every request.
-        proxy_headers=False,
-        timeout_graceful_shutdown=server.GRACEFUL_SHUTDOWN_S,
-        backlog=2048,
-    )
-    uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
-    return 0
-
-
-def main():
-    import json
-    import signal
-    import socket
-    import time
-
-    here = os.path.dirname(os.path.abspath(__file__))
-    sys.path.insert(0, here)
-    with open(os.path.join(here, "config.json"), "rb") as f:
-        config = json.load(f)
-    workers = int(config["workers"])
-    port = int(os.environ.get("PORT") or config["port"])
-    # Cloud Run's contract: listen on all interfaces.
-    host = os.environ.get("MLGEN_HOST") or "0.0.0.0"  # noqa: S104
-    _log_line(
-        "INFO",
-        f"serving {config['service']} on port {port}",
-        workers=workers,
-        framework=config["serve_framework"],
-        device=config["device"],
-        pid=os.getpid(),
-    )
-    # uvicorn shuts down gracefully on SIGTERM, then re-raises it; exit 0 rather than die of
-    # the signal, so a clean shutdown looks clean.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    if workers == 1:
-        return _serve(host, port)
-
-    # Several workers share one listening socket. They are forked from this process, which
-    # has imported nothing but the standard library: no numpy, no model library, no threads.
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    children = {}  # pid -> time.monotonic() at start
-
-    def fork():
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-                signal.signal(signal.SIGINT, signal.default_int_handler)
-                code = _serve(host, port, sock)
-            except SystemExit as e:
-                code = e.code if isinstance(e.code, int) else 0
-            except BaseException:  # noqa: BLE001  (reported here: os._exit would drop it)
-                import traceback
-
-                traceback.print_exc()
-            finally:
-                sys.stderr.flush()
-                os._exit(code)
-        children[pid] = time.monotonic()
-
-    stopping = []
-
-    def stop(signum, _frame):
-        # Each worker stops accepting, finishes its in-flight requests (uvicorn's graceful
-        # shutdown) and exits; this process waits for them.
-        if not stopping:
-            stopping.append(signum)
-            sock.close()
-            for pid in children:
-                os.kill(pid, signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    for _ in range(workers):
-        fork()
-    code = 0
-    while children:
-        pid, status = os.wait()
-        started = children.pop(pid, None)
-        if started is None or stopping:
-            continue
-        exit_code = os.waitstatus_to_exitcode(status)
-        if exit_code == 3 or time.monotonic() - started < 30:
-            # The model cannot load (exit 3), or the worker died while starting: another
-            # would fail the same way, so the container exits and the revision shows why.
-            _log_line("CRITICAL", f"worker {pid} exited {exit_code} while starting; stopping")
-            code = exit_code if exit_code > 0 else 1
-            stop(signal.SIGTERM, None)
-        else:
-            _log_line("ERROR", f"worker {pid} exited {exit_code}; starting another")
-            fork()
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
-
-# ---------------------------------------------------------------------------------------
-# The app, imported as the module `server` by each worker.
-
-import asyncio  # noqa: E402
-import logging  # noqa: E402
-import time  # noqa: E402
-import traceback  # noqa: E402
-import uuid  # noqa: E402
-from collections import deque  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import orjson  # noqa: E402
-
-CONFIG = orjson.loads((Path(__file__).resolve().parent / "config.json").read_bytes())
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "config.json"), "rb") as _f:
+    CONFIG = orjson.loads(_f.read())
 THREADS = int(CONFIG["threads"])
 # Native thread pools size themselves from these on import: one model call per worker uses
 # the vCPUs left to that worker, and no more.
@@ -184,23 +43,10 @@ MAX_BODY = int(CONFIG["max_request_bytes"])
 # is still sending then reads the answer instead of a reset connection.
 DRAIN_LIMIT = max(MAX_BODY, 1 << 20)
 
-
-async def drain(receive):
-    """Reads and drops the rest of a request body, up to DRAIN_LIMIT bytes."""
-    drained = 0
-    while drained < DRAIN_LIMIT:
-        message = await receive()
-        if message["type"] != "http.request":
-            return
-        drained += len(message.get("body", b""))
-        if not message.get("more_body", False):
-            return
 PROJECT = CONFIG["project"]
 READY_PATH = CONFIG["ready_path"]
 LIVE_PATH = CONFIG["live_path"]
 PREDICT_PATH = "/predict"
-# Cloud Run sends SIGKILL 10 s after SIGTERM; in-flight requests get most of that.
-GRACEFUL_SHUTDOWN_S = 8
 
 
 # ---------------------------------------------------------------------------------------
@@ -412,16 +258,29 @@ def parse_instances(body):
 # A model call quicker than this is made on the event loop: handing it to the thread and back
 # costs tens of microseconds of CPU, more than a small model's whole call.
 INLINE_S = 0.0005
+TIMER_RESOLUTION_S = 0.001
 
 
 class Batcher:
+    """Gathers the rows of concurrent requests into one model call, one call at a time.
+
+    No task of its own: a request's arrival, a timer and the end of a model call each run
+    decide(), which sends the next batch if it is due. Gathering a batch then costs no task
+    switches, which matters when the model call itself takes microseconds."""
+
     def __init__(self, executor):
         self.executor = executor
         self.predict = None
-        self.queue = deque()
-        self.wakeup = asyncio.Event()
+        self.loop = None
+        self.queue = deque()  # (rows, future) of requests waiting for a model call
+        self.queued_rows = 0
         self.arriving = 0  # requests being read or parsed, not yet queued
-        self.task = None
+        self.busy = False  # a model call is running in the thread
+        self.scheduled = False  # decide() is on the loop's ready queue
+        self.timer = None  # decide() at the wait bound
+        self.timer_at = 0.0  # that bound, in loop.time()
+        self.began = 0.0  # loop.time() when the waiting rows began to gather
+        self.expect = 1  # rows worth waiting for, fixed when they began to gather
         self.inline = False  # the last call took under INLINE_S
         self.call_s = MAX_WAIT_S  # how long the last call took
         self.last_rows = 1  # rows in the last batch
@@ -430,13 +289,25 @@ class Batcher:
         self.rows = 0
 
     def start(self):
-        self.task = asyncio.get_running_loop().create_task(self.run())
+        self.loop = asyncio.get_running_loop()
 
-    async def submit(self, X):
-        future = asyncio.get_running_loop().create_future()
+    def submit(self, X):
+        """Queues one request's rows; returns the future of their predictions."""
+        future = self.loop.create_future()
+        if not self.queue:
+            self.began = self.loop.time()
+            self.expect = self.expected_rows(self.began)
         self.queue.append((X, future))
-        self.wakeup.set()
-        return await future
+        self.queued_rows += len(X)
+        self.schedule()
+        return future
+
+    def schedule(self):
+        # decide() runs after everything already on the loop's ready queue, so requests read
+        # in the same pass of the loop are queued first and go out in one batch.
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.decide)
 
     def expected_rows(self, now):
         """Rows worth waiting for before the next call. Under load, the requests the last
@@ -456,70 +327,116 @@ class Batcher:
             return min(MAX_WAIT_S, self.call_s)
         return 0.0
 
-    async def run(self):
-        loop = asyncio.get_running_loop()
-        while True:
-            await self.wakeup.wait()
-            self.wakeup.clear()
-            while self.queue:
-                batch = [self.queue.popleft()]
-                rows = len(batch[0][0])
-                began = loop.time()
-                expect = self.expected_rows(began)
-                while rows < MAX_BATCH:
-                    if self.queue:
-                        if rows + len(self.queue[0][0]) > MAX_BATCH:
-                            break
-                        item = self.queue.popleft()
-                        batch.append(item)
-                        rows += len(item[0])
-                        continue
-                    # More are on their way: wait a little for them, never past the bound.
-                    now = loop.time()
-                    deadline = began + self.wait_bound(rows, expect)
-                    if now >= deadline:
-                        break
-                    self.wakeup.clear()
-                    try:
-                        await asyncio.wait_for(self.wakeup.wait(), deadline - now)
-                    except TimeoutError:
-                        break
-                self.last_rows = rows
-                await self.run_batch(loop, batch)
-                self.last_done = loop.time()
+    def decide(self):
+        """Sends a batch if one is due, else makes sure a timer comes back when it will be."""
+        self.scheduled = False
+        if self.busy or not self.queue:
+            return
+        rows = self.queued_rows
+        deadline = self.began + self.wait_bound(rows, self.expect)
+        # uvloop's timers count whole milliseconds: a shorter wait cannot be timed, and
+        # polling the loop until it is over costs more CPU than the rows it might add save.
+        if rows < MAX_BATCH and self.loop.time() + TIMER_RESOLUTION_S <= deadline:
+            if self.timer is None or self.timer_at != deadline:
+                if self.timer is not None:
+                    self.timer.cancel()
+                self.timer_at = deadline
+                self.timer = self.loop.call_at(deadline, self.on_timer)
+            return
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.send()
+
+    def on_timer(self):
+        # A timer may fire up to a millisecond early: decide() then sends or sets another.
+        self.timer = None
+        self.decide()
+
+    def send(self):
+        batch = [self.queue.popleft()]
+        rows = len(batch[0][0])
+        while self.queue and rows + len(self.queue[0][0]) <= MAX_BATCH:
+            item = self.queue.popleft()
+            batch.append(item)
+            rows += len(item[0])
+        self.queued_rows -= rows
+        self.last_rows = rows
+        X = batch[0][0] if len(batch) == 1 else np.concatenate([x for x, _ in batch])
+        if self.inline:
+            self.call_inline(batch, X)
+            self.finished()
+        else:
+            # In the thread, so the loop goes on reading the next batch's requests.
+            self.busy = True
+            self.loop.create_task(self.call_in_thread(batch, X))
+
+    def finished(self):
+        self.last_done = now = self.loop.time()
+        if self.queue:
+            # What queued meanwhile gathers from now, for as many rows as this batch had.
+            self.began = now
+            self.expect = self.expected_rows(now)
+            self.schedule()
 
     def timed_predict(self, X):
         started = time.perf_counter()
         out = self.predict(X)
         self.call_s = time.perf_counter() - started
         self.inline = self.call_s < INLINE_S
-        return out
-
-    async def run_batch(self, loop, batch):
-        X = batch[0][0] if len(batch) == 1 else np.concatenate([x for x, _ in batch])
         self.calls += 1
         self.rows += len(X)
+        return out
+
+    def call_inline(self, batch, X):
         try:
-            if self.inline:
-                out = self.timed_predict(X)
-            else:
-                # In the thread, so the loop goes on reading the next batch's requests.
-                out = await loop.run_in_executor(self.executor, self.timed_predict, X)
+            out = self.timed_predict(X)
         except Exception as e:  # noqa: BLE001
             if len(batch) == 1:
-                if not batch[0][1].done():
-                    batch[0][1].set_exception(e)
-                return
-            # One request's rows failed the call: rerun each alone, so only it fails.
-            for item in batch:
-                await self.run_batch(loop, [item])
+                fail(batch[0][1], e)
+            else:
+                # One request's rows failed the call: rerun each alone, so only it fails.
+                for item in batch:
+                    self.call_inline([item], item[0])
             return
-        start = 0
-        for x, future in batch:
-            end = start + len(x)
-            if not future.done():
-                future.set_result(out[start:end])
-            start = end
+        answer(batch, out)
+
+    async def call_in_thread(self, batch, X):
+        run = self.loop.run_in_executor
+        try:
+            try:
+                out = await run(self.executor, self.timed_predict, X)
+            except Exception as e:  # noqa: BLE001
+                if len(batch) == 1:
+                    fail(batch[0][1], e)
+                    return
+                # One request's rows failed the call: rerun each alone, so only it fails.
+                for x, future in batch:
+                    try:
+                        alone = await run(self.executor, self.timed_predict, x)
+                    except Exception as e:  # noqa: BLE001
+                        fail(future, e)
+                    else:
+                        answer([(x, future)], alone)
+                return
+            answer(batch, out)
+        finally:
+            self.busy = False
+            self.finished()
+
+
+def answer(batch, out):
+    start = 0
+    for x, future in batch:
+        end = start + len(x)
+        if not future.done():
+            future.set_result(out[start:end])
+        start = end
+
+
+def fail(future, error):
+    if not future.done():
+        future.set_exception(error)
 
 
 # ---------------------------------------------------------------------------------------
@@ -539,6 +456,18 @@ def dumps(value):
 
 
 JSON = b"application/json"
+
+
+async def drain(receive):
+    """Reads and drops the rest of a request body, up to DRAIN_LIMIT bytes."""
+    drained = 0
+    while drained < DRAIN_LIMIT:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        drained += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 async def respond(send, status, body, content_type=JSON, close=False):
@@ -724,7 +653,7 @@ class App:
         return await self.error(send, scope, 404, f"no route {path}")
 
     async def error(self, send, scope, status, message, close=False, **fields):
-        request_id = uuid.uuid4().hex
+        request_id = os.urandom(16).hex()
         headers = dict(scope["headers"])
         log(
             "ERROR" if status >= 500 else "WARNING",
@@ -797,6 +726,8 @@ class App:
         finally:
             if not queued:
                 batcher.arriving -= 1
+                # With one request fewer on its way, the waiting rows may be due now.
+                batcher.schedule()
 
 
 app = App()
