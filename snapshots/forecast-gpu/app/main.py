@@ -8,7 +8,9 @@ model, so nothing heavy is loaded twice and no thread exists when a process fork
 Each worker listens on its own socket bound with SO_REUSEPORT, so the kernel spreads new
 connections evenly over the workers. With one shared socket, whichever worker wakes first
 accepts a whole burst of connections, and under keep-alive one worker can end up serving
-nearly all of them while the other idles.
+nearly all of them while the other idles. (Cloud Run's second-generation environment, which
+the deploy targets ask for, runs a Linux kernel; where SO_REUSEPORT is missing, the workers
+fall back to sharing one socket.)
 
 Environment: PORT (Cloud Run sets it), MLGEN_HOST (the listen address, 0.0.0.0 by default).
 """
