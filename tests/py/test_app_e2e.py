@@ -199,7 +199,7 @@ def free_port():
 class App:
     """The generated app, started from its output folder with a venv's Python."""
 
-    def __init__(self, out_dir, venv, model_path, tmp_path, port=None):
+    def __init__(self, out_dir, venv, model_path, tmp_path, port=None, python_args=()):
         self.port = port or free_port()
         self.log_path = tmp_path / f"app-{self.port}.log"
         self.err_path = tmp_path / f"app-{self.port}.err"
@@ -211,7 +211,7 @@ class App:
         }
         with open(self.log_path, "wb") as out, open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(
-                [venv / "bin" / "python", out_dir / "app" / "main.py"],
+                [venv / "bin" / "python", *python_args, out_dir / "app" / "main.py"],
                 stdout=out,
                 stderr=err,
                 stdin=subprocess.DEVNULL,
@@ -531,12 +531,20 @@ def test_a_fast_model_under_concurrent_clients_answers_every_request(tmp_path):
     assert after["model_calls"] - before["model_calls"] <= clients * rounds
 
 
+def listening_sockets(port):
+    """How many sockets listen on 127.0.0.1:`port` (from /proc/net/tcp, state 0A)."""
+    want = f"0100007F:{port:04X}"
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for line in lines if line.split()[1] == want and line.split()[3] == "0A")
+
+
 def test_workers_share_the_connections(tmp_path):
     """Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads connections
     over them. (With one shared socket, one worker often accepts nearly all of a burst.)"""
     app, _ = start(tmp_path, "sklearn", cpu=2)
     conns = [http.client.HTTPConnection("127.0.0.1", app.port, timeout=30) for _ in range(24)]
     try:
+        assert listening_sockets(app.port) == 2
         for conn in conns:  # a burst of connections, then a request on each
             conn.connect()
         pids = []
@@ -555,6 +563,28 @@ def test_workers_share_the_connections(tmp_path):
     # Two workers; a fair coin for each of 24 connections gives fewer than 3 on one side
     # about once in 30,000 runs.
     assert len(counts) == 2 and counts[0] >= 3, counts
+
+
+def test_workers_share_one_socket_where_so_reuseport_is_missing(tmp_path):
+    out_dir, model_path, reference = build_service(tmp_path, "sklearn", cpu=2)
+    # The app's own main.py, run as the entry point, in an interpreter without SO_REUSEPORT.
+    without = ("-c", "import runpy, socket, sys; del socket.SO_REUSEPORT; "
+               "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+    app = App(out_dir, app_venv(out_dir / "app" / "requirements.txt"), model_path, tmp_path,
+              python_args=without)
+    try:
+        app.wait_ready()
+        assert listening_sockets(app.port) == 1
+        pids = set()
+        for _ in range(40):
+            status, body = app.predict(ROWS.tolist())
+            assert status == 200 and body["predictions"] == reference(ROWS)
+            pids.add(app.request("GET", "/")[1]["worker"]["pid"])
+        assert len(pids) == 2, pids  # both workers accept from the shared socket
+        app.proc.send_signal(signal.SIGTERM)
+        assert app.proc.wait(timeout=10) == 0, app.output()
+    finally:
+        app.stop()
 
 
 @pytest.mark.parametrize("cpu", [1, 2])
