@@ -568,8 +568,11 @@ def test_workers_share_the_connections(tmp_path):
 def test_workers_share_one_socket_where_so_reuseport_is_missing(tmp_path):
     out_dir, model_path, reference = build_service(tmp_path, "sklearn", cpu=2)
     # The app's own main.py, run as the entry point, in an interpreter without SO_REUSEPORT.
-    without = ("-c", "import runpy, socket, sys; del socket.SO_REUSEPORT; "
-               "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+    code = (
+        "import runpy, socket, sys; del socket.SO_REUSEPORT; "
+        "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    without = ("-c", code)
     app = App(out_dir, app_venv(out_dir / "app" / "requirements.txt"), model_path, tmp_path,
               python_args=without)
     try:
