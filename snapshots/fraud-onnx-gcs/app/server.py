@@ -276,6 +276,7 @@ class Batcher:
         self.queued_rows = 0
         self.arriving = 0  # requests being read or parsed, not yet queued
         self.busy = False  # a model call is running in the thread
+        self.call_task = None  # the task awaiting it
         self.scheduled = False  # decide() is on the loop's ready queue
         self.timer = None  # decide() at the wait bound
         self.timer_at = 0.0  # that bound, in loop.time()
@@ -335,7 +336,7 @@ class Batcher:
         rows = self.queued_rows
         deadline = self.began + self.wait_bound(rows, self.expect)
         # uvloop's timers count whole milliseconds: a shorter wait cannot be timed, and
-        # polling the loop until it is over costs more CPU than the rows it might add save.
+        # polling the loop until it passes costs more CPU than the rows it might add would save.
         if rows < MAX_BATCH and self.loop.time() + TIMER_RESOLUTION_S <= deadline:
             if self.timer is None or self.timer_at != deadline:
                 if self.timer is not None:
@@ -369,7 +370,8 @@ class Batcher:
         else:
             # In the thread, so the loop goes on reading the next batch's requests.
             self.busy = True
-            self.loop.create_task(self.call_in_thread(batch, X))
+            # The loop keeps only a weak reference to a task.
+            self.call_task = self.loop.create_task(self.call_in_thread(batch, X))
 
     def finished(self):
         self.last_done = now = self.loop.time()
