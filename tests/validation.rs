@@ -457,6 +457,15 @@ fn onnx_conversion_is_sklearn_only() {
 }
 
 #[test]
+fn onnx_conversion_needs_a_model_in_the_build_context() {
+    let t = with(
+        "source = \"models/iris.joblib\"",
+        "source = \"gs://acme-models/iris.joblib\"",
+    ) + "\n[serving]\nconvert_to_onnx = true\n";
+    expect(&t, "serving.convert_to_onnx", "true", "local model path");
+}
+
+#[test]
 fn serving_ranges() {
     let t = format!(
         "{BASE}\n[serving]\nmax_batch_size = 0\nmax_batch_wait_ms = 500\nmax_request_bytes = 10\n"

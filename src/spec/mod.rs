@@ -344,7 +344,7 @@ pub struct ServingSpec {
     #[serde(default = "default_body")]
     #[schemars(with = "i64")]
     pub max_request_bytes: Spanned<i64>,
-    /// sklearn only: convert the model to ONNX at image build time.
+    /// sklearn with a local model only: convert the model to ONNX at image build time.
     #[serde(default = "no")]
     #[schemars(with = "bool")]
     pub convert_to_onnx: Spanned<bool>,

@@ -299,6 +299,19 @@ pub fn validate(spec: &Spec) -> Result<Checked, Vec<Diagnostic>> {
         );
     }
 
+    // The conversion runs while the image builds, on the model in the build context; a
+    // Cloud Storage model is only mounted when the service runs.
+    if *sv.convert_to_onnx.get_ref()
+        && let Some(ModelSource::Gcs { .. }) = &source
+    {
+        c.err(
+            "serving.convert_to_onnx",
+            sv.convert_to_onnx.span(),
+            "a Cloud Storage model cannot be converted while the image builds".into(),
+            "use a local model path, or export the model to ONNX and use `framework = \"onnx\"`",
+        );
+    }
+
     if let Some(ModelSource::Gcs { .. }) = &source
         && millicpu < 1000
     {
