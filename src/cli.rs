@@ -87,14 +87,14 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct SpecArg {
     /// The spec file.
-    #[arg(default_value = "mlgen.toml")]
+    #[arg(default_value = crate::discover::SPEC_FILE)]
     pub spec: PathBuf,
 }
 
 #[derive(Debug, Args)]
 pub struct RenderArgs {
     /// The spec file.
-    #[arg(default_value = "mlgen.toml")]
+    #[arg(default_value = crate::discover::SPEC_FILE)]
     pub spec: PathBuf,
     /// Write the files here instead of printing them (no ownership checks; use `apply`
     /// for a folder you keep).
@@ -112,7 +112,7 @@ pub enum Format {
 pub struct PlanArgs {
     /// Spec files, or folders searched for `mlgen.toml` files; several are planned in
     /// parallel and reported per service.
-    #[arg(default_value = "mlgen.toml")]
+    #[arg(default_value = crate::discover::SPEC_FILE)]
     pub specs: Vec<PathBuf>,
     /// The output folder; default `deploy/` beside each spec. Only with one spec.
     #[arg(long)]
@@ -129,7 +129,7 @@ pub struct PlanArgs {
 pub struct ApplyArgs {
     /// Spec files, or folders searched for `mlgen.toml` files; several are applied in
     /// parallel, each atomically, and reported per service.
-    #[arg(default_value = "mlgen.toml")]
+    #[arg(default_value = crate::discover::SPEC_FILE)]
     pub specs: Vec<PathBuf>,
     /// The output folder; default `deploy/` beside each spec. Only with one spec.
     #[arg(long)]
@@ -143,7 +143,7 @@ pub struct ApplyArgs {
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// Where to write the starter spec.
-    #[arg(default_value = "mlgen.toml")]
+    #[arg(default_value = crate::discover::SPEC_FILE)]
     pub path: PathBuf,
     /// Overwrite an existing file.
     #[arg(long)]

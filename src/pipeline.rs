@@ -59,7 +59,7 @@ pub fn compile(file: &SourceFile) -> Result<(Deployment, Tree), Error> {
 
 fn spec_name(path: &Path) -> String {
     path.file_name().map_or_else(
-        || "mlgen.toml".to_string(),
+        || crate::discover::SPEC_FILE.to_string(),
         |n| n.to_string_lossy().into_owned(),
     )
 }

@@ -50,8 +50,8 @@ if [ "$assume_yes" != true ]; then
   echo "This deletes, in project $project:"
   echo "  - the Cloud Run service $service in $region"
   echo "  - the IAM grants deploy.sh made"
-{%- if d.repository.is_some() %}
-  echo "  - the Artifact Registry repository $repository in {{ d.service.region }}, with every image in it"
+{%- if let Some(repo) = d.repository %}
+  echo "  - the Artifact Registry repository $repository in {{ repo.location }}, with every image in it"
 {%- endif %}
   echo "  - the service account $account"
   read -r -p "Type the service name to confirm: " answer
