@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -423,6 +424,72 @@ def test_a_failing_request_does_not_fail_its_batch(sk_app):
             assert status == 500, body
         else:
             assert status == 200 and body["predictions"] == reference(ROWS[1:2]), body
+
+
+def test_a_failing_request_does_not_fail_its_batch_in_the_thread(tmp_path):
+    """The same with a model slow enough (milliseconds a call) to run in the worker thread,
+    where the rows of a failed batch are rerun one request at a time."""
+    import joblib
+    from sklearn.neighbors import KNeighborsClassifier
+
+    out_dir, model_path, _ = build_service(tmp_path, "sklearn", wait_ms=20)
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0.0, 8.0, (500_000, len(FEATURES)))
+    # Brute force over 500,000 points: tens of milliseconds a call, and NaN is refused.
+    model = KNeighborsClassifier(n_neighbors=3, algorithm="brute").fit(X, (X[:, 0] > 4).astype(int))
+    joblib.dump(model, model_path)
+    app = App(out_dir, app_venv(out_dir / "app" / "requirements.txt"), model_path, tmp_path)
+    results = {}
+
+    def call(i, rows=None):
+        if rows is None:
+            rows = [[None, 1.0, 1.0, 1.0]] if i % 4 == 0 else [ROWS[i % len(ROWS)].tolist()]
+        results[i] = (rows, app.predict(rows))
+
+    try:
+        app.wait_ready()
+        before = app.request("GET", "/")[1]["worker"]["model_calls"]
+        # A 250-row request keeps the thread busy for a while (over 0.1 s), so the small
+        # ones queue behind it and go out together: batches with a failing request in them.
+        blocker = threading.Thread(target=call, args=(1, [[1, 2, 3, 4]] * 250))
+        blocker.start()
+        time.sleep(0.03)
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(2, 26)]
+        for t in threads:
+            t.start()
+        for t in threads + [blocker]:
+            t.join()
+        calls = app.request("GET", "/")[1]["worker"]["model_calls"] - before
+    finally:
+        app.stop()
+    for i, (rows, (status, body)) in results.items():
+        if i % 4 == 0:
+            assert status == 500, body
+        else:
+            assert status == 200 and body["predictions"] == model.predict(rows).tolist(), body
+    # One call per request would be 1 + 24; a batch that failed and was rerun request by
+    # request (the path under test) adds its own call.
+    assert calls > 1 + 24, calls
+
+
+def test_a_model_answering_the_wrong_number_of_rows_gets_500s(tmp_path):
+    """A prediction per row or none: a model that returns another count fails the request
+    rather than hand out misaligned slices."""
+    import joblib
+
+    out_dir, model_path, _ = build_service(tmp_path, "sklearn")
+    # predict(X) = X flattened: four values per row.
+    joblib.dump(types.SimpleNamespace(predict=np.ravel, n_features_in_=len(FEATURES)), model_path)
+    app = App(out_dir, app_venv(out_dir / "app" / "requirements.txt"), model_path, tmp_path)
+    try:
+        app.wait_ready()
+        status, body = app.predict(ROWS.tolist())
+        assert status == 500, body
+        assert app.request("GET", "/live")[0] == 200
+        logged = [e for e in app.logs() if e.get("request_id") == body["request_id"]]
+        assert "returned 16 predictions for 4 rows" in logged[0]["exception"], logged
+    finally:
+        app.stop()
 
 
 def test_probes_and_openapi(sk_app):

@@ -271,7 +271,7 @@ class Batcher:
     def __init__(self, executor):
         self.executor = executor
         self.predict = None
-        self.loop = None
+        self.loop = asyncio.get_running_loop()  # made in the app's lifespan, on its loop
         self.queue = deque()  # (rows, future) of requests waiting for a model call
         self.queued_rows = 0
         self.arriving = 0  # requests being read or parsed, not yet queued
@@ -288,9 +288,6 @@ class Batcher:
         self.last_done = float("-inf")  # loop.time() when the last batch was answered
         self.calls = 0  # model calls and the rows they carried, for GET /
         self.rows = 0
-
-    def start(self):
-        self.loop = asyncio.get_running_loop()
 
     def submit(self, X):
         """Queues one request's rows; returns the future of their predictions."""
@@ -363,15 +360,16 @@ class Batcher:
             rows += len(item[0])
         self.queued_rows -= rows
         self.last_rows = rows
-        X = batch[0][0] if len(batch) == 1 else np.concatenate([x for x, _ in batch])
+        parts = [x for x, _ in batch]
+        X = parts[0] if len(parts) == 1 else np.concatenate(parts)
         if self.inline:
-            self.call_inline(batch, X)
+            settle(batch, self.predict_each(parts, X))
             self.finished()
         else:
             # In the thread, so the loop goes on reading the next batch's requests.
             self.busy = True
             # The loop keeps only a weak reference to a task.
-            self.call_task = self.loop.create_task(self.call_in_thread(batch, X))
+            self.call_task = self.loop.create_task(self.call_in_thread(batch, parts, X))
 
     def finished(self):
         self.last_done = now = self.loop.time()
@@ -382,63 +380,57 @@ class Batcher:
             self.schedule()
 
     def timed_predict(self, X):
+        self.calls += 1
+        self.rows += len(X)
         started = time.perf_counter()
         out = self.predict(X)
         self.call_s = time.perf_counter() - started
         self.inline = self.call_s < INLINE_S
-        self.calls += 1
-        self.rows += len(X)
         return out
 
-    def call_inline(self, batch, X):
+    def predict_each(self, parts, X):
+        """Per request, the predictions for its rows (`parts`, stacked in `X`) or the
+        exception they raised. Runs on the loop or in the thread, so it touches no future."""
+        error = None
         try:
             out = self.timed_predict(X)
+            if len(out) != len(X):
+                raise ModelError(f"the model returned {len(out)} predictions for {len(X)} rows")
         except Exception as e:  # noqa: BLE001
-            if len(batch) == 1:
-                fail(batch[0][1], e)
-            else:
-                # One request's rows failed the call: rerun each alone, so only it fails.
-                for item in batch:
-                    self.call_inline([item], item[0])
-            return
-        answer(batch, out)
+            error = e
+        if error is not None:
+            if len(parts) == 1:
+                return [error]
+            # One request's rows failed the call: rerun each alone, so only it fails (and
+            # outside the handler, so its error does not carry the batch's as its context).
+            return [self.predict_each([x], x)[0] for x in parts]
+        results = []
+        start = 0
+        for x in parts:
+            results.append(out[start : start + len(x)])
+            start += len(x)
+        return results
 
-    async def call_in_thread(self, batch, X):
-        run = self.loop.run_in_executor
+    async def call_in_thread(self, batch, parts, X):
         try:
-            try:
-                out = await run(self.executor, self.timed_predict, X)
-            except Exception as e:  # noqa: BLE001
-                if len(batch) == 1:
-                    fail(batch[0][1], e)
-                    return
-                # One request's rows failed the call: rerun each alone, so only it fails.
-                for x, future in batch:
-                    try:
-                        alone = await run(self.executor, self.timed_predict, x)
-                    except Exception as e:  # noqa: BLE001
-                        fail(future, e)
-                    else:
-                        answer([(x, future)], alone)
-                return
-            answer(batch, out)
+            results = await self.loop.run_in_executor(self.executor, self.predict_each, parts, X)
+        except Exception as e:  # noqa: BLE001  (the executor itself failed)
+            results = [e] * len(batch)
         finally:
             self.busy = False
-            self.finished()
+        settle(batch, results)
+        self.finished()
 
 
-def answer(batch, out):
-    start = 0
-    for x, future in batch:
-        end = start + len(x)
-        if not future.done():
-            future.set_result(out[start:end])
-        start = end
-
-
-def fail(future, error):
-    if not future.done():
-        future.set_exception(error)
+def settle(batch, results):
+    """Resolves each request's future with its predictions or its exception."""
+    for (_, future), result in zip(batch, results, strict=True):
+        if future.done():
+            continue
+        if isinstance(result, Exception):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
 
 
 # ---------------------------------------------------------------------------------------
@@ -599,7 +591,6 @@ class App:
             if message["type"] == "lifespan.startup":
                 self.ready = asyncio.Event()
                 self.batcher = Batcher(self.executor)
-                self.batcher.start()
                 asyncio.get_running_loop().create_task(self.load())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
