@@ -667,7 +667,10 @@ def test_a_port_in_use_stops_the_container_with_the_reason(tmp_path, cpu):
                   tmp_path, port=taken.getsockname()[1])
         try:
             assert app.proc.wait(timeout=60) != 0, app.output()
-            assert "in use" in app.output(), app.output()
+            # Said in a JSON log line, not in a traceback.
+            assert any(e["severity"] in ("ERROR", "CRITICAL") and "in use" in e["message"]
+                       for e in app.logs()), app.output()
+            assert "Traceback" not in app.output(), app.output()
         finally:
             app.stop()
 
