@@ -24,8 +24,6 @@ Run it with bench/run (it builds the release mlgen and the driver venv first).
 """
 
 import argparse
-import fcntl
-import hashlib
 import http.client
 import json
 import os
@@ -96,28 +94,6 @@ def e2e_helpers(mlgen_bin):
     import test_app_e2e
 
     return conftest, test_app_e2e
-
-
-def bench_venv(name, requirements):
-    """A virtualenv with `requirements` installed, under target/bench-venvs/; reused while the
-    file is unchanged."""
-    text = Path(requirements).read_text()
-    key = hashlib.sha256(f"{sys.version_info[:2]}\n{text}".encode()).hexdigest()[:12]
-    venv = VENVS / f"{name}-{key}"
-    VENVS.mkdir(parents=True, exist_ok=True)
-    with open(VENVS / f"{name}-{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (venv / ".complete").exists():
-            log(f"creating {venv.relative_to(ROOT)} from {Path(requirements).name}")
-            shutil.rmtree(venv, ignore_errors=True)
-            subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-            subprocess.run(
-                [venv / "bin" / "python", "-m", "pip", "install", "--quiet",
-                 "--disable-pip-version-check", "-r", requirements],
-                check=True,
-            )
-            (venv / ".complete").write_text(text)
-    return venv
 
 
 def site_packages_mb(venv):
@@ -595,8 +571,9 @@ def main():
                 f"{N_FEATURES}))")
         subprocess.run([build_venv / "bin" / "python", "-c", code, onnx_out / "app",
                         model_path, onnx_path], check=True)
-    bento_venv = bench_venv("bentoml", BENCH / "requirements-bentoml.txt")
-    flask_venv = bench_venv("flask", BENCH / "requirements-flask.txt")
+    log("virtualenvs of the other stacks (target/bench-venvs/, created on first use)")
+    bento_venv = e2e.cached_venv(BENCH / "requirements-bentoml.txt", VENVS, "bentoml")
+    flask_venv = e2e.cached_venv(BENCH / "requirements-flask.txt", VENVS, "flask")
 
     # Request bodies: single rows, in turn; a few checked against the model's own answer.
     import numpy as np
@@ -743,7 +720,7 @@ def main():
             sizes[f"generated-{framework}"] = site_packages_mb(
                 e2e.app_venv(out_dir / "app" / "requirements.txt"))
         sizes["bare-sklearn"] = site_packages_mb(
-            bench_venv("sklearn", BENCH / "requirements-sklearn.txt"))
+            e2e.cached_venv(BENCH / "requirements-sklearn.txt", VENVS, "sklearn"))
         sizes["bentoml+sklearn"] = site_packages_mb(bento_venv)
         sizes["flask+gunicorn+sklearn"] = site_packages_mb(flask_venv)
         results["site_packages_mb"] = sizes
@@ -842,7 +819,8 @@ def summarize(results):
         for name, f in floors.items():
             b = f["batches"]
             lines.append(f"{name}: rows per model call at 32 connections: mean "
-                         f"{b['mean_rows_per_call']}, histogram {b['histogram']}, rows per worker {b['rows_per_worker']}")
+                         f"{b['mean_rows_per_call']}, histogram {b['histogram']}, "
+                         f"rows per worker {b['rows_per_worker']}")
         lines.append("")
     exps = results.get("experiments")
     if exps:

@@ -169,15 +169,17 @@ class _SlowModel:
 # Virtualenvs from the generated requirements, and the running app.
 
 
-def app_venv(requirements):
-    """A virtualenv with `requirements` installed; reused while the file is unchanged."""
+def cached_venv(requirements, folder, name=""):
+    """A virtualenv under `folder` with `requirements` installed, reused while the Python
+    version and the file's requirement lines (comments aside) are unchanged."""
     text = "".join(
         line for line in Path(requirements).read_text().splitlines(True) if not line.startswith("#")
     )
     key = hashlib.sha256(f"{sys.version_info[:2]}\n{text}".encode()).hexdigest()[:16]
-    venv = VENVS / key
-    VENVS.mkdir(parents=True, exist_ok=True)
-    with open(VENVS / f"{key}.lock", "w") as lock:
+    key = f"{name}-{key}" if name else key
+    venv = folder / key
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (venv / ".complete").exists():
             shutil.rmtree(venv, ignore_errors=True)
@@ -189,6 +191,11 @@ def app_venv(requirements):
             )
             (venv / ".complete").write_text(text)
     return venv
+
+
+def app_venv(requirements):
+    """The generated app's virtualenv, under target/app-venvs/."""
+    return cached_venv(requirements, VENVS)
 
 
 def free_port():
