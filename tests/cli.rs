@@ -17,6 +17,13 @@ fn mlgen() -> Command {
     c
 }
 
+/// `mlgen plan --check SPEC`: exit 0 when the output is current, 2 when it is not.
+fn plan_check(spec: &Path) -> Command {
+    let mut c = mlgen();
+    c.args(["plan", "--check"]).arg(spec);
+    c
+}
+
 /// Copies an example's spec into a fresh temp folder; returns (tempdir, spec path).
 fn example(name: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -72,17 +79,9 @@ fn apply_then_check_is_current_for_every_example() {
         "churn-public",
     ] {
         let (_d, spec) = example(ex);
-        mlgen()
-            .args(["plan", "--check"])
-            .arg(&spec)
-            .assert()
-            .code(2);
+        plan_check(&spec).assert().code(2);
         mlgen().arg("apply").arg(&spec).assert().success();
-        let o = mlgen()
-            .args(["plan", "--check"])
-            .arg(&spec)
-            .output()
-            .unwrap();
+        let o = plan_check(&spec).output().unwrap();
         assert_eq!(o.status.code(), Some(0), "{ex}: {}", stdout(&o));
         assert!(stdout(&o).contains("No changes"), "{}", stdout(&o));
         // A second apply writes nothing.
@@ -99,11 +98,7 @@ fn spec_change_shows_in_every_target() {
         .unwrap()
         .replace("memory = \"2Gi\"", "memory = \"3Gi\"");
     fs::write(&spec, text).unwrap();
-    let o = mlgen()
-        .args(["plan", "--check"])
-        .arg(&spec)
-        .output()
-        .unwrap();
+    let o = plan_check(&spec).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     let out = stdout(&o);
     for file in [
@@ -127,11 +122,7 @@ fn spec_change_shows_in_every_target() {
     }
     assert!(out.contains("0 to add, "), "{out}");
     mlgen().arg("apply").arg(&spec).assert().success();
-    mlgen()
-        .args(["plan", "--check"])
-        .arg(&spec)
-        .assert()
-        .code(0);
+    plan_check(&spec).assert().code(0);
     drop(d);
 }
 
@@ -231,11 +222,7 @@ fn hand_edits_are_reported_and_protected() {
             .unwrap()
             .contains("# my change")
     );
-    mlgen()
-        .args(["plan", "--check"])
-        .arg(&spec)
-        .assert()
-        .code(0);
+    plan_check(&spec).assert().code(0);
 }
 
 #[test]
@@ -281,21 +268,13 @@ fn owned_files_no_longer_generated_are_removed() {
     )
     .unwrap();
 
-    let o = mlgen()
-        .args(["plan", "--check"])
-        .arg(&spec)
-        .output()
-        .unwrap();
+    let o = plan_check(&spec).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(stdout(&o).contains("+++ /dev/null"), "{}", stdout(&o));
     assert!(stdout(&o).contains("1 to remove"), "{}", stdout(&o));
     mlgen().arg("apply").arg(&spec).assert().success();
     assert!(!deploy.join("old/extra.txt").exists());
-    mlgen()
-        .args(["plan", "--check"])
-        .arg(&spec)
-        .assert()
-        .code(0);
+    plan_check(&spec).assert().code(0);
 }
 
 #[test]
@@ -334,11 +313,7 @@ fn injected_failures_leave_the_tree_as_it_was() {
         assert_eq!(state(d.path()), before, "{fail} changed the tree");
     }
     mlgen().arg("apply").arg(&spec).assert().success();
-    mlgen()
-        .args(["plan", "--check"])
-        .arg(&spec)
-        .assert()
-        .code(0);
+    plan_check(&spec).assert().code(0);
 }
 
 #[test]
@@ -449,11 +424,7 @@ fn concurrent_applies_do_not_interleave() {
             stderr(o)
         );
     }
-    mlgen()
-        .args(["plan", "--check"])
-        .arg(&spec)
-        .assert()
-        .code(0);
+    plan_check(&spec).assert().code(0);
     assert!(!d.path().join("deploy/.mlgen.lock").exists());
 }
 
@@ -545,11 +516,7 @@ fn many_specs_are_planned_and_applied_per_service() {
         .unwrap();
     }
     let services = d.path().join("services");
-    let o = mlgen()
-        .args(["plan", "--check"])
-        .arg(&services)
-        .output()
-        .unwrap();
+    let o = plan_check(&services).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(
         stdout(&o).contains("3 specs: 3 with changes, 0 up to date, 0 failed."),
@@ -564,11 +531,7 @@ fn many_specs_are_planned_and_applied_per_service() {
         stdout(&o)
     );
     // Output folders are not searched, and everything is now current.
-    let o = mlgen()
-        .args(["plan", "--check"])
-        .arg(&services)
-        .output()
-        .unwrap();
+    let o = plan_check(&services).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     assert!(stdout(&o).contains("3 specs: 0 with changes, 3 up to date, 0 failed."));
 
