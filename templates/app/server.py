@@ -258,6 +258,24 @@ def parse_instances(body):
 # costs tens of microseconds of CPU, more than a small model's whole call.
 INLINE_S = 0.0005
 TIMER_RESOLUTION_S = 0.001
+# Waiting for rows costs latency and saves CPU: worth it only while CPU is what limits the
+# worker. The event loop's thread counts as saturated once it spent most of a window running
+# or waiting for a core rather than idle; it stays so until it idles for half of one (bigger
+# batches leave the loop a little more idle time, which must not switch them off again).
+LOAD_WINDOW_S = 0.05
+SATURATED = 0.8
+UNSATURATED = 0.5
+
+
+def loop_demand_s():
+    """Seconds the calling thread has run or waited for a core (Linux schedstat: run time
+    and run-queue wait, in ns); where that file is missing, its CPU time."""
+    try:
+        with open("/proc/thread-self/schedstat", "rb") as f:
+            run_ns, wait_ns = f.read().split()[:2]
+        return (int(run_ns) + int(wait_ns)) / 1e9
+    except (OSError, ValueError):
+        return time.thread_time()
 
 
 class Batcher:
@@ -287,6 +305,9 @@ class Batcher:
         self.last_done = float("-inf")  # loop.time() when the last batch was answered
         self.calls = 0  # model calls and the rows they carried, for GET /
         self.rows = 0
+        self.saturated = False  # the loop had no idle time to spare lately
+        self.window_at = self.loop.time()
+        self.window_demand = loop_demand_s()
 
     def submit(self, X):
         """Queues one request's rows; returns the future of their predictions."""
@@ -315,13 +336,14 @@ class Batcher:
         return self.last_rows if now - self.last_done < MAX_WAIT_S else 1
 
     def wait_bound(self, rows, expect):
-        """How long to wait for more rows: up to MAX_WAIT_S while requests are being read,
-        and for the rows the last batch leads us to expect no longer than a model call
-        takes, the most that waiting can save. 0: send the batch now."""
+        """How long to wait for more rows: up to MAX_WAIT_S while requests are being read.
+        For the rows the last batch leads us to expect: while the loop is saturated, up to
+        MAX_WAIT_S too, since every model call saved is CPU for other requests; otherwise no
+        longer than a model call takes, the most that waiting can save. 0: send now."""
         if self.arriving:
             return MAX_WAIT_S
         if rows < expect:
-            return min(MAX_WAIT_S, self.call_s)
+            return MAX_WAIT_S if self.saturated else min(MAX_WAIT_S, self.call_s)
         return 0.0
 
     def decide(self):
@@ -372,11 +394,21 @@ class Batcher:
 
     def finished(self):
         self.last_done = now = self.loop.time()
+        if now - self.window_at >= LOAD_WINDOW_S:
+            self.measure_load(now)
         if self.queue:
             # What queued meanwhile gathers from now, for as many rows as this batch had.
             self.began = now
             self.expect = self.expected_rows(now)
             self.schedule()
+
+    def measure_load(self, now):
+        """Whether the loop's thread was saturated since the window began (on the loop)."""
+        demand = loop_demand_s()
+        share = (demand - self.window_demand) / (now - self.window_at)
+        self.saturated = share >= (UNSATURATED if self.saturated else SATURATED)
+        self.window_at = now
+        self.window_demand = demand
 
     def timed_predict(self, X):
         self.calls += 1
@@ -574,6 +606,7 @@ class App:
                     "pid": os.getpid(),
                     "model_calls": self.batcher.calls if self.batcher else 0,
                     "rows": self.batcher.rows if self.batcher else 0,
+                    "saturated": bool(self.batcher and self.batcher.saturated),
                 },
             }
         )
