@@ -154,28 +154,16 @@ resource "google_cloud_run_v2_service" "service" {
       }
       {%- endfor %}
 
-      startup_probe {
-        initial_delay_seconds = {{ d.probes.startup.initial_delay_seconds }}
-        period_seconds = {{ d.probes.startup.period_seconds }}
-        timeout_seconds = {{ d.probes.startup.timeout_seconds }}
-        failure_threshold = {{ d.probes.startup.failure_threshold }}
+{%- let probe = d.probes.startup %}
 
-        http_get {
-          path = "{{ d.probes.startup.path }}"
-          port = {{ d.probes.startup.port }}
-        }
+      startup_probe {
+{%- include "terraform/_probe.tf" %}
       }
 
-      liveness_probe {
-        initial_delay_seconds = {{ d.probes.liveness.initial_delay_seconds }}
-        period_seconds = {{ d.probes.liveness.period_seconds }}
-        timeout_seconds = {{ d.probes.liveness.timeout_seconds }}
-        failure_threshold = {{ d.probes.liveness.failure_threshold }}
+{%- let probe = d.probes.liveness %}
 
-        http_get {
-          path = "{{ d.probes.liveness.path }}"
-          port = {{ d.probes.liveness.port }}
-        }
+      liveness_probe {
+{%- include "terraform/_probe.tf" %}
       }
     }
   }
