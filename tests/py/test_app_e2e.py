@@ -204,6 +204,16 @@ def free_port():
         return s.getsockname()[1]
 
 
+def in_threads(target, args):
+    """Calls target(a) for every a in `args`, each in a thread of its own, all at once;
+    returns when every call has."""
+    threads = [threading.Thread(target=target, args=(a,)) for a in args]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 class App:
     """The generated app, started from its output folder with a venv's Python."""
 
@@ -338,11 +348,7 @@ def test_predictions_match_the_model(tmp_path, framework):
         def call(i):
             results[i] = app.predict([ROWS[i % len(ROWS)].tolist()] * (1 + i % 3))
 
-        threads = [threading.Thread(target=call, args=(i,)) for i in range(24)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        in_threads(call, range(24))
         for i, (status, body) in results.items():
             assert status == 200, body
             assert_same(body["predictions"], [want[i % len(ROWS)]] * (1 + i % 3))
@@ -421,11 +427,7 @@ def test_a_failing_request_does_not_fail_its_batch(sk_app):
         rows = [[None, 1.0, 1.0, 1.0]] if i % 4 == 0 else [ROWS[1].tolist()]
         results[i] = app.predict(rows)
 
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(call, range(16))
     for i, (status, body) in results.items():
         if i % 4 == 0:
             assert status == 500, body
@@ -461,11 +463,8 @@ def test_a_failing_request_does_not_fail_its_batch_in_the_thread(tmp_path):
         blocker = threading.Thread(target=call, args=(1, [[1, 2, 3, 4]] * 250))
         blocker.start()
         time.sleep(0.03)
-        threads = [threading.Thread(target=call, args=(i,)) for i in range(2, 26)]
-        for t in threads:
-            t.start()
-        for t in threads + [blocker]:
-            t.join()
+        in_threads(call, range(2, 26))
+        blocker.join()
         calls = app.request("GET", "/")[1]["worker"]["model_calls"] - before
     finally:
         app.stop()
@@ -546,15 +545,11 @@ def test_requests_in_a_closed_loop_share_model_calls(tmp_path):
         before = app.request("GET", "/")[1]["worker"]
         statuses = []
 
-        def client():
+        def client(_):
             for _ in range(rounds):
                 statuses.append(app.predict(ROWS[:1].tolist())[0])
 
-        threads = [threading.Thread(target=client) for _ in range(clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        in_threads(client, range(clients))
         after = app.request("GET", "/")[1]["worker"]
     finally:
         app.stop()
@@ -589,11 +584,7 @@ def test_a_fast_model_under_concurrent_clients_answers_every_request(tmp_path):
             finally:
                 conn.close()
 
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        in_threads(client, range(clients))
         after = app.request("GET", "/")[1]["worker"]
     finally:
         app.stop()
@@ -606,7 +597,7 @@ def test_a_fast_model_under_concurrent_clients_answers_every_request(tmp_path):
 
 
 BATCHER_UNDER_LOAD = """
-import asyncio, sys, time
+import asyncio, json, sys, time
 sys.path.insert(0, sys.argv[1])
 import numpy as np
 import uvloop
@@ -655,7 +646,7 @@ async def main():
     t = time.perf_counter()
     await b.submit(row)
     out["calm"] = (time.perf_counter() - t, b.saturated, calls[-1])
-    print(out)
+    print(json.dumps(out))
 
 
 uvloop.run(main())
@@ -677,7 +668,7 @@ def test_batches_wait_for_rows_only_while_the_loop_is_saturated(tmp_path):
         timeout=60,
         check=True,
     )
-    out = eval(done.stdout)  # noqa: S307  (a dict of floats, bools and ints printed above)
+    out = json.loads(done.stdout)
     idle_s, saturated, rows = out["idle"]
     assert not saturated and rows == 1 and idle_s < 0.025, out
     for phase in ("busy", "still"):  # waited for the two others: one call of 3 rows
