@@ -300,8 +300,9 @@ class Batcher:
         self.timer_at = 0.0  # that bound, in loop.time()
         self.began = 0.0  # loop.time() when the waiting rows began to gather
         self.expect = 1  # rows worth waiting for, fixed when they began to gather
-        self.inline = False  # the last call took under INLINE_S
-        self.call_s = MAX_WAIT_S  # how long the last call took
+        # How long the last model call took; before the first, unknown, so taken as long:
+        # the first call goes to the thread and waits are bounded by MAX_WAIT_S alone.
+        self.call_s = float("inf")
         self.last_rows = 1  # rows in the last batch
         self.last_done = float("-inf")  # loop.time() when the last batch was answered
         self.calls = 0  # model calls and the rows they carried, for GET /
@@ -384,7 +385,7 @@ class Batcher:
         self.last_rows = rows
         parts = [x for x, _ in batch]
         X = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        if self.inline:
+        if self.call_s < INLINE_S:
             settle(batch, self.predict_each(parts, X))
             self.finished()
         else:
@@ -417,7 +418,6 @@ class Batcher:
         started = time.perf_counter()
         out = self.predict(X)
         self.call_s = time.perf_counter() - started
-        self.inline = self.call_s < INLINE_S
         return out
 
     def predict_each(self, parts, X):
