@@ -242,8 +242,6 @@ pub struct Serving {
     pub max_batch_size: u32,
     pub max_batch_wait_ms: f64,
     pub max_request_bytes: u64,
-    /// Requests one instance is sent at once (Cloud Run concurrency).
-    pub concurrency: u32,
     /// Compute threads each worker gives the model library: the vCPUs left per worker.
     pub threads: u32,
     /// Where the model runs: `cpu`, or the GPU device the framework's data names (`cuda`).
@@ -496,7 +494,6 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         max_batch_size: *spec.serving.max_batch_size.get_ref() as u32,
         max_batch_wait_ms: *spec.serving.max_batch_wait_ms.get_ref(),
         max_request_bytes: *spec.serving.max_request_bytes.get_ref() as u64,
-        concurrency,
         threads: (checked.millicpu / 1000 / workers).max(1),
         device: match (&rt_framework.gpu_device, gpu_on) {
             (Some(device), true) => device.clone(),
