@@ -54,10 +54,16 @@ fn read_tree(dir: &Path) -> BTreeMap<String, String> {
     out
 }
 
+/// Whether an `MLGEN_BLESS` value asks to rewrite the snapshots: `1` or `true` only, so
+/// that `MLGEN_BLESS=0` (or an empty value) compares.
+fn blesses(value: Option<&str>) -> bool {
+    matches!(value, Some("1" | "true"))
+}
+
 /// Compares `dir` with `want`; with MLGEN_BLESS=1 rewrites it instead.
 fn assert_tree(dir: &Path, want: &BTreeMap<String, String>) -> Result<(), String> {
     let have = read_tree(dir);
-    if std::env::var_os("MLGEN_BLESS").is_some() {
+    if blesses(std::env::var("MLGEN_BLESS").ok().as_deref()) {
         for path in have.keys().filter(|p| !want.contains_key(*p)) {
             fs::remove_file(dir.join(path)).unwrap();
         }
@@ -121,4 +127,18 @@ fn examples_match_their_snapshots() {
         failures.is_empty(),
         "rendered output differs from snapshots/ (run `MLGEN_BLESS=1 cargo test --test snapshots` to accept):\n{failures}"
     );
+}
+
+#[test]
+fn only_1_or_true_blesses() {
+    for (value, bless) in [
+        (None, false),
+        (Some("0"), false),
+        (Some(""), false),
+        (Some("false"), false),
+        (Some("1"), true),
+        (Some("true"), true),
+    ] {
+        assert_eq!(blesses(value), bless, "MLGEN_BLESS={value:?}");
+    }
 }
