@@ -86,14 +86,14 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct SpecArg {
-    /// The spec file.
+    /// The spec file, or a folder holding it.
     #[arg(default_value = crate::discover::SPEC_FILE)]
     pub spec: PathBuf,
 }
 
 #[derive(Debug, Args)]
 pub struct RenderArgs {
-    /// The spec file.
+    /// The spec file, or a folder holding it.
     #[arg(default_value = crate::discover::SPEC_FILE)]
     pub spec: PathBuf,
     /// Write the files here instead of printing them (no ownership checks; use `apply`
@@ -142,10 +142,11 @@ pub struct ApplyArgs {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Where to write the starter spec.
+    /// Where to write the starter spec (and its schema beside it); missing folders are
+    /// created.
     #[arg(default_value = crate::discover::SPEC_FILE)]
     pub path: PathBuf,
-    /// Overwrite an existing file.
+    /// Overwrite an existing spec and schema.
     #[arg(long)]
     pub force: bool,
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::Error;
+use crate::error::{Error, Refusal};
 
 /// The spec file name searched for in folders.
 pub const SPEC_FILE: &str = "mlgen.toml";
@@ -19,25 +19,40 @@ const SKIP: [&str; 6] = [
 ];
 
 /// Expands `args` into spec paths, in a stable order without duplicates.
-pub fn specs(args: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
+pub(crate) fn specs(args: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     let mut out = Vec::new();
     for a in args {
         if a.is_dir() {
             let before = out.len();
             walk(a, &mut out)?;
             if out.len() == before {
-                return Err(Error::Refused(format!(
-                    "no {SPEC_FILE} found under {}",
-                    a.display()
-                )));
+                return Err(Refusal::NoSpecUnder { dir: a.clone() }.into());
             }
+        } else if let Ok(false) = a.try_exists() {
+            return Err(Refusal::SpecMissing { path: a.clone() }.into());
         } else {
+            // Other failures to read it are reported, with their cause, by the loader.
             out.push(a.clone());
         }
     }
     let mut seen = std::collections::BTreeSet::new();
     out.retain(|p| seen.insert(p.canonicalize().unwrap_or_else(|_| p.clone())));
     Ok(out)
+}
+
+/// The one spec `arg` names, for commands that take one: the file itself, else the
+/// folder's own `mlgen.toml`, else the single spec found under the folder.
+pub(crate) fn one(arg: &Path) -> Result<PathBuf, Error> {
+    let own = arg.join(SPEC_FILE);
+    if arg.is_dir() && own.is_file() {
+        return Ok(own);
+    }
+    let mut found = specs(&[arg.to_path_buf()])?;
+    if found.len() > 1 {
+        let dir = arg.to_path_buf();
+        return Err(Refusal::SeveralSpecs { dir, found }.into());
+    }
+    Ok(found.remove(0))
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::Error;
+use crate::error::{Error, Refusal};
 
 /// File name of the manifest inside the output folder.
 pub const FILE: &str = ".mlgen-manifest.json";
@@ -33,12 +33,12 @@ impl Manifest {
         let path = out_dir.join(FILE);
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                Error::Refused(format!(
-                    "{} is not a valid mlgen manifest ({e}); it records which files mlgen owns. Restore it from version control, or delete it to treat every file as not owned by mlgen",
-                    path.display()
-                ))
+                let reason = e.to_string();
+                Refusal::BadManifest { path, reason }.into()
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::new(BTreeMap::new())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(Manifest::new(BTreeMap::new()))
+            }
             Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
         }
     }

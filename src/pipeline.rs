@@ -2,7 +2,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::error::Error;
+use crate::error::{Error, Refusal};
 use crate::model::{self, Deployment};
 use crate::render;
 use crate::spec::{self, SourceFile, validate};
@@ -66,41 +66,62 @@ fn spec_name(path: &Path) -> String {
 
 /// The output folder relative to the spec's folder, which is the image build context: the
 /// Dockerfile copies the app from there, so the output must sit inside it.
-pub fn out_relative(spec_dir: &Path, out: &Path) -> Result<String, Error> {
+pub(crate) fn out_relative(spec_dir: &Path, out: &Path) -> Result<String, Error> {
     let base = spec_dir
         .canonicalize()
         .map_err(|e| Error::io(format!("cannot resolve {}", spec_dir.display()), e))?;
     let target = resolve_lenient(out)?;
-    let refuse = || {
-        Error::Refused(format!(
-            "output folder {} is not inside the spec's folder {}: the spec's folder is the image build context, so the generated app must live inside it (e.g. --out {}/deploy)",
-            out.display(),
-            spec_dir.display(),
-            spec_dir.display()
-        ))
-    };
-    let rel = target.strip_prefix(&base).map_err(|_| refuse())?;
+    let rel = target
+        .strip_prefix(&base)
+        .map_err(|_| outside(spec_dir, &base, out))?;
     let parts: Vec<String> = rel
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
     if parts.is_empty() {
-        return Err(Error::Refused(format!(
-            "output folder {} is the spec's folder itself; use a subfolder such as {}/deploy",
-            out.display(),
-            spec_dir.display()
-        )));
+        return Err(Refusal::OutIsSpecFolder {
+            out: out.to_path_buf(),
+            spec_dir: spec_dir.to_path_buf(),
+        }
+        .into());
     }
     if !parts.iter().all(|p| {
         p.chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
     }) {
-        return Err(Error::Refused(format!(
-            "output folder {} has characters a Dockerfile path cannot hold safely; use letters, digits, `.`, `_` and `-`",
-            out.display()
-        )));
+        let out = out.to_path_buf();
+        return Err(Refusal::OutUnsafeName { out }.into());
     }
     Ok(parts.join("/"))
+}
+
+/// Why `out` resolves outside the spec's folder (canonically `base`): a symbolic link inside
+/// the spec's folder that leads out, or a path that is elsewhere.
+fn outside(spec_dir: &Path, base: &Path, out: &Path) -> Error {
+    let spec_dir = spec_dir.to_path_buf();
+    let link = out.ancestors().find(|a| {
+        let inside = |p: &Path| {
+            let p = if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            };
+            p.canonicalize().is_ok_and(|c| c.starts_with(base))
+        };
+        a.is_symlink() && a.parent().is_some_and(inside)
+    });
+    match link {
+        Some(link) => Refusal::OutLinksOutside {
+            link: link.to_path_buf(),
+            target: std::fs::read_link(link).unwrap_or_default(),
+            spec_dir,
+        },
+        None => Refusal::OutOutsideSpecFolder {
+            out: out.to_path_buf(),
+            spec_dir,
+        },
+    }
+    .into()
 }
 
 /// Canonicalises the longest existing prefix of `p` and appends the rest, which must be
@@ -131,10 +152,8 @@ fn resolve_lenient(p: &Path) -> Result<PathBuf, Error> {
         match Path::new(&name).components().next() {
             Some(Component::Normal(_)) => out.push(name),
             _ => {
-                return Err(Error::Refused(format!(
-                    "output folder {} is not a plain path",
-                    p.display()
-                )));
+                let out = p.to_path_buf();
+                return Err(Refusal::OutNotPlain { out }.into());
             }
         }
     }

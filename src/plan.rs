@@ -1,13 +1,11 @@
-//! What `apply` would do to an output folder, and how to show it.
+//! What `apply` would do to an output folder; [`crate::output`] shows it.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
-use anstyle::{AnsiColor, Style};
 use serde::Serialize;
-use similar::{ChangeTag, TextDiff};
 
-use crate::error::Error;
+use crate::error::{Entry, Error, Refusal};
 use crate::manifest::{self, Manifest};
 use crate::tree::Tree;
 
@@ -40,32 +38,6 @@ pub struct FileChange {
     pub old: Option<String>,
     #[serde(skip)]
     pub new: Option<String>,
-}
-
-impl FileChange {
-    /// The `---` / `+++` names: `a/PATH` and `b/PATH`, `/dev/null` for a side that is absent.
-    fn headers(&self) -> (String, String) {
-        let name = |side: &Option<String>, prefix: &str| {
-            side.as_ref().map_or_else(
-                || "/dev/null".to_string(),
-                |_| format!("{prefix}/{}", self.path),
-            )
-        };
-        (name(&self.old, "a"), name(&self.new, "b"))
-    }
-
-    /// Unified diff from the file on disk to the generated one.
-    pub fn diff(&self) -> String {
-        let (a, b) = self.headers();
-        TextDiff::from_lines(
-            self.old.as_deref().unwrap_or(""),
-            self.new.as_deref().unwrap_or(""),
-        )
-        .unified_diff()
-        .context_radius(3)
-        .header(&a, &b)
-        .to_string()
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -164,7 +136,7 @@ fn conflict(manifest: &Manifest, path: &str, disk: &[u8]) -> Option<Conflict> {
 
 /// Reads `out_dir/rel` without following symlinks inside the output folder. `None` when
 /// it does not exist.
-pub fn read_owned_path(out_dir: &Path, rel: &str) -> Result<Option<Vec<u8>>, Error> {
+pub(crate) fn read_owned_path(out_dir: &Path, rel: &str) -> Result<Option<Vec<u8>>, Error> {
     let mut p = out_dir.to_path_buf();
     let parts: Vec<&str> = rel.split('/').collect();
     for (i, part) in parts.iter().enumerate() {
@@ -174,116 +146,21 @@ pub fn read_owned_path(out_dir: &Path, rel: &str) -> Result<Option<Vec<u8>>, Err
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io(format!("cannot inspect {}", p.display()), e)),
         };
-        if meta.file_type().is_symlink() {
-            return Err(Error::Refused(format!(
-                "{} is a symbolic link; mlgen never follows links inside its output folder. Replace it with a plain {}",
-                p.display(),
-                if i + 1 == parts.len() {
-                    "file"
-                } else {
-                    "folder"
-                }
-            )));
-        }
         let last = i + 1 == parts.len();
-        if !last && !meta.is_dir() {
-            return Err(Error::Refused(format!(
-                "{} is a file, but mlgen needs a folder there for {rel}",
-                p.display()
-            )));
+        let wanted = if last { Entry::File } else { Entry::Folder };
+        if meta.file_type().is_symlink() {
+            return Err(Refusal::Symlink { path: p, wanted }.into());
         }
-        if last && meta.is_dir() {
-            return Err(Error::Refused(format!(
-                "{} is a folder, but mlgen generates a file there",
-                p.display()
-            )));
+        if meta.is_dir() != (wanted == Entry::Folder) {
+            let found = if meta.is_dir() {
+                Entry::Folder
+            } else {
+                Entry::File
+            };
+            return Err(Refusal::InTheWay { path: p, found }.into());
         }
     }
     std::fs::read(&p)
         .map(Some)
         .map_err(|e| Error::io(format!("cannot read {}", p.display()), e))
-}
-
-/// Writes the human-readable plan: coloured diffs, conflicts, then a summary line.
-pub fn write_text(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
-    let cyan = Style::new().fg_color(Some(AnsiColor::Cyan.into()));
-    let red = Style::new().fg_color(Some(AnsiColor::Red.into()));
-    let green = Style::new().fg_color(Some(AnsiColor::Green.into()));
-    let bold = Style::new().bold();
-    let yellow = Style::new().fg_color(Some(AnsiColor::Yellow.into())).bold();
-    for c in plan.pending() {
-        let old = c.old.as_deref().unwrap_or("");
-        let new = c.new.as_deref().unwrap_or("");
-        let (a, b) = c.headers();
-        writeln!(out, "{bold}--- {a}{bold:#}")?;
-        writeln!(out, "{bold}+++ {b}{bold:#}")?;
-        let diff = TextDiff::from_lines(old, new);
-        for hunk in diff.unified_diff().context_radius(3).iter_hunks() {
-            writeln!(out, "{cyan}{}{cyan:#}", hunk.header())?;
-            for change in hunk.iter_changes() {
-                let (sign, style) = match change.tag() {
-                    ChangeTag::Delete => ('-', red),
-                    ChangeTag::Insert => ('+', green),
-                    ChangeTag::Equal => (' ', Style::new()),
-                };
-                write!(out, "{style}{sign}{}{style:#}", change.value())?;
-                if change.missing_newline() {
-                    writeln!(out, "\n\\ No newline at end of file")?;
-                }
-            }
-        }
-        if let Some(conflict) = c.conflict {
-            let why = match conflict {
-                Conflict::EditedByHand => "was edited by hand since the last apply",
-                Conflict::NotOwned => "exists but was not written by mlgen",
-            };
-            writeln!(
-                out,
-                "{yellow}! {} {why}; `mlgen apply` refuses to overwrite it without --force{yellow:#}",
-                c.path
-            )?;
-        }
-        writeln!(out)?;
-    }
-    let s = plan.summary();
-    let dir = plan.out_dir.display();
-    if plan.is_current() {
-        writeln!(out, "No changes: {dir} is up to date.")
-    } else {
-        writeln!(
-            out,
-            "Plan: {} to add, {} to change, {} to remove in {dir}.{}",
-            s.add,
-            s.change,
-            s.remove,
-            if s.conflicts > 0 {
-                format!(
-                    " {} file{} edited by hand or not owned by mlgen.",
-                    s.conflicts,
-                    if s.conflicts == 1 { "" } else { "s" }
-                )
-            } else {
-                String::new()
-            }
-        )
-    }
-}
-
-/// One spec's entry in the machine-readable plan (`plan --format json`).
-pub fn to_json(plan: &Plan, spec: &Path) -> serde_json::Value {
-    let files: Vec<serde_json::Value> = plan
-        .pending()
-        .map(|c| {
-            let mut v = serde_json::to_value(c).expect("file change serialises");
-            v["diff"] = serde_json::Value::String(c.diff());
-            v
-        })
-        .collect();
-    serde_json::json!({
-        "spec": spec.display().to_string(),
-        "out_dir": plan.out_dir.display().to_string(),
-        "current": plan.is_current(),
-        "summary": plan.summary(),
-        "files": files,
-    })
 }

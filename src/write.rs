@@ -11,16 +11,18 @@ use std::path::{Path, PathBuf};
 
 use tempfile::{NamedTempFile, TempPath};
 
-use crate::error::Error;
+use crate::error::{Entry, Error, Refusal};
 use crate::manifest::{self, Manifest};
-use crate::plan::{self, Action, Conflict, Plan};
+use crate::plan::{self, Action, Plan};
 use crate::tree::Tree;
 
 /// Lock file inside the output folder while `apply` runs.
 pub const LOCK_FILE: &str = ".mlgen.lock";
 
 /// Test hook: `MLGEN_FAIL_AT=stage:N` or `commit:N` makes the Nth staging or commit step
-/// fail as an I/O error would, to prove rollback. Unset in normal use.
+/// fail as an I/O error would, to prove rollback. Only debug builds (what `cargo test` runs)
+/// read it.
+#[cfg(debug_assertions)]
 const FAIL_ENV: &str = "MLGEN_FAIL_AT";
 
 #[derive(Debug, Default)]
@@ -49,23 +51,13 @@ pub fn apply(tree: &Tree, out_dir: &Path, force: bool) -> Result<(Plan, Outcome)
 
 fn apply_locked(tree: &Tree, out_dir: &Path, force: bool) -> Result<(Plan, Outcome), Error> {
     let plan = plan::plan(tree, out_dir)?;
-    let conflicts: Vec<String> = plan
+    let files: Vec<_> = plan
         .pending()
-        .filter_map(|c| {
-            c.conflict.map(|k| match k {
-                Conflict::EditedByHand => {
-                    format!("  {} (edited by hand since the last apply)", c.path)
-                }
-                Conflict::NotOwned => format!("  {} (exists, not written by mlgen)", c.path),
-            })
-        })
+        .filter_map(|c| c.conflict.map(|k| (c.path.clone(), k)))
         .collect();
-    if !conflicts.is_empty() && !force {
-        return Err(Error::Refused(format!(
-            "refusing to overwrite or remove files in {}:\n{}\nnothing was written; review them with `mlgen plan`, then keep your changes in the spec, or run `mlgen apply --force` to replace them",
-            out_dir.display(),
-            conflicts.join("\n")
-        )));
+    if !files.is_empty() && !force {
+        let out_dir = out_dir.to_path_buf();
+        return Err(Refusal::Conflicts { out_dir, files }.into());
     }
 
     let new_manifest = Manifest::new(
@@ -114,11 +106,8 @@ pub fn export(tree: &Tree, out_dir: &Path) -> Result<(), Error> {
     if let Ok(mut entries) = fs::read_dir(out_dir)
         && entries.next().is_some()
     {
-        return Err(Error::Refused(format!(
-            "{} is not empty; `render --out` only writes into a new or empty folder. Use `mlgen apply --out {}` to update a folder mlgen manages",
-            out_dir.display(),
-            out_dir.display()
-        )));
+        let dir = out_dir.to_path_buf();
+        return Err(Refusal::NotEmpty { dir }.into());
     }
     let mut created = create_dirs(out_dir)?;
     let mut tx = Transaction::new(out_dir);
@@ -185,20 +174,17 @@ struct Transaction {
     created: Vec<PathBuf>,
     /// (target, backup) of every file moved aside, and whether a new file now sits there.
     done: Vec<(PathBuf, Option<PathBuf>, bool)>,
-    fail_stage: Option<usize>,
-    fail_commit: Option<usize>,
+    fail: FailPoints,
 }
 
 impl Transaction {
     fn new(root: &Path) -> Self {
-        let (fail_stage, fail_commit) = fail_points();
         Transaction {
             root: root.to_path_buf(),
             steps: Vec::new(),
             created: Vec::new(),
             done: Vec::new(),
-            fail_stage,
-            fail_commit,
+            fail: FailPoints::from_env(),
         }
     }
 
@@ -209,14 +195,11 @@ impl Transaction {
             .expect("a file in the tree has a parent")
             .to_path_buf();
         self.ensure_dir(&parent)?;
-        if self.fail_stage == Some(self.steps.len() + 1) {
-            return Err(injected("stage", &target));
-        }
+        fail_at(self.fail.stage, self.steps.len() + 1, "stage", &target)?;
         let ctx = |e| Error::io(format!("cannot stage {}", target.display()), e);
-        let mut tmp = NamedTempFile::with_prefix_in(".mlgen-tmp-", &parent).map_err(ctx)?;
+        let mut tmp = temp_file(&parent, executable).map_err(ctx)?;
         tmp.write_all(content).map_err(ctx)?;
         tmp.as_file().sync_all().map_err(ctx)?;
-        set_mode(tmp.path(), executable).map_err(ctx)?;
         self.steps.push(Step::Write {
             target,
             temp: Some(tmp.into_temp_path()),
@@ -238,17 +221,13 @@ impl Transaction {
             p.push(part);
             match fs::symlink_metadata(&p) {
                 Ok(m) if m.file_type().is_symlink() => {
-                    return Err(Error::Refused(format!(
-                        "{} is a symbolic link; mlgen never writes through links inside its output folder",
-                        p.display()
-                    )));
+                    let wanted = Entry::Folder;
+                    return Err(Refusal::Symlink { path: p, wanted }.into());
                 }
                 Ok(m) if m.is_dir() => {}
                 Ok(_) => {
-                    return Err(Error::Refused(format!(
-                        "{} is a file, but mlgen needs a folder there",
-                        p.display()
-                    )));
+                    let found = Entry::File;
+                    return Err(Refusal::InTheWay { path: p, found }.into());
                 }
                 Err(_) => {
                     fs::create_dir(&p)
@@ -263,12 +242,12 @@ impl Transaction {
     fn commit(&mut self) -> Result<(), Error> {
         let steps = std::mem::take(&mut self.steps);
         for (i, step) in steps.into_iter().enumerate() {
-            if self.fail_commit == Some(i + 1) {
-                let target = match &step {
-                    Step::Write { target, .. } | Step::Remove { target } => target.clone(),
-                };
+            let target = match &step {
+                Step::Write { target, .. } | Step::Remove { target } => target,
+            };
+            if let Err(e) = fail_at(self.fail.commit, i + 1, "commit", target) {
                 self.steps.push(step);
-                return Err(injected("commit", &target));
+                return Err(e);
             }
             match step {
                 Step::Write { target, mut temp } => {
@@ -305,10 +284,11 @@ impl Transaction {
         match fs::symlink_metadata(target) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(format!("cannot inspect {}", target.display()), e)),
-            Ok(m) if m.is_dir() => Err(Error::Refused(format!(
-                "{} is a folder, but mlgen generates a file there",
-                target.display()
-            ))),
+            Ok(m) if m.is_dir() => Err(Refusal::InTheWay {
+                path: target.to_path_buf(),
+                found: Entry::Folder,
+            }
+            .into()),
             Ok(_) => {
                 let name = target
                     .file_name()
@@ -339,33 +319,60 @@ impl Transaction {
     }
 }
 
-fn set_mode(path: &Path, executable: bool) -> io::Result<()> {
+/// A temporary file in `dir` for a file that will be renamed into place. It is created with
+/// mode 0644 (0755 when executable) less the umask, as any file a user writes would be.
+pub(crate) fn temp_file(dir: &Path, executable: bool) -> io::Result<NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".mlgen-tmp-");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = if executable { 0o755 } else { 0o644 };
-        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        builder.permissions(fs::Permissions::from_mode(mode));
     }
     #[cfg(not(unix))]
-    {
-        let _ = (path, executable);
-        Ok(())
+    let _ = executable;
+    // tempfile's errors name the temporary file; the caller names the real one.
+    builder
+        .tempfile_in(dir)
+        .map_err(|e| io::Error::from(e.kind()))
+}
+
+/// Which staging or commit step fails on purpose (`MLGEN_FAIL_AT`); none in release builds.
+#[derive(Debug, Default)]
+struct FailPoints {
+    stage: Option<usize>,
+    commit: Option<usize>,
+}
+
+impl FailPoints {
+    #[cfg(debug_assertions)]
+    fn from_env() -> Self {
+        let Ok(v) = std::env::var(FAIL_ENV) else {
+            return FailPoints::default();
+        };
+        let parse = |prefix: &str| v.strip_prefix(prefix).and_then(|n| n.parse().ok());
+        FailPoints {
+            stage: parse("stage:"),
+            commit: parse("commit:"),
+        }
+    }
+
+    #[cfg(not(debug_assertions))]
+    fn from_env() -> Self {
+        FailPoints::default()
     }
 }
 
-fn fail_points() -> (Option<usize>, Option<usize>) {
-    let Ok(v) = std::env::var(FAIL_ENV) else {
-        return (None, None);
-    };
-    let parse = |prefix: &str| v.strip_prefix(prefix).and_then(|n| n.parse().ok());
-    (parse("stage:"), parse("commit:"))
-}
-
-fn injected(stage: &str, target: &Path) -> Error {
-    Error::io(
-        format!("cannot {stage} {}", target.display()),
-        io::Error::other(format!("failure injected by {FAIL_ENV}")),
-    )
+/// Fails step `n` (from 1) of `action` when it is the `chosen` one, as an I/O error would.
+fn fail_at(chosen: Option<usize>, n: usize, action: &str, target: &Path) -> Result<(), Error> {
+    if chosen != Some(n) {
+        return Ok(());
+    }
+    Err(Error::io(
+        format!("cannot {action} {}", target.display()),
+        io::Error::other("failure injected by MLGEN_FAIL_AT"),
+    ))
 }
 
 /// An exclusive lock on an output folder, released on drop.
@@ -392,20 +399,13 @@ impl Lock {
                     .strip_prefix("pid=")
                     .and_then(|p| p.parse::<u32>().ok());
                 let running = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
-                Err(Error::Refused(match (pid, running) {
-                    (Some(p), true) => format!(
-                        "another mlgen apply (pid {p}) is writing {}; wait for it to finish",
-                        out_dir.display()
-                    ),
-                    (Some(p), false) => format!(
-                        "{} was left by mlgen pid {p}, which is no longer running (it was probably killed mid-apply; its writes were not committed or were rolled back). Nothing holds the folder now: delete the lock file and run apply again",
-                        path.display()
-                    ),
-                    (None, _) => format!(
-                        "{} exists: another mlgen apply may be running. If none is, delete the lock file and run apply again",
-                        path.display()
-                    ),
-                }))
+                let out_dir = out_dir.to_path_buf();
+                Err(match (pid, running) {
+                    (Some(pid), true) => Refusal::Locked { pid, out_dir },
+                    (Some(pid), false) => Refusal::StaleLock { pid, lock: path },
+                    (None, _) => Refusal::LockExists { lock: path },
+                }
+                .into())
             }
             Err(e) => Err(Error::io(format!("cannot create {}", path.display()), e)),
         }

@@ -278,6 +278,10 @@ fn owned_files_no_longer_generated_are_removed() {
 }
 
 #[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "release builds do not read MLGEN_FAIL_AT"
+)]
 fn injected_failures_leave_the_tree_as_it_was() {
     let (d, spec) = example("iris-sklearn");
     // A failing first apply leaves no output folder behind.
@@ -374,7 +378,41 @@ fn output_outside_the_spec_folder_is_refused() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("not inside the spec's folder"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_deploy_link_leading_out_is_refused_with_advice_that_works() {
+    let (d, spec) = example("iris-sklearn");
+    let outside = tempfile::tempdir().unwrap();
+    let link = d.path().join("deploy");
+    std::os::unix::fs::symlink(outside.path(), &link).unwrap();
+    let o = mlgen().arg("apply").arg(&spec).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("{} is a symbolic link to", link.display())),
+        "{err}"
+    );
+    // The advice names a folder other than the link, and following it works.
+    let suggested = err
+        .split("(e.g. --out ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap_or_else(|| panic!("no --out suggestion: {err}"));
+    assert_ne!(Path::new(suggested), link.as_path(), "{err}");
+    mlgen()
+        .arg("apply")
+        .arg(&spec)
+        .args(["--out", suggested])
+        .assert()
+        .success();
+    assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
 }
 
 #[test]
@@ -417,11 +455,17 @@ fn concurrent_applies_do_not_interleave() {
         .collect();
     let outputs: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert!(outputs.iter().any(|o| o.status.success()));
+    // Each apply either wrote the folder or was turned away by the lock, nothing else.
+    let held = format!(
+        "is writing {}\nhelp: wait for it to finish",
+        d.path().join("deploy").display()
+    );
     for o in &outputs {
+        let err = stderr(o);
         assert!(
-            o.status.success() || stderr(o).contains("mlgen"),
-            "{}",
-            stderr(o)
+            o.status.success()
+                || (err.contains("error: another mlgen apply (pid ") && err.contains(&held)),
+            "{err}"
         );
     }
     plan_check(&spec).assert().code(0);
@@ -446,6 +490,77 @@ fn plan_json_is_machine_readable() {
     let f = &p["files"][0];
     assert_eq!(f["action"], "add");
     assert!(f["diff"].as_str().unwrap().starts_with("--- /dev/null"));
+}
+
+#[test]
+fn plan_json_locates_each_problem_for_annotators() {
+    let (d, spec) = example("iris-sklearn");
+    let text = fs::read_to_string(&spec)
+        .unwrap()
+        .replace("cpu = 1", "cpu = 3");
+    fs::write(&spec, &text).unwrap();
+    let line = text.lines().position(|l| l == "cpu = 3").unwrap() + 1;
+    let o = mlgen()
+        .args(["plan", "--format", "json"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let p = &v["plans"][0];
+    let file = spec.display().to_string();
+    let diags = p["diagnostics"].as_array().unwrap();
+    assert_eq!(diags.len(), 1, "{p}");
+    let dg = &diags[0];
+    assert_eq!(dg["file"], file.as_str());
+    assert_eq!((&dg["line"], &dg["column"]), (&line.into(), &7.into()));
+    assert_eq!(
+        (&dg["end_line"], &dg["end_column"]),
+        (&line.into(), &8.into())
+    );
+    assert_eq!(dg["key"], "resources.cpu");
+    assert!(
+        dg["help"]
+            .as_str()
+            .unwrap()
+            .starts_with("use a fraction from 0.08"),
+        "{dg}"
+    );
+    // The plain-text message is one `file:line:col: title` line, without the source excerpt.
+    let error = p["error"].as_str().unwrap();
+    assert!(
+        error
+            == format!(
+                "{file}:{line}:7: `resources.cpu`: {}",
+                dg["message"].as_str().unwrap()
+            ),
+        "{error}"
+    );
+
+    // A refusal carries its help.
+    fs::write(&spec, text.replace("cpu = 3", "cpu = 1")).unwrap();
+    let deploy = d.path().join("deploy");
+    fs::create_dir(&deploy).unwrap();
+    fs::write(deploy.join(".mlgen-manifest.json"), "not json").unwrap();
+    let o = mlgen()
+        .args(["plan", "--format", "json"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let p = &v["plans"][0];
+    assert!(
+        p["error"]
+            .as_str()
+            .unwrap()
+            .contains("is not a valid mlgen manifest")
+            && p["help"]
+                .as_str()
+                .unwrap()
+                .starts_with("restore it from version control"),
+        "{p}"
+    );
+    assert!(p.get("diagnostics").is_none(), "{p}");
 }
 
 #[test]
@@ -481,6 +596,68 @@ fn init_writes_a_valid_starter_and_never_overwrites() {
 }
 
 #[test]
+fn init_never_overwrites_a_schema_without_force() {
+    let d = tempfile::tempdir().unwrap();
+    let schema = d.path().join("mlgen.schema.json");
+    fs::write(&schema, "{}\n").unwrap();
+    let spec = d.path().join("mlgen.toml");
+    let o = mlgen().arg("init").arg(&spec).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(&format!("{} already exists", schema.display())),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(fs::read_to_string(&schema).unwrap(), "{}\n");
+    assert!(!spec.exists(), "a refused init wrote the spec");
+    mlgen()
+        .args(["init", "--force"])
+        .arg(&spec)
+        .assert()
+        .success();
+    assert_eq!(fs::read_to_string(&schema).unwrap(), mlgen::schema::json());
+}
+
+#[test]
+fn init_creates_missing_folders_and_writes_files_as_apply_does() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("mlgen");
+    for (umask, want) in [("022", 0o644), ("077", 0o600)] {
+        let spec = d.path().join(umask).join("sub/dir/mlgen.toml");
+        let o = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("umask {umask} && exec \"$0\" init \"$1\""))
+            .arg(&bin)
+            .arg(&spec)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        for f in [spec.clone(), spec.with_file_name("mlgen.schema.json")] {
+            let mode = fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, want, "{} under umask {umask}", f.display());
+        }
+    }
+}
+
+#[test]
+fn init_errors_name_the_file_not_a_temporary_one() {
+    // Nothing can be created in /proc/self, not even by root.
+    let o = mlgen()
+        .args(["init", "/proc/self/mlgen.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("error: cannot write /proc/self/mlgen.toml: ")
+            && !err.contains("tmp")
+            && !err.contains("at path"),
+        "{err}"
+    );
+}
+
+#[test]
 fn garbage_specs_fail_cleanly() {
     let d = tempfile::tempdir().unwrap();
     let spec = d.path().join("mlgen.toml");
@@ -488,19 +665,69 @@ fn garbage_specs_fail_cleanly() {
         fs::write(&spec, text).unwrap();
         let o = mlgen().arg("validate").arg(&spec).output().unwrap();
         assert_eq!(o.status.code(), Some(1), "{text:?}");
+        let err = stderr(&o);
+        // A located report (`--> path:line:col`) and its summary, not a crash or an I/O error.
         assert!(
-            stderr(&o).contains("mlgen.toml"),
-            "{text:?}: {}",
-            stderr(&o)
+            err.contains(&format!("--> {}:", spec.display()))
+                && err.contains("found, nothing was generated"),
+            "{text:?}: {err}"
         );
     }
-    let o = mlgen()
-        .arg("validate")
-        .arg(d.path().join("missing.toml"))
-        .output()
-        .unwrap();
+}
+
+#[test]
+fn a_missing_spec_suggests_init() {
+    let d = tempfile::tempdir().unwrap();
+    let missing = d.path().join("svc/mlgen.toml");
+    for cmd in ["validate", "plan", "apply", "render", "model"] {
+        let o = mlgen().arg(cmd).arg(&missing).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{cmd}");
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("{} does not exist", missing.display()))
+                && err.contains(&format!("help: `mlgen init {}`", missing.display())),
+            "{cmd}: {err}"
+        );
+    }
+    let empty = d.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    let o = mlgen().arg("validate").arg(&empty).output().unwrap();
+    assert!(
+        stderr(&o).contains(&format!(
+            "`mlgen init {}`",
+            empty.join("mlgen.toml").display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn commands_taking_one_spec_take_its_folder() {
+    let (d, spec) = example("iris-sklearn");
+    for cmd in ["validate", "model", "render"] {
+        let o = mlgen().arg(cmd).arg(d.path()).output().unwrap();
+        assert!(o.status.success(), "{cmd}: {}", stderr(&o));
+    }
+    let o = mlgen().arg("validate").arg(d.path()).output().unwrap();
+    assert!(
+        stdout(&o).starts_with(&format!("{}: valid", spec.display())),
+        "{}",
+        stdout(&o)
+    );
+    // A folder without its own spec but with several below: name one.
+    let parent = tempfile::tempdir().unwrap();
+    for ex in ["a", "b"] {
+        fs::create_dir(parent.path().join(ex)).unwrap();
+        fs::copy(&spec, parent.path().join(ex).join("mlgen.toml")).unwrap();
+    }
+    let o = mlgen().arg("validate").arg(parent.path()).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("cannot read spec"));
+    assert!(
+        stderr(&o).contains("holds 2 specs") && stderr(&o).contains("a/mlgen.toml"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -556,6 +783,7 @@ fn many_specs_are_planned_and_applied_per_service() {
             .contains("resources.cpu")
     );
     assert_eq!(v["plans"][1]["current"], true);
+    assert!(v["plans"][1].get("error").is_none(), "{}", v["plans"][1]);
 
     let o = mlgen()
         .arg("plan")
@@ -585,13 +813,35 @@ fn completions_and_man_page() {
         let out = stdout(&o);
         assert!(out.contains("apply") && out.contains("--check"), "{shell}");
     }
+}
+
+#[test]
+fn the_man_page_documents_every_subcommand_and_flag() {
+    use clap::CommandFactory;
     let o = mlgen().arg("man").output().unwrap();
     assert!(o.status.success());
-    assert!(
-        stdout(&o).starts_with(".ie") || stdout(&o).contains(".TH mlgen"),
-        "{}",
-        stdout(&o)
-    );
+    let page = stdout(&o);
+    assert!(page.contains(".TH mlgen 1"), "{page}");
+    // One page: no references to per-command pages that are not installed.
+    assert!(!page.contains("mlgen\\-"), "{page}");
+    let cli = mlgen::cli::Cli::command();
+    for sub in cli.get_subcommands() {
+        let section = page
+            .split(".SS ")
+            .find(|s| s.starts_with(&format!("\"mlgen {}\"", sub.get_name())))
+            .unwrap_or_else(|| panic!("no section for {}:\n{page}", sub.get_name()));
+        for flag in sub.get_arguments().filter_map(|a| a.get_long()) {
+            let roff = format!("\\fB\\-\\-{}\\fR", flag.replace('-', "\\-"));
+            assert!(
+                section.contains(&roff),
+                "mlgen {} --{flag} is not documented:\n{section}",
+                sub.get_name()
+            );
+        }
+    }
+    // Global flags once, under OPTIONS, not again for every subcommand.
+    let commands = page.split(".SH COMMANDS").nth(1).unwrap();
+    assert!(!commands.contains("\\-\\-color"), "{commands}");
 }
 
 #[test]

@@ -1,16 +1,18 @@
 //! One function per subcommand; each returns the exit status.
 
+mod init;
+mod man;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::cli::{
-    ApplyArgs, Cli, ColorChoice, Command, Format, InitArgs, PlanArgs, RenderArgs, SpecArg,
-};
-use crate::error::Error;
+use crate::cli::{ApplyArgs, Cli, ColorChoice, Command, Format, PlanArgs, RenderArgs, SpecArg};
+use crate::error::{Error, Refusal};
+use crate::output::{self, report};
 use clap::CommandFactory;
 
-use crate::{diagnostics, discover, parallel, pipeline, plan, schema, spec, write};
+use crate::{discover, parallel, pipeline, plan, schema, write};
 
 /// Exit codes, documented in `--help`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +41,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Plan(a) => plan_cmd(a),
         Command::Apply(a) => apply(a),
         Command::Validate(a) => validate(a),
-        Command::Init(a) => init(a),
+        Command::Init(a) => init::run(a),
         Command::Model(a) => model(a),
         Command::Schema => print(&schema::json()),
         Command::Completions { shell } => {
@@ -47,13 +49,7 @@ pub fn run(cli: Cli) -> ExitStatus {
             clap_complete::generate(shell, &mut Cli::command(), "mlgen", &mut buf);
             print(&String::from_utf8_lossy(&buf))
         }
-        Command::Man => {
-            let mut buf = Vec::new();
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut buf)
-                .expect("writing to memory succeeds");
-            print(&String::from_utf8_lossy(&buf))
-        }
+        Command::Man => print(&man::page()),
     };
     match result {
         Ok(s) => s,
@@ -62,38 +58,6 @@ pub fn run(cli: Cli) -> ExitStatus {
             ExitStatus::Error
         }
     }
-}
-
-fn report(e: &Error) {
-    let mut err = anstream::stderr();
-    let _ = match e {
-        Error::Spec {
-            path,
-            text,
-            diagnostics,
-            ..
-        } => write!(
-            err,
-            "{}",
-            diagnostics::render(path, text, diagnostics, true)
-        ),
-        other => {
-            let mut msg = format!("{other}");
-            let mut src = std::error::Error::source(other);
-            // Io errors already print their source; deeper causes add context.
-            if matches!(other, Error::Io { .. }) {
-                src = src.and_then(std::error::Error::source);
-            }
-            while let Some(s) = src {
-                msg.push_str(&format!(": {s}"));
-                src = s.source();
-            }
-            let red = anstyle::Style::new()
-                .fg_color(Some(anstyle::AnsiColor::Red.into()))
-                .bold();
-            writeln!(err, "{red}error{red:#}: {msg}")
-        }
-    };
 }
 
 /// stdout, with colour stripped unless it is wanted (`--color`, terminal, `NO_COLOR`).
@@ -117,7 +81,7 @@ fn print(text: &str) -> Result<ExitStatus, Error> {
 }
 
 fn render(a: RenderArgs) -> Result<ExitStatus, Error> {
-    let p = pipeline::prepare(&a.spec, a.out.as_deref())?;
+    let p = pipeline::prepare(&discover::one(&a.spec)?, a.out.as_deref())?;
     match a.out {
         Some(dir) => {
             write::export(&p.tree, &dir)?;
@@ -142,10 +106,8 @@ fn render(a: RenderArgs) -> Result<ExitStatus, Error> {
 fn spec_list(specs: &[PathBuf], out: Option<&Path>) -> Result<Vec<PathBuf>, Error> {
     let list = discover::specs(specs)?;
     if out.is_some() && list.len() != 1 {
-        return Err(Error::Refused(format!(
-            "--out names one output folder, but {} specs were given; leave it out to use deploy/ beside each spec",
-            list.len()
-        )));
+        let count = list.len();
+        return Err(Refusal::OutWithSeveralSpecs { count }.into());
     }
     Ok(list)
 }
@@ -167,11 +129,8 @@ fn plan_cmd(a: PlanArgs) -> Result<ExitStatus, Error> {
                 .iter()
                 .zip(&results)
                 .map(|(spec, r)| match r {
-                    Ok(plan) => plan::to_json(plan, spec),
-                    Err(e) => serde_json::json!({
-                        "spec": spec.display().to_string(),
-                        "error": e.to_string(),
-                    }),
+                    Ok(plan) => output::plan_json(plan, spec),
+                    Err(e) => output::error_json(e, spec),
                 })
                 .collect();
             let v = serde_json::json!({ "version": 1, "current": current && failed == 0, "plans": plans });
@@ -188,7 +147,7 @@ fn plan_cmd(a: PlanArgs) -> Result<ExitStatus, Error> {
                     ignore_pipe(writeln!(o, "==> {} <==", spec.display()))?;
                 }
                 match r {
-                    Ok(plan) => ignore_pipe(plan::write_text(plan, &mut o))?,
+                    Ok(plan) => ignore_pipe(output::plan_text(plan, &mut o))?,
                     Err(e) => {
                         let _ = o.flush();
                         report(e);
@@ -278,10 +237,11 @@ fn apply(a: ApplyArgs) -> Result<ExitStatus, Error> {
 }
 
 fn validate(a: SpecArg) -> Result<ExitStatus, Error> {
-    let p = pipeline::prepare(&a.spec, None)?;
+    let spec = discover::one(&a.spec)?;
+    let p = pipeline::prepare(&spec, None)?;
     println!(
         "{}: valid; service {} in {} ({} files would be generated).",
-        a.spec.display(),
+        spec.display(),
         p.deployment.service.name,
         p.deployment.service.region,
         p.tree.len()
@@ -290,7 +250,7 @@ fn validate(a: SpecArg) -> Result<ExitStatus, Error> {
 }
 
 fn model(a: SpecArg) -> Result<ExitStatus, Error> {
-    let p = pipeline::prepare(&a.spec, None)?;
+    let p = pipeline::prepare(&discover::one(&a.spec)?, None)?;
     let mut o = out();
     ignore_pipe(writeln!(
         o,
@@ -298,44 +258,4 @@ fn model(a: SpecArg) -> Result<ExitStatus, Error> {
         serde_json::to_string_pretty(&p.deployment).expect("model serialises")
     ))?;
     Ok(ExitStatus::Success)
-}
-
-/// The commented starter spec.
-pub const STARTER: &str = include_str!("../../templates/init/mlgen.toml");
-
-fn init(a: InitArgs) -> Result<ExitStatus, Error> {
-    if a.path.exists() && !a.force {
-        return Err(Error::Refused(format!(
-            "{} already exists; pass --force to overwrite it",
-            a.path.display()
-        )));
-    }
-    // The starter must always be a valid spec.
-    let file = spec::SourceFile {
-        path: a.path.clone(),
-        text: STARTER.to_string(),
-    };
-    spec::load::parse(&file)?;
-    write_new(&a.path, STARTER)?;
-    // The starter's first line points editors at this file for completion and checks.
-    let schema_path = a.path.with_file_name(schema::FILE);
-    write_new(&schema_path, &schema::json())?;
-    println!(
-        "Wrote {} and {} (its JSON Schema, for editors). Edit the spec, then run `mlgen plan` and `mlgen apply`.",
-        a.path.display(),
-        schema_path.display()
-    );
-    Ok(ExitStatus::Success)
-}
-
-fn write_new(path: &Path, content: &str) -> Result<(), Error> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let ctx = |e| Error::io(format!("cannot write {}", path.display()), e);
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(ctx)?;
-    tmp.write_all(content.as_bytes()).map_err(ctx)?;
-    tmp.persist(path).map_err(|e| ctx(e.error))?;
-    Ok(())
 }
