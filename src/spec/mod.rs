@@ -7,7 +7,10 @@
 //! Each optional table's `Default` impl is the one source of its default values: serde
 //! uses it both for an omitted table and for a key left out of a written one.
 
+mod explain;
 pub mod load;
+mod required;
+mod shape;
 pub mod validate;
 
 use std::collections::BTreeMap;
