@@ -135,6 +135,23 @@ fn an_empty_file_asks_for_tables() {
     }
 }
 
+#[test]
+fn a_missing_image_table_points_where_it_would_go() {
+    let t = with("[image]\nrepository = \"ml-models\"\ntag = \"1.0.0\"\n", "");
+    let ds = diagnostics(&t);
+    assert_eq!(ds.len(), 1, "{ds:#?}");
+    assert_eq!(ds[0].key, "image");
+    assert_eq!(ds[0].span, t.len()..t.len());
+    let help = ds[0].help.as_deref().unwrap();
+    assert!(
+        help.contains("add the table `[image]` with `repository = "),
+        "{help}"
+    );
+    // A present table that lacks a key points at the table.
+    let t = with("tag = \"1.0.0\"\n", "");
+    expect(&t, "image.tag", "image", "tag = \"1.0.0\"");
+}
+
 /// One wrong value per kind of key: each says in plain words what the key takes.
 #[test]
 fn wrong_types_say_what_the_key_takes() {
@@ -322,6 +339,17 @@ fn region_must_exist_with_suggestion() {
         "europe-wset1",
         "did you mean `europe-west1`?",
     );
+}
+
+#[test]
+fn a_short_account_id_gets_a_valid_suggestion() {
+    let t = with("account_id = \"iris-runtime\"", "account_id = \"rt\"");
+    expect(&t, "service_account.account_id", "rt", "e.g. `rt-runtime`");
+    let fixed = with(
+        "account_id = \"iris-runtime\"",
+        "account_id = \"rt-runtime\"",
+    );
+    assert_eq!(diagnostics(&fixed), vec![]);
 }
 
 #[test]

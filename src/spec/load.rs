@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::de::{DeTable, Deserializer};
 
+use super::layout::Layout;
 use super::{Spec, explain, required};
 use crate::diagnostics::Diagnostic;
 use crate::error::Error;
@@ -51,9 +52,10 @@ pub fn parse(file: &SourceFile) -> Result<Spec, Error> {
         ));
     }
     let root = DeTable::parse(text).map_err(|e| Error::spec(file, vec![located(&e, text)]))?;
-    let missing = required::missing_keys(root.get_ref(), text.len()..text.len());
+    let layout = Layout::of(root.get_ref(), text.len());
+    let missing = required::missing_keys(root.get_ref(), layout.end());
     match Spec::deserialize(Deserializer::from(root)) {
-        Ok(spec) => Ok(spec),
+        Ok(spec) => Ok(Spec { layout, ..spec }),
         Err(e) => {
             let first = located(&e, text);
             // serde's own "missing field" is one of `missing`, which names them all.

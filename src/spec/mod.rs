@@ -8,6 +8,7 @@
 //! uses it both for an omitted table and for a key left out of a written one.
 
 mod explain;
+mod layout;
 pub mod load;
 mod required;
 mod shape;
@@ -57,6 +58,10 @@ pub struct Spec {
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, SecretRef>")]
     pub secrets: BTreeMap<Spanned<String>, Spanned<SecretRef>>,
+    /// Where each table sits in the text, filled in by [`load::parse`].
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub(crate) layout: layout::Layout,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
