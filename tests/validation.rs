@@ -514,10 +514,57 @@ fn reserved_env_names() {
 
 #[test]
 fn credentials_must_be_secrets() {
-    for name in ["API_TOKEN", "DB_PASSWORD", "STRIPE_KEY", "CLIENT_SECRET"] {
+    for name in [
+        "API_TOKEN",
+        "DB_PASSWORD",
+        "STRIPE_KEY",
+        "CLIENT_SECRET",
+        "OPENAI_APIKEY",
+        "OPENAI_API_KEY",
+        "DB_PASS",
+        "DB_PASSWD",
+        "AUTH_TOKEN_VALUE",
+        "PRIVATE_KEY_PEM",
+    ] {
         let t = with("LOG_LEVEL = \"info\"", &format!("{name} = \"hunter2\""));
         expect(&t, &format!("env.{name}"), name, "[secrets]");
     }
+    let t = with(
+        "LOG_LEVEL = \"info\"",
+        "DATABASE_URL = \"postgres://app:hunter2@db/iris\"",
+    );
+    expect(&t, "env.DATABASE_URL", "hunter2", "[secrets]");
+}
+
+#[test]
+fn names_that_only_mention_tokens_or_secrets_stay_plain() {
+    for (name, value) in [
+        ("TOKENIZERS_PARALLELISM", "false"),
+        ("MAX_TOKENS", "256"),
+        ("PASSTHROUGH", "1"),
+        ("SECRET_NAME", "iris-api-key"),
+        ("DATABASE_URL", "postgres://db/iris"),
+    ] {
+        let t = with("LOG_LEVEL = \"info\"", &format!("{name} = \"{value}\""));
+        assert_eq!(diagnostics(&t), vec![], "{name} should be allowed");
+    }
+}
+
+#[test]
+fn a_key_file_is_not_needed_on_cloud_run() {
+    let t = with(
+        "LOG_LEVEL = \"info\"",
+        "GOOGLE_APPLICATION_CREDENTIALS = \"/app/key.json\"",
+    );
+    let ds = diagnostics(&t);
+    assert_eq!(ds.len(), 1, "{ds:#?}");
+    expect(
+        &t,
+        "env.GOOGLE_APPLICATION_CREDENTIALS",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "runtime service account",
+    );
+    assert!(!ds[0].help.as_deref().unwrap().contains("Secret Manager"));
 }
 
 #[test]

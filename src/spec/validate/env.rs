@@ -5,6 +5,9 @@ use super::ids::{is_env_name, is_secret_id};
 use crate::platform::platform;
 use crate::spec::Spec;
 
+/// A service account key file: Cloud Run already runs the app as the runtime account.
+const KEY_FILE_VARIABLE: &str = "GOOGLE_APPLICATION_CREDENTIALS";
+
 pub(super) fn check(c: &mut Checker, spec: &Spec) {
     let total = spec.env.len() + spec.secrets.len();
     if total > 1000 {
@@ -50,6 +53,15 @@ fn check_name(c: &mut Checker, key: &str, k: &toml::Spanned<String>) {
                 p.reserved_env_prefixes.join(", ")
             ),
         );
+    } else if name == KEY_FILE_VARIABLE {
+        c.err(
+            key,
+            k.span(),
+            "a service account key file is not needed on Cloud Run".into(),
+            format!(
+                "remove `{KEY_FILE_VARIABLE}`: the app runs as the runtime service account (`[service_account]`), and the roles granted to that account are what the app gets"
+            ),
+        );
     }
 }
 
@@ -65,15 +77,15 @@ fn check_plain(c: &mut Checker, spec: &Spec) {
                 "keep one of them",
             );
         }
-        if looks_like_credential(name) {
-            c.err(
-                &key,
-                k.span(),
-                format!("`{name}` looks like a credential in plain text"),
-                format!(
-                    "store it in Secret Manager and reference it: [secrets] {name} = {{ secret = \"...\", version = \"1\" }}"
-                ),
-            );
+        let store = format!(
+            "store it in Secret Manager and reference it: [secrets] {name} = {{ secret = \"...\", version = \"1\" }}"
+        );
+        if name != KEY_FILE_VARIABLE && names_a_credential(name) {
+            let message = format!("`{name}` looks like a credential in plain text");
+            c.err(&key, k.span(), message, store);
+        } else if has_password(v.get_ref()) {
+            let message = "the value holds a password in plain text".to_string();
+            c.err(&key, v.span(), message, store);
         }
         c.free_text(&key, v, 32 * 1024);
     }
@@ -112,13 +124,99 @@ fn check_secrets(c: &mut Checker, spec: &Spec) {
     }
 }
 
-fn looks_like_credential(name: &str) -> bool {
-    let n = name.to_ascii_uppercase();
-    n.ends_with("_TOKEN")
-        || n.ends_with("_KEY")
-        || n == "TOKEN"
-        || n.contains("PASSWORD")
-        || n.contains("PASSWD")
-        || n.contains("SECRET")
-        || n.ends_with("CREDENTIALS")
+/// Whether a variable's name says it holds a credential. Names are read word by word
+/// (split at `_`), so `MAX_TOKENS` and `TOKENIZERS_PARALLELISM` are not tokens; a name
+/// ending in `NAME`, `ID` or `VERSION` names a credential rather than holding one.
+fn names_a_credential(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    let words: Vec<&str> = upper.split('_').filter(|w| !w.is_empty()).collect();
+    let Some(last) = words.last() else {
+        return false;
+    };
+    if ["NAME", "ID", "VERSION"].contains(last) {
+        return false;
+    }
+    let secret_word = |w: &&str| {
+        w.ends_with("TOKEN")
+            || ["PASS", "PWD", "PASSWD", "CREDENTIALS", "CREDENTIAL", "DSN"].contains(w)
+            || ["PASSWORD", "PASSWD", "SECRET", "APIKEY", "PRIVATEKEY"]
+                .iter()
+                .any(|s| w.contains(s))
+    };
+    let key_pair = words.windows(2).any(|pair| {
+        pair[1] == "KEY" && ["API", "PRIVATE", "ACCESS", "SIGNING", "ENCRYPTION"].contains(&pair[0])
+    });
+    *last == "KEY" || key_pair || words.iter().any(secret_word)
+}
+
+/// Whether a value is a URL with a password in it, e.g. `postgres://user:pw@host/db`.
+fn has_password(value: &str) -> bool {
+    let Some((_, rest)) = value.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    authority
+        .rsplit_once('@')
+        .and_then(|(user_info, _)| user_info.split_once(':'))
+        .is_some_and(|(_, password)| !password.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_names_are_recognised_word_by_word() {
+        for name in [
+            "API_TOKEN",
+            "AUTH_TOKEN_VALUE",
+            "GITHUBTOKEN",
+            "OPENAI_APIKEY",
+            "OPENAI_API_KEY",
+            "STRIPE_KEY",
+            "PRIVATE_KEY_PEM",
+            "DB_PASS",
+            "DB_PWD",
+            "DB_PASSWD",
+            "DB_PASSWORD",
+            "CLIENT_SECRET",
+            "SECRET",
+            "SENTRY_DSN",
+            "GCP_CREDENTIALS",
+            "token",
+        ] {
+            assert!(names_a_credential(name), "{name} should be a credential");
+        }
+        for name in [
+            "TOKENIZERS_PARALLELISM",
+            "MAX_TOKENS",
+            "PASSTHROUGH",
+            "SECRET_NAME",
+            "API_KEY_ID",
+            "CACHE_KEY_PREFIX",
+            "LOG_LEVEL",
+            "_",
+        ] {
+            assert!(!names_a_credential(name), "{name} should pass");
+        }
+    }
+
+    #[test]
+    fn urls_with_a_password_are_recognised() {
+        for v in [
+            "postgres://u:p@h/db",
+            "redis://:pw@cache:6379",
+            "mysql://u:p@h?x=@y",
+        ] {
+            assert!(has_password(v), "{v}");
+        }
+        for v in [
+            "postgres://h/db",
+            "https://u@example.com",
+            "https://example.com/a:b@c",
+            "u:p@h",
+        ] {
+            assert!(!has_password(v), "{v}");
+        }
+    }
 }
