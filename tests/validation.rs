@@ -74,16 +74,231 @@ fn unknown_framework_suggests_the_right_one() {
 }
 
 #[test]
-fn missing_required_key_is_named() {
-    let t = with("deletion_protection = true\n", "");
+fn an_unknown_key_lists_the_valid_keys_once() {
+    let t = with("region = \"europe-west1\"", "regoin = \"europe-west1\"");
     let ds = diagnostics(&t);
-    assert!(ds[0].message.contains("deletion_protection"), "{ds:?}");
+    let d = ds.iter().find(|d| d.key == "service.regoin").unwrap();
+    assert_eq!(d.message, "unknown key `regoin`");
+    let all = format!("{} {}", d.message, d.help.as_deref().unwrap());
+    assert_eq!(all.matches("`deletion_protection`").count(), 1, "{all}");
 }
 
 #[test]
-fn wrong_type_points_at_value() {
-    let t = with("port = 8080", "port = \"eighty\"");
-    expect(&t, "container.port", "\"eighty\"", "");
+fn every_missing_required_key_is_reported_at_its_table() {
+    let t = with("deletion_protection = true\n", "")
+        .replace(
+            "features = [\"sepal_length\", \"sepal_width\", \"petal_length\", \"petal_width\"]\n",
+            "",
+        )
+        .replace("account_id = \"iris-runtime\"\n", "");
+    let ds = diagnostics(&t);
+    let keys: Vec<&str> = ds.iter().map(|d| d.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "service.deletion_protection",
+            "model.features",
+            "service_account.account_id"
+        ]
+    );
+    for (d, table) in ds.iter().zip(["service", "model", "service_account"]) {
+        assert_eq!(&t[d.span.clone()], table);
+        assert!(d.help.as_deref().unwrap().starts_with("add `"), "{d:?}");
+    }
+    expect(
+        &t,
+        "service.deletion_protection",
+        "service",
+        "true or false",
+    );
+    expect(&t, "model.features", "model", "a list of names");
+}
+
+#[test]
+fn missing_keys_come_with_the_other_error() {
+    let t = with("deletion_protection = true\n", "").replace("port = 8080", "port = \"8080\"");
+    let keys: Vec<String> = diagnostics(&t).into_iter().map(|d| d.key).collect();
+    assert_eq!(keys, ["service.deletion_protection", "container.port"]);
+}
+
+#[test]
+fn an_empty_file_asks_for_tables() {
+    let ds = diagnostics("");
+    let keys: Vec<&str> = ds.iter().map(|d| d.key.as_str()).collect();
+    assert_eq!(keys, ["service", "model", "service_account"]);
+    for d in &ds {
+        let help = d.help.as_deref().unwrap();
+        assert!(
+            help.starts_with(&format!("add the table `[{}]` with `", d.key)),
+            "{help}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_image_table_points_where_it_would_go() {
+    let t = with("[image]\nrepository = \"ml-models\"\ntag = \"1.0.0\"\n", "");
+    let ds = diagnostics(&t);
+    assert_eq!(ds.len(), 1, "{ds:#?}");
+    assert_eq!(ds[0].key, "image");
+    assert_eq!(ds[0].span, t.len()..t.len());
+    let help = ds[0].help.as_deref().unwrap();
+    assert!(
+        help.contains("add the table `[image]` with `repository = "),
+        "{help}"
+    );
+    // A present table that lacks a key points at the table.
+    let t = with("tag = \"1.0.0\"\n", "");
+    expect(&t, "image.tag", "image", "tag = \"1.0.0\"");
+}
+
+/// One wrong value per kind of key: each says in plain words what the key takes.
+#[test]
+fn wrong_types_say_what_the_key_takes() {
+    let secrets = |v: &str| format!("{BASE}\n[secrets]\nAPI_KEY = {v}\n");
+    for (text, key, at, message, help) in [
+        (
+            with("port = 8080", "port = \"10\""),
+            "container.port",
+            "\"10\"",
+            "expected a whole number, found text \"10\"",
+            "`port = 10`",
+        ),
+        (
+            with("max_instances = 10", "max_instances = 1.5"),
+            "scaling.max_instances",
+            "1.5",
+            "expected a whole number, found `1.5`",
+            "a whole number",
+        ),
+        (
+            format!("{BASE}\n[serving]\nmax_batch_wait_ms = \"2\"\n"),
+            "serving.max_batch_wait_ms",
+            "\"2\"",
+            "expected a number, found text \"2\"",
+            "`max_batch_wait_ms = 2.5`",
+        ),
+        (
+            with("public = false", "public = \"no\""),
+            "access.public",
+            "\"no\"",
+            "expected true or false, found text \"no\"",
+            "`public = true`",
+        ),
+        (
+            with("deletion_protection = true", "deletion_protection = 1"),
+            "service.deletion_protection",
+            "1",
+            "expected true or false, found `1`",
+            "true or false",
+        ),
+        (
+            with("name = \"iris-classifier\"", "name = 5"),
+            "service.name",
+            "5",
+            "expected text in quotes, found `5`",
+            "text in quotes",
+        ),
+        (
+            with("timeout = \"300s\"", "timeout = 300"),
+            "scaling.timeout",
+            "300",
+            "expected text in quotes, found `300`",
+            "text in quotes",
+        ),
+        (
+            with(
+                "requirements = [\"scikit-learn==1.6.1\"]",
+                "requirements = \"scikit-learn==1.6.1\"",
+            ),
+            "container.requirements",
+            "scikit-learn",
+            "expected a list of names in quotes, found text",
+            "[\"a\", \"b\"]",
+        ),
+        (
+            with("\"petal_width\"]", "4]"),
+            "model.features",
+            "4",
+            "expected text in quotes, found `4`",
+            "`\"…\"`",
+        ),
+        (
+            with(
+                "labels = { team = \"ml\", env = \"prod\" }",
+                "labels = [\"ml\"]",
+            ),
+            "service.labels",
+            "[\"ml\"]",
+            "expected a table of names to text in quotes, found a list",
+            "{ name = \"value\" }",
+        ),
+        (
+            secrets("\"hunter2\""),
+            "secrets.API_KEY",
+            "hunter2",
+            "expected a table `{ secret = \"…\", version = \"…\" }`, found text \"hunter2\"",
+            "never the value",
+        ),
+        (
+            secrets("{ secret = \"k\", version = 3 }"),
+            "secrets.API_KEY",
+            "3",
+            "expected text in quotes, found `3`",
+            "text in quotes",
+        ),
+        (
+            with("cpu = 1", "cpu = true"),
+            "resources.cpu",
+            "true",
+            "expected a CPU count",
+            "0.08",
+        ),
+        (
+            with("framework = \"sklearn\"", "framework = 1"),
+            "model.framework",
+            "1",
+            "expected one of the allowed names, in quotes",
+            "`sklearn`, `xgboost`, `lightgbm`, `onnx`",
+        ),
+        (
+            with("ingress = \"all\"", "ingress = true"),
+            "access.ingress",
+            "true",
+            "expected one of the allowed names, in quotes",
+            "`internal-and-cloud-load-balancing`",
+        ),
+        (
+            with("[scaling]\n", "scaling = 3\n[unused]\n"),
+            "resources.scaling",
+            "scaling",
+            "unknown key",
+            "valid here",
+        ),
+    ] {
+        expect(&text, key, at, help);
+        let ds = diagnostics(&text);
+        let d = ds.iter().find(|d| d.key == key).unwrap();
+        assert!(
+            d.message.starts_with(message),
+            "{key}: `{}` should start with `{message}`",
+            d.message
+        );
+        let all = format!("{} {}", d.message, d.help.as_deref().unwrap_or(""));
+        for rust in [
+            "i64",
+            "f64",
+            "struct",
+            "sequence",
+            "a map",
+            "a boolean",
+            "a string",
+            "untagged",
+            "variant",
+        ] {
+            assert!(!all.contains(rust), "{key}: `{all}` says `{rust}`");
+        }
+    }
 }
 
 #[test]
@@ -124,6 +339,17 @@ fn region_must_exist_with_suggestion() {
         "europe-wset1",
         "did you mean `europe-west1`?",
     );
+}
+
+#[test]
+fn a_short_account_id_gets_a_valid_suggestion() {
+    let t = with("account_id = \"iris-runtime\"", "account_id = \"rt\"");
+    expect(&t, "service_account.account_id", "rt", "e.g. `rt-runtime`");
+    let fixed = with(
+        "account_id = \"iris-runtime\"",
+        "account_id = \"rt-runtime\"",
+    );
+    assert_eq!(diagnostics(&fixed), vec![]);
 }
 
 #[test]
@@ -288,10 +514,57 @@ fn reserved_env_names() {
 
 #[test]
 fn credentials_must_be_secrets() {
-    for name in ["API_TOKEN", "DB_PASSWORD", "STRIPE_KEY", "CLIENT_SECRET"] {
+    for name in [
+        "API_TOKEN",
+        "DB_PASSWORD",
+        "STRIPE_KEY",
+        "CLIENT_SECRET",
+        "OPENAI_APIKEY",
+        "OPENAI_API_KEY",
+        "DB_PASS",
+        "DB_PASSWD",
+        "AUTH_TOKEN_VALUE",
+        "PRIVATE_KEY_PEM",
+    ] {
         let t = with("LOG_LEVEL = \"info\"", &format!("{name} = \"hunter2\""));
         expect(&t, &format!("env.{name}"), name, "[secrets]");
     }
+    let t = with(
+        "LOG_LEVEL = \"info\"",
+        "DATABASE_URL = \"postgres://app:hunter2@db/iris\"",
+    );
+    expect(&t, "env.DATABASE_URL", "hunter2", "[secrets]");
+}
+
+#[test]
+fn names_that_only_mention_tokens_or_secrets_stay_plain() {
+    for (name, value) in [
+        ("TOKENIZERS_PARALLELISM", "false"),
+        ("MAX_TOKENS", "256"),
+        ("PASSTHROUGH", "1"),
+        ("SECRET_NAME", "iris-api-key"),
+        ("DATABASE_URL", "postgres://db/iris"),
+    ] {
+        let t = with("LOG_LEVEL = \"info\"", &format!("{name} = \"{value}\""));
+        assert_eq!(diagnostics(&t), vec![], "{name} should be allowed");
+    }
+}
+
+#[test]
+fn a_key_file_is_not_needed_on_cloud_run() {
+    let t = with(
+        "LOG_LEVEL = \"info\"",
+        "GOOGLE_APPLICATION_CREDENTIALS = \"/app/key.json\"",
+    );
+    let ds = diagnostics(&t);
+    assert_eq!(ds.len(), 1, "{ds:#?}");
+    expect(
+        &t,
+        "env.GOOGLE_APPLICATION_CREDENTIALS",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "runtime service account",
+    );
+    assert!(!ds[0].help.as_deref().unwrap().contains("Secret Manager"));
 }
 
 #[test]
@@ -318,8 +591,12 @@ fn secrets_are_pinned_references() {
         "iris api key",
         "1-255 letters",
     );
-    let ds = diagnostics(&add("{ secret = \"k\", value = \"hunter2\" }"));
-    assert!(ds[0].message.contains("unknown field `value`"), "{ds:?}");
+    expect(
+        &add("{ secret = \"k\", value = \"hunter2\" }"),
+        "secrets.API_KEY",
+        "value",
+        "valid here: `secret`, `version`",
+    );
     assert_eq!(
         diagnostics(&add("{ secret = \"iris-api-key\", version = \"3\" }")),
         vec![]

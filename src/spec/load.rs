@@ -2,8 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use super::Spec;
-use crate::diagnostics::{Diagnostic, suggest};
+use serde::Deserialize;
+use toml::de::{DeTable, Deserializer};
+
+use super::layout::Layout;
+use super::{Spec, explain, required};
+use crate::diagnostics::Diagnostic;
 use crate::error::Error;
 
 /// A spec's text and where it came from, kept for error reports.
@@ -33,9 +37,11 @@ pub fn load(path: &Path) -> Result<(SourceFile, Spec), Error> {
     Ok((file, spec))
 }
 
-/// Parses spec text, turning toml/serde errors into one located diagnostic.
+/// Parses spec text into a [`Spec`]; a text that does not fit the types gets every
+/// missing required key reported with the first other error serde finds.
 pub fn parse(file: &SourceFile) -> Result<Spec, Error> {
-    if let Some(pos) = file.text.find('\0') {
+    let text = &file.text;
+    if let Some(pos) = text.find('\0') {
         return Err(Error::spec(
             file,
             vec![
@@ -45,87 +51,23 @@ pub fn parse(file: &SourceFile) -> Result<Spec, Error> {
             ],
         ));
     }
-    toml::from_str::<Spec>(&file.text).map_err(|e| {
-        let span = e.span().unwrap_or(0..0);
-        let message = e.message().trim().to_string();
-        Error::spec(file, vec![diagnose(&message, span, &file.text)])
-    })
-}
-
-/// Adds a key path and a "did you mean" to serde's messages where it can.
-fn diagnose(message: &str, span: std::ops::Range<usize>, text: &str) -> Diagnostic {
-    let key = key_path_at(text, span.start);
-    let mut d = Diagnostic::new(key, span, message.to_string()).label("here");
-    for kind in ["unknown field", "unknown variant"] {
-        if let Some(rest) = message.strip_prefix(kind) {
-            let found = between_backticks(rest).unwrap_or_default();
-            let expected: Vec<String> = rest
-                .split_once("expected")
-                .map(|(_, list)| {
-                    list.split('`')
-                        .skip(1)
-                        .step_by(2)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default();
-            let valid = expected
-                .iter()
-                .map(|s| format!("`{s}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            d = match suggest(&found, expected.iter().map(String::as_str)) {
-                Some(s) => d.help(format!("did you mean `{s}`? valid here: {valid}")),
-                None if !valid.is_empty() => d.help(format!("valid here: {valid}")),
-                None => d,
-            };
+    let root = DeTable::parse(text).map_err(|e| Error::spec(file, vec![located(&e, text)]))?;
+    let layout = Layout::of(root.get_ref(), text.len());
+    let missing = required::missing_keys(root.get_ref(), layout.end());
+    match Spec::deserialize(Deserializer::from(root)) {
+        Ok(spec) => Ok(Spec { layout, ..spec }),
+        Err(e) => {
+            let first = located(&e, text);
+            // serde's own "missing field" is one of `missing`, which names them all.
+            let first =
+                (missing.is_empty() || !e.message().starts_with("missing field")).then_some(first);
+            let mut all: Vec<Diagnostic> = first.into_iter().chain(missing).collect();
+            all.sort_by_key(|d| d.span.start);
+            Err(Error::spec(file, all))
         }
     }
-    if message.starts_with("missing field") {
-        d.label = "in this table".to_string();
-        d = d.help("add the key; `mlgen init` writes a commented starter spec");
-    }
-    d
 }
 
-fn between_backticks(s: &str) -> Option<String> {
-    let mut parts = s.split('`');
-    parts.next()?;
-    parts.next().map(str::to_string)
-}
-
-/// Best-effort dotted key of the line at `offset` (`[table]` + `key`), for error titles.
-fn key_path_at(text: &str, offset: usize) -> String {
-    let offset = offset.min(text.len());
-    let mut table = String::new();
-    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
-    for line in text[..line_start].lines() {
-        let t = line.trim();
-        if t.starts_with('[')
-            && !t.starts_with("[[")
-            && let Some(end) = t.find(']')
-        {
-            table = t[1..end].trim().to_string();
-        }
-    }
-    let line = text[line_start..].lines().next().unwrap_or("").trim();
-    if line.starts_with('[') {
-        return line
-            .trim_start_matches('[')
-            .split(']')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_string();
-    }
-    let key = line
-        .split('=')
-        .next()
-        .map(|k| k.trim().trim_matches('"').to_string())
-        .filter(|k| !k.is_empty() && line.contains('='));
-    match (table.is_empty(), key) {
-        (_, None) => table,
-        (true, Some(k)) => k,
-        (false, Some(k)) => format!("{table}.{k}"),
-    }
+fn located(e: &toml::de::Error, text: &str) -> Diagnostic {
+    explain::diagnose(e.message().trim(), e.span().unwrap_or(0..0), text)
 }

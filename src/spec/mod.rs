@@ -3,8 +3,15 @@
 //! Every table denies unknown keys, and every value that a later check may reject is
 //! `Spanned`, so the error can point at it. Nothing here decides defaults that the targets
 //! depend on beyond plain serde defaults; derived values live in [`crate::model`].
+//!
+//! Each optional table's `Default` impl is the one source of its default values: serde
+//! uses it both for an omitted table and for a key left out of a written one.
 
+mod explain;
+mod layout;
 pub mod load;
+mod required;
+mod shape;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -51,6 +58,10 @@ pub struct Spec {
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, SecretRef>")]
     pub secrets: BTreeMap<Spanned<String>, Spanned<SecretRef>>,
+    /// Where each table sits in the text, filled in by [`load::parse`].
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub(crate) layout: layout::Layout,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -112,62 +123,47 @@ pub struct ModelSpec {
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ContainerSpec {
     /// Python version of the image.
-    #[serde(default = "default_python")]
     #[schemars(with = "String")]
     pub python: Spanned<String>,
     /// Extra pinned packages (`name==version`); mlgen adds the serving stack and the framework's runtime.
-    #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub requirements: Vec<Spanned<String>>,
     /// Port the app listens on (Cloud Run sets $PORT to it).
-    #[serde(default = "default_port")]
     #[schemars(with = "i64")]
     pub port: Spanned<i64>,
     /// Overrides the pinned base image; must carry a tag or digest.
-    #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub base_image: Option<Spanned<String>>,
-}
-
-fn default_python() -> Spanned<String> {
-    Spanned::new(0..0, "3.12".to_string())
-}
-fn default_port() -> Spanned<i64> {
-    Spanned::new(0..0, 8080)
 }
 
 impl Default for ContainerSpec {
     fn default() -> Self {
         ContainerSpec {
-            python: default_python(),
+            python: unset("3.12".to_string()),
             requirements: Vec::new(),
-            port: default_port(),
+            port: unset(8080),
             base_image: None,
         }
     }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ImageSpec {
     /// Artifact Registry repository id, in the service's region.
-    #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub repository: Option<Spanned<String>>,
     /// Image tag; a new tag rolls out a new revision. `latest` is refused.
-    #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub tag: Option<Spanned<String>>,
     /// Image name inside the repository; the service name when omitted.
-    #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub name: Option<Spanned<String>>,
     /// A full image reference to deploy instead of the Artifact Registry one (a digest
     /// pin, or an image built elsewhere). gcr.io is refused.
-    #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub url: Option<Spanned<String>>,
 }
@@ -182,48 +178,32 @@ pub enum CpuValue {
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ResourcesSpec {
     /// vCPUs: 0.08 to below 1 (fractional), or 1, 2, 4, 6, 8.
-    #[serde(default = "default_cpu")]
     #[schemars(with = "CpuValue")]
     pub cpu: Spanned<CpuValue>,
     /// Memory, e.g. `512Mi`, `2Gi`; the allowed range depends on the CPU.
-    #[serde(default = "default_memory")]
     #[schemars(with = "String")]
     pub memory: Spanned<String>,
     /// GPU type, e.g. `nvidia-l4` (needs at least 4 CPU and 16Gi).
-    #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub gpu: Option<Spanned<String>>,
     /// Extra CPU while an instance starts, for faster model loading.
-    #[serde(default = "default_true")]
     pub startup_cpu_boost: bool,
     /// Instance-based billing (`cpu_idle = false`); forced on with a GPU.
-    #[serde(default)]
     #[schemars(with = "Option<bool>")]
     pub cpu_always_allocated: Option<Spanned<bool>>,
     /// GPU only: opt out of zonal redundancy for a cheaper, best-effort service.
-    #[serde(default)]
     #[schemars(with = "Option<bool>")]
     pub gpu_zonal_redundancy: Option<Spanned<bool>>,
-}
-
-fn default_cpu() -> Spanned<CpuValue> {
-    Spanned::new(0..0, CpuValue::Int(1))
-}
-fn default_memory() -> Spanned<String> {
-    Spanned::new(0..0, "512Mi".to_string())
-}
-fn default_true() -> bool {
-    true
 }
 
 impl Default for ResourcesSpec {
     fn default() -> Self {
         ResourcesSpec {
-            cpu: default_cpu(),
-            memory: default_memory(),
+            cpu: unset(CpuValue::Int(1)),
+            memory: unset("512Mi".to_string()),
             gpu: None,
             startup_cpu_boost: true,
             cpu_always_allocated: None,
@@ -233,46 +213,29 @@ impl Default for ResourcesSpec {
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ScalingSpec {
     /// Instances kept warm (billed while idle).
-    #[serde(default = "zero")]
     #[schemars(with = "i64")]
     pub min_instances: Spanned<i64>,
     /// Upper bound on instances.
-    #[serde(default = "default_max")]
     #[schemars(with = "i64")]
     pub max_instances: Spanned<i64>,
     /// Requests one instance handles at once (1-1000).
-    #[serde(default = "default_concurrency")]
     #[schemars(with = "i64")]
     pub concurrency: Spanned<i64>,
     /// Request timeout, `1s` to `3600s` (also `15m`, `1h`).
-    #[serde(default = "default_timeout")]
     #[schemars(with = "String")]
     pub timeout: Spanned<String>,
-}
-
-fn zero() -> Spanned<i64> {
-    Spanned::new(0..0, 0)
-}
-fn default_max() -> Spanned<i64> {
-    Spanned::new(0..0, 10)
-}
-fn default_concurrency() -> Spanned<i64> {
-    Spanned::new(0..0, 80)
-}
-fn default_timeout() -> Spanned<String> {
-    Spanned::new(0..0, "300s".to_string())
 }
 
 impl Default for ScalingSpec {
     fn default() -> Self {
         ScalingSpec {
-            min_instances: zero(),
-            max_instances: default_max(),
-            concurrency: default_concurrency(),
-            timeout: default_timeout(),
+            min_instances: unset(0),
+            max_instances: unset(10),
+            concurrency: unset(80),
+            timeout: unset("300s".to_string()),
         }
     }
 }
@@ -298,80 +261,53 @@ pub enum Ingress {
     InternalAndCloudLoadBalancing,
 }
 
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct AccessSpec {
     /// Where requests may come from.
-    #[serde(default)]
     pub ingress: Ingress,
     /// `true` disables the invoker IAM check; `allUsers` is never generated.
-    #[serde(default)]
     pub public: bool,
     /// IAM members granted roles/run.invoker on the service, e.g. `group:clients@example.com`.
-    #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub invokers: Vec<Spanned<String>>,
     /// IAM members that may deploy as the runtime account (roles/iam.serviceAccountUser on it).
-    #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub deployers: Vec<Spanned<String>>,
 }
 
-impl Default for AccessSpec {
-    fn default() -> Self {
-        AccessSpec {
-            ingress: Ingress::All,
-            public: false,
-            invokers: Vec::new(),
-            deployers: Vec::new(),
-        }
-    }
-}
-
 /// How the generated app batches and bounds requests.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServingSpec {
     /// Most rows one model call takes when concurrent requests are batched.
-    #[serde(default = "default_batch")]
     #[schemars(with = "i64")]
     pub max_batch_size: Spanned<i64>,
     /// How long the first request of a batch may wait for others, in milliseconds.
-    #[serde(default = "default_wait")]
     #[schemars(with = "f64")]
     pub max_batch_wait_ms: Spanned<f64>,
     /// Request bodies above this many bytes get 413.
-    #[serde(default = "default_body")]
     #[schemars(with = "i64")]
     pub max_request_bytes: Spanned<i64>,
     /// sklearn with a local model only: convert the model to ONNX at image build time.
-    #[serde(default = "no")]
     #[schemars(with = "bool")]
     pub convert_to_onnx: Spanned<bool>,
-}
-
-fn no() -> Spanned<bool> {
-    Spanned::new(0..0, false)
-}
-fn default_batch() -> Spanned<i64> {
-    Spanned::new(0..0, 64)
-}
-fn default_wait() -> Spanned<f64> {
-    Spanned::new(0..0, 2.0)
-}
-fn default_body() -> Spanned<i64> {
-    Spanned::new(0..0, 10 * 1024 * 1024)
 }
 
 impl Default for ServingSpec {
     fn default() -> Self {
         ServingSpec {
-            max_batch_size: default_batch(),
-            max_batch_wait_ms: default_wait(),
-            max_request_bytes: default_body(),
-            convert_to_onnx: Spanned::new(0..0, false),
+            max_batch_size: unset(64),
+            max_batch_wait_ms: unset(2.0),
+            max_request_bytes: unset(10 * 1024 * 1024),
+            convert_to_onnx: unset(false),
         }
     }
+}
+
+/// A default value: it has no place in the text, so its span is empty at offset 0.
+fn unset<T>(value: T) -> Spanned<T> {
+    Spanned::new(0..0, value)
 }
 
 /// A Secret Manager reference: never a value.
@@ -382,4 +318,69 @@ pub struct SecretRef {
     pub secret: String,
     /// Pinned version number, e.g. "3".
     pub version: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REQUIRED: &str = r#"
+[service]
+name = "s"
+project = "p"
+region = "r"
+deletion_protection = false
+[model]
+framework = "onnx"
+source = "m.onnx"
+features = ["x"]
+[service_account]
+account_id = "a"
+"#;
+
+    /// The optional tables of `spec`, as text that shows every value and span.
+    fn optional_tables(spec: &Spec) -> String {
+        format!(
+            "{:?}",
+            (
+                &spec.container,
+                &spec.image,
+                &spec.resources,
+                &spec.scaling,
+                &spec.access,
+                &spec.serving
+            )
+        )
+    }
+
+    #[test]
+    fn omitted_and_empty_tables_take_the_default_values() {
+        let defaults = format!(
+            "{:?}",
+            (
+                ContainerSpec::default(),
+                ImageSpec::default(),
+                ResourcesSpec::default(),
+                ScalingSpec::default(),
+                AccessSpec::default(),
+                ServingSpec::default()
+            )
+        );
+        let omitted: Spec = toml::from_str(REQUIRED).unwrap();
+        let empty_tables = "[container]\n[image]\n[resources]\n[scaling]\n[access]\n[serving]\n";
+        let empty: Spec = toml::from_str(&format!("{REQUIRED}{empty_tables}")).unwrap();
+        assert_eq!(optional_tables(&omitted), defaults);
+        assert_eq!(optional_tables(&empty), defaults);
+    }
+
+    #[test]
+    fn a_key_left_out_of_a_table_takes_its_default() {
+        let spec: Spec =
+            toml::from_str(&format!("{REQUIRED}[scaling]\nmax_instances = 3\n")).unwrap();
+        assert_eq!(*spec.scaling.max_instances.get_ref(), 3);
+        assert_eq!(
+            format!("{:?}", spec.scaling.timeout),
+            format!("{:?}", ScalingSpec::default().timeout)
+        );
+    }
 }
