@@ -18,8 +18,10 @@ The script re-executes itself with the SDK's bundled Python when it has one.
 """
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -78,7 +80,9 @@ def load_cli(sdk):
     lib = Path(sdk) / "lib"
     sys.path[:0] = [str(lib), str(lib / "third_party")]
     # A throwaway configuration folder: never read or write the user's gcloud config.
-    os.environ["CLOUDSDK_CONFIG"] = tempfile.mkdtemp(prefix="mlgen-surface-")
+    config = tempfile.mkdtemp(prefix="mlgen-surface-")
+    atexit.register(shutil.rmtree, config, ignore_errors=True)
+    os.environ["CLOUDSDK_CONFIG"] = config
     os.environ["CLOUDSDK_CORE_DISABLE_USAGE_REPORTING"] = "true"
     from googlecloudsdk import gcloud_main  # noqa: E402
 

@@ -14,10 +14,10 @@ import pytest
 import yaml
 from conftest import ROOT, copy_example, model_of, render_spec_text
 from extract_pulumi import extract
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, note, seed, settings
 from parity import expected
 from pulumi_harness import ProgramError, run_program
-from specgen import specs, to_toml
+from specgen import REPEAT, SEED, specs, to_toml
 
 ACCOUNT = "gcp:serviceaccount/account:Account"
 SERVICE = "gcp:cloudrunv2/service:Service"
@@ -277,10 +277,12 @@ def test_harness_accepts_typed_args_and_outputs(tmp_path):
 # --- random valid specs with hostile free text ---------------------------------------------
 
 
-@settings(max_examples=20, deadline=None, derandomize=True, database=None,
+@seed(SEED)
+@settings(max_examples=20, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(spec=specs())
 def test_random_specs_deploy_what_the_model_says(tmp_path_factory, spec):
+    note(REPEAT)
     tmp = tmp_path_factory.mktemp("random")
     spec_path, out = render_spec_text(tmp, to_toml(spec))
     recorded = run_program(out / "pulumi" / "__main__.py")

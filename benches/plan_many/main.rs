@@ -9,97 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const SPECS: usize = 1000;
+mod specs;
+
+use specs::SPECS;
+
 const RUNS: usize = 7;
-
-fn spec(i: usize) -> String {
-    let frameworks = [
-        ("sklearn", "models/m.joblib"),
-        ("xgboost", "models/m.json"),
-        ("lightgbm", "models/m.txt"),
-        ("onnx", "gs://bucket-{i}/models/m.onnx"),
-    ];
-    let (fw, src) = frameworks[i % 4];
-    let src = src.replace("{i}", &i.to_string());
-    let (cpu, mem, conc) = [
-        ("1", "2Gi", 80),
-        ("2", "4Gi", 160),
-        ("4", "8Gi", 40),
-        ("0.5", "1Gi", 1),
-    ][i % 4];
-    let cpu = if fw == "onnx" && cpu == "0.5" {
-        "1"
-    } else {
-        cpu
-    };
-    let conc = if cpu == "0.5" { 1 } else { conc };
-    let mut s = format!(
-        r#"[service]
-name = "svc-{i:04}"
-project = "proj-{p:03}"
-region = "{region}"
-description = "Service number {i}, with \"quotes\" and ${{braces}}"
-labels = {{ team = "t{t}", idx = "i{i}" }}
-deletion_protection = {dp}
-
-[model]
-framework = "{fw}"
-source = "{src}"
-features = [{features}]
-
-[image]
-repository = "repo-{t}"
-tag = "1.{i}.0"
-
-[resources]
-cpu = {cpu}
-memory = "{mem}"
-
-[scaling]
-min_instances = {min}
-max_instances = {max}
-concurrency = {conc}
-timeout = "{timeout}s"
-
-[service_account]
-account_id = "svc-{i:04}-runtime"
-
-[access]
-invokers = ["serviceAccount:caller-{i}@proj-{p:03}.iam.gserviceaccount.com", "group:team-{t}@example.com"]
-deployers = ["serviceAccount:ci@proj-{p:03}.iam.gserviceaccount.com"]
-
-[env]
-"#,
-        p = i % 97,
-        t = i % 13,
-        region = [
-            "europe-west1",
-            "us-central1",
-            "asia-southeast1",
-            "europe-west4"
-        ][i % 4],
-        dp = i.is_multiple_of(2),
-        features = (0..(3 + i % 20))
-            .map(|f| format!("\"f{f}\""))
-            .collect::<Vec<_>>()
-            .join(", "),
-        min = i % 3,
-        max = 3 + i % 50,
-        timeout = 10 + i % 600,
-    );
-    for e in 0..(i % 8) {
-        s.push_str(&format!(
-            "VAR_{e} = \"value {e}, with commas, = and $(dollar)\"\n"
-        ));
-    }
-    if i.is_multiple_of(3) {
-        s.push_str(&format!(
-            "\n[secrets]\nDB_PASSWORD = {{ secret = \"db-{i}\", version = \"{}\" }}\n",
-            1 + i % 9
-        ));
-    }
-    s
-}
 
 fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in fs::read_dir(dir).unwrap() {
@@ -122,9 +36,9 @@ fn main() {
     let root = tempfile::tempdir().unwrap();
     let services = root.path().join("services");
     for i in 0..SPECS {
-        let d = services.join(format!("svc-{i:04}"));
+        let d = services.join(specs::dir_name(i));
         fs::create_dir_all(&d).unwrap();
-        fs::write(d.join("mlgen.toml"), spec(i)).unwrap();
+        fs::write(d.join("mlgen.toml"), specs::spec(i)).unwrap();
     }
     let apply = Command::new(bin)
         .arg("apply")
@@ -139,6 +53,12 @@ fn main() {
 
     let mut files = Vec::new();
     files_under(&services, &mut files);
+    // The count the README states is computed without a disk; it must be what apply wrote.
+    assert_eq!(
+        files.len(),
+        specs::file_count(),
+        "specs::file_count is out of date"
+    );
     let bytes: u64 = files.iter().map(|f| fs::metadata(f).unwrap().len()).sum();
 
     let mut plan_times = Vec::new();
