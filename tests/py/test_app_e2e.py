@@ -13,6 +13,8 @@ import http.client
 import json
 import operator
 import os
+import runpy
+import select
 import shutil
 import signal
 import socket
@@ -820,6 +822,108 @@ def test_sigterm_finishes_in_flight_requests_and_exits(tmp_path, cpu):
             socket.create_connection(("127.0.0.1", app.port), timeout=2).close()
     finally:
         app.stop()
+
+
+HELD_CALL = """
+import os, runpy, sys, time
+started, release, main = sys.argv[1:]
+sys.path.insert(0, os.path.dirname(main))
+import server
+
+
+def load_model(path):
+    def predict(X):  # microseconds a call, but a row starting with -1 holds it until released
+        if X[0, 0] == -1:
+            open(started, "w").close()
+            deadline = time.monotonic() + 60
+            while not os.path.exists(release) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            # Released after SIGTERM: hold on past uvicorn's next look for it (every 0.1 s).
+            time.sleep(0.3)
+        return X[:, 0]
+
+    return predict
+
+
+server.load_model = load_model
+sys.argv = [main]
+runpy.run_path(main, run_name="__main__")
+"""
+
+
+def test_sigterm_answers_the_requests_queued_while_a_call_held_the_loop(tmp_path):
+    """A model call estimated quick runs on the event loop; when one turns slow, requests
+    that arrive meanwhile wait in the listen queue, unaccepted. SIGTERM then must not reset
+    them: every request that reached the socket before SIGTERM is answered."""
+    out_dir, model_path, _ = build_service(tmp_path, "sklearn")
+    started, release = tmp_path / "started", tmp_path / "release"
+    app = App(out_dir, app_venv(out_dir / "app" / "requirements.txt"), model_path, tmp_path,
+              python_args=("-c", HELD_CALL, started, release))
+    held = {}
+    queued = [http.client.HTTPConnection("127.0.0.1", app.port, timeout=30) for _ in range(6)]
+    holder = threading.Thread(target=lambda: held.update(answer=app.predict([[-1, 0, 0, 0]])))
+    try:
+        app.wait_ready()
+        # The first call runs in the thread and times the model: microseconds, so the held
+        # call runs on the loop.
+        assert app.predict(ROWS.tolist()) == (200, {"predictions": ROWS[:, 0].tolist()})
+        holder.start()
+        deadline = time.monotonic() + 30
+        while not started.exists():
+            assert time.monotonic() < deadline, app.output()
+            time.sleep(0.01)
+        for i, conn in enumerate(queued):
+            conn.request("POST", "/predict", json.dumps({"instances": [[i, 1, 2, 3]]}))
+        app.proc.send_signal(signal.SIGTERM)
+        release.touch()
+        answers = []
+        for conn in queued:
+            try:
+                resp = conn.getresponse()
+                answers.append((resp.status, json.loads(resp.read())))
+            except OSError as e:
+                answers.append(repr(e))
+        holder.join()
+        assert answers == [(200, {"predictions": [float(i)]}) for i in range(len(queued))]
+        assert held["answer"] == (200, {"predictions": [-1.0]})
+        assert app.proc.wait(timeout=15) == 0, app.output()
+    finally:
+        for conn in queued:
+            conn.close()
+        app.stop()
+
+
+def test_shutdown_waits_for_queued_connections_and_unread_requests(tmp_path):
+    """What the shutdown lets the loop take in first: connections in the listen queue, and
+    bytes unread on a connection with no request in progress (closing either resets it)."""
+    out_dir, _, _ = build_service(tmp_path, "sklearn")
+    main = runpy.run_path(str(out_dir / "app" / "main.py"))  # the standard library only
+    untaken = main["untaken"]
+
+    def connection(sock, cycle):  # the parts of a uvicorn protocol that the check reads
+        transport = types.SimpleNamespace(get_extra_info={"socket": sock}.get)
+        return types.SimpleNamespace(cycle=cycle, transport=transport)
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        queue = [listener.fileno()]
+        assert not untaken(queue, [])
+        with socket.create_connection(listener.getsockname()) as client:
+            assert untaken(queue, [])
+            accepted, _ = listener.accept()
+            with accepted:
+                assert not untaken(queue, [])
+                idle = connection(accepted, None)
+                answered = connection(accepted, types.SimpleNamespace(response_complete=True))
+                reading = connection(accepted, types.SimpleNamespace(response_complete=False))
+                assert not untaken([], [idle])
+                client.sendall(b"GET / HTTP/1.1\r\n\r\n")
+                select.select([accepted], [], [], 10)
+                assert untaken([], [idle]) and untaken([], [answered])
+                assert not untaken([], [reading])  # a request in progress reads its own body
+                accepted.recv(1024)
+                assert not untaken([], [idle])
 
 
 # ---------------------------------------------------------------------------------------
