@@ -67,3 +67,18 @@ def copy_example(tmp_path, example):
 def example(request):
     """Each example's name."""
     return request.param
+
+
+def process_parents():
+    """Each running process's parent pid, by pid (from /proc; zombies left out)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            state, ppid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, ValueError):  # gone meanwhile
+            continue
+        if state != "Z":
+            parents[int(entry.name)] = int(ppid)
+    return parents

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import EXAMPLES, ROOT, copy_example, render_spec_text
+from conftest import EXAMPLES, ROOT, copy_example, process_parents, render_spec_text
 
 VENVS = ROOT / "target" / "app-venvs"
 BIN = Path(sys.executable).parent
@@ -735,6 +735,28 @@ def test_workers_share_one_socket_where_so_reuseport_is_missing(tmp_path):
         assert len(pids) == 2, pids  # both workers accept from the shared socket
         app.proc.send_signal(signal.SIGTERM)
         assert app.proc.wait(timeout=10) == 0, app.output()
+    finally:
+        app.stop()
+
+
+def children_of(pid):
+    """The pids of `pid`'s child processes (from /proc)."""
+    return [p for p, parent in process_parents().items() if parent == pid]
+
+
+def test_workers_exit_when_their_supervisor_is_killed(tmp_path):
+    """A SIGKILLed supervisor (a killed PID 1, say) leaves no worker serving a stale model
+    on its own."""
+    app, _ = start(tmp_path, "sklearn", cpu=2)
+    try:
+        workers = children_of(app.proc.pid)
+        assert len(workers) == 2, workers
+        app.proc.kill()
+        app.proc.wait()
+        deadline = time.monotonic() + 30
+        while running := [p for p in workers if p in process_parents()]:
+            assert time.monotonic() < deadline, f"workers {running} outlived their supervisor"
+            time.sleep(0.05)
     finally:
         app.stop()
 

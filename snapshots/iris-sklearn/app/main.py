@@ -12,6 +12,10 @@ nearly all of them while the other idles. (Cloud Run's second-generation environ
 the deploy targets ask for, runs a Linux kernel; where SO_REUSEPORT is missing, the workers
 fall back to sharing one socket.)
 
+At SIGTERM each worker answers every request that reached its socket, in-flight or still
+queued, then exits; a worker whose supervisor dies gets SIGTERM from the kernel, so a killed
+supervisor leaves no worker serving on.
+
 Environment: PORT (Cloud Run sets it), MLGEN_HOST (the listen address, 0.0.0.0 by default).
 """
 
@@ -29,6 +33,7 @@ STARTUP_S = 30
 # At SIGTERM, the connections still queued on a listening socket, or accepted with their
 # request not yet read, get up to this long to be taken in before the sockets close.
 TAKE_IN_S = 1.0
+PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
 
 def log_line(severity, message, **fields):
@@ -137,6 +142,17 @@ def serve(app, host, port, sock=None):
     return 0
 
 
+def exit_with(supervisor):
+    """Has the kernel send this worker SIGTERM when its supervisor dies (Linux), so a killed
+    supervisor leaves no worker serving on; and exits if it died before the ask."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != supervisor:
+        sys.exit(0)
+
+
 def run(load_app, host, port, workers):
     """Serves the app that `load_app()` imports, in `workers` processes; returns the exit code."""
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it; exit 0 rather than die of
@@ -151,6 +167,7 @@ def run(load_app, host, port, workers):
         log_line("CRITICAL", f"cannot listen on {host}:{port}: {e}")
         return 1
     children = {}  # pid -> time.monotonic() at start
+    supervisor = os.getpid()
 
     def fork():
         pid = os.fork()
@@ -159,6 +176,7 @@ def run(load_app, host, port, workers):
             try:
                 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
                 signal.signal(signal.SIGINT, signal.default_int_handler)
+                exit_with(supervisor)
                 sock = shared or listen(host, port, reuse_port=True)
                 code = serve(load_app(), host, port, sock)
             except SystemExit as e:
