@@ -15,6 +15,7 @@ import operator
 import os
 import runpy
 import select
+import shlex
 import shutil
 import signal
 import socket
@@ -27,7 +28,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import EXAMPLES, ROOT, copy_example, process_parents, render_spec_text
+from conftest import (
+    EXAMPLES,
+    ROOT,
+    RUN_ENV,
+    copy_example,
+    process_parents,
+    render_spec_text,
+    servers_of_this_run,
+)
 
 VENVS = ROOT / "target" / "app-venvs"
 BIN = Path(sys.executable).parent
@@ -228,6 +237,7 @@ class App:
             "PORT": str(self.port),
             "MLGEN_MODEL_PATH": str(model_path),
             "MLGEN_HOST": "127.0.0.1",
+            **RUN_ENV,
         }
         with open(self.log_path, "wb") as out, open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(
@@ -236,6 +246,7 @@ class App:
                 stderr=err,
                 stdin=subprocess.DEVNULL,
                 env=env,
+                start_new_session=True,  # a process group of its own, for stop()
             )
 
     def request(self, method, path, body=None, headers=None, timeout=30):
@@ -278,9 +289,12 @@ class App:
         return self.log_path.read_text()[-3000:] + self.err_path.read_text()[-3000:]
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        """Kills the app with its workers, whether or not its supervisor still runs."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # the whole group has exited
+            pass
+        self.proc.wait()
 
 
 def build_service(tmp_path, framework, name="svc", cpu=1, serving="", wait_ms=2):
@@ -759,6 +773,33 @@ def test_workers_exit_when_their_supervisor_is_killed(tmp_path):
             time.sleep(0.05)
     finally:
         app.stop()
+
+
+def test_the_run_finds_the_servers_it_left_running(tmp_path):
+    """What the check at the end of the run looks for: a server that this run started,
+    orphaned or not; not a process of another kind, nor a server that another run started."""
+    main = tmp_path / "app" / "main.py"
+    main.parent.mkdir()
+    main.write_text("import time\ntime.sleep(120)\n")
+    server = [sys.executable, str(main)]
+    others = [
+        subprocess.Popen(["sleep", "120"]),  # this run's, not a server
+        subprocess.Popen(server, env={"PATH": os.environ["PATH"]}),  # not this run's
+    ]
+    # Started by a shell that exits at once: orphaned, as a leaked worker is.
+    orphan = f'{shlex.join(server)} </dev/null >/dev/null 2>&1 & echo $!'
+    pid = int(subprocess.run(["sh", "-c", orphan], capture_output=True, check=True).stdout)
+    try:
+        deadline = time.monotonic() + 30
+        while (found := servers_of_this_run()).get(pid) != " ".join(server):
+            assert time.monotonic() < deadline, found
+            time.sleep(0.05)
+        assert not {p.pid for p in others} & set(found), found
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        for p in others:
+            p.kill()
+            p.wait()
 
 
 @pytest.mark.parametrize("cpu", [1, 2])
