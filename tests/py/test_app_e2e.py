@@ -694,6 +694,52 @@ def test_batches_wait_for_rows_only_while_the_loop_is_saturated(tmp_path):
     assert not saturated and rows == 1 and calm_s < 0.025, out
 
 
+CALL_THAT_OVERRUNS = """
+import asyncio, json, sys, threading, time
+from concurrent.futures import ThreadPoolExecutor
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+import uvloop
+import server
+
+slow = []
+ran_in = []
+
+
+def predict(X):
+    ran_in.append("loop" if threading.current_thread() is threading.main_thread() else "thread")
+    if slow.pop(0):
+        time.sleep(0.05)
+    return X[:, 0]
+
+
+async def main():
+    b = server.Batcher(ThreadPoolExecutor(max_workers=1))
+    b.predict = predict
+    for turns_slow in (False, False, True, False, False):
+        slow.append(turns_slow)
+        await b.submit(np.ones((1, 4)))
+    print(json.dumps(ran_in))
+
+
+uvloop.run(main())
+"""
+
+
+def test_a_call_that_overruns_its_estimate_sends_the_next_to_the_thread(tmp_path):
+    """A model call runs on the loop only while the last one took microseconds: once a call
+    overruns that (it held the loop), the next goes to the thread, and the loop again once
+    calls are quick."""
+    out_dir, _, _ = build_service(tmp_path, "sklearn")
+    python = app_venv(out_dir / "app" / "requirements.txt") / "bin" / "python"
+    script = tmp_path / "call_that_overruns.py"
+    script.write_text(CALL_THAT_OVERRUNS)
+    done = subprocess.run([str(python), str(script), str(out_dir / "app")],
+                          capture_output=True, text=True, timeout=60, check=True)
+    # The first call, of unknown length, in the thread; the slow one (third) on the loop.
+    assert json.loads(done.stdout) == ["thread", "loop", "loop", "thread", "loop"]
+
+
 def listening_sockets(port):
     """How many sockets listen on 127.0.0.1:`port` (from /proc/net/tcp, state 0A)."""
     want = f"0100007F:{port:04X}"
