@@ -5,12 +5,17 @@ Layout conventions:
   (kept current by the Rust snapshot test), so validators read snapshots directly.
 - `mlgen model SPEC` prints the resolved deployment as JSON; parity.py turns it into the
   canonical view that every target's extractor must reproduce.
+- A server (the generated app, uvicorn, gunicorn, bentoml) that the tests started and left
+  running fails the run at its end, and is killed.
 """
 
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +23,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p.parent.name for p in (ROOT / "examples").glob("*/mlgen.toml"))
 MLGEN = os.environ.get("MLGEN_BIN", str(ROOT / "target" / "debug" / "mlgen"))
+
+# Marks every process this run starts (they inherit it; the app's own environment adds it):
+# what tells them from other runs' at the end.
+RUN_ID = f"{os.getpid()}-{time.time_ns()}"
+RUN_ENV = {"MLGEN_TEST_RUN": RUN_ID}
+os.environ.update(RUN_ENV)
+SERVER = re.compile(r"app/main\.py|uvicorn|gunicorn|bentoml")
 
 
 def mlgen(*args, check=True, cwd=None, env=None):
@@ -67,3 +79,53 @@ def copy_example(tmp_path, example):
 def example(request):
     """Each example's name."""
     return request.param
+
+
+# ---------------------------------------------------------------------------------------
+# No server left running: a leaked worker holds a port and hundreds of MB for good.
+
+
+def process_parents():
+    """Each running process's parent pid, by pid (from /proc; zombies left out)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            state, ppid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, ValueError):  # gone meanwhile
+            continue
+        if state != "Z":
+            parents[int(entry.name)] = int(ppid)
+    return parents
+
+
+def servers_of_this_run():
+    """{pid: command line} of the servers that this run started and that still run."""
+    mark = f"MLGEN_TEST_RUN={RUN_ID}".encode()
+    found = {}
+    for pid in process_parents():
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        command = cmdline.decode(errors="replace").strip()
+        if mark in environ and SERVER.search(command):
+            found[pid] = command
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_server_left_running():
+    """At the end of the run, gives its servers 10 s to exit, then kills the rest and fails."""
+    yield
+    deadline = time.monotonic() + 10
+    while (left := servers_of_this_run()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert not left, f"the tests left these running (now killed): {left}"

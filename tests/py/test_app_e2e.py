@@ -13,6 +13,9 @@ import http.client
 import json
 import operator
 import os
+import runpy
+import select
+import shlex
 import shutil
 import signal
 import socket
@@ -25,7 +28,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import EXAMPLES, ROOT, copy_example, render_spec_text
+from conftest import (
+    EXAMPLES,
+    ROOT,
+    RUN_ENV,
+    copy_example,
+    process_parents,
+    render_spec_text,
+    servers_of_this_run,
+)
 
 VENVS = ROOT / "target" / "app-venvs"
 BIN = Path(sys.executable).parent
@@ -226,6 +237,7 @@ class App:
             "PORT": str(self.port),
             "MLGEN_MODEL_PATH": str(model_path),
             "MLGEN_HOST": "127.0.0.1",
+            **RUN_ENV,
         }
         with open(self.log_path, "wb") as out, open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(
@@ -234,6 +246,7 @@ class App:
                 stderr=err,
                 stdin=subprocess.DEVNULL,
                 env=env,
+                start_new_session=True,  # a process group of its own, for stop()
             )
 
     def request(self, method, path, body=None, headers=None, timeout=30):
@@ -276,9 +289,12 @@ class App:
         return self.log_path.read_text()[-3000:] + self.err_path.read_text()[-3000:]
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        """Kills the app with its workers, whether or not its supervisor still runs."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # the whole group has exited
+            pass
+        self.proc.wait()
 
 
 def build_service(tmp_path, framework, name="svc", cpu=1, serving="", wait_ms=2):
@@ -678,6 +694,52 @@ def test_batches_wait_for_rows_only_while_the_loop_is_saturated(tmp_path):
     assert not saturated and rows == 1 and calm_s < 0.025, out
 
 
+CALL_THAT_OVERRUNS = """
+import asyncio, json, sys, threading, time
+from concurrent.futures import ThreadPoolExecutor
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+import uvloop
+import server
+
+slow = []
+ran_in = []
+
+
+def predict(X):
+    ran_in.append("loop" if threading.current_thread() is threading.main_thread() else "thread")
+    if slow.pop(0):
+        time.sleep(0.05)
+    return X[:, 0]
+
+
+async def main():
+    b = server.Batcher(ThreadPoolExecutor(max_workers=1))
+    b.predict = predict
+    for turns_slow in (False, False, True, False, False):
+        slow.append(turns_slow)
+        await b.submit(np.ones((1, 4)))
+    print(json.dumps(ran_in))
+
+
+uvloop.run(main())
+"""
+
+
+def test_a_call_that_overruns_its_estimate_sends_the_next_to_the_thread(tmp_path):
+    """A model call runs on the loop only while the last one took microseconds: once a call
+    overruns that (it held the loop), the next goes to the thread, and the loop again once
+    calls are quick."""
+    out_dir, _, _ = build_service(tmp_path, "sklearn")
+    python = app_venv(out_dir / "app" / "requirements.txt") / "bin" / "python"
+    script = tmp_path / "call_that_overruns.py"
+    script.write_text(CALL_THAT_OVERRUNS)
+    done = subprocess.run([str(python), str(script), str(out_dir / "app")],
+                          capture_output=True, text=True, timeout=60, check=True)
+    # The first call, of unknown length, in the thread; the slow one (third) on the loop.
+    assert json.loads(done.stdout) == ["thread", "loop", "loop", "thread", "loop"]
+
+
 def listening_sockets(port):
     """How many sockets listen on 127.0.0.1:`port` (from /proc/net/tcp, state 0A)."""
     want = f"0100007F:{port:04X}"
@@ -735,6 +797,55 @@ def test_workers_share_one_socket_where_so_reuseport_is_missing(tmp_path):
         assert app.proc.wait(timeout=10) == 0, app.output()
     finally:
         app.stop()
+
+
+def children_of(pid):
+    """The pids of `pid`'s child processes (from /proc)."""
+    return [p for p, parent in process_parents().items() if parent == pid]
+
+
+def test_workers_exit_when_their_supervisor_is_killed(tmp_path):
+    """A SIGKILLed supervisor (a killed PID 1, say) leaves no worker serving a stale model
+    on its own."""
+    app, _ = start(tmp_path, "sklearn", cpu=2)
+    try:
+        workers = children_of(app.proc.pid)
+        assert len(workers) == 2, workers
+        app.proc.kill()
+        app.proc.wait()
+        deadline = time.monotonic() + 30
+        while running := [p for p in workers if p in process_parents()]:
+            assert time.monotonic() < deadline, f"workers {running} outlived their supervisor"
+            time.sleep(0.05)
+    finally:
+        app.stop()
+
+
+def test_the_run_finds_the_servers_it_left_running(tmp_path):
+    """What the check at the end of the run looks for: a server that this run started,
+    orphaned or not; not a process of another kind, nor a server that another run started."""
+    main = tmp_path / "app" / "main.py"
+    main.parent.mkdir()
+    main.write_text("import time\ntime.sleep(120)\n")
+    server = [sys.executable, str(main)]
+    others = [
+        subprocess.Popen(["sleep", "120"]),  # this run's, not a server
+        subprocess.Popen(server, env={"PATH": os.environ["PATH"]}),  # not this run's
+    ]
+    # Started by a shell that exits at once: orphaned, as a leaked worker is.
+    orphan = f'{shlex.join(server)} </dev/null >/dev/null 2>&1 & echo $!'
+    pid = int(subprocess.run(["sh", "-c", orphan], capture_output=True, check=True).stdout)
+    try:
+        deadline = time.monotonic() + 30
+        while (found := servers_of_this_run()).get(pid) != " ".join(server):
+            assert time.monotonic() < deadline, found
+            time.sleep(0.05)
+        assert not {p.pid for p in others} & set(found), found
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        for p in others:
+            p.kill()
+            p.wait()
 
 
 @pytest.mark.parametrize("cpu", [1, 2])
@@ -820,6 +931,108 @@ def test_sigterm_finishes_in_flight_requests_and_exits(tmp_path, cpu):
             socket.create_connection(("127.0.0.1", app.port), timeout=2).close()
     finally:
         app.stop()
+
+
+HELD_CALL = """
+import os, runpy, sys, time
+started, release, main = sys.argv[1:]
+sys.path.insert(0, os.path.dirname(main))
+import server
+
+
+def load_model(path):
+    def predict(X):  # microseconds a call, but a row starting with -1 holds it until released
+        if X[0, 0] == -1:
+            open(started, "w").close()
+            deadline = time.monotonic() + 60
+            while not os.path.exists(release) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            # Released after SIGTERM: hold on past uvicorn's next look for it (every 0.1 s).
+            time.sleep(0.3)
+        return X[:, 0]
+
+    return predict
+
+
+server.load_model = load_model
+sys.argv = [main]
+runpy.run_path(main, run_name="__main__")
+"""
+
+
+def test_sigterm_answers_the_requests_queued_while_a_call_held_the_loop(tmp_path):
+    """A model call estimated quick runs on the event loop; when one turns slow, requests
+    that arrive meanwhile wait in the listen queue, unaccepted. SIGTERM then must not reset
+    them: every request that reached the socket before SIGTERM is answered."""
+    out_dir, model_path, _ = build_service(tmp_path, "sklearn")
+    started, release = tmp_path / "started", tmp_path / "release"
+    app = App(out_dir, app_venv(out_dir / "app" / "requirements.txt"), model_path, tmp_path,
+              python_args=("-c", HELD_CALL, started, release))
+    held = {}
+    queued = [http.client.HTTPConnection("127.0.0.1", app.port, timeout=30) for _ in range(6)]
+    holder = threading.Thread(target=lambda: held.update(answer=app.predict([[-1, 0, 0, 0]])))
+    try:
+        app.wait_ready()
+        # The first call runs in the thread and times the model: microseconds, so the held
+        # call runs on the loop.
+        assert app.predict(ROWS.tolist()) == (200, {"predictions": ROWS[:, 0].tolist()})
+        holder.start()
+        deadline = time.monotonic() + 30
+        while not started.exists():
+            assert time.monotonic() < deadline, app.output()
+            time.sleep(0.01)
+        for i, conn in enumerate(queued):
+            conn.request("POST", "/predict", json.dumps({"instances": [[i, 1, 2, 3]]}))
+        app.proc.send_signal(signal.SIGTERM)
+        release.touch()
+        answers = []
+        for conn in queued:
+            try:
+                resp = conn.getresponse()
+                answers.append((resp.status, json.loads(resp.read())))
+            except OSError as e:
+                answers.append(repr(e))
+        holder.join()
+        assert answers == [(200, {"predictions": [float(i)]}) for i in range(len(queued))]
+        assert held["answer"] == (200, {"predictions": [-1.0]})
+        assert app.proc.wait(timeout=15) == 0, app.output()
+    finally:
+        for conn in queued:
+            conn.close()
+        app.stop()
+
+
+def test_shutdown_waits_for_queued_connections_and_unread_requests(tmp_path):
+    """What the shutdown lets the loop take in first: connections in the listen queue, and
+    bytes unread on a connection with no request in progress (closing either resets it)."""
+    out_dir, _, _ = build_service(tmp_path, "sklearn")
+    main = runpy.run_path(str(out_dir / "app" / "main.py"))  # the standard library only
+    untaken = main["untaken"]
+
+    def connection(sock, cycle):  # the parts of a uvicorn protocol that the check reads
+        transport = types.SimpleNamespace(get_extra_info={"socket": sock}.get)
+        return types.SimpleNamespace(cycle=cycle, transport=transport)
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        queue = [listener.fileno()]
+        assert not untaken(queue, [])
+        with socket.create_connection(listener.getsockname()) as client:
+            assert untaken(queue, [])
+            accepted, _ = listener.accept()
+            with accepted:
+                assert not untaken(queue, [])
+                idle = connection(accepted, None)
+                answered = connection(accepted, types.SimpleNamespace(response_complete=True))
+                reading = connection(accepted, types.SimpleNamespace(response_complete=False))
+                assert not untaken([], [idle])
+                client.sendall(b"GET / HTTP/1.1\r\n\r\n")
+                select.select([accepted], [], [], 10)
+                assert untaken([], [idle]) and untaken([], [answered])
+                assert not untaken([], [reading])  # a request in progress reads its own body
+                accepted.recv(1024)
+                assert not untaken([], [idle])
 
 
 # ---------------------------------------------------------------------------------------

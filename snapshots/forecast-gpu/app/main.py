@@ -12,6 +12,10 @@ nearly all of them while the other idles. (Cloud Run's second-generation environ
 the deploy targets ask for, runs a Linux kernel; where SO_REUSEPORT is missing, the workers
 fall back to sharing one socket.)
 
+At SIGTERM each worker answers every request that reached its socket, in-flight or still
+queued, then exits; a worker whose supervisor dies gets SIGTERM from the kernel, so a killed
+supervisor leaves no worker serving on.
+
 Environment: PORT (Cloud Run sets it), MLGEN_HOST (the listen address, 0.0.0.0 by default).
 """
 
@@ -26,6 +30,10 @@ GRACEFUL_SHUTDOWN_S = 8
 BACKLOG = 2048
 # A worker that exits sooner than this after its start failed to start: another would too.
 STARTUP_S = 30
+# At SIGTERM, the connections still queued on a listening socket, or accepted with their
+# request not yet read, get up to this long to be taken in before the sockets close.
+TAKE_IN_S = 1.0
+PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
 
 def log_line(severity, message, **fields):
@@ -65,9 +73,54 @@ def can_reuse_port(host, port):
         sock.close()
 
 
+def unread_bytes(sock):
+    """Bytes that arrived on a connected socket and were not read yet."""
+    import fcntl
+    import termios
+
+    return int.from_bytes(fcntl.ioctl(sock.fileno(), termios.FIONREAD, bytes(4)), sys.byteorder)
+
+
+def untaken(listeners, connections):
+    """Whether a connection waits in a listening socket's queue, or a connection with no
+    request in progress (which uvicorn's shutdown closes at once) has sent bytes it has not
+    read yet. Closing either resets a request that reached this process."""
+    import select
+
+    if select.select(listeners, [], [], 0)[0]:
+        return True
+    for connection in connections:
+        cycle = connection.cycle
+        if cycle is None or cycle.response_complete:
+            sock = connection.transport.get_extra_info("socket")
+            try:
+                if sock is not None and unread_bytes(sock):
+                    return True
+            except OSError:  # closed meanwhile
+                continue
+    return False
+
+
+async def take_in(server):
+    """Lets the loop accept and read what `server` (a uvicorn.Server) has not yet: a model
+    call that held the loop when SIGTERM came leaves the requests of that while untaken."""
+    import asyncio
+
+    listeners = [sock.fileno() for s in server.servers for sock in s.sockets]
+    connections = server.server_state.connections
+    deadline = time.monotonic() + TAKE_IN_S
+    while untaken(listeners, connections) and time.monotonic() < deadline:
+        await asyncio.sleep(0.001)
+
+
 def serve(app, host, port, sock=None):
     """Serves the ASGI `app` in this process until SIGTERM; returns the exit code."""
     import uvicorn
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets=None):
+            await take_in(self)
+            await super().shutdown(sockets)
 
     config = uvicorn.Config(
         app,
@@ -85,8 +138,19 @@ def serve(app, host, port, sock=None):
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         backlog=BACKLOG,
     )
-    uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
+    Server(config).run(sockets=[sock] if sock is not None else None)
     return 0
+
+
+def exit_with(supervisor):
+    """Has the kernel send this worker SIGTERM when its supervisor dies (Linux), so a killed
+    supervisor leaves no worker serving on; and exits if it died before the ask."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != supervisor:
+        sys.exit(0)
 
 
 def run(load_app, host, port, workers):
@@ -103,6 +167,7 @@ def run(load_app, host, port, workers):
         log_line("CRITICAL", f"cannot listen on {host}:{port}: {e}")
         return 1
     children = {}  # pid -> time.monotonic() at start
+    supervisor = os.getpid()
 
     def fork():
         pid = os.fork()
@@ -111,6 +176,7 @@ def run(load_app, host, port, workers):
             try:
                 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
                 signal.signal(signal.SIGINT, signal.default_int_handler)
+                exit_with(supervisor)
                 sock = shared or listen(host, port, reuse_port=True)
                 code = serve(load_app(), host, port, sock)
             except SystemExit as e:
