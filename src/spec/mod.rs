@@ -4,6 +4,7 @@
 //! `Spanned`, so the error can point at it. Nothing here decides defaults that the targets
 //! depend on beyond plain serde defaults; derived values live in [`crate::model`].
 
+pub mod cost;
 pub mod load;
 pub mod validate;
 
@@ -51,6 +52,9 @@ pub struct Spec {
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, SecretRef>")]
     pub secrets: BTreeMap<Spanned<String>, Spanned<SecretRef>>,
+    /// Inputs of the cost estimate `mlgen plan` prints.
+    #[serde(default)]
+    pub cost: CostSpec,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -372,6 +376,17 @@ impl Default for ServingSpec {
             convert_to_onnx: Spanned::new(0..0, false),
         }
     }
+}
+
+/// Inputs of the cost estimate `mlgen plan` prints.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CostSpec {
+    /// Mean time one request takes, in milliseconds; by default the benchmark's figure for
+    /// the framework (data/pricing.toml).
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub mean_request_ms: Option<Spanned<f64>>,
 }
 
 /// A Secret Manager reference: never a value.

@@ -196,6 +196,8 @@ pub fn validate(spec: &Spec) -> Result<Checked, Vec<Diagnostic>> {
         }
     };
 
+    super::cost::check_cost(spec, &mut c.out);
+
     // [service_account]
     let sa = &spec.service_account.account_id;
     if !is_account_id(sa.get_ref()) {
