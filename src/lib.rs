@@ -2,11 +2,13 @@
 //!
 //! The pipeline is: [`spec`] (parse) → [`spec::validate`] → [`model`] (resolve once) →
 //! [`render`] (one renderer per target) → [`tree::Tree`] → `plan` (what would change) /
-//! `write` (apply it); `output` shows plans and errors, `commands` ties them to the CLI.
+//! `write` (apply it); [`cost`] estimates what the service costs; `output` shows plans and
+//! errors, `commands` ties them to the CLI.
 //! Modules that only the CLI uses are private to the crate.
 
 pub mod cli;
 pub mod commands;
+pub mod cost;
 pub mod diagnostics;
 pub(crate) mod discover;
 pub mod error;

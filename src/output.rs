@@ -8,6 +8,7 @@ use anstyle::{AnsiColor, Style};
 use serde_json::{Value, json};
 use similar::{ChangeTag, TextDiff};
 
+use crate::cost::{self, Billing, Report};
 use crate::diagnostics::{self, Diagnostic};
 use crate::error::Error;
 use crate::plan::{Conflict, FileChange, Plan};
@@ -40,8 +41,9 @@ fn unified_diff(c: &FileChange) -> String {
         .to_string()
 }
 
-/// Writes the human-readable plan: coloured diffs, conflicts, then a summary line.
-pub fn plan_text(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
+/// Writes the human-readable plan: coloured diffs, conflicts, the cost estimate, then a
+/// summary line.
+pub fn plan_text(plan: &Plan, cost: &Report, out: &mut impl Write) -> io::Result<()> {
     for c in plan.pending() {
         write_diff(c, out)?;
         if let Some(conflict) = c.conflict {
@@ -58,7 +60,56 @@ pub fn plan_text(plan: &Plan, out: &mut impl Write) -> io::Result<()> {
         }
         writeln!(out)?;
     }
+    cost_text(cost, out)?;
     writeln!(out, "{}", summary_line(plan))
+}
+
+/// The estimate in a few lines; a figure the change moves shows as `old -> new`.
+fn cost_text(r: &Report, out: &mut impl Write) -> io::Result<()> {
+    let i = &r.inputs;
+    let e = match &r.now {
+        Ok(e) => e,
+        Err(why) => return writeln!(out, "Estimated cost: none, {why}."),
+    };
+    let billing = match i.billing {
+        Billing::RequestBased => "request-based",
+        Billing::InstanceBased => "instance-based",
+    };
+    let p = cost::pricing();
+    writeln!(
+        out,
+        "Estimated cost ({}, {}, {billing} billing; list prices of {}, before the free tier):",
+        i.region,
+        e.tier.label(),
+        p.as_of
+    )?;
+    let before = r.before.as_ref();
+    writeln!(
+        out,
+        "  with no traffic  {} a month (min_instances = {}, {} h a month)",
+        usd(before.map(|b| b.idle_monthly_usd), e.idle_monthly_usd),
+        i.min_instances,
+        p.hours_per_month
+    )?;
+    writeln!(
+        out,
+        "  per 1M requests  {} ({} ms each, {} at a time per instance; {})",
+        usd(
+            before.map(|b| b.per_million_requests_usd),
+            e.per_million_requests_usd
+        ),
+        i.mean_request_ms,
+        i.concurrency,
+        i.mean_request_ms_from
+    )?;
+    writeln!(out)
+}
+
+fn usd(before: Option<f64>, now: f64) -> String {
+    match before {
+        Some(b) if b != now => format!("${b:.2} -> ${now:.2}"),
+        _ => format!("${now:.2}"),
+    }
 }
 
 fn write_diff(c: &FileChange, out: &mut impl Write) -> io::Result<()> {
@@ -105,7 +156,7 @@ fn summary_line(plan: &Plan) -> String {
 }
 
 /// One spec's entry in the machine-readable plan (`plan --format json`).
-pub fn plan_json(plan: &Plan, spec: &Path) -> Value {
+pub fn plan_json(plan: &Plan, cost: &Report, spec: &Path) -> Value {
     let files: Vec<Value> = plan
         .pending()
         .map(|c| {
@@ -120,7 +171,38 @@ pub fn plan_json(plan: &Plan, spec: &Path) -> Value {
         "current": plan.is_current(),
         "summary": plan.summary(),
         "files": files,
+        "cost": cost_json(cost),
     })
+}
+
+/// The estimate with everything it assumes; figures are `null` where a price is missing
+/// (`unavailable` says which), and `previous` holds the last applied figures where they differ.
+fn cost_json(r: &Report) -> Value {
+    let p = cost::pricing();
+    let mut assumptions = serde_json::to_value(&r.inputs).expect("cost inputs serialise");
+    assumptions["price_tier"] = json!(r.now.as_ref().ok().map(|e| e.tier));
+    assumptions["hours_per_month"] = json!(p.hours_per_month);
+    assumptions["free_tier_applied"] = json!(false);
+    assumptions["instances_busy"] =
+        json!("requests share an instance `concurrency` at a time, back to back");
+    let now = r.now.as_ref().ok();
+    let mut v = json!({
+        "idle_monthly_usd": now.map(|e| e.idle_monthly_usd),
+        "per_million_requests_usd": now.map(|e| e.per_million_requests_usd),
+        "assumptions": assumptions,
+        "prices_as_of": p.as_of,
+        "prices_source": p.source,
+    });
+    if let Err(why) = &r.now {
+        v["unavailable"] = why.to_string().into();
+    }
+    if let Some(b) = &r.before {
+        v["previous"] = json!({
+            "idle_monthly_usd": b.idle_monthly_usd,
+            "per_million_requests_usd": b.per_million_requests_usd,
+        });
+    }
+    v
 }
 
 /// A spec that failed, for `plan --format json`: a plain-text `error`, its `help`, and for

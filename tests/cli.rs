@@ -872,3 +872,149 @@ fn colour_follows_the_flag() {
     assert!(!stdout(&o).contains('\u{1b}'));
     drop(d);
 }
+
+fn plan_json(spec: &Path) -> serde_json::Value {
+    let o = mlgen()
+        .args(["plan", "--format", "json"])
+        .arg(spec)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", stderr(&o)))
+}
+
+fn edit(spec: &Path, from: &str, to: &str) {
+    let text = fs::read_to_string(spec).unwrap();
+    assert!(text.contains(from), "{from}");
+    fs::write(spec, text.replace(from, to)).unwrap();
+}
+
+#[test]
+fn plan_shows_the_cost_and_what_a_spec_change_does_to_it() {
+    let (_d, spec) = example("iris-sklearn");
+    let o = mlgen().arg("plan").arg(&spec).output().unwrap();
+    let text = stdout(&o);
+    assert!(
+        text.contains("Estimated cost (europe-west1, Tier 1, request-based billing"),
+        "{text}"
+    );
+    assert!(text.contains("with no traffic  $0.00 a month"), "{text}");
+    assert!(text.contains("per 1M requests  $0.40"), "{text}");
+
+    assert!(
+        mlgen()
+            .arg("apply")
+            .arg(&spec)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    edit(&spec, "min_instances = 0", "min_instances = 1");
+    // 730 h x 3600 s x (1 vCPU x $0.0000025 + 2 GiB x $0.0000025), idle minimum instance.
+    let text = stdout(&mlgen().arg("plan").arg(&spec).output().unwrap());
+    assert!(
+        text.contains("with no traffic  $0.00 -> $19.71 a month"),
+        "{text}"
+    );
+    assert!(text.contains("per 1M requests  $0.40 ("), "{text}");
+    let cost = &plan_json(&spec)["plans"][0]["cost"];
+    assert_eq!(cost["idle_monthly_usd"], 19.71);
+    assert_eq!(cost["previous"]["idle_monthly_usd"], 0.0);
+    assert_eq!(cost["assumptions"]["min_instances"], 1);
+    let as_of = cost["prices_as_of"].as_str().unwrap();
+    assert!(
+        as_of.len() == 10 && as_of.chars().filter(|c| *c == '-').count() == 2,
+        "{as_of}"
+    );
+
+    // Once applied, the new figure is the recorded one: nothing to compare.
+    assert!(
+        mlgen()
+            .arg("apply")
+            .arg(&spec)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let text = stdout(&mlgen().arg("plan").arg(&spec).output().unwrap());
+    assert!(text.contains("with no traffic  $19.71 a month"), "{text}");
+    assert!(!text.contains("->"), "{text}");
+    assert!(
+        plan_json(&spec)["plans"][0]["cost"]
+            .get("previous")
+            .is_none()
+    );
+}
+
+#[test]
+fn mean_request_ms_comes_from_the_spec_or_the_benchmark() {
+    let (_d, spec) = example("iris-sklearn");
+    let cost = plan_json(&spec)["plans"][0]["cost"].clone();
+    assert_eq!(cost["assumptions"]["mean_request_ms"], 7.16);
+    assert!(
+        cost["assumptions"]["mean_request_ms_from"]
+            .as_str()
+            .unwrap()
+            .contains("benchmark")
+    );
+    // 1e6 x 0.1 s / 80 x (1 x $0.000024 + 2 x $0.0000025) = $0.036, + 1e6 x $0.0000004
+    fs::write(
+        &spec,
+        fs::read_to_string(&spec).unwrap() + "\n[cost]\nmean_request_ms = 100\n",
+    )
+    .unwrap();
+    let cost = plan_json(&spec)["plans"][0]["cost"].clone();
+    assert_eq!(cost["per_million_requests_usd"], 0.44);
+    assert_eq!(
+        cost["assumptions"]["mean_request_ms_from"],
+        "[cost] mean_request_ms"
+    );
+
+    edit(&spec, "mean_request_ms = 100", "mean_request_ms = 0");
+    let o = mlgen().arg("plan").arg(&spec).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("`cost.mean_request_ms`: mean_request_ms 0 is not a positive duration"),
+        "{err}"
+    );
+    let line = fs::read_to_string(&spec)
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("mean_request_ms"))
+        .unwrap()
+        + 1;
+    let d = &plan_json(&spec)["plans"][0]["diagnostics"][0];
+    assert_eq!(d["key"], "cost.mean_request_ms");
+    assert_eq!(d["line"], line);
+}
+
+#[test]
+fn gpu_services_pay_for_the_gpu_and_unpriced_regions_say_so() {
+    let (_d, spec) = example("forecast-gpu");
+    let cost = plan_json(&spec)["plans"][0]["cost"].clone();
+    // 730 h x 3600 s x (4 x $0.000018 + 16 x $0.000002 + L4 without zonal redundancy $0.0001867)
+    assert_eq!(cost["idle_monthly_usd"], 763.96);
+    assert_eq!(cost["assumptions"]["billing"], "instance-based");
+
+    let (_d, spec) = example("iris-sklearn");
+    edit(
+        &spec,
+        "region = \"europe-west1\"",
+        "region = \"europe-north2\"",
+    );
+    let cost = plan_json(&spec)["plans"][0]["cost"].clone();
+    assert!(cost["idle_monthly_usd"].is_null());
+    assert!(
+        cost["unavailable"]
+            .as_str()
+            .unwrap()
+            .contains("europe-north2")
+    );
+    let text = stdout(&mlgen().arg("plan").arg(&spec).output().unwrap());
+    assert!(
+        text.contains("Estimated cost: none, region europe-north2 is in neither price tier"),
+        "{text}"
+    );
+}

@@ -12,7 +12,7 @@ use crate::error::{Error, Refusal};
 use crate::output::{self, report};
 use clap::CommandFactory;
 
-use crate::{discover, parallel, pipeline, plan, schema, write};
+use crate::{cost, discover, parallel, pipeline, plan, schema, spec, write};
 
 /// Exit codes, documented in `--help`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,8 +80,25 @@ fn print(text: &str) -> Result<ExitStatus, Error> {
     Ok(ExitStatus::Success)
 }
 
+/// Prepares `spec` with the cost estimate's inputs among the generated files, so `apply`
+/// records them and the next `plan` reads the last applied ones back from disk.
+fn prepare(
+    spec_path: &Path,
+    out: Option<&Path>,
+) -> Result<(pipeline::Prepared, cost::Inputs), Error> {
+    let mut p = pipeline::prepare(spec_path, out)?;
+    // The deployment does not carry `[cost]`; the spec text is parsed again for it.
+    let mean_ms = spec::load::parse(&p.file)?
+        .cost
+        .mean_request_ms
+        .map(|m| *m.get_ref());
+    let inputs = cost::Inputs::of(&p.deployment, mean_ms);
+    p.tree.add(cost::FILE, &inputs.to_json());
+    Ok((p, inputs))
+}
+
 fn render(a: RenderArgs) -> Result<ExitStatus, Error> {
-    let p = pipeline::prepare(&discover::one(&a.spec)?, a.out.as_deref())?;
+    let (p, _) = prepare(&discover::one(&a.spec)?, a.out.as_deref())?;
     match a.out {
         Some(dir) => {
             write::export(&p.tree, &dir)?;
@@ -115,21 +132,28 @@ fn spec_list(specs: &[PathBuf], out: Option<&Path>) -> Result<Vec<PathBuf>, Erro
 fn plan_cmd(a: PlanArgs) -> Result<ExitStatus, Error> {
     let specs = spec_list(&a.specs, a.out.as_deref())?;
     let results = parallel::map(&specs, |spec| {
-        let p = pipeline::prepare(spec, a.out.as_deref())?;
-        plan::plan(&p.tree, &p.out_dir)
+        let (p, inputs) = prepare(spec, a.out.as_deref())?;
+        let plan = plan::plan(&p.tree, &p.out_dir)?;
+        let recorded = plan
+            .changes
+            .iter()
+            .find(|c| c.path == cost::FILE)
+            .and_then(|c| c.old.as_deref());
+        let report = cost::Report::new(inputs, recorded);
+        Ok::<_, Error>((plan, report))
     });
     let mut o = out();
     let failed = results.iter().filter(|r| r.is_err()).count();
     let current = results
         .iter()
-        .all(|r| r.as_ref().is_ok_and(plan::Plan::is_current));
+        .all(|r| r.as_ref().is_ok_and(|(p, _)| p.is_current()));
     match a.format {
         Format::Json => {
             let plans: Vec<serde_json::Value> = specs
                 .iter()
                 .zip(&results)
                 .map(|(spec, r)| match r {
-                    Ok(plan) => output::plan_json(plan, spec),
+                    Ok((plan, cost)) => output::plan_json(plan, cost, spec),
                     Err(e) => output::error_json(e, spec),
                 })
                 .collect();
@@ -147,7 +171,7 @@ fn plan_cmd(a: PlanArgs) -> Result<ExitStatus, Error> {
                     ignore_pipe(writeln!(o, "==> {} <==", spec.display()))?;
                 }
                 match r {
-                    Ok(plan) => ignore_pipe(output::plan_text(plan, &mut o))?,
+                    Ok((plan, cost)) => ignore_pipe(output::plan_text(plan, cost, &mut o))?,
                     Err(e) => {
                         let _ = o.flush();
                         report(e);
@@ -160,7 +184,7 @@ fn plan_cmd(a: PlanArgs) -> Result<ExitStatus, Error> {
             if many {
                 let changed = results
                     .iter()
-                    .filter(|r| r.as_ref().is_ok_and(|p| !p.is_current()))
+                    .filter(|r| r.as_ref().is_ok_and(|(p, _)| !p.is_current()))
                     .count();
                 ignore_pipe(writeln!(
                     o,
@@ -183,7 +207,7 @@ fn plan_cmd(a: PlanArgs) -> Result<ExitStatus, Error> {
 fn apply(a: ApplyArgs) -> Result<ExitStatus, Error> {
     let specs = spec_list(&a.specs, a.out.as_deref())?;
     let results = parallel::map(&specs, |spec| {
-        let p = pipeline::prepare(spec, a.out.as_deref())?;
+        let (p, _) = prepare(spec, a.out.as_deref())?;
         let (plan, outcome) = write::apply(&p.tree, &p.out_dir, a.force)?;
         Ok::<_, Error>((p.out_dir, plan.summary(), outcome))
     });
@@ -238,7 +262,7 @@ fn apply(a: ApplyArgs) -> Result<ExitStatus, Error> {
 
 fn validate(a: SpecArg) -> Result<ExitStatus, Error> {
     let spec = discover::one(&a.spec)?;
-    let p = pipeline::prepare(&spec, None)?;
+    let (p, _) = prepare(&spec, None)?;
     println!(
         "{}: valid; service {} in {} ({} files would be generated).",
         spec.display(),

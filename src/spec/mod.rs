@@ -58,6 +58,9 @@ pub struct Spec {
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, SecretRef>")]
     pub secrets: BTreeMap<Spanned<String>, Spanned<SecretRef>>,
+    /// Inputs of the cost estimate `mlgen plan` prints.
+    #[serde(default)]
+    pub cost: CostSpec,
     /// Where each table sits in the text, filled in by [`load::parse`].
     #[serde(skip)]
     #[schemars(skip)]
@@ -308,6 +311,17 @@ impl Default for ServingSpec {
 /// A default value: it has no place in the text, so its span is empty at offset 0.
 fn unset<T>(value: T) -> Spanned<T> {
     Spanned::new(0..0, value)
+}
+
+/// Inputs of the cost estimate `mlgen plan` prints.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CostSpec {
+    /// Mean time one request takes, in milliseconds; by default the benchmark's figure for
+    /// the framework (data/pricing.toml).
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub mean_request_ms: Option<Spanned<f64>>,
 }
 
 /// A Secret Manager reference: never a value.

@@ -11,6 +11,7 @@
 mod access;
 mod account;
 mod container;
+mod cost;
 mod env;
 mod ids;
 mod image;
@@ -107,6 +108,7 @@ pub fn validate(spec: &Spec) -> Result<Checked, Vec<Diagnostic>> {
     access::check(&mut c, &spec.access);
     env::check(&mut c, spec);
     serving::check(&mut c, spec, source.as_ref());
+    cost::check(&mut c, &spec.cost);
     if c.out.is_empty() {
         Ok(Checked {
             millicpu: sized.millicpu,
