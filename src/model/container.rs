@@ -27,7 +27,9 @@ pub struct Container {
 pub struct Gpu {
     pub kind: String,
     pub count: u32,
-    pub zonal_redundancy: bool,
+    /// In the API's polarity (`gpu_zonal_redundancy_disabled`), which Terraform and Pulumi
+    /// take as is; the spec's `gpu_zonal_redundancy` is its negation.
+    pub zonal_redundancy_disabled: bool,
 }
 
 pub(super) fn resolve(spec: &Spec, checked: &Checked) -> Container {
@@ -35,7 +37,10 @@ pub(super) fn resolve(spec: &Spec, checked: &Checked) -> Container {
     let gpu = checked.gpu.map(|g| Gpu {
         kind: g.kind.clone(),
         count: 1,
-        zonal_redundancy: r.gpu_zonal_redundancy.as_ref().is_none_or(|z| *z.get_ref()),
+        zonal_redundancy_disabled: r
+            .gpu_zonal_redundancy
+            .as_ref()
+            .is_some_and(|z| !z.get_ref()),
     });
     let always_allocated = r
         .cpu_always_allocated
@@ -76,9 +81,9 @@ mod tests {
     #[test]
     fn zonal_redundancy_is_on_unless_the_spec_turns_it_off() {
         let on = container(GPU).gpu.unwrap();
-        assert!(on.zonal_redundancy);
+        assert!(!on.zonal_redundancy_disabled);
         let off = container(&format!("{GPU}gpu_zonal_redundancy = false\n"));
-        assert!(!off.gpu.unwrap().zonal_redundancy);
+        assert!(off.gpu.unwrap().zonal_redundancy_disabled);
     }
 
     #[test]

@@ -204,10 +204,10 @@ mod tests {
         let s = fixture::spec_text(&text);
         let d = resolve(&s, &fixture::checked(&s), "mlgen.toml", "deploy");
         assert_eq!(d.volumes[0].bucket, "bkt");
-        assert_eq!(
-            (d.iam[0].target, d.iam[0].resource.as_str()),
-            (IamTarget::Bucket, "bkt")
-        );
+        let g = &d.iam[0];
+        assert_eq!((g.target, g.resource.as_str()), (IamTarget::Bucket, "bkt"));
+        // Cloud Run checks the mount's access when deploying.
+        assert!(g.before_service && g.member_is_runtime);
         assert!(d.apis.contains(&"storage.googleapis.com".to_string()));
     }
 }
