@@ -85,7 +85,7 @@ fn gpu_forces_cpu_always_allocated_and_gen2() {
     let d = resolve(&example("forecast-gpu"));
     let gpu = d.container.gpu.as_ref().unwrap();
     assert_eq!(gpu.kind, "nvidia-l4");
-    assert!(!gpu.zonal_redundancy);
+    assert!(gpu.zonal_redundancy_disabled);
     assert!(!d.container.cpu_idle);
     assert_eq!(d.container.execution_environment, "gen2");
     assert_eq!(d.serving.workers, 1);

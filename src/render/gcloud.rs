@@ -8,7 +8,7 @@ use askama::Template;
 
 use super::add;
 use crate::error::Error;
-use crate::model::{Deployment, IamTarget};
+use crate::model::{Deployment, IamGrant, IamTarget, Probe};
 use crate::tree::Tree;
 
 /// The folder, inside the output folder, that holds this target's files.
@@ -40,18 +40,110 @@ const CLOUDBUILD: &str = "cloudbuild.json";
 const IGNORE: &str = ".gcloudignore";
 const ENV_FILE: &str = "env.yaml";
 
+/// One IAM grant as gcloud spells it.
+struct Grant<'a> {
+    g: &'a IamGrant,
+    /// The command group whose `add-` / `remove-iam-policy-binding` sets it, word by word.
+    group: &'static [&'static str],
+    /// The resource as that command takes it.
+    resource: String,
+    /// On the service itself: the command needs its region, and deleting the service
+    /// deletes the grant with it.
+    on_service: bool,
+}
+
+/// The one place gcloud spells each kind of grant.
+fn grant(g: &IamGrant) -> Grant<'_> {
+    let (group, resource): (&'static [&'static str], String) = match g.target {
+        IamTarget::Secret => (&["secrets"], g.resource.clone()),
+        IamTarget::Bucket => (&["storage", "buckets"], format!("gs://{}", g.resource)),
+        IamTarget::ServiceAccount => (&["iam", "service-accounts"], g.resource.clone()),
+        IamTarget::Service => (&["run", "services"], g.resource.clone()),
+    };
+    Grant {
+        g,
+        group,
+        resource,
+        on_service: g.target == IamTarget::Service,
+    }
+}
+
+/// The model's booleans as `gcloud run deploy` switches (`--NAME` / `--no-NAME`): the one
+/// place their polarity is mapped, since gcloud names some of them the other way round.
+struct Switches {
+    gpu_zonal_redundancy: Option<String>,
+    cpu_throttling: String,
+    cpu_boost: String,
+    invoker_iam_check: String,
+}
+
+impl Switches {
+    fn new(d: &Deployment) -> Self {
+        let c = &d.container;
+        Switches {
+            gpu_zonal_redundancy: c
+                .gpu
+                .as_ref()
+                .map(|g| switch("gpu-zonal-redundancy", !g.zonal_redundancy_disabled)),
+            // Throttled between requests is what the API calls an idle CPU.
+            cpu_throttling: switch("cpu-throttling", c.cpu_idle),
+            cpu_boost: switch("cpu-boost", c.startup_cpu_boost),
+            invoker_iam_check: switch("invoker-iam-check", !d.service.invoker_iam_disabled),
+        }
+    }
+}
+
+fn switch(name: &str, on: bool) -> String {
+    if on {
+        format!("--{name}")
+    } else {
+        format!("--no-{name}")
+    }
+}
+
+/// The probes as `--startup-probe` / `--liveness-probe` values.
+struct ProbeFlags {
+    startup: String,
+    liveness: String,
+}
+
+/// `httpGet.path=/ready,httpGet.port=8080,periodSeconds=5,...`: the API's fields in the
+/// camelCase of its JSON form.
+fn probe_flag(p: &Probe) -> String {
+    let mut flag = format!("httpGet.path={},httpGet.port={}", p.path, p.port);
+    for s in p.settings() {
+        flag.push_str(&format!(",{}={}", camel_case(s.name), s.value));
+    }
+    flag
+}
+
+fn camel_case(snake: &str) -> String {
+    let mut words = snake.split('_');
+    let first = words.next().unwrap_or_default().to_string();
+    words.fold(first, |mut out, w| {
+        let mut chars = w.chars();
+        out.extend(chars.next().map(|c| c.to_ascii_uppercase()));
+        out.push_str(chars.as_str());
+        out
+    })
+}
+
 #[derive(Template)]
 #[template(path = "gcloud/deploy.sh")]
 struct Deploy<'a> {
     d: &'a Deployment,
     build: BuildPaths,
     env_file: &'static str,
+    grants: Vec<Grant<'a>>,
+    switches: Switches,
+    probes: ProbeFlags,
 }
 
 #[derive(Template)]
 #[template(path = "gcloud/teardown.sh")]
 struct Teardown<'a> {
     d: &'a Deployment,
+    grants: Vec<Grant<'a>>,
 }
 
 #[derive(Template)]
@@ -74,10 +166,17 @@ struct Ignore<'a> {
 
 pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
     let path = |file: &str| format!("{DIR}/{file}");
+    let grants = || d.iam.iter().map(grant).collect();
     let deploy = Deploy {
         d,
         build: BuildPaths::new(d),
         env_file: ENV_FILE,
+        grants: grants(),
+        switches: Switches::new(d),
+        probes: ProbeFlags {
+            startup: probe_flag(&d.probes.startup),
+            liveness: probe_flag(&d.probes.liveness),
+        },
     };
     add(tree, d, &path("deploy.sh"), "gcloud/deploy.sh", &deploy)?;
     add(
@@ -85,7 +184,10 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         d,
         &path("teardown.sh"),
         "gcloud/teardown.sh",
-        &Teardown { d },
+        &Teardown {
+            d,
+            grants: grants(),
+        },
     )?;
     if !d.env.is_empty() {
         add(tree, d, &path(ENV_FILE), "gcloud/env.yaml", &EnvFile { d })?;
@@ -101,4 +203,68 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         add(tree, d, &path(IGNORE), "gcloud/gcloudignore", &Ignore { d })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::model::Deployment;
+    use crate::render::tests::sample_grant;
+
+    #[test]
+    fn each_kind_of_grant_has_its_own_command_group() {
+        let groups: BTreeSet<_> = IamTarget::ALL
+            .into_iter()
+            .map(|t| grant(&sample_grant(t)).group)
+            .collect();
+        assert_eq!(groups.len(), IamTarget::ALL.len());
+        let bucket = sample_grant(IamTarget::Bucket);
+        assert_eq!(grant(&bucket).resource, "gs://res");
+        let on_service: Vec<_> = IamTarget::ALL
+            .into_iter()
+            .filter(|&t| grant(&sample_grant(t)).on_service)
+            .collect();
+        assert_eq!(on_service, [IamTarget::Service]);
+    }
+
+    fn gpu_deployment() -> Deployment {
+        let file = crate::spec::SourceFile {
+            path: "mlgen.toml".into(),
+            text: include_str!("../../examples/forecast-gpu/mlgen.toml").to_string(),
+        };
+        crate::pipeline::compile(&file).unwrap().0
+    }
+
+    #[test]
+    fn switches_follow_the_models_polarity() {
+        let mut d = gpu_deployment();
+        let gpu = d.container.gpu.as_mut().unwrap();
+        gpu.zonal_redundancy_disabled = true;
+        d.container.cpu_idle = true;
+        d.container.startup_cpu_boost = false;
+        d.service.invoker_iam_disabled = true;
+        let s = Switches::new(&d);
+        assert_eq!(
+            s.gpu_zonal_redundancy.as_deref(),
+            Some("--no-gpu-zonal-redundancy")
+        );
+        assert_eq!(s.cpu_throttling, "--cpu-throttling");
+        assert_eq!(s.cpu_boost, "--no-cpu-boost");
+        assert_eq!(s.invoker_iam_check, "--no-invoker-iam-check");
+        d.container.gpu = None;
+        assert_eq!(Switches::new(&d).gpu_zonal_redundancy, None);
+    }
+
+    #[test]
+    fn probe_flags_spell_every_setting_in_camel_case() {
+        let d = gpu_deployment();
+        assert_eq!(
+            probe_flag(&d.probes.startup),
+            "httpGet.path=/ready,httpGet.port=8080,initialDelaySeconds=0,periodSeconds=5,\
+             timeoutSeconds=3,failureThreshold=48"
+        );
+        assert_eq!(camel_case("a_bc_d"), "aBcD");
+    }
 }

@@ -12,6 +12,23 @@ use crate::error::Error;
 use crate::model::Deployment;
 use crate::tree::Tree;
 
+/// An attribute's value where HCL and Python spell it alike: a quoted string, or a
+/// reference to an attribute of another resource the program declares.
+pub(crate) enum Value<'a> {
+    Text(&'a str),
+    Ref(String),
+}
+
+/// One named argument of a resource, in a template's argument list.
+pub(crate) struct Arg<'a> {
+    pub name: &'static str,
+    pub value: Value<'a>,
+}
+
+pub(crate) fn arg<'a>(name: &'static str, value: Value<'a>) -> Arg<'a> {
+    Arg { name, value }
+}
+
 /// Renders every target.
 pub fn render(d: &Deployment) -> Result<Tree, Error> {
     let mut tree = Tree::default();
@@ -67,5 +84,62 @@ fn with_header(path: &str, body: &str, spec_name: &str) -> String {
             format!("{first}\n{header}{rest}")
         }
         _ => format!("{header}{body}"),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::model::{IamGrant, IamTarget};
+    use crate::spec::SourceFile;
+
+    /// A grant on `target` with made-up names, for the renderers' mapping tests.
+    pub(crate) fn sample_grant(target: IamTarget) -> IamGrant {
+        IamGrant {
+            key: "k".to_string(),
+            target,
+            resource: "res".to_string(),
+            role: "roles/x".to_string(),
+            member: "user:a@x.example".to_string(),
+            before_service: false,
+            member_is_runtime: false,
+        }
+    }
+
+    /// The example with a grant of every kind: secrets, a bucket, deployers, invokers.
+    fn every_kind_of_grant() -> (Deployment, Tree) {
+        let file = SourceFile {
+            path: PathBuf::from("mlgen.toml"),
+            text: include_str!("../../examples/fraud-onnx-gcs/mlgen.toml").to_string(),
+        };
+        crate::pipeline::compile(&file).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn every_grant_reaches_every_target() {
+        let (d, tree) = every_kind_of_grant();
+        let kinds: Vec<IamTarget> = d.iam.iter().map(|g| g.target).collect();
+        assert!(
+            IamTarget::ALL.iter().all(|t| kinds.contains(t)),
+            "{kinds:?}"
+        );
+        let file = |path: &str| tree.get(path).unwrap_or_else(|| panic!("no {path}"));
+        let (tf, py) = (file("terraform/main.tf"), file("pulumi/__main__.py"));
+        let (deploy, teardown) = (file("gcloud/deploy.sh"), file("gcloud/teardown.sh"));
+        for g in &d.iam {
+            let quoted_key = format!("\"{}\"", g.key);
+            assert!(
+                tf.contains(&quoted_key) && py.contains(&quoted_key),
+                "{}",
+                g.key
+            );
+            let binding = format!("--member={} --role={}", g.member, g.role);
+            assert!(deploy.contains(&binding), "deploy.sh lacks {binding}");
+            // Deleting the service deletes the grants on it; teardown removes the others.
+            let removed = teardown.contains(&binding);
+            assert_eq!(removed, g.target != IamTarget::Service, "{binding}");
+        }
     }
 }

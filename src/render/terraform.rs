@@ -7,7 +7,7 @@
 
 use askama::Template;
 
-use super::{add_text, render_one};
+use super::{Arg, Value, add_text, arg, render_one};
 use crate::error::Error;
 use crate::model::{Deployment, IamGrant, IamTarget};
 use crate::tree::Tree;
@@ -24,18 +24,56 @@ const APIS: &str = "google_project_service.apis";
 const ACCOUNT: &str = "google_service_account.runtime";
 const SERVICE: &str = "google_cloud_run_v2_service.service";
 
-/// One IAM grant, with the Terraform resource type it becomes.
+/// One IAM grant as a Terraform resource.
 struct Grant<'a> {
-    g: &'a IamGrant,
+    key: &'a str,
+    before_service: bool,
     tf_type: &'static str,
+    /// What the grant is on, then its role and member.
+    args: Vec<Arg<'a>>,
 }
 
-fn tf_type(target: IamTarget) -> &'static str {
-    match target {
-        IamTarget::Secret => "google_secret_manager_secret_iam_member",
-        IamTarget::Bucket => "google_storage_bucket_iam_member",
-        IamTarget::ServiceAccount => "google_service_account_iam_member",
-        IamTarget::Service => "google_cloud_run_v2_service_iam_member",
+/// The one place Terraform spells each kind of grant: its resource type and the arguments
+/// that name what it is on. The runtime account and the service are referred to, not
+/// named, so Terraform creates them first.
+fn grant(g: &IamGrant) -> Grant<'_> {
+    let of = |resource: &str, attr: &str| Value::Ref(format!("{resource}.{attr}"));
+    let (tf_type, mut args) = match g.target {
+        IamTarget::Secret => (
+            "google_secret_manager_secret_iam_member",
+            vec![
+                arg("project", of("var", "project")),
+                arg("secret_id", Value::Text(&g.resource)),
+            ],
+        ),
+        IamTarget::Bucket => (
+            "google_storage_bucket_iam_member",
+            vec![arg("bucket", Value::Text(&g.resource))],
+        ),
+        IamTarget::ServiceAccount => (
+            "google_service_account_iam_member",
+            vec![arg("service_account_id", of(ACCOUNT, "name"))],
+        ),
+        IamTarget::Service => (
+            "google_cloud_run_v2_service_iam_member",
+            vec![
+                arg("project", of(SERVICE, "project")),
+                arg("location", of(SERVICE, "location")),
+                arg("name", of(SERVICE, "name")),
+            ],
+        ),
+    };
+    let member = if g.member_is_runtime {
+        of(ACCOUNT, "member")
+    } else {
+        Value::Text(&g.member)
+    };
+    args.extend([arg("role", Value::Text(&g.role)), arg("member", member)]);
+    Grant {
+        key: &g.key,
+        before_service: g.before_service,
+        tf_type,
+        args,
     }
 }
 
@@ -58,12 +96,9 @@ struct Main<'a> {
     d: &'a Deployment,
     apis: &'static str,
     account: &'static str,
-    service: &'static str,
     grants: Vec<Grant<'a>>,
     /// Addresses the service waits for: the APIs, then the grants it checks when deploying.
     service_depends_on: Vec<String>,
-    /// `Some(disabled)` with a GPU: the provider's flag is the negation of the model's.
-    gpu_zonal_redundancy_disabled: Option<bool>,
 }
 
 #[derive(Template)]
@@ -74,30 +109,21 @@ struct Outputs {
 }
 
 pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
-    let grants: Vec<Grant> = d
-        .iam
-        .iter()
-        .map(|g| Grant {
-            g,
-            tf_type: tf_type(g.target),
-        })
-        .collect();
+    let grants: Vec<Grant> = d.iam.iter().map(grant).collect();
     let service_depends_on = std::iter::once(APIS.to_string())
         .chain(
             grants
                 .iter()
-                .filter(|g| g.g.before_service)
-                .map(|g| format!("{}.{}", g.tf_type, g.g.key)),
+                .filter(|g| g.before_service)
+                .map(|g| format!("{}.{}", g.tf_type, g.key)),
         )
         .collect();
     let main = Main {
         d,
         apis: APIS,
         account: ACCOUNT,
-        service: SERVICE,
         grants,
         service_depends_on,
-        gpu_zonal_redundancy_disabled: d.container.gpu.as_ref().map(|g| !g.zonal_redundancy),
     };
     let versions = Versions {
         terraform: TERRAFORM_VERSION,
@@ -224,7 +250,57 @@ fn balanced(value: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
+    use crate::render::tests::sample_grant;
+
+    fn spelled(a: &Arg) -> String {
+        match &a.value {
+            Value::Text(t) => format!("{} = \"{t}\"", a.name),
+            Value::Ref(r) => format!("{} = {r}", a.name),
+        }
+    }
+
+    #[test]
+    fn each_kind_of_grant_is_its_own_resource_type() {
+        let types: BTreeSet<&str> = IamTarget::ALL
+            .into_iter()
+            .map(|t| {
+                let g = sample_grant(t);
+                let args: Vec<String> = grant(&g).args.iter().map(spelled).collect();
+                assert_eq!(
+                    args[args.len() - 2..],
+                    ["role = \"roles/x\"", "member = \"user:a@x.example\""],
+                    "{t:?}"
+                );
+                grant(&g).tf_type
+            })
+            .collect();
+        assert_eq!(types.len(), IamTarget::ALL.len());
+    }
+
+    #[test]
+    fn the_runtime_account_and_the_service_are_referred_to() {
+        let mut g = sample_grant(IamTarget::Service);
+        g.member_is_runtime = true;
+        let args: Vec<String> = grant(&g).args.iter().map(spelled).collect();
+        assert_eq!(
+            args,
+            [
+                "project = google_cloud_run_v2_service.service.project",
+                "location = google_cloud_run_v2_service.service.location",
+                "name = google_cloud_run_v2_service.service.name",
+                "role = \"roles/x\"",
+                "member = google_service_account.runtime.member",
+            ]
+        );
+        let sa = sample_grant(IamTarget::ServiceAccount);
+        assert_eq!(
+            spelled(&grant(&sa).args[0]),
+            "service_account_id = google_service_account.runtime.name"
+        );
+    }
 
     #[test]
     fn aligns_runs_and_breaks_on_other_lines() {

@@ -47,26 +47,11 @@ retry() {
   done
 }
 
-{%- macro grant(g) %}
-step Granting {{ g.role }} on {{ g.resource }} to {{ g.member }}
-{%- match g.target %}
-{%- when IamTarget::Secret %}
-retry gcloud secrets add-iam-policy-binding {{ g.resource }} \
-  --member={{ g.member }} --role={{ g.role }} --condition=None \
-  --project="$project" --quiet >/dev/null
-{%- when IamTarget::Bucket %}
-retry gcloud storage buckets add-iam-policy-binding gs://{{ g.resource }} \
-  --member={{ g.member }} --role={{ g.role }} --condition=None \
-  --project="$project" --quiet >/dev/null
-{%- when IamTarget::ServiceAccount %}
-retry gcloud iam service-accounts add-iam-policy-binding {{ g.resource }} \
-  --member={{ g.member }} --role={{ g.role }} --condition=None \
-  --project="$project" --quiet >/dev/null
-{%- when IamTarget::Service %}
-retry gcloud run services add-iam-policy-binding {{ g.resource }} \
-  --member={{ g.member }} --role={{ g.role }} --condition=None \
-  --region="$region" --project="$project" --quiet >/dev/null
-{%- endmatch %}
+{%- macro grant(gr) %}
+step Granting {{ gr.g.role }} on {{ gr.g.resource }} to {{ gr.g.member }}
+retry gcloud{% for word in gr.group %} {{ word }}{% endfor %} add-iam-policy-binding {{ gr.resource }} \
+  --member={{ gr.g.member }} --role={{ gr.g.role }} --condition=None \
+  {% if gr.on_service %}--region="$region" {% endif %}--project="$project" --quiet >/dev/null
 {%- endmacro %}
 
 step "Enabling APIs in $project"
@@ -96,8 +81,8 @@ else
     --quiet
 fi
 {%- endif %}
-{%- for g in d.iam %}
-{%- if g.before_service %}
+{%- for g in grants %}
+{%- if g.g.before_service %}
 {% call grant(g) %}{% endcall %}
 {%- endif %}
 {%- endfor %}
@@ -127,10 +112,12 @@ gcloud run deploy "$service" \
 {%- if let Some(gpu) = d.container.gpu %}
   --gpu={{ gpu.count }} \
   --gpu-type={{ gpu.kind }} \
-  --{% if !gpu.zonal_redundancy %}no-{% endif %}gpu-zonal-redundancy \
 {%- endif %}
-  --{% if !d.container.cpu_idle %}no-{% endif %}cpu-throttling \
-  --{% if !d.container.startup_cpu_boost %}no-{% endif %}cpu-boost \
+{%- if let Some(zonal) = switches.gpu_zonal_redundancy %}
+  {{ zonal }} \
+{%- endif %}
+  {{ switches.cpu_throttling }} \
+  {{ switches.cpu_boost }} \
   --execution-environment={{ d.container.execution_environment }} \
   --concurrency={{ d.scaling.concurrency }} \
   --timeout={{ d.scaling.timeout_seconds }} \
@@ -139,7 +126,7 @@ gcloud run deploy "$service" \
   --port={{ d.container.port }} \
   --ingress={{ d.service.ingress }} \
   --no-allow-unauthenticated \
-  --{% if d.service.invoker_iam_disabled %}no-{% endif %}invoker-iam-check \
+  {{ switches.invoker_iam_check }} \
 {%- if d.service.labels.is_empty() %}
   --clear-labels \
 {%- else %}
@@ -164,11 +151,11 @@ gcloud run deploy "$service" \
   --add-volume=name={{ v.name }},type=cloud-storage,bucket={{ v.bucket }},readonly={{ v.read_only }} \
   --add-volume-mount=volume={{ v.name }},mount-path={{ v.mount_path }} \
 {%- endfor %}
-  --startup-probe=httpGet.path={{ d.probes.startup.path }},httpGet.port={{ d.probes.startup.port }},initialDelaySeconds={{ d.probes.startup.initial_delay_seconds }},periodSeconds={{ d.probes.startup.period_seconds }},timeoutSeconds={{ d.probes.startup.timeout_seconds }},failureThreshold={{ d.probes.startup.failure_threshold }} \
-  --liveness-probe=httpGet.path={{ d.probes.liveness.path }},httpGet.port={{ d.probes.liveness.port }},initialDelaySeconds={{ d.probes.liveness.initial_delay_seconds }},periodSeconds={{ d.probes.liveness.period_seconds }},timeoutSeconds={{ d.probes.liveness.timeout_seconds }},failureThreshold={{ d.probes.liveness.failure_threshold }} \
+  --startup-probe={{ probes.startup }} \
+  --liveness-probe={{ probes.liveness }} \
   --quiet
-{%- for g in d.iam %}
-{%- if !g.before_service %}
+{%- for g in grants %}
+{%- if !g.g.before_service %}
 {% call grant(g) %}{% endcall %}
 {%- endif %}
 {%- endfor %}

@@ -85,28 +85,14 @@ gone() {
 
 step "Deleting Cloud Run service $service in $region"
 gone gcloud run services delete "$service" --region="$region" --project="$project" --quiet
-{%- for g in d.iam.iter().rev() %}
-{%- match g.target %}
-{%- when IamTarget::Service %}
-{%- when IamTarget::Secret %}
+{%- for g in grants.iter().rev() %}
+{%- if !g.on_service %}
 
-step Removing {{ g.role }} on {{ g.resource }} from {{ g.member }}
-gone gcloud secrets remove-iam-policy-binding {{ g.resource }} \
-  --member={{ g.member }} --role={{ g.role }} --condition=None \
+step Removing {{ g.g.role }} on {{ g.g.resource }} from {{ g.g.member }}
+gone gcloud{% for word in g.group %} {{ word }}{% endfor %} remove-iam-policy-binding {{ g.resource }} \
+  --member={{ g.g.member }} --role={{ g.g.role }} --condition=None \
   --project="$project" --quiet
-{%- when IamTarget::Bucket %}
-
-step Removing {{ g.role }} on {{ g.resource }} from {{ g.member }}
-gone gcloud storage buckets remove-iam-policy-binding gs://{{ g.resource }} \
-  --member={{ g.member }} --role={{ g.role }} --condition=None \
-  --project="$project" --quiet
-{%- when IamTarget::ServiceAccount %}
-
-step Removing {{ g.role }} on {{ g.resource }} from {{ g.member }}
-gone gcloud iam service-accounts remove-iam-policy-binding {{ g.resource }} \
-  --member={{ g.member }} --role={{ g.role }} --condition=None \
-  --project="$project" --quiet
-{%- endmatch %}
+{%- endif %}
 {%- endfor %}
 {%- if let Some(repo) = d.repository %}
 

@@ -54,7 +54,7 @@ repository = gcp.artifactregistry.Repository(
 
 # Access the service needs at startup: Cloud Run checks it when the revision is deployed.
 before_service = [
-{%- for grant in d.iam if grant.before_service %}
+{%- for grant in grants if grant.before_service %}
 {%- include "pulumi/_grant.py" %}
 {%- if loop.last %}
 {% endif %}
@@ -90,7 +90,7 @@ service = gcp.cloudrunv2.Service(
         },
 {%- if let Some(gpu) = d.container.gpu %}
         "node_selector": {"accelerator": "{{ gpu.kind }}"},
-        "gpu_zonal_redundancy_disabled": {{ (!gpu.zonal_redundancy)|py_bool }},
+        "gpu_zonal_redundancy_disabled": {{ gpu.zonal_redundancy_disabled|py_bool }},
 {%- endif %}
         "volumes": [
 {%- for volume in d.volumes %}
@@ -155,7 +155,7 @@ service = gcp.cloudrunv2.Service(
 
 # Who may deploy as the runtime account, and who may call the service.
 after_service = [
-{%- for grant in d.iam if !grant.before_service %}
+{%- for grant in grants if !grant.before_service %}
 {%- include "pulumi/_grant.py" %}
 {%- if loop.last %}
 {% endif %}

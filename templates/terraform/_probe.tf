@@ -1,8 +1,6 @@
-
-        initial_delay_seconds = {{ probe.initial_delay_seconds }}
-        period_seconds = {{ probe.period_seconds }}
-        timeout_seconds = {{ probe.timeout_seconds }}
-        failure_threshold = {{ probe.failure_threshold }}
+{%- for s in probe.settings() %}
+        {{ s.name }} = {{ s.value }}
+{%- endfor %}
 
         http_get {
           path = "{{ probe.path }}"

@@ -36,26 +36,10 @@ resource "google_artifact_registry_repository" "images" {
 {%- endif %}
 {%- for g in grants %}
 
-resource "{{ g.tf_type }}" "{{ g.g.key }}" {
-  {%- match g.g.target %}
-  {%- when IamTarget::Secret %}
-  project = var.project
-  secret_id = "{{ g.g.resource }}"
-  {%- when IamTarget::Bucket %}
-  bucket = "{{ g.g.resource }}"
-  {%- when IamTarget::ServiceAccount %}
-  service_account_id = {{ account }}.name
-  {%- when IamTarget::Service %}
-  project = {{ service }}.project
-  location = {{ service }}.location
-  name = {{ service }}.name
-  {%- endmatch %}
-  role = "{{ g.g.role }}"
-  {%- if g.g.member_is_runtime %}
-  member = {{ account }}.member
-  {%- else %}
-  member = "{{ g.g.member }}"
-  {%- endif %}
+resource "{{ g.tf_type }}" "{{ g.key }}" {
+  {%- for a in g.args %}
+  {{ a.name }} = {% match a.value %}{% when Value::Text(text) %}"{{ text }}"{% when Value::Ref(r) %}{{ r }}{% endmatch %}
+  {%- endfor %}
 }
 {%- endfor %}
 
@@ -82,8 +66,8 @@ resource "google_cloud_run_v2_service" "service" {
     timeout = "{{ d.scaling.timeout }}"
     max_instance_request_concurrency = {{ d.scaling.concurrency }}
     execution_environment = "{{ d.container.execution_environment_api }}"
-    {%- if let Some(disabled) = gpu_zonal_redundancy_disabled %}
-    gpu_zonal_redundancy_disabled = {{ disabled }}
+    {%- if let Some(gpu) = d.container.gpu %}
+    gpu_zonal_redundancy_disabled = {{ gpu.zonal_redundancy_disabled }}
     {%- endif %}
 
     scaling {

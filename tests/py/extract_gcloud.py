@@ -84,11 +84,10 @@ def extract(records):
 
     gpu = None
     if _last(flags, "--gpu") not in (None, "0"):
-        zonal = _switch(flags, "--gpu-zonal-redundancy")
         gpu = {
             "type": _last(flags, "--gpu-type"),
             "count": int(_last(flags, "--gpu")),
-            "zonal_redundancy": True if zonal is None else zonal,
+            "zonal_redundancy_disabled": _switch(flags, "--gpu-zonal-redundancy") is False,
         }
 
     labels = {}

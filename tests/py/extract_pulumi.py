@@ -97,7 +97,7 @@ def extract(recorded):
             "gpu": None if selector is None else {
                 "type": selector["accelerator"],
                 "count": int(limits[GPU_LIMIT]),
-                "zonal_redundancy": not template["gpuZonalRedundancyDisabled"],
+                "zonal_redundancy_disabled": template["gpuZonalRedundancyDisabled"],
             },
             "cpu_idle": resources_["cpuIdle"],
             "startup_cpu_boost": resources_["startupCpuBoost"],

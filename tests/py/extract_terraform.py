@@ -198,7 +198,7 @@ def extract(tf_dir):
             "gpu": None if node is None else {
                 "type": cfg.value(node["accelerator"]),
                 "count": int(limits["nvidia.com/gpu"]),
-                "zonal_redundancy": not cfg.value(tpl.get("gpu_zonal_redundancy_disabled", False)),
+                "zonal_redundancy_disabled": cfg.value(tpl.get("gpu_zonal_redundancy_disabled", False)),
             },
             "cpu_idle": cfg.value(res["cpu_idle"]),
             "startup_cpu_boost": cfg.value(res["startup_cpu_boost"]),

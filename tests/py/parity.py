@@ -29,7 +29,7 @@ def expected(m):
             "gpu": None if gpu is None else {
                 "type": gpu["kind"],
                 "count": gpu["count"],
-                "zonal_redundancy": gpu["zonal_redundancy"],
+                "zonal_redundancy_disabled": gpu["zonal_redundancy_disabled"],
             },
             "cpu_idle": c["cpu_idle"],
             "startup_cpu_boost": c["startup_cpu_boost"],

@@ -1,0 +1,213 @@
+//! The resolved deployment: every name, role, default and derived value, decided once.
+//!
+//! Renderers and templates read this and nothing else, so the Dockerfile, the app, Pulumi,
+//! Terraform and gcloud cannot disagree. A fact more than one target states is decided
+//! here, in the polarity and spelling of the Cloud Run API where the targets differ; a
+//! renderer maps it to its own spelling in one place. It also serialises to JSON
+//! (`mlgen model`), which the parity tests compare with what each target actually deploys.
+//!
+//! One module per spec table; [`resolve`] only composes them.
+
+mod account;
+mod container;
+mod env;
+mod iam;
+mod image;
+mod probes;
+mod python;
+mod scaling;
+mod service;
+mod serving;
+mod source;
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+pub use account::Account;
+pub use container::{Container, Gpu};
+pub use env::{EnvVar, SecretEnv};
+pub use iam::{IamGrant, IamTarget};
+pub use image::{Build, Image, Repository};
+pub use probes::{LIVE_PATH, Probe, ProbeSetting, Probes, READY_PATH};
+pub use python::{Python, package_name};
+pub use scaling::Scaling;
+pub use service::{Label, Service};
+pub use serving::Serving;
+pub use source::{GCS_MOUNT_PATH, IMAGE_MODEL_DIR, Model, Volume};
+
+use crate::spec::Spec;
+use crate::spec::validate::Checked;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// File name of the spec, for generated-file headers.
+    pub spec_name: String,
+    pub service: Service,
+    pub image: Image,
+    /// The Artifact Registry repository to create; none for an image built elsewhere.
+    pub repository: Option<Repository>,
+    pub runtime_account: Account,
+    /// APIs to enable, sorted.
+    pub apis: Vec<String>,
+    pub container: Container,
+    pub scaling: Scaling,
+    /// Plain env vars, sorted by name.
+    pub env: Vec<EnvVar>,
+    /// Env vars read from Secret Manager, sorted by name.
+    pub secrets: Vec<SecretEnv>,
+    pub volumes: Vec<Volume>,
+    pub probes: Probes,
+    /// Every IAM grant, in creation order.
+    pub iam: Vec<IamGrant>,
+    pub model: Model,
+    pub python: Python,
+    pub serving: Serving,
+    pub build: Build,
+}
+
+/// Builds the deployment from a validated spec. `out_dir` is the output folder relative to
+/// the spec's folder (`/`-separated, inside it).
+pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -> Deployment {
+    let service = service::resolve(spec);
+    let (image, repository) = image::resolve(&spec.image, &service);
+    let runtime_account = account::resolve(&spec.service_account, &service);
+    let container = container::resolve(spec, checked);
+    let secrets = env::secrets(spec);
+    let (model, volume) = source::resolve(spec, checked);
+    let volumes: Vec<Volume> = volume.into_iter().collect();
+    let iam = iam::grants(
+        &spec.access,
+        &runtime_account,
+        &secrets,
+        &volumes,
+        &service.name,
+    );
+    let gpu = container.gpu.is_some();
+    Deployment {
+        spec_name: spec_name.to_string(),
+        apis: apis(
+            repository.is_some(),
+            !secrets.is_empty(),
+            !volumes.is_empty(),
+        ),
+        image,
+        repository,
+        runtime_account,
+        scaling: scaling::resolve(&spec.scaling, checked),
+        env: env::plain(spec),
+        secrets,
+        volumes,
+        probes: Probes::on_port(container.port),
+        iam,
+        python: python::resolve(&spec.container, &model, gpu),
+        serving: serving::resolve(&spec.serving, checked, &model.serve_framework, gpu),
+        model,
+        container,
+        service,
+        build: Build::new(out_dir),
+    }
+}
+
+/// The APIs the deployment calls, sorted.
+fn apis(image_built_here: bool, secrets: bool, volumes: bool) -> Vec<String> {
+    let mut apis: BTreeSet<&str> = ["run.googleapis.com", "iam.googleapis.com"].into();
+    if image_built_here {
+        // The image is built with Cloud Build and pushed to Artifact Registry.
+        apis.extend([
+            "artifactregistry.googleapis.com",
+            "cloudbuild.googleapis.com",
+        ]);
+    }
+    if secrets {
+        apis.insert("secretmanager.googleapis.com");
+    }
+    if volumes {
+        apis.insert("storage.googleapis.com");
+    }
+    apis.into_iter().map(str::to_string).collect()
+}
+
+/// Small valid specs for the unit tests beside each part of the model.
+#[cfg(test)]
+mod fixture {
+    use std::path::PathBuf;
+
+    use super::Deployment;
+    use crate::spec::validate::{Checked, validate};
+    use crate::spec::{SourceFile, Spec, load};
+
+    /// A minimal valid spec; tests append tables (`[env]`, `[service.labels]`) to it.
+    pub const BASE: &str = r#"
+[service]
+name = "svc"
+project = "proj-123"
+region = "europe-west1"
+deletion_protection = false
+
+[model]
+framework = "sklearn"
+source = "models/m.joblib"
+features = ["a", "b"]
+
+[image]
+repository = "repo"
+tag = "1.0"
+
+[service_account]
+account_id = "svc-runtime"
+"#;
+
+    pub fn spec_text(text: &str) -> Spec {
+        let file = SourceFile {
+            path: PathBuf::from("mlgen.toml"),
+            text: text.to_string(),
+        };
+        load::parse(&file).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`BASE`] with `extra` appended.
+    pub fn spec(extra: &str) -> Spec {
+        spec_text(&format!("{BASE}{extra}"))
+    }
+
+    pub fn checked(spec: &Spec) -> Checked {
+        validate(spec).unwrap_or_else(|d| panic!("{d:?}"))
+    }
+
+    pub fn deployment(extra: &str) -> Deployment {
+        let s = spec(extra);
+        super::resolve(&s, &checked(&s), "mlgen.toml", "deploy")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apis_follow_what_the_deployment_uses() {
+        assert_eq!(
+            apis(false, false, false),
+            ["iam.googleapis.com", "run.googleapis.com"]
+        );
+        let all = apis(true, true, true);
+        assert_eq!(all.len(), 6);
+        assert!(all.is_sorted());
+    }
+
+    #[test]
+    fn a_gcs_model_mounts_its_bucket_and_grants_read() {
+        let d = fixture::deployment("");
+        assert!(d.volumes.is_empty() && d.iam.is_empty());
+        let text = fixture::BASE.replace("models/m.joblib", "gs://bkt/m.joblib");
+        let s = fixture::spec_text(&text);
+        let d = resolve(&s, &fixture::checked(&s), "mlgen.toml", "deploy");
+        assert_eq!(d.volumes[0].bucket, "bkt");
+        let g = &d.iam[0];
+        assert_eq!((g.target, g.resource.as_str()), (IamTarget::Bucket, "bkt"));
+        // Cloud Run checks the mount's access when deploying.
+        assert!(g.before_service && g.member_is_runtime);
+        assert!(d.apis.contains(&"storage.googleapis.com".to_string()));
+    }
+}

@@ -1,0 +1,132 @@
+//! The `[model]` table (with `serving.convert_to_onnx`): where the model comes from, what
+//! gets mounted, and where the app finds it at run time.
+
+use serde::{Deserialize, Serialize};
+
+use crate::spec::validate::{Checked, ModelSource};
+use crate::spec::{Framework, Spec};
+
+/// Where the model is mounted when it comes from Cloud Storage.
+pub const GCS_MOUNT_PATH: &str = "/mnt/model";
+/// Where a baked-in model lives inside the image.
+pub const IMAGE_MODEL_DIR: &str = "/app/model";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    pub framework: String,
+    /// For `local`: the path relative to the build context (the spec's folder).
+    pub local_path: Option<String>,
+    /// For `gcs`: the `gs://` URI.
+    pub gcs_uri: Option<String>,
+    /// Where the app finds the model at run time.
+    pub container_path: String,
+    pub file_name: String,
+    pub features: Vec<String>,
+    /// sklearn only: convert to ONNX while building the image.
+    pub convert_to_onnx: bool,
+    /// The library that loads `container_path` at run time: `onnx` for a converted sklearn
+    /// model, otherwise `framework`.
+    pub serve_framework: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Volume {
+    pub name: String,
+    pub bucket: String,
+    pub read_only: bool,
+    pub mount_path: String,
+}
+
+/// The model, and the volume that mounts it when it is not in the image.
+pub(super) fn resolve(spec: &Spec, checked: &Checked) -> (Model, Option<Volume>) {
+    let (volume, local_path, gcs_uri, source_path) = match &checked.source {
+        ModelSource::Local { path } => (
+            None,
+            Some(path.clone()),
+            None,
+            format!("{IMAGE_MODEL_DIR}/{}", file_name(path)),
+        ),
+        ModelSource::Gcs { bucket, object } => (
+            Some(Volume {
+                name: "model".to_string(),
+                bucket: bucket.clone(),
+                read_only: true,
+                mount_path: GCS_MOUNT_PATH.to_string(),
+            }),
+            None,
+            Some(format!("gs://{bucket}/{object}")),
+            format!("{GCS_MOUNT_PATH}/{object}"),
+        ),
+    };
+    let framework = *spec.model.framework.get_ref();
+    let convert_to_onnx = *spec.serving.convert_to_onnx.get_ref();
+    let (container_path, serve_framework) = if convert_to_onnx {
+        // A converted model is written next to where the original would be, as `.onnx`.
+        let stem = source_path
+            .rsplit_once('.')
+            .map_or(source_path.as_str(), |(s, _)| s);
+        (format!("{stem}.onnx"), Framework::Onnx)
+    } else {
+        (source_path.clone(), framework)
+    };
+    let model = Model {
+        framework: framework.as_str().to_string(),
+        file_name: file_name(&source_path),
+        local_path,
+        gcs_uri,
+        container_path,
+        features: spec
+            .model
+            .features
+            .get_ref()
+            .iter()
+            .map(|f| f.get_ref().clone())
+            .collect(),
+        convert_to_onnx,
+        serve_framework: serve_framework.as_str().to_string(),
+    };
+    (model, volume)
+}
+
+fn file_name(path: &str) -> String {
+    path.rsplit('/').next().unwrap_or(path).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{BASE, checked, spec_text};
+    use super::*;
+
+    fn model(text: &str) -> (Model, Option<Volume>) {
+        let s = spec_text(text);
+        resolve(&s, &checked(&s))
+    }
+
+    #[test]
+    fn a_local_model_is_baked_into_the_image() {
+        let (m, volume) = model(BASE);
+        assert_eq!(m.local_path.as_deref(), Some("models/m.joblib"));
+        assert_eq!(m.container_path, "/app/model/m.joblib");
+        assert!(volume.is_none());
+    }
+
+    #[test]
+    fn a_gcs_model_is_mounted_read_only() {
+        let (m, volume) = model(&BASE.replace("models/m.joblib", "gs://bkt/v1/m.joblib"));
+        assert_eq!(m.container_path, "/mnt/model/v1/m.joblib");
+        assert_eq!(m.gcs_uri.as_deref(), Some("gs://bkt/v1/m.joblib"));
+        let v = volume.unwrap();
+        assert_eq!((v.bucket.as_str(), v.read_only), ("bkt", true));
+    }
+
+    #[test]
+    fn a_converted_model_is_served_as_onnx_beside_the_original() {
+        let (m, _) = model(&format!("{BASE}[serving]\nconvert_to_onnx = true\n"));
+        assert_eq!(m.container_path, "/app/model/m.onnx");
+        assert_eq!(
+            (m.framework.as_str(), m.serve_framework.as_str()),
+            ("sklearn", "onnx")
+        );
+        assert_eq!(m.file_name, "m.joblib");
+    }
+}
