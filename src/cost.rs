@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::Deployment;
+use crate::model::{Container, Scaling, Service};
 
 /// The estimate's inputs, written into the output folder beside the generated files.
 pub const FILE: &str = ".mlgen-cost.json";
@@ -133,13 +133,19 @@ pub struct Inputs {
 }
 
 impl Inputs {
-    /// The inputs of `d`; `mean_request_ms` is the spec's `[cost]` value, if set.
-    pub fn of(d: &Deployment, mean_request_ms: Option<f64>) -> Self {
-        let c = &d.container;
+    /// The inputs of a deployment's parts; `mean_request_ms` is the spec's `[cost]` value,
+    /// if set, else the benchmark's figure for the library that serves the model.
+    pub fn of(
+        service: &Service,
+        c: &Container,
+        scaling: &Scaling,
+        serve_framework: &str,
+        mean_request_ms: Option<f64>,
+    ) -> Self {
         let (ms, from) = match mean_request_ms {
             Some(ms) => (ms, "[cost] mean_request_ms".to_string()),
             None => {
-                let framework = &d.model.serve_framework;
+                let framework = serve_framework;
                 let default = pricing().mean_request_ms.get(framework).unwrap_or_else(|| {
                     panic!("data/pricing.toml has a mean_request_ms for {framework} (unit test)")
                 });
@@ -147,7 +153,7 @@ impl Inputs {
             }
         };
         Inputs {
-            region: d.service.region.clone(),
+            region: service.region.clone(),
             billing: if c.cpu_idle {
                 Billing::RequestBased
             } else {
@@ -158,10 +164,10 @@ impl Inputs {
             gpu: c.gpu.as_ref().map(|g| GpuUse {
                 kind: g.kind.clone(),
                 count: g.count,
-                zonal_redundancy: g.zonal_redundancy,
+                zonal_redundancy: !g.zonal_redundancy_disabled,
             }),
-            min_instances: d.scaling.min_instances,
-            concurrency: d.scaling.concurrency,
+            min_instances: scaling.min_instances,
+            concurrency: scaling.concurrency,
             mean_request_ms: ms,
             mean_request_ms_from: from,
         }

@@ -12,7 +12,7 @@ use crate::error::{Error, Refusal};
 use crate::output::{self, report};
 use clap::CommandFactory;
 
-use crate::{cost, discover, parallel, pipeline, plan, schema, spec, write};
+use crate::{cost, discover, parallel, pipeline, plan, schema, write};
 
 /// Exit codes, documented in `--help`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,25 +80,8 @@ fn print(text: &str) -> Result<ExitStatus, Error> {
     Ok(ExitStatus::Success)
 }
 
-/// Prepares `spec` with the cost estimate's inputs among the generated files, so `apply`
-/// records them and the next `plan` reads the last applied ones back from disk.
-fn prepare(
-    spec_path: &Path,
-    out: Option<&Path>,
-) -> Result<(pipeline::Prepared, cost::Inputs), Error> {
-    let mut p = pipeline::prepare(spec_path, out)?;
-    // The deployment does not carry `[cost]`; the spec text is parsed again for it.
-    let mean_ms = spec::load::parse(&p.file)?
-        .cost
-        .mean_request_ms
-        .map(|m| *m.get_ref());
-    let inputs = cost::Inputs::of(&p.deployment, mean_ms);
-    p.tree.add(cost::FILE, &inputs.to_json());
-    Ok((p, inputs))
-}
-
 fn render(a: RenderArgs) -> Result<ExitStatus, Error> {
-    let (p, _) = prepare(&discover::one(&a.spec)?, a.out.as_deref())?;
+    let p = pipeline::prepare(&discover::one(&a.spec)?, a.out.as_deref())?;
     match a.out {
         Some(dir) => {
             write::export(&p.tree, &dir)?;
@@ -132,14 +115,14 @@ fn spec_list(specs: &[PathBuf], out: Option<&Path>) -> Result<Vec<PathBuf>, Erro
 fn plan_cmd(a: PlanArgs) -> Result<ExitStatus, Error> {
     let specs = spec_list(&a.specs, a.out.as_deref())?;
     let results = parallel::map(&specs, |spec| {
-        let (p, inputs) = prepare(spec, a.out.as_deref())?;
+        let p = pipeline::prepare(spec, a.out.as_deref())?;
         let plan = plan::plan(&p.tree, &p.out_dir)?;
         let recorded = plan
             .changes
             .iter()
             .find(|c| c.path == cost::FILE)
             .and_then(|c| c.old.as_deref());
-        let report = cost::Report::new(inputs, recorded);
+        let report = cost::Report::new(p.deployment.cost.clone(), recorded);
         Ok::<_, Error>((plan, report))
     });
     let mut o = out();
@@ -207,7 +190,7 @@ fn plan_cmd(a: PlanArgs) -> Result<ExitStatus, Error> {
 fn apply(a: ApplyArgs) -> Result<ExitStatus, Error> {
     let specs = spec_list(&a.specs, a.out.as_deref())?;
     let results = parallel::map(&specs, |spec| {
-        let (p, _) = prepare(spec, a.out.as_deref())?;
+        let p = pipeline::prepare(spec, a.out.as_deref())?;
         let (plan, outcome) = write::apply(&p.tree, &p.out_dir, a.force)?;
         Ok::<_, Error>((p.out_dir, plan.summary(), outcome))
     });
@@ -262,7 +245,7 @@ fn apply(a: ApplyArgs) -> Result<ExitStatus, Error> {
 
 fn validate(a: SpecArg) -> Result<ExitStatus, Error> {
     let spec = discover::one(&a.spec)?;
-    let (p, _) = prepare(&spec, None)?;
+    let p = pipeline::prepare(&spec, None)?;
     println!(
         "{}: valid; service {} in {} ({} files would be generated).",
         spec.display(),

@@ -64,6 +64,8 @@ pub struct Deployment {
     pub python: Python,
     pub serving: Serving,
     pub build: Build,
+    /// What the cost estimate `plan` prints depends on.
+    pub cost: crate::cost::Inputs,
 }
 
 /// Builds the deployment from a validated spec. `out_dir` is the output folder relative to
@@ -84,6 +86,14 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         &service.name,
     );
     let gpu = container.gpu.is_some();
+    let scaling = scaling::resolve(&spec.scaling, checked);
+    let cost = crate::cost::Inputs::of(
+        &service,
+        &container,
+        &scaling,
+        &model.serve_framework,
+        spec.cost.mean_request_ms.as_ref().map(|m| *m.get_ref()),
+    );
     Deployment {
         spec_name: spec_name.to_string(),
         apis: apis(
@@ -94,7 +104,7 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         image,
         repository,
         runtime_account,
-        scaling: scaling::resolve(&spec.scaling, checked),
+        scaling,
         env: env::plain(spec),
         secrets,
         volumes,
@@ -106,6 +116,7 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         container,
         service,
         build: Build::new(out_dir),
+        cost,
     }
 }
 

@@ -36,6 +36,8 @@ pub fn render(d: &Deployment) -> Result<Tree, Error> {
     pulumi::render(d, &mut tree)?;
     terraform::render(d, &mut tree)?;
     gcloud::render(d, &mut tree)?;
+    // The cost estimate's inputs, so `plan` can show what a spec change does to the cost.
+    tree.add(crate::cost::FILE, &d.cost.to_json());
     Ok(tree)
 }
 
