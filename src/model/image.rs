@@ -1,17 +1,27 @@
 //! The `[image]` table: which image the service runs, the repository it is pushed to when
 //! it is built here, and where that build finds its inputs.
+//!
+//! A build here tags the image with the hash of its inputs ([`Build::inputs`]), and every
+//! target deploys the digest that tag resolves to: a changed input builds and rolls out a
+//! new image, an unchanged one changes nothing. Every target hashes the same way: the
+//! SHA-256 of the concatenated hex SHA-256 digests of the inputs, in the listed order.
 
 use serde::{Deserialize, Serialize};
 
-use super::Service;
+use super::{Model, Service};
 use crate::spec::ImageSpec;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Image {
-    /// The full reference the service runs.
+    /// The reference the spec names: built elsewhere, what the service runs; built here,
+    /// the image with the spec's tag, which each build moves to its newest image.
     pub url: String,
     /// `false` when the spec names an image built elsewhere (`image.url`).
     pub built_here: bool,
+    /// Built here: the image without a tag (`REGION-docker.pkg.dev/PROJECT/REPO/NAME`).
+    pub path: String,
+    /// Built here: the image's name inside the repository (`NAME`).
+    pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,6 +32,11 @@ pub struct Repository {
     pub description: String,
 }
 
+/// The files in the output folder's `app/` that every image copies.
+pub const APP_FILES: [&str; 4] = ["config.json", "main.py", "requirements.txt", "server.py"];
+/// The files in `app/` that only the ONNX conversion stage copies.
+pub const CONVERT_FILES: [&str; 2] = ["build-requirements.txt", "convert.py"];
+
 /// How the image is built: the spec's folder is the context, the output folder inside it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Build {
@@ -31,7 +46,18 @@ pub struct Build {
     pub dockerfile: String,
     /// The build context relative to the output folder (e.g. `..`).
     pub context_from_out: String,
+    /// The Cloud Build config every target submits, relative to the build context.
+    pub config: String,
+    /// The upload's ignore file (an allowlist of [`Build::inputs`]), relative to the context.
+    pub ignore_file: String,
+    /// Every file the image is built from, relative to the build context, sorted: the
+    /// only files uploaded, and what the image's content tag is the hash of.
+    pub inputs: Vec<String>,
 }
+
+/// The Cloud Build config and the upload's ignore file, relative to the output folder.
+pub const BUILD_CONFIG: &str = "gcloud/cloudbuild.json";
+pub const BUILD_IGNORE_FILE: &str = "gcloud/.gcloudignore";
 
 /// The image, and the repository to create for it unless it is built elsewhere.
 pub(super) fn resolve(spec: &ImageSpec, service: &Service) -> (Image, Option<Repository>) {
@@ -39,6 +65,8 @@ pub(super) fn resolve(spec: &ImageSpec, service: &Service) -> (Image, Option<Rep
         let image = Image {
             url: url.get_ref().clone(),
             built_here: false,
+            path: url.get_ref().clone(),
+            name: String::new(),
         };
         return (image, None);
     }
@@ -51,9 +79,12 @@ pub(super) fn resolve(spec: &ImageSpec, service: &Service) -> (Image, Option<Rep
     let repo_id = spec.repository.as_ref().expect("validated").get_ref();
     let tag = spec.tag.as_ref().expect("validated").get_ref();
     let image_name = spec.name.as_ref().map_or(name, |n| n.get_ref());
+    let path = format!("{region}-docker.pkg.dev/{project}/{repo_id}/{image_name}");
     let image = Image {
-        url: format!("{region}-docker.pkg.dev/{project}/{repo_id}/{image_name}:{tag}"),
+        url: format!("{path}:{tag}"),
         built_here: true,
+        path,
+        name: image_name.clone(),
     };
     let repository = Repository {
         id: repo_id.clone(),
@@ -66,11 +97,28 @@ pub(super) fn resolve(spec: &ImageSpec, service: &Service) -> (Image, Option<Rep
 
 impl Build {
     /// `out_dir` is the output folder relative to the spec's folder (`/`-separated, inside it).
-    pub(super) fn new(out_dir: &str) -> Self {
+    pub(super) fn new(out_dir: &str, model: &Model) -> Self {
+        let dockerfile = format!("{out_dir}/Dockerfile");
+        let app = |file: &&str| format!("{out_dir}/app/{file}");
+        let convert: &[&str] = if model.convert_to_onnx {
+            &CONVERT_FILES
+        } else {
+            &[]
+        };
+        let mut inputs: Vec<String> = [dockerfile.clone(), format!("{dockerfile}.dockerignore")]
+            .into_iter()
+            .chain(APP_FILES.iter().chain(convert).map(app))
+            .chain(model.local_path.clone())
+            .collect();
+        inputs.sort();
+        inputs.dedup();
         Build {
             out_dir: out_dir.to_string(),
-            dockerfile: format!("{out_dir}/Dockerfile"),
+            dockerfile,
             context_from_out: vec![".."; out_dir.split('/').count()].join("/"),
+            config: format!("{out_dir}/{BUILD_CONFIG}"),
+            ignore_file: format!("{out_dir}/{BUILD_IGNORE_FILE}"),
+            inputs,
         }
     }
 }
@@ -102,11 +150,46 @@ mod tests {
         assert!(image.url.ends_with("/repo/other:1.0"), "{}", image.url);
     }
 
+    fn model(local_path: Option<&str>, convert_to_onnx: bool) -> Model {
+        let d = super::super::fixture::deployment("");
+        Model {
+            local_path: local_path.map(str::to_string),
+            convert_to_onnx,
+            ..d.model
+        }
+    }
+
     #[test]
     fn context_is_one_step_up_per_folder() {
-        let b = Build::new("out/deep");
+        let b = Build::new("out/deep", &model(None, false));
         assert_eq!(b.context_from_out, "../..");
         assert_eq!(b.dockerfile, "out/deep/Dockerfile");
-        assert_eq!(Build::new("deploy").context_from_out, "..");
+        assert_eq!(b.ignore_file, "out/deep/gcloud/.gcloudignore");
+        assert_eq!(
+            Build::new("deploy", &model(None, false)).context_from_out,
+            ".."
+        );
+    }
+
+    #[test]
+    fn inputs_are_what_the_dockerfile_copies_and_nothing_else() {
+        let b = Build::new("deploy", &model(Some("models/m.joblib"), false));
+        assert_eq!(
+            b.inputs,
+            [
+                "deploy/Dockerfile",
+                "deploy/Dockerfile.dockerignore",
+                "deploy/app/config.json",
+                "deploy/app/main.py",
+                "deploy/app/requirements.txt",
+                "deploy/app/server.py",
+                "models/m.joblib",
+            ]
+        );
+        let converted = Build::new("deploy", &model(Some("m.joblib"), true)).inputs;
+        assert!(converted.contains(&"deploy/app/convert.py".to_string()));
+        assert!(converted.is_sorted());
+        let mounted = Build::new("deploy", &model(None, false)).inputs;
+        assert_eq!(mounted.len(), 6);
     }
 }

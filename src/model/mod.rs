@@ -28,7 +28,9 @@ pub use account::Account;
 pub use container::{Container, Gpu};
 pub use env::{EnvVar, SecretEnv};
 pub use iam::{IamGrant, IamTarget};
-pub use image::{Build, Image, Repository};
+pub use image::{
+    APP_FILES, BUILD_CONFIG, BUILD_IGNORE_FILE, Build, CONVERT_FILES, Image, Repository,
+};
 pub use probes::{LIVE_PATH, Probe, ProbeSetting, Probes, READY_PATH};
 pub use python::{Python, package_name};
 pub use scaling::Scaling;
@@ -112,10 +114,10 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         iam,
         python: python::resolve(&spec.container, &model, gpu),
         serving: serving::resolve(&spec.serving, checked, &model.serve_framework, gpu),
+        build: Build::new(out_dir, &model),
         model,
         container,
         service,
-        build: Build::new(out_dir),
         cost,
     }
 }

@@ -88,3 +88,48 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
 fn add_static(tree: &mut Tree, d: &Deployment, path: &str, body: &str) {
     tree.add(path, &with_header(path, body, &d.spec_name));
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use crate::spec::SourceFile;
+
+    /// Every file the Dockerfile copies from the context, relative to it.
+    fn copied(dockerfile: &str) -> Vec<String> {
+        let mut out: Vec<String> = dockerfile
+            .lines()
+            .filter_map(|l| l.strip_prefix("COPY "))
+            .filter(|l| !l.starts_with("--from"))
+            .flat_map(|l| {
+                let words: Vec<&str> = l.split_whitespace().collect();
+                words[..words.len() - 1].to_vec()
+            })
+            .map(str::to_string)
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The build's inputs (what is uploaded and hashed) are exactly what the Dockerfile
+    /// copies, plus its ignore file, for a baked-in, a converted and a mounted model.
+    #[test]
+    fn the_build_inputs_are_what_the_dockerfile_copies() {
+        for example in [
+            "iris-sklearn",
+            "fraud-onnx-gcs",
+            "churn-public",
+            "forecast-gpu",
+        ] {
+            let path = PathBuf::from(format!("examples/{example}/mlgen.toml"));
+            let file = SourceFile {
+                text: std::fs::read_to_string(&path).unwrap(),
+                path,
+            };
+            let (d, tree) = crate::pipeline::compile(&file).unwrap_or_else(|e| panic!("{e}"));
+            let mut want = d.build.inputs.clone();
+            want.retain(|f| !f.ends_with(".dockerignore") && *f != d.build.dockerfile);
+            assert_eq!(copied(tree.get("Dockerfile").unwrap()), want, "{example}");
+        }
+    }
+}

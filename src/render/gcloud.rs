@@ -6,38 +6,32 @@
 
 use askama::Template;
 
-use super::add;
+use super::{TAG_SUBSTITUTION, add, build_env, build_submit};
 use crate::error::Error;
-use crate::model::{Deployment, IamGrant, IamTarget, Probe};
+use crate::model::{BUILD_CONFIG, BUILD_IGNORE_FILE, Deployment, IamGrant, IamTarget, Probe};
 use crate::tree::Tree;
 
 /// The folder, inside the output folder, that holds this target's files.
 const DIR: &str = "gcloud";
 
-/// Where the image build finds its inputs. The build runs from the build context (the
-/// spec's folder), so the config and the ignore file are given relative to it.
-struct BuildPaths {
+/// How deploy.sh runs the image build: from the build context (the spec's folder).
+struct BuildStep<'a> {
     /// The build context, relative to the scripts' folder (e.g. `../..`).
     context_from_scripts: String,
-    /// The Cloud Build config, relative to the build context.
-    config: String,
-    /// The upload ignore list, relative to the build context.
-    ignore_file: String,
+    /// The `gcloud builds submit` command line and the environment it reads.
+    submit: String,
+    env: [(&'static str, &'a str); 2],
 }
 
-impl BuildPaths {
-    fn new(d: &Deployment) -> Self {
-        let in_context = |file: &str| format!("{}/{DIR}/{file}", d.build.out_dir);
+impl<'a> BuildStep<'a> {
+    fn new(d: &'a Deployment) -> Self {
         Self {
             context_from_scripts: format!("../{}", d.build.context_from_out),
-            config: in_context(CLOUDBUILD),
-            ignore_file: in_context(IGNORE),
+            submit: build_submit(),
+            env: build_env(d),
         }
     }
 }
-
-const CLOUDBUILD: &str = "cloudbuild.json";
-const IGNORE: &str = ".gcloudignore";
 const ENV_FILE: &str = "env.yaml";
 
 /// One IAM grant as gcloud spells it.
@@ -132,7 +126,7 @@ fn camel_case(snake: &str) -> String {
 #[template(path = "gcloud/deploy.sh")]
 struct Deploy<'a> {
     d: &'a Deployment,
-    build: BuildPaths,
+    build: BuildStep<'a>,
     env_file: &'static str,
     grants: Vec<Grant<'a>>,
     switches: Switches,
@@ -156,12 +150,41 @@ struct EnvFile<'a> {
 #[template(path = "gcloud/cloudbuild.json")]
 struct CloudBuild<'a> {
     d: &'a Deployment,
+    /// The image tagged with the content tag, as the config's substitution spells it.
+    content_tagged: String,
 }
 
 #[derive(Template)]
 #[template(path = "gcloud/gcloudignore", ext = "gcloudignore")]
 struct Ignore<'a> {
-    d: &'a Deployment,
+    allow: Vec<Allow<'a>>,
+}
+
+/// One re-included path of the upload allowlist, relative to the build context.
+#[derive(Debug, PartialEq)]
+struct Allow<'a> {
+    path: &'a str,
+    /// A folder on the way to an input: re-included, its own contents excluded again, since
+    /// an ignore file cannot re-include a file whose folder is excluded.
+    dir: bool,
+}
+
+/// The allowlist of `inputs` (sorted): each folder on the way, once, then the file.
+fn allowlist(inputs: &[String]) -> Vec<Allow<'_>> {
+    let mut out: Vec<Allow> = Vec::new();
+    for input in inputs {
+        let folders = input.match_indices('/').map(|(i, _)| &input[..i]);
+        for path in folders {
+            if !out.iter().any(|a| a.dir && a.path == path) {
+                out.push(Allow { path, dir: true });
+            }
+        }
+        out.push(Allow {
+            path: input,
+            dir: false,
+        });
+    }
+    out
 }
 
 pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
@@ -169,7 +192,7 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
     let grants = || d.iam.iter().map(grant).collect();
     let deploy = Deploy {
         d,
-        build: BuildPaths::new(d),
+        build: BuildStep::new(d),
         env_file: ENV_FILE,
         grants: grants(),
         switches: Switches::new(d),
@@ -193,14 +216,13 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         add(tree, d, &path(ENV_FILE), "gcloud/env.yaml", &EnvFile { d })?;
     }
     if d.image.built_here {
-        add(
-            tree,
-            d,
-            &path(CLOUDBUILD),
-            "gcloud/cloudbuild.json",
-            &CloudBuild { d },
-        )?;
-        add(tree, d, &path(IGNORE), "gcloud/gcloudignore", &Ignore { d })?;
+        let content_tagged = format!("{}:${{{}}}", d.image.path, TAG_SUBSTITUTION);
+        let cloudbuild = CloudBuild { d, content_tagged };
+        add(tree, d, BUILD_CONFIG, "gcloud/cloudbuild.json", &cloudbuild)?;
+        let ignore = Ignore {
+            allow: allowlist(&d.build.inputs),
+        };
+        add(tree, d, BUILD_IGNORE_FILE, "gcloud/gcloudignore", &ignore)?;
     }
     Ok(())
 }
@@ -255,6 +277,23 @@ mod tests {
         assert_eq!(s.invoker_iam_check, "--no-invoker-iam-check");
         d.container.gpu = None;
         assert_eq!(Switches::new(&d).gpu_zonal_redundancy, None);
+    }
+
+    #[test]
+    fn the_allowlist_reopens_each_folder_once_then_its_files() {
+        let inputs = ["a/b/c", "a/b/d", "a/e", "f"].map(String::from);
+        let got: Vec<(&str, bool)> = allowlist(&inputs).iter().map(|a| (a.path, a.dir)).collect();
+        assert_eq!(
+            got,
+            [
+                ("a", true),
+                ("a/b", true),
+                ("a/b/c", false),
+                ("a/b/d", false),
+                ("a/e", false),
+                ("f", false),
+            ]
+        );
     }
 
     #[test]

@@ -29,6 +29,28 @@ pub(crate) fn arg<'a>(name: &'static str, value: Value<'a>) -> Arg<'a> {
     Arg { name, value }
 }
 
+/// The Cloud Build substitution that carries the content tag into the build config.
+pub(crate) const TAG_SUBSTITUTION: &str = "_CONTENT_TAG";
+
+/// The image build every target runs from the build context: Cloud Build with the shared
+/// config, uploading only the allowlisted inputs. The values come from the environment
+/// ([`build_env`]), so no target quotes a path for a shell.
+pub(crate) fn build_submit() -> String {
+    format!(
+        "gcloud builds submit . --config=\"$BUILD_CONFIG\" --ignore-file=\"$BUILD_IGNORE_FILE\" \
+         --substitutions={TAG_SUBSTITUTION}=\"$CONTENT_TAG\" --project=\"$PROJECT\" --quiet"
+    )
+}
+
+/// The environment [`build_submit`] reads, fixed by the deployment; each target adds
+/// `CONTENT_TAG` and `PROJECT` in its own spelling.
+pub(crate) fn build_env(d: &Deployment) -> [(&'static str, &str); 2] {
+    [
+        ("BUILD_CONFIG", &d.build.config),
+        ("BUILD_IGNORE_FILE", &d.build.ignore_file),
+    ]
+}
+
 /// Renders every target.
 pub fn render(d: &Deployment) -> Result<Tree, Error> {
     let mut tree = Tree::default();

@@ -3,7 +3,7 @@
 
 use askama::Template;
 
-use super::{Arg, Value, add, arg};
+use super::{Arg, Value, add, arg, build_env, build_submit};
 use crate::error::Error;
 use crate::model::{Deployment, IamGrant, IamTarget};
 use crate::tree::Tree;
@@ -12,12 +12,23 @@ use crate::tree::Tree;
 /// pins the same ones, and a test checks they agree).
 pub const PULUMI_VERSION: &str = "3.272.0";
 pub const PULUMI_GCP_VERSION: &str = "10.2.0";
+pub const PULUMI_COMMAND_VERSION: &str = "1.2.1";
 
 #[derive(Template)]
 #[template(path = "pulumi/__main__.py")]
 struct Main<'a> {
     d: &'a Deployment,
+    build: BuildStep<'a>,
     grants: Vec<Grant<'a>>,
+}
+
+/// How the program runs the image build (only when it is built here).
+struct BuildStep<'a> {
+    /// The build context, relative to the program's folder (e.g. `../..`).
+    context_from_program: String,
+    /// The `gcloud builds submit` command line and the environment it reads.
+    submit: String,
+    env: [(&'static str, &'a str); 2],
 }
 
 /// One IAM grant as a Pulumi resource.
@@ -83,6 +94,7 @@ struct Project<'a> {
 #[template(path = "pulumi/requirements.txt")]
 struct Requirements {
     pulumi: &'static str,
+    pulumi_command: &'static str,
     pulumi_gcp: &'static str,
 }
 
@@ -109,6 +121,11 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         "pulumi/__main__.py",
         &Main {
             d,
+            build: BuildStep {
+                context_from_program: format!("../{}", d.build.context_from_out),
+                submit: build_submit(),
+                env: build_env(d),
+            },
             grants: d.iam.iter().map(grant).collect(),
         },
     )?;
@@ -119,6 +136,7 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         "pulumi/requirements.txt",
         &Requirements {
             pulumi: PULUMI_VERSION,
+            pulumi_command: PULUMI_COMMAND_VERSION,
             pulumi_gcp: PULUMI_GCP_VERSION,
         },
     )?;

@@ -7,7 +7,7 @@
 
 use askama::Template;
 
-use super::{Arg, Value, add_text, arg, render_one};
+use super::{Arg, Value, add_text, arg, build_env, build_submit, render_one};
 use crate::error::Error;
 use crate::model::{Deployment, IamGrant, IamTarget};
 use crate::tree::Tree;
@@ -23,6 +23,29 @@ pub const TERRAFORM_VERSION: &str = ">= 1.5";
 const APIS: &str = "google_project_service.apis";
 const ACCOUNT: &str = "google_service_account.runtime";
 const SERVICE: &str = "google_cloud_run_v2_service.service";
+const REPOSITORY: &str = "google_artifact_registry_repository.images";
+/// The image built here, by digest.
+const BUILT_IMAGE: &str = "data.google_artifact_registry_docker_image.image.self_link";
+/// The image built elsewhere.
+const IMAGE_VARIABLE: &str = "var.image";
+
+/// The image the service runs.
+fn image(d: &Deployment) -> &'static str {
+    if d.image.built_here {
+        BUILT_IMAGE
+    } else {
+        IMAGE_VARIABLE
+    }
+}
+
+/// How main.tf runs the image build (only when it is built here).
+struct BuildStep<'a> {
+    /// The build context, relative to the Terraform folder (e.g. `../..`).
+    context_from_tf: String,
+    /// The `gcloud builds submit` command line and the environment it reads.
+    submit: String,
+    env: [(&'static str, &'a str); 2],
+}
 
 /// One IAM grant as a Terraform resource.
 struct Grant<'a> {
@@ -94,6 +117,9 @@ struct Variables<'a> {
 #[template(path = "terraform/main.tf")]
 struct Main<'a> {
     d: &'a Deployment,
+    build: BuildStep<'a>,
+    image: &'static str,
+    repository: &'static str,
     apis: &'static str,
     account: &'static str,
     grants: Vec<Grant<'a>>,
@@ -104,6 +130,7 @@ struct Main<'a> {
 #[derive(Template)]
 #[template(path = "terraform/outputs.tf")]
 struct Outputs {
+    image: &'static str,
     account: &'static str,
     service: &'static str,
 }
@@ -120,6 +147,13 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         .collect();
     let main = Main {
         d,
+        build: BuildStep {
+            context_from_tf: format!("../{}", d.build.context_from_out),
+            submit: build_submit(),
+            env: build_env(d),
+        },
+        image: image(d),
+        repository: REPOSITORY,
         apis: APIS,
         account: ACCOUNT,
         grants,
@@ -130,6 +164,7 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         google: GOOGLE_PROVIDER_VERSION,
     };
     let outputs = Outputs {
+        image: image(d),
         account: ACCOUNT,
         service: SERVICE,
     };

@@ -4,9 +4,9 @@
 #   - creates the runtime service account{% if d.repository.is_some() %} and the Artifact Registry repository{% endif %} when missing;
 #   - grants the service account what the service reads, which the deploy checks;
 {%- if d.image.built_here %}
-#   - builds the image from the spec's folder with Cloud Build and pushes it;
+#   - builds the image with Cloud Build unless this exact build exists, and reads its digest;
 {%- endif %}
-#   - deploys the service with its whole configuration (a new revision);
+#   - deploys the service, running the image by digest, with its whole configuration;
 #   - grants its callers and deployers.
 # Safe to re-run: nothing is created twice.
 #
@@ -21,7 +21,11 @@ project={{ d.service.project }}
 region={{ d.service.region }}
 service={{ d.service.name }}
 account={{ d.runtime_account.email }}
+{%- if d.image.built_here %}
+image_path={{ d.image.path }}
+{%- else %}
 image={{ d.image.url }}
+{%- endif %}
 
 step() {
   printf '==> %s\n' "$*"
@@ -88,17 +92,39 @@ fi
 {%- endfor %}
 {%- if d.image.built_here %}
 
-# The build context is the spec's folder, uploaded without what the ignore file lists; the
-# Cloud Build config builds the Dockerfile in the output folder and pushes the image.
-step "Building $image with Cloud Build"
-(
-  cd "$here"/{{ build.context_from_scripts }}
-  gcloud builds submit . \
-    --config={{ build.config }} \
-    --ignore-file={{ build.ignore_file }} \
-    --project="$project" \
-    --quiet
+# The image is tagged with the hash of the files it is built from (the SHA-256 of their
+# SHA-256 digests, in this order; Terraform and Pulumi compute the same), and the service
+# runs the digest that tag resolves to: an unchanged image is not rebuilt and changes
+# nothing, a changed one rolls out. Only these files are uploaded (see the ignore file).
+context="$here"/{{ build.context_from_scripts }}
+image_inputs=(
+{%- for f in d.build.inputs %}
+  {{ f }}
+{%- endfor %}
 )
+
+sha256() {
+  if command -v sha256sum >/dev/null; then sha256sum; else shasum -a 256; fi | cut -c1-64
+}
+
+image_by_digest() {
+  gcloud artifacts docker images describe "$image_path:$tag" --project="$project" \
+    --format='value(image_summary.fully_qualified_digest)' 2>/dev/null
+}
+
+tag="$(for f in "${image_inputs[@]}"; do sha256 <"$context/$f"; done | tr -d '\n' | sha256)"
+step "Image $image_path:$tag"
+if image="$(image_by_digest)" && [ -n "$image" ]; then
+  echo "    built already"
+else
+  step "Building it with Cloud Build"
+  (
+    cd "$context"
+    export{% for (name, value) in build.env %} {{ name }}={{ value }}{% endfor %} CONTENT_TAG="$tag" PROJECT="$project"
+    {{ build.submit|safe }}
+  )
+  image="$(image_by_digest)"
+fi
 {%- endif %}
 
 step "Deploying $service to Cloud Run in $region"

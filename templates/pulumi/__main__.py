@@ -1,19 +1,34 @@
 """Cloud Run service "{{ d.service.name }}" and everything it needs, as one Pulumi stack.
 {% if d.image.built_here %}
-The image is not built here. Push it to the repository before the service is created: on a
-first deploy, create the repository alone (`pulumi up --target` with its URN, from
-`pulumi stack --show-urns`), build and push the image, then run `pulumi up`.
+`pulumi up` builds the image with Cloud Build when a file it is built from changes, and the
+service runs the image by digest.
 {%- else %}
 The service runs an image built elsewhere; it must exist before `pulumi up`.
 {%- endif %}
 """
-
+{% if d.image.built_here %}
+import hashlib
+from pathlib import Path
+{% endif %}
 import pulumi
+{%- if d.image.built_here %}
+import pulumi_command as command
+{%- endif %}
 import pulumi_gcp as gcp
 
 PROJECT = "{{ d.service.project }}"
 REGION = "{{ d.service.region }}"
+{%- if d.image.built_here %}
+# The build context (the spec's folder) and the files the image is built from.
+BUILD_CONTEXT = (Path(__file__).parent / "{{ build.context_from_program }}").resolve()
+IMAGE_INPUTS = [
+{%- for f in d.build.inputs %}
+    "{{ f }}",
+{%- endfor %}
+]
+{%- else %}
 IMAGE = "{{ d.image.url }}"
+{%- endif %}
 
 # APIs the deployment calls. They stay enabled on destroy: other workloads may use them.
 APIS = [
@@ -50,6 +65,43 @@ repository = gcp.artifactregistry.Repository(
     description="{{ repo.description }}",
     opts=pulumi.ResourceOptions(depends_on=apis),
 )
+
+
+def content_tag():
+    """The hash of the image's inputs: the SHA-256 of their SHA-256 digests, in order, as
+    Terraform and deploy.sh compute it. A changed file builds a new image."""
+    digests = "".join(hashlib.sha256((BUILD_CONTEXT / f).read_bytes()).hexdigest() for f in IMAGE_INPUTS)
+    return hashlib.sha256(digests.encode()).hexdigest()
+
+
+CONTENT_TAG = content_tag()
+
+# The image build, rerun when an input changes. It uploads only the image's inputs (the
+# ignore file is an allowlist).
+image_build = command.local.Command(
+    "image-build",
+    create="{{ build.submit }}",
+    dir=str(BUILD_CONTEXT),
+    environment={
+{%- for (name, value) in build.env %}
+        "{{ name }}": "{{ value }}",
+{%- endfor %}
+        "CONTENT_TAG": CONTENT_TAG,
+        "PROJECT": PROJECT,
+    },
+    triggers=[CONTENT_TAG],
+    opts=pulumi.ResourceOptions(depends_on=[*apis, repository]),
+)
+
+# The digest the build pushed, read once the build ran: the service runs the image by
+# digest, so a new build rolls out and an unchanged one changes nothing.
+IMAGE = gcp.artifactregistry.get_docker_image_output(
+    project=repository.project,
+    location=repository.location,
+    repository_id=repository.repository_id,
+    image_name=f"{{ d.image.name }}:{CONTENT_TAG}",
+    opts=pulumi.InvokeOutputOptions(depends_on=[image_build]),
+).self_link
 {%- endif %}
 
 # Access the service needs at startup: Cloud Run checks it when the revision is deployed.

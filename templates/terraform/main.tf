@@ -33,6 +33,50 @@ resource "google_artifact_registry_repository" "images" {
 
   depends_on = [{{ apis }}]
 }
+
+locals {
+  # The build context (the spec's folder) and the files the image is built from. The
+  # image is tagged with their hash (the SHA-256 of their SHA-256 digests, in this order;
+  # Pulumi and deploy.sh compute the same), so a changed file builds a new image.
+  build_context = "${path.module}/{{ build.context_from_tf }}"
+  image_inputs = [
+    {%- for f in d.build.inputs %}
+    "{{ f }}",
+    {%- endfor %}
+  ]
+  content_tag = sha256(join("", [for f in local.image_inputs : filesha256("${local.build_context}/${f}")]))
+}
+
+# The image build, rerun when an input changes. It uploads only the image's inputs (the
+# ignore file is an allowlist).
+resource "terraform_data" "image" {
+  triggers_replace = local.content_tag
+
+  provisioner "local-exec" {
+    working_dir = local.build_context
+    command = "{{ build.submit }}"
+    environment = {
+      {%- for (name, value) in build.env %}
+      {{ name }} = "{{ value }}"
+      {%- endfor %}
+      CONTENT_TAG = local.content_tag
+      PROJECT = var.project
+    }
+  }
+
+  depends_on = [{{ apis }}, {{ repository }}]
+}
+
+# The digest the build pushed, read once the build ran: the service runs the image by
+# digest, so a new build rolls out and an unchanged one changes nothing.
+data "google_artifact_registry_docker_image" "image" {
+  project = var.project
+  location = {{ repository }}.location
+  repository_id = {{ repository }}.repository_id
+  image_name = "{{ d.image.name }}:${local.content_tag}"
+
+  depends_on = [terraform_data.image]
+}
 {%- endif %}
 {%- for g in grants %}
 
@@ -93,7 +137,7 @@ resource "google_cloud_run_v2_service" "service" {
     {%- endfor %}
 
     containers {
-      image = var.image
+      image = {{ image }}
 
       ports {
         container_port = {{ d.container.port }}

@@ -10,5 +10,5 @@ output "runtime_account_email" {
 
 output "image" {
   description = "Image the service runs."
-  value = var.image
+  value = {{ image }}
 }

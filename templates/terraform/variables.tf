@@ -10,8 +10,11 @@ variable "region" {
   default = "{{ d.service.region }}"
 }
 
+{%- if !d.image.built_here %}
+
 variable "image" {
-  description = "Container image the service runs; pass a digest (IMAGE@sha256:...) to pin a build."
+  description = "Container image the service runs, built elsewhere; pass a digest (IMAGE@sha256:...) to pin a build."
   type = string
   default = "{{ d.image.url }}"
 }
+{%- endif %}

@@ -19,6 +19,7 @@ by one `teardown.sh --yes` run, in order:
 import yaml
 
 from gcloud_standin import parse_dict
+from parity import by_digest
 
 
 def _flags(argv):
@@ -154,7 +155,7 @@ def extract(records):
             "ingress": _last(flags, "--ingress") or "all",
             "invoker_iam_disabled": invoker_check is False,
         },
-        "image": _last(flags, "--image"),
+        "image": by_digest(_last(flags, "--image")),
         "container": {
             "port": int(_last(flags, "--port")),
             "cpu": _last(flags, "--cpu"),

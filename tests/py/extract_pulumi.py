@@ -4,6 +4,8 @@
 inputs each resource would send to the provider, with outputs of other resources resolved.
 """
 
+from parity import by_digest
+
 SERVICE = "gcp:cloudrunv2/service:Service"
 ACCOUNT = "gcp:serviceaccount/account:Account"
 REPOSITORY = "gcp:artifactregistry/repository:Repository"
@@ -89,7 +91,7 @@ def extract(recorded):
             "ingress": INGRESS[svc["ingress"]],
             "invoker_iam_disabled": svc["invokerIamDisabled"],
         },
-        "image": container["image"],
+        "image": by_digest(container["image"]),
         "container": {
             "port": container["ports"]["containerPort"],
             "cpu": limits["cpu"],

@@ -10,8 +10,10 @@ Anything it cannot resolve is an error, never a guess.
 
 import re
 
+from parity import by_digest
 from tf_validate import (
     BLOCK,
+    data_sources,
     hcl_string,
     is_expression,
     is_string_literal,
@@ -43,6 +45,7 @@ class Config:
         parsed = load_dir(tf_dir)
         self.vars = variables(parsed)
         self.res = {(t, n): b for _, t, n, b in resources(parsed)}
+        self.data = {(t, n): b for _, t, n, b in data_sources(parsed)}
 
     def one(self, rtype):
         found = [b for (t, _), b in self.res.items() if t == rtype]
@@ -70,10 +73,21 @@ class Config:
         m = re.fullmatch(r"var\.(\w+)", e)
         if m:
             return self.value(self.vars[m[1]]["default"])
+        m = re.fullmatch(r"data\.google_artifact_registry_docker_image\.([\w-]+)\.self_link", e)
+        if m:
+            return self.built_image(self.data[("google_artifact_registry_docker_image", m[1])])
         m = re.fullmatch(r"([\w-]+)\.([\w-]+)\.(\w+)", e)
         if m:
             return self.attribute(m[1], m[2], m[3])
         raise ValueError(f"cannot resolve ${{{e}}}")
+
+    def built_image(self, body):
+        """The image the build pushed, by digest (unknown until the build ran): its path, read
+        only when the data source asks for the tag the build pushes, the content tag."""
+        name, tag = body["image_name"][1:-1].split(":")
+        assert tag == "${local.content_tag}", f"the image is not read by its content tag: {tag}"
+        location, repo = self.value(body["location"]), self.value(body["repository_id"])
+        return f"{location}-docker.pkg.dev/{self.value(body['project'])}/{repo}/{name}@sha256"
 
     def attribute(self, rtype, name, attr):
         body = self.res[(rtype, name)]
@@ -190,7 +204,7 @@ def extract(tf_dir):
             "ingress": INGRESS[cfg.value(svc["ingress"])],
             "invoker_iam_disabled": cfg.value(svc.get("invoker_iam_disabled", False)),
         },
-        "image": cfg.value(ctr["image"]),
+        "image": by_digest(cfg.value(ctr["image"])),
         "container": {
             "port": cfg.value(block(ctr, "ports")["container_port"]),
             "cpu": limits["cpu"],

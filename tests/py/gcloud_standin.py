@@ -30,6 +30,8 @@ required), MLGEN_GCLOUD_SURFACE (defaults to gcloud_surface.json beside this fil
 """
 
 import difflib
+import hashlib
+import itertools
 import json
 import os
 import re
@@ -264,7 +266,7 @@ def check_policy(call):
     needs = ["--project"]
     if call.command.startswith("run "):
         needs.append("--region")
-    if call.command.startswith("artifacts "):
+    if call.command.startswith("artifacts repositories "):
         needs.append("--location")
     if not call.command.endswith(" describe"):
         needs.append("--quiet")
@@ -286,8 +288,9 @@ class State:
             self.data = json.loads(self.path.read_text())
         else:
             self.data = {}
+        # images: every pushed tag (IMAGE:TAG) -> the digest it resolves to.
         for k, empty in (("apis", {}), ("accounts", {}), ("repositories", {}),
-                         ("bindings", []), ("images", []), ("services", {})):
+                         ("bindings", []), ("images", {}), ("services", {})):
             self.data.setdefault(k, empty)
 
     def save(self):
@@ -374,7 +377,7 @@ def simulate(call, state, record):
         if verb == "delete":
             del s["repositories"][rkey]
             prefix = "{1}-docker.pkg.dev/{0}/{2}/".format(*rkey.split("/"))
-            s["images"] = [i for i in s["images"] if not i.startswith(prefix)]
+            s["images"] = {t: d for t, d in s["images"].items() if not t.startswith(prefix)}
         return ""
 
     if cmd.startswith("secrets "):
@@ -388,6 +391,9 @@ def simulate(call, state, record):
 
     if cmd == "builds submit":
         return build(call, s, record, yaml)
+
+    if cmd == "artifacts docker images describe":
+        return describe_image(call, s, pos[0])
 
     if cmd == "run deploy":
         return deploy(call, s, record, yaml, service_key(pos[0]))
@@ -416,6 +422,31 @@ def policy_change(call, s, b):
     elif b not in s["bindings"]:
         s["bindings"].append(b)
     return "Updated IAM policy.\n"
+
+
+def describe_image(call, s, ref):
+    """`gcloud artifacts docker images describe IMAGE:TAG`, as the one format scripts read."""
+    where = "gcloud.artifacts.docker.images.describe"
+    if ref not in s["images"]:
+        raise Api(f"({where}) NOT_FOUND: Requested entity was not found.")
+    path = ref.rpartition(":")[0]
+    fmt = call.one("--format")
+    if fmt != "value(image_summary.fully_qualified_digest)":
+        raise Usage(f"({where}) the stand-in prints only --format='value(image_summary.fully_qualified_digest)'")
+    return f"{path}@{s['images'][ref]}\n"
+
+
+def substitute(text, substitutions):
+    """Cloud Build's substitution of `$_NAME` and `${_NAME}` in a build config value."""
+    return re.sub(r"\$\{?(_[A-Z0-9_]+)\}?", lambda m: substitutions.get(m[1], m[0]), text)
+
+
+def upload_digest(source, upload):
+    """A digest standing for what the upload builds: equal uploads give equal digests."""
+    h = hashlib.sha256()
+    for rel in upload:
+        h.update(rel.encode() + b"\0" + (source / rel).read_bytes() + b"\0")
+    return f"sha256:{h.hexdigest()}"
 
 
 def build(call, s, record, yaml):
@@ -452,9 +483,14 @@ def build(call, s, record, yaml):
         steps = config.get("steps") or []
         if not steps:
             raise Api(f"({where}) INVALID_ARGUMENT: a build needs at least one step")
+        substitutions = parse_dict("--substitutions", call.one("--substitutions") or "")
+        for key in substitutions:
+            if not re.fullmatch(r"_[A-Z0-9_]+", key):
+                raise Api(f"({where}) INVALID_ARGUMENT: invalid substitution key {key}")
+        config["images"] = [substitute(i, substitutions) for i in config.get("images") or []]
         tags = []
         for step in steps:
-            args = step.get("args", [])
+            args = [substitute(a, substitutions) for a in step.get("args", [])]
             if step.get("name") == DOCKER_BUILDER and args[:1] == ["build"]:
                 opts = dict(zip(args, args[1:]))
                 dockerfile = opts.get("--file", opts.get("-f", "Dockerfile"))
@@ -462,7 +498,7 @@ def build(call, s, record, yaml):
                     raise Api(f"({where}) the build step's Dockerfile {dockerfile} is not in the upload")
                 if args[-1] != ".":
                     raise Api(f"({where}) the build step should build the uploaded context (.)")
-                tags.append(opts.get("--tag", opts.get("-t")))
+                tags += [v for k, v in itertools.pairwise(args) if k in ("--tag", "-t")] or [None]
             for arg in args:
                 if re.search(r"\$(?!\$)[A-Za-z_{]", arg):
                     raise Api(f"({where}) INVALID_ARGUMENT: {arg!r} holds an undefined substitution")
@@ -476,8 +512,7 @@ def build(call, s, record, yaml):
         rkey = f"{m['project']}/{m['loc']}/{m['repo']}"
         if rkey not in s["repositories"]:
             raise Api(f"({where}) push failed: name unknown: Repository \"{m['repo']}\" not found")
-        if tag not in s["images"]:
-            s["images"].append(tag)
+        s["images"][tag] = upload_digest(source, upload)
     return "DONE\n"
 
 
@@ -487,7 +522,8 @@ def deploy(call, s, record, yaml, skey):
     if image is None:
         raise Usage(f"({where}) --image is required (gcloud would build from source instead)")
     m = AR_IMAGE.match(image)
-    if m and f"{m['project']}/{m['loc']}/{m['repo']}" in s["repositories"] and image not in s["images"]:
+    pushed = set(s["images"]) | {f"{t.rpartition(':')[0]}@{d}" for t, d in s["images"].items()}
+    if m and f"{m['project']}/{m['loc']}/{m['repo']}" in s["repositories"] and image not in pushed:
         raise Api(f"({where}) Image '{image}' not found.")
     account = call.one("--service-account")
     if account is None:

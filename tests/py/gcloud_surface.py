@@ -32,6 +32,7 @@ OUT = HERE / "gcloud_surface.json"
 
 # Every command the generated deploy.sh and teardown.sh may run (GA track).
 COMMANDS = [
+    "artifacts docker images describe",
     "artifacts repositories create",
     "artifacts repositories delete",
     "artifacts repositories describe",

@@ -6,6 +6,19 @@ parity test asserts that all of them equal expected(model) for the resolved mode
 """
 
 
+import re
+
+_BY_DIGEST = re.compile(r"(?P<path>.+)@sha256:[0-9a-f]{64}")
+
+
+def by_digest(ref):
+    """An image reference with its digest made canonical: `PATH@sha256` for any digest (each
+    target's mock reads a digest of its own), anything else unchanged. A tag stays a tag,
+    so a target that deploys one fails parity with a built image."""
+    m = _BY_DIGEST.fullmatch(ref or "")
+    return f"{m['path']}@sha256" if m else ref
+
+
 def expected(m):
     """The canonical view of a resolved deployment (`mlgen model` JSON)."""
     svc, c, s = m["service"], m["container"], m["scaling"]
@@ -21,7 +34,8 @@ def expected(m):
             "ingress": svc["ingress"],  # gcloud spelling: all | internal | internal-and-cloud-load-balancing
             "invoker_iam_disabled": svc["invoker_iam_disabled"],
         },
-        "image": m["image"]["url"],
+        # Built here, the service runs the build's digest; built elsewhere, what the spec names.
+        "image": f"{m['image']['path']}@sha256" if m["image"]["built_here"] else m["image"]["url"],
         "container": {
             "port": c["port"],
             "cpu": c["cpu"],

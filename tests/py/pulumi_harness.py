@@ -3,7 +3,8 @@
 `run_program(main_py)` executes the program with the real `pulumi` and `pulumi_gcp` (pinned in
 tests/requirements/pulumi.txt) in a fresh interpreter, and returns what it registered:
 
-    {"resources": [{"type", "name", "inputs", "depends_on"}], "exports": {...}}
+    {"resources": [{"type", "name", "inputs", "depends_on"}], "exports": {...},
+     "calls": [{"token", "args"}]}
 
 `inputs` are the values the engine would receive (wire names, camelCase), with outputs of
 other resources resolved through the mocks. The run fails (ProgramError) on:
@@ -21,6 +22,7 @@ Run as a script (`python pulumi_harness.py MAIN_PY OUT_JSON`), it writes
 """
 
 import collections.abc
+import hashlib
 import json
 import logging
 import os
@@ -76,7 +78,7 @@ def _run_in_subprocess(main_py, out, timeout):
         raise ProgramError(record["problems"], record)
     if proc.returncode != 0:
         raise ProgramError([f"harness exited {proc.returncode}:\n{proc.stderr}"], record)
-    return {"resources": record["resources"], "exports": record["exports"]}
+    return {"resources": record["resources"], "exports": record["exports"], "calls": record["calls"]}
 
 
 # --- type checking of plain-dict inputs against pulumi_gcp's declared types ---------------
@@ -253,6 +255,18 @@ def _computed(typ, name, inputs):
     return state
 
 
+DOCKER_IMAGE = "gcp:artifactregistry/getDockerImage:getDockerImage"
+
+
+def _docker_image(inputs):
+    """What getDockerImage returns for an image pushed under `imageName` (NAME:TAG): its
+    digest is derived from the name and tag, so a new tag reads as a new image."""
+    name, _, tag = inputs["imageName"].partition(":")
+    digest = "sha256:" + hashlib.sha256(inputs["imageName"].encode()).hexdigest()
+    path = f"{inputs['location']}-docker.pkg.dev/{inputs['project']}/{inputs['repositoryId']}/{name}"
+    return {**inputs, "selfLink": f"{path}@{digest}", "tags": [tag], "name": f"{path}@{digest}"}
+
+
 def _run(main_py):
     import pulumi
     import pulumi.runtime
@@ -264,6 +278,7 @@ def _run(main_py):
     resources = []
     names = {}  # urn -> "type::name"
     dependencies = {}  # (type, name) -> [urn]
+    calls = []
 
     class Mocks(pulumi.runtime.Mocks):
         def new_resource(self, args):
@@ -272,6 +287,10 @@ def _run(main_py):
             return f"{args.name}-id", _computed(args.typ, args.name, args.inputs)
 
         def call(self, args):
+            inputs = _jsonable(args.args)
+            calls.append({"token": args.token, "args": inputs})
+            if args.token == DOCKER_IMAGE:
+                return _docker_image(inputs)
             problems.append(f"unexpected provider function call {args.token}")
             return {}
 
@@ -332,7 +351,7 @@ def _run(main_py):
         for path, text in _strings(value, where):
             if STRINGIFIED_OUTPUT in text:
                 problems.append(f"stringified Output at {path}: {text.splitlines()[0]!r}")
-    return {"resources": resources, "exports": exports, "problems": problems}
+    return {"resources": resources, "exports": exports, "calls": calls, "problems": problems}
 
 
 def main(argv):
@@ -340,7 +359,7 @@ def main(argv):
     try:
         record = _run(main_py)
     except Exception:  # noqa: BLE001
-        record = {"resources": [], "exports": {}, "problems": ["harness crashed:\n" + traceback.format_exc()]}
+        record = {"resources": [], "exports": {}, "calls": [], "problems": ["harness crashed:\n" + traceback.format_exc()]}
     out.write_text(json.dumps(record, indent=2, sort_keys=True))
     return 0
 

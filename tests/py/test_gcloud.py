@@ -7,6 +7,8 @@ parity.py's canonical view.
 """
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -77,24 +79,51 @@ def test_second_deploy_creates_nothing(tmp_path, example, gcloud):
     assert gcloud.world() == state
 
 
-def test_build_uploads_context_without_ignored_files(tmp_path, gcloud):
+# What a user keeps beside a spec, none of which the image needs.
+BESIDE_THE_SPEC = (".env", "service-account-key.json", "notebooks/explore.ipynb", "data/train.csv",
+                   "models/old.joblib", ".git/HEAD", ".venv/bin/python", "__pycache__/x.pyc",
+                   "deploy/app/__pycache__/main.cpython-312.pyc", "deploy/app/notes.txt",
+                   "deploy/terraform/.terraform/plugin", "deploy/terraform/terraform.tfstate")
+
+
+def spec_folder_with_clutter(tmp_path):
     spec, out = copy_example(tmp_path, "iris-sklearn")
+    for junk in BESIDE_THE_SPEC:
+        (spec.parent / junk).parent.mkdir(parents=True, exist_ok=True)
+        (spec.parent / junk).write_text("junk")
+    return spec, out
+
+
+def test_build_uploads_only_the_image_inputs(tmp_path, gcloud):
+    spec, out = spec_folder_with_clutter(tmp_path)
     model = model_of(spec)
-    ctx = spec.parent
-    (ctx / "models").mkdir()
-    (ctx / "models" / "iris.joblib").write_bytes(b"model")
-    for junk in (".git/HEAD", ".venv/bin/python", "__pycache__/x.pyc",
-                 "deploy/terraform/.terraform/plugin", "deploy/terraform/terraform.tfstate"):
-        (ctx / junk).parent.mkdir(parents=True, exist_ok=True)
-        (ctx / junk).write_text("junk")
     ok(gcloud.run(out / "gcloud" / "deploy.sh"))
     [build] = [r for r in gcloud.records() if r.get("command") == "builds submit"]
-    upload = build["upload"]
-    assert model["build"]["dockerfile"] in upload
-    assert "models/iris.joblib" in upload and "mlgen.toml" in upload
-    assert not [p for p in upload if p.startswith((".git/", ".venv/", "deploy/terraform/", "deploy/gcloud/"))
-                or p.endswith(".pyc")], upload
-    assert Path(build["cwd"]) == ctx.resolve()
+    assert build["upload"] == model["build"]["inputs"]
+    assert "models/iris.joblib" in build["upload"] and model["build"]["dockerfile"] in build["upload"]
+    assert Path(build["cwd"]) == spec.parent.resolve()
+
+
+def real_gcloud():
+    sdk = os.environ.get("MLGEN_GCLOUD_SDK")
+    return str(Path(sdk) / "bin" / "gcloud") if sdk else shutil.which("gcloud")
+
+
+def test_real_gcloud_lists_only_the_image_inputs_for_upload(tmp_path):
+    """gcloud's own ignore-file reader (offline: it only lists files) agrees: with the
+    generated ignore file, nothing but the Dockerfile's inputs leaves the machine."""
+    spec, _ = spec_folder_with_clutter(tmp_path)
+    model = model_of(spec)
+    # `meta list-files-for-upload` reads the folder's .gcloudignore, the file
+    # `builds submit --ignore-file` names.
+    shutil.copy(spec.parent / model["build"]["ignore_file"], spec.parent / ".gcloudignore")
+    proc = subprocess.run(
+        [real_gcloud(), "meta", "list-files-for-upload", str(spec.parent)],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120, check=False,
+        env={**os.environ, "CLOUDSDK_CONFIG": str(tmp_path / "gcloud-config"), "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(proc.stdout.split()) == model["build"]["inputs"]
 
 
 # ----------------------------------------------------------------------------- teardown
@@ -208,8 +237,8 @@ def test_shellcheck_flags_an_unquoted_expansion(tmp_path):
     _, out = copy_example(tmp_path, "iris-sklearn")
     script = (out / "gcloud" / "deploy.sh").read_text()
     broken = tmp_path / "broken.sh"
-    # $here comes from a command substitution, so shellcheck cannot prove it safe unquoted.
-    broken.write_text(script.replace('cd "$here"/', "cd $here/", 1))
+    # $context comes from a command substitution, so shellcheck cannot prove it safe unquoted.
+    broken.write_text(script.replace('cd "$context"', "cd $context", 1))
     assert broken.read_text() != script
     proc = shellcheck(broken)
     assert proc.returncode != 0 and "SC2086" in proc.stdout, proc.stdout

@@ -7,6 +7,7 @@ example, for random valid specs, and for a corpus of hostile strings (which must
 byte for byte in every target).
 """
 
+import hashlib
 import json
 import os
 import re
@@ -139,3 +140,57 @@ def test_free_text_reaches_the_container_only_as_json_data(tmp_path):
         _, out = render_spec_text(tmp_path, hostile_spec(value, ["x"], "x"), name=f"v{HOSTILE.index(value)}")
         config = json.loads((out / "app" / "config.json").read_text())
         assert config["description"] == value
+
+
+# ------------------------------------------------------------------ the image's content tag
+
+
+def content_tag(context, inputs):
+    """The reference hash: the SHA-256 of the inputs' hex SHA-256 digests, in order."""
+    digests = "".join(hashlib.sha256((context / f).read_bytes()).hexdigest() for f in inputs)
+    return hashlib.sha256(digests.encode()).hexdigest()
+
+
+def terraform_content_tag(out):
+    """`local.content_tag` evaluated by Terraform itself, from a folder beside terraform/ so
+    `path.module` reaches the build context the same way."""
+    text = (out / "terraform" / "main.tf").read_text()
+    [locals_block] = re.findall(r"^locals \{\n.*?^\}\n", text, re.MULTILINE | re.DOTALL)
+    work = out / "tf-console"
+    work.mkdir()
+    (work / "main.tf").write_text(locals_block)
+    proc = subprocess.run(
+        [os.environ.get("TERRAFORM", shutil.which("terraform") or "terraform"), "console"],
+        input="local.content_tag\n", capture_output=True, text=True, cwd=work, check=False,
+        env=dict(os.environ, CHECKPOINT_DISABLE="1", TF_IN_AUTOMATION="1"), timeout=120,
+    )
+    shutil.rmtree(work)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip())
+
+
+def tags_of_every_target(workdir, out):
+    [build] = [r for r in run_program(out / "pulumi" / "__main__.py")["resources"] if r["name"] == "image-build"]
+    assert build["inputs"]["triggers"] == [build["inputs"]["environment"]["CONTENT_TAG"]]
+    gcloud = Gcloud(workdir)
+    ok(gcloud.run(out / "gcloud" / "deploy.sh"))
+    [submit] = [r for r in gcloud.records() if r.get("command") == "builds submit"]
+    [substitution] = [a for a in submit["argv"] if a.startswith("--substitutions=")]
+    return {
+        "pulumi": build["inputs"]["environment"]["CONTENT_TAG"],
+        "terraform": terraform_content_tag(out),
+        "gcloud": substitution.removeprefix("--substitutions=_CONTENT_TAG="),
+    }
+
+
+def test_every_target_tags_the_image_with_the_hash_of_its_inputs(tmp_path):
+    spec, out = copy_example(tmp_path, "fraud-onnx-gcs")
+    inputs = model_of(spec)["build"]["inputs"]
+    want = content_tag(spec.parent, inputs)
+    assert tags_of_every_target(tmp_path / "first", out) == dict.fromkeys(("pulumi", "terraform", "gcloud"), want)
+    # Any input changed, every target's tag changes with it.
+    app = out / "app" / "server.py"
+    app.write_text(app.read_text() + "\n")
+    changed = content_tag(spec.parent, inputs)
+    assert changed != want
+    assert set(tags_of_every_target(tmp_path / "second", out).values()) == {changed}

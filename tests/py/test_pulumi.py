@@ -6,6 +6,7 @@ equal the resolved model's canonical view (parity.py). The harness itself is tes
 deliberately broken programs, so a passing run means something.
 """
 
+import hashlib
 import subprocess
 import sys
 import textwrap
@@ -15,12 +16,14 @@ import yaml
 from conftest import ROOT, copy_example, model_of, render_spec_text
 from extract_pulumi import extract
 from hypothesis import HealthCheck, given, note, seed, settings
-from parity import expected
-from pulumi_harness import ProgramError, run_program
+from parity import by_digest, expected
+from pulumi_harness import DOCKER_IMAGE, ProgramError, run_program
 from specgen import REPEAT, SEED, specs, to_toml
 
 ACCOUNT = "gcp:serviceaccount/account:Account"
 SERVICE = "gcp:cloudrunv2/service:Service"
+REPOSITORY = "gcp:artifactregistry/repository:Repository"
+COMMAND = "command:local:Command"
 
 
 def _program(tmp_path, example):
@@ -38,11 +41,33 @@ def test_exports_resolve(tmp_path, example):
     spec, program = _program(tmp_path, example)
     model = model_of(spec)
     exports = run_program(program / "__main__.py")["exports"]
+    exports["image"] = by_digest(exports["image"])
     assert exports == {
         "uri": f"https://{model['service']['name']}-mock.{model['service']['region']}.run.app",
         "runtime_account": model["runtime_account"]["email"],
-        "image": model["image"]["url"],
+        "image": expected(model)["image"],
     }
+
+
+def test_the_service_runs_the_build_by_digest(tmp_path):
+    spec, program = _program(tmp_path, "iris-sklearn")
+    model = model_of(spec)
+    recorded = run_program(program / "__main__.py")
+    [build] = [r for r in recorded["resources"] if r["type"] == COMMAND]
+    [tag] = build["inputs"]["triggers"]
+    assert f"{REPOSITORY}::images" in build["depends_on"]
+    assert build["inputs"]["dir"] == str(spec.parent)
+    # The digest is read for the tag this build pushes, and that digest is what runs.
+    [read] = [c for c in recorded["calls"] if c["token"] == DOCKER_IMAGE]
+    assert read["args"]["imageName"] == f"{model['image']['name']}:{tag}"
+    [service] = [r for r in recorded["resources"] if r["type"] == SERVICE]
+    [container] = service["inputs"]["template"]["containers"]
+    assert container["image"] == f"{model['image']['path']}@sha256:{hashlib.sha256(read['args']['imageName'].encode()).hexdigest()}"
+    # A changed input is a new tag, so a new digest: the service rolls out.
+    (program.parent / "app" / "main.py").write_text("changed")
+    again = run_program(program / "__main__.py")
+    [service_again] = [r for r in again["resources"] if r["type"] == SERVICE]
+    assert service_again["inputs"]["template"]["containers"][0]["image"] != container["image"]
 
 
 def test_grants_are_ordered_and_reference_outputs(tmp_path, example):
@@ -100,8 +125,9 @@ def test_project_file_and_pins(tmp_path, example):
         return sorted(line for line in lines if line and not line.startswith("#"))
 
     # The program's own requirements are the SDK versions this suite validates against.
-    sdk = [p for p in pins(ROOT / "tests" / "requirements" / "pulumi.txt") if p.split("==")[0] in ("pulumi", "pulumi-gcp")]
-    assert len(sdk) == 2
+    packages = ("pulumi", "pulumi-command", "pulumi-gcp")
+    sdk = [p for p in pins(ROOT / "tests" / "requirements" / "pulumi.txt") if p.split("==")[0] in packages]
+    assert len(sdk) == len(packages)
     assert pins(program / "requirements.txt") == sdk
 
 

@@ -9,7 +9,7 @@ import pytest
 
 import tf_validate
 from conftest import ROOT, copy_example, model_of, render_spec_text
-from extract_terraform import extract
+from extract_terraform import block, extract
 from parity import expected
 
 
@@ -49,15 +49,35 @@ def test_grants_checked_at_deploy_come_before_the_service(generated):
     assert "apis" in deps
 
 
+def test_the_service_runs_the_build_by_digest(generated):
+    """One apply builds the image before the service (the build is a resource the digest
+    read waits for), and the service names the digest, so a new build rolls out."""
+    spec, tf = generated
+    model = model_of(spec)
+    parsed = tf_validate.load_dir(tf)
+    res = {(t, n): b for _, t, n, b in tf_validate.resources(parsed)}
+    [container] = block(res[("google_cloud_run_v2_service", "service")], "template")["containers"]
+    if not model["image"]["built_here"]:
+        assert container["image"] == "${var.image}"
+        return
+    assert container["image"] == "${data.google_artifact_registry_docker_image.image.self_link}"
+    build = res[("terraform_data", "image")]
+    assert build["triggers_replace"] == "${local.content_tag}"
+    assert "${google_artifact_registry_repository.images}" in build["depends_on"]
+    [(_, _, _, read)] = tf_validate.data_sources(parsed)
+    assert read["depends_on"] == ["${terraform_data.image}"]
+    assert read["image_name"] == f'"{model["image"]["name"]}:${{local.content_tag}}"'
+    assert [tf_validate.unquote(i) for i in tf_validate.local_values(parsed)["image_inputs"]] == model["build"]["inputs"]
+
+
 def test_variables_default_to_the_spec(generated):
     spec, tf = generated
     model = model_of(spec)
     defaults = {n: tf_validate.unquote(b["default"]) for n, b in tf_validate.variables(tf_validate.load_dir(tf)).items()}
-    assert defaults == {
-        "project": model["service"]["project"],
-        "region": model["service"]["region"],
-        "image": model["image"]["url"],
-    }
+    want = {"project": model["service"]["project"], "region": model["service"]["region"]}
+    if not model["image"]["built_here"]:
+        want["image"] = model["image"]["url"]  # an image built here is read by digest instead
+    assert defaults == want
 
 
 HOSTILE = '''
@@ -119,10 +139,11 @@ def test_schema_pins_match():
     assert schema["provider"]["version"] == version
     assert schema["source"].endswith(f"=={wheel}")
     emitted = set(re.findall(r'"(google_[a-z0-9_]+)"', script))
-    assert emitted == set(schema["resource_types"])
+    known = set(schema["resource_types"]) | set(schema["data_source_types"])
+    assert emitted == known
     rust = (ROOT / "src" / "render" / "terraform.rs").read_text()
     assert f'GOOGLE_PROVIDER_VERSION: &str = "{version}"' in rust
-    assert set(re.findall(r'"(google_[a-z0-9_]+)"', rust)) <= set(schema["resource_types"])
+    assert set(re.findall(r'"(?:data\.)?(google_[a-z0-9_]+)"', rust)) <= known
 
 
 def test_schema_knows_blocks_from_attributes():
@@ -189,8 +210,24 @@ BROKEN = {
         "service_account_id = google_service_account.runner.name",
         "`google_service_account.runner` is not declared"),
     "undeclared variable": (
-        "      image = var.image", "      image = var.images",
-        "`var.images` names no declared variable"),
+        "  location      = var.region", "  location      = var.regions",
+        "`var.regions` names no declared variable"),
+    "undeclared local": (
+        "triggers_replace = local.content_tag", "triggers_replace = local.content_hash",
+        "`local.content_hash` names no declared local value"),
+    "unknown data source attribute": (
+        "image = data.google_artifact_registry_docker_image.image.self_link",
+        "image = data.google_artifact_registry_docker_image.image.digest",
+        "has no attribute `digest`"),
+    "undeclared data source": (
+        'data "google_artifact_registry_docker_image" "image"', 'data "google_artifact_registry_docker_image" "built"',
+        "`data.google_artifact_registry_docker_image.image.self_link` names no declared data source"),
+    "unknown provisioner argument": (
+        "    working_dir = local.build_context", "    workdir = local.build_context",
+        "provisioner.local-exec.workdir: unknown argument `workdir`"),
+    "unknown terraform_data argument": (
+        "triggers_replace = local.content_tag", "triggers = local.content_tag",
+        "terraform_data.image.triggers: unknown argument `triggers`"),
     "for_each resource without index": (
         "  service            = each.value", "  service            = google_project_service.apis.service",
         "has for_each, index it first"),

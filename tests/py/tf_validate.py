@@ -5,12 +5,15 @@ offline, so this does what it would check for mlgen's output, from the schema th
 tools/tf_schema/extract.py took from the provider's published bindings
 (tests/data/google-provider-schema.json):
 
-- every resource type exists in the pinned provider version;
+- every resource type and data source exists in the pinned provider version, or is
+  `terraform_data`, built into Terraform (its schema and the local-exec provisioner's are
+  below, from Terraform's documentation);
 - every argument and nested block exists, blocks are written as blocks and attributes as
   attributes, single blocks appear once, and required arguments and blocks are present;
-- every reference resolves: `var.x` to a declared variable, `google_x.name.attr` to a
-  declared resource and an attribute that resource type exports, `each.*` only under
-  `for_each`, and a `for_each` resource only with an index.
+- every reference resolves: `var.x` to a declared variable, `local.x` to a declared local,
+  `google_x.name.attr` (or `data.google_x.name.attr`) to a declared resource (data source)
+  and an attribute that type exports, `each.*` only under `for_each`, and a `for_each`
+  resource only with an index.
 
 `validate(tf_dir)` returns a list of problems, each naming the file and the path in it.
 """
@@ -32,6 +35,35 @@ BLOCK = "__is_block__"
 META = set(SCHEMA["meta_arguments"])
 # Roots of references that are not resources.
 BUILTIN_ROOTS = {"path", "terraform", "self"}
+
+
+def _arg(tf_type, required=False):
+    return {"type": tf_type, "required": required}
+
+
+# Built into Terraform, not the provider: terraform_data
+# (developer.hashicorp.com/terraform/language/resources/terraform-data) and the arguments of
+# the one provisioner mlgen uses, local-exec (.../resources/provisioners/local-exec).
+TERRAFORM_DATA = {
+    "block": {"attributes": {"input": _arg("any"), "triggers_replace": _arg("any")}, "blocks": {}},
+    "exported_attributes": ["id", "input", "output", "triggers_replace"],
+}
+PROVISIONERS = {
+    "local-exec": {
+        "attributes": {
+            "command": _arg("string", required=True),
+            "working_dir": _arg("string"),
+            "interpreter": _arg("list(string)"),
+            "environment": _arg("map(string)"),
+            "when": _arg("any"),
+            "on_failure": _arg("any"),
+            "quiet": _arg("bool"),
+        },
+        "blocks": {},
+    },
+}
+RESOURCE_TYPES = {**SCHEMA["resource_types"], "terraform_data": TERRAFORM_DATA}
+DATA_SOURCE_TYPES = SCHEMA["data_source_types"]
 
 
 def terraform_bin():
@@ -122,6 +154,28 @@ def resources(parsed):
                 for name, body in named.items():
                     out.append((fname, unquote(rtype), unquote(name), body))
     return out
+
+
+def data_sources(parsed):
+    """[(file, type, name, body)] for every data block."""
+    return [
+        (fname, unquote(dtype), unquote(name), body)
+        for fname, doc in parsed.items()
+        for entry in doc.get("data", [])
+        for dtype, named in entry.items()
+        for name, body in named.items()
+    ]
+
+
+def local_values(parsed):
+    """{name: expression} of every local value."""
+    return {
+        k: v
+        for doc in parsed.values()
+        for block in doc.get("locals", [])
+        for k, v in block.items()
+        if k not in (BLOCK, "__comments__")
+    }
 
 
 def variables(parsed):
@@ -251,12 +305,20 @@ def _check_reference(root, steps, where, declared, var_names, in_for_each, probl
     if root == "var":
         if not steps or steps[0][1:] not in var_names:
             problems.append(f"{where}: `{text}` names no declared variable")
+    elif root == "local":
+        if not steps or steps[0][1:] not in declared.locals:
+            problems.append(f"{where}: `{text}` names no declared local value")
+    elif root == "data":
+        if len(steps) < 2 or (steps[0][1:], steps[1][1:]) not in declared.data:
+            problems.append(f"{where}: `{text}` names no declared data source")
+        elif len(steps) > 2 and steps[2][1:] not in DATA_SOURCE_TYPES[steps[0][1:]]["exported_attributes"]:
+            problems.append(f"{where}: `{text}`: data source {steps[0][1:]} has no attribute `{steps[2][1:]}`")
     elif root == "each":
         if not in_for_each:
             problems.append(f"{where}: `{text}` outside a for_each resource")
         elif not steps or steps[0] not in (".key", ".value"):
             problems.append(f"{where}: `{text}`: each has only .key and .value")
-    elif root in ("local", "data", "module", "count"):
+    elif root in ("module", "count"):
         problems.append(f"{where}: `{text}`: mlgen declares no {root} values")
     elif root in BUILTIN_ROOTS:
         pass
@@ -274,10 +336,27 @@ def _check_reference(root, steps, where, declared, var_names, in_for_each, probl
                 problems.append(f"{where}: `{text}`: `{root}.{name}` has for_each, index it first")
                 return
             rest = rest[1:]
-        if rest and root in SCHEMA["resource_types"]:
+        if rest and root in RESOURCE_TYPES:
             attr = rest[0][1:]
-            if attr not in SCHEMA["resource_types"][root]["exported_attributes"]:
+            if attr not in RESOURCE_TYPES[root]["exported_attributes"]:
                 problems.append(f"{where}: `{text}`: {root} has no attribute `{attr}`")
+
+
+class Declared(dict):
+    """Declared resources ({(type, name): has for_each/count}), data sources and locals."""
+
+    locals: dict
+    data: set
+
+
+def _check_provisioners(provisioners, where, problems):
+    for entry in provisioners:
+        for kind, body in entry.items():
+            kind = unquote(kind)
+            if kind not in PROVISIONERS:
+                problems.append(f"{where}: provisioner {kind!r} is not one mlgen uses")
+                continue
+            check_block(body, PROVISIONERS[kind], f"{where}.provisioner.{kind}", problems)
 
 
 def validate(tf_dir):
@@ -287,15 +366,18 @@ def validate(tf_dir):
     if not parsed:
         return [f"{tf_dir}: no .tf files"]
     res = resources(parsed)
+    data = data_sources(parsed)
     var_names = set(variables(parsed))
-    declared = {}
+    declared = Declared()
+    declared.locals = local_values(parsed)
+    declared.data = {(t, n) for _, t, n, _ in data}
     for fname, rtype, name, body in res:
         if (rtype, name) in declared:
             problems.append(f"{fname}: resource {rtype}.{name} declared twice")
         declared[(rtype, name)] = "for_each" in body or "count" in body
 
     for fname, doc in parsed.items():
-        allowed = {"terraform", "provider", "variable", "output", "resource", "__comments__"}
+        allowed = {"terraform", "provider", "variable", "output", "resource", "data", "locals", "__comments__"}
         for key in doc:
             if key not in allowed:
                 problems.append(f"{fname}: unexpected top-level `{key}`")
@@ -339,12 +421,20 @@ def validate(tf_dir):
                     for root, steps in references(expr):
                         _check_reference(root, steps, f"{fname}: provider", declared, var_names, False, problems)
 
-    for fname, rtype, name, body in res:
+    for name, value in declared.locals.items():
+        for expr in expressions(value):
+            for root, steps in references(expr):
+                _check_reference(root, steps, f"locals.{name}", declared, var_names, False, problems)
+    blocks = [(f, t, n, b, RESOURCE_TYPES, "resource type") for f, t, n, b in res]
+    blocks += [(f, t, n, b, DATA_SOURCE_TYPES, "data source") for f, t, n, b in data]
+    for fname, rtype, name, body, types, kind in blocks:
         where = f"{fname}: {rtype}.{name}"
-        if rtype not in SCHEMA["resource_types"]:
-            problems.append(f"{where}: resource type {rtype} is not one mlgen emits or not in google {SCHEMA['provider']['version']}")
+        if rtype not in types:
+            problems.append(f"{where}: {kind} {rtype} is not one mlgen emits or not in google {SCHEMA['provider']['version']}")
             continue
-        check_block(body, SCHEMA["resource_types"][rtype]["block"], where, problems, top_level=True)
+        check_block({k: v for k, v in body.items() if k != "provisioner"}, types[rtype]["block"], where, problems,
+                    top_level=True)
+        _check_provisioners(body.get("provisioner", []), where, problems)
         for dep in body.get("depends_on", []):
             if not is_expression(dep) or not re.fullmatch(r"[\w-]+\.[\w-]+", dep[2:-1]):
                 problems.append(f"{where}.depends_on: {dep!r} is not a resource address")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Extracts the google provider's schema for the resource types mlgen emits.
+"""Extracts the google provider's schema for the resource types and data sources mlgen emits.
 
 The Terraform validator (tests/py/test_terraform.py) checks generated .tf files against
 tests/data/google-provider-schema.json, written by this script. `terraform providers schema`
@@ -51,6 +51,11 @@ RESOURCE_TYPES = [
     "google_service_account",
     "google_service_account_iam_member",
     "google_storage_bucket_iam_member",
+]
+
+# Every data source mlgen's Terraform target can read.
+DATA_SOURCE_TYPES = [
+    "google_artifact_registry_docker_image",
 ]
 
 PREFIX = "@cdktf/provider-google."
@@ -161,10 +166,11 @@ def block_schema(types, js, fqn, hcl_start):
     return {"attributes": dict(sorted(attributes.items())), "blocks": dict(sorted(blocks.items()))}
 
 
-def resource_schema(types, js_files, tf_type):
+def resource_schema(types, js_files, tf_type, base="cdktf.TerraformResource"):
+    """The schema of a resource type, or of a data source with base cdktf.TerraformDataSource."""
     [cls] = [
         t for t in types.values()
-        if t.get("base") == "cdktf.TerraformResource"
+        if t.get("base") == base
         and re.search(r"\{@link \S+ (\w+)\}", t["docs"].get("summary", ""))[1] == tf_type
     ]
     module = cls["locationInModule"]["filename"].replace("src/", "lib/").replace(".ts", ".js")
@@ -223,9 +229,13 @@ def main():
         "meta_arguments": ["count", "depends_on", "for_each", "lifecycle", "provider"],
         "provider_block": provider_schema(assembly["types"], js),
         "resource_types": {t: resource_schema(assembly["types"], js, t) for t in RESOURCE_TYPES},
+        "data_source_types": {
+            t: resource_schema(assembly["types"], js, t, "cdktf.TerraformDataSource") for t in DATA_SOURCE_TYPES
+        },
     }
     Path(args.out).write_text(json.dumps(schema, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {args.out}: {len(RESOURCE_TYPES)} resource types from {WHEEL} {WHEEL_VERSION}")
+    print(f"wrote {args.out}: {len(RESOURCE_TYPES)} resource types and {len(DATA_SOURCE_TYPES)} data sources "
+          f"from {WHEEL} {WHEEL_VERSION}")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@
 #   - enables the APIs;
 #   - creates the runtime service account and the Artifact Registry repository when missing;
 #   - grants the service account what the service reads, which the deploy checks;
-#   - builds the image from the spec's folder with Cloud Build and pushes it;
-#   - deploys the service with its whole configuration (a new revision);
+#   - builds the image with Cloud Build unless this exact build exists, and reads its digest;
+#   - deploys the service, running the image by digest, with its whole configuration;
 #   - grants its callers and deployers.
 # Safe to re-run: nothing is created twice.
 #
@@ -18,7 +18,7 @@ project=acme-ml-prod
 region=europe-west4
 service=demand-forecast-gpu
 account=forecast-gpu-runtime@acme-ml-prod.iam.gserviceaccount.com
-image=europe-west4-docker.pkg.dev/acme-ml-prod/ml-models/demand-forecast-gpu:2025.11.3
+image_path=europe-west4-docker.pkg.dev/acme-ml-prod/ml-models/demand-forecast-gpu
 
 step() {
   printf '==> %s\n' "$*"
@@ -70,17 +70,43 @@ else
     --quiet
 fi
 
-# The build context is the spec's folder, uploaded without what the ignore file lists; the
-# Cloud Build config builds the Dockerfile in the output folder and pushes the image.
-step "Building $image with Cloud Build"
-(
-  cd "$here"/../..
-  gcloud builds submit . \
-    --config=deploy/gcloud/cloudbuild.json \
-    --ignore-file=deploy/gcloud/.gcloudignore \
-    --project="$project" \
-    --quiet
+# The image is tagged with the hash of the files it is built from (the SHA-256 of their
+# SHA-256 digests, in this order; Terraform and Pulumi compute the same), and the service
+# runs the digest that tag resolves to: an unchanged image is not rebuilt and changes
+# nothing, a changed one rolls out. Only these files are uploaded (see the ignore file).
+context="$here"/../..
+image_inputs=(
+  deploy/Dockerfile
+  deploy/Dockerfile.dockerignore
+  deploy/app/config.json
+  deploy/app/main.py
+  deploy/app/requirements.txt
+  deploy/app/server.py
+  models/forecast.ubj
 )
+
+sha256() {
+  if command -v sha256sum >/dev/null; then sha256sum; else shasum -a 256; fi | cut -c1-64
+}
+
+image_by_digest() {
+  gcloud artifacts docker images describe "$image_path:$tag" --project="$project" \
+    --format='value(image_summary.fully_qualified_digest)' 2>/dev/null
+}
+
+tag="$(for f in "${image_inputs[@]}"; do sha256 <"$context/$f"; done | tr -d '\n' | sha256)"
+step "Image $image_path:$tag"
+if image="$(image_by_digest)" && [ -n "$image" ]; then
+  echo "    built already"
+else
+  step "Building it with Cloud Build"
+  (
+    cd "$context"
+    export BUILD_CONFIG=deploy/gcloud/cloudbuild.json BUILD_IGNORE_FILE=deploy/gcloud/.gcloudignore CONTENT_TAG="$tag" PROJECT="$project"
+    gcloud builds submit . --config="$BUILD_CONFIG" --ignore-file="$BUILD_IGNORE_FILE" --substitutions=_CONTENT_TAG="$CONTENT_TAG" --project="$PROJECT" --quiet
+  )
+  image="$(image_by_digest)"
+fi
 
 step "Deploying $service to Cloud Run in $region"
 gcloud run deploy "$service" \

@@ -11,5 +11,5 @@ output "runtime_account_email" {
 
 output "image" {
   description = "Image the service runs."
-  value       = var.image
+  value       = data.google_artifact_registry_docker_image.image.self_link
 }

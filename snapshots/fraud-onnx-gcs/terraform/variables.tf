@@ -10,9 +10,3 @@ variable "region" {
   type        = string
   default     = "us-central1"
 }
-
-variable "image" {
-  description = "Container image the service runs; pass a digest (IMAGE@sha256:...) to pin a build."
-  type        = string
-  default     = "us-central1-docker.pkg.dev/acme-payments/risk-models/fraud-scorer:7.0.2"
-}

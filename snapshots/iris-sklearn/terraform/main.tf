@@ -35,6 +35,53 @@ resource "google_artifact_registry_repository" "images" {
   depends_on = [google_project_service.apis]
 }
 
+locals {
+  # The build context (the spec's folder) and the files the image is built from. The
+  # image is tagged with their hash (the SHA-256 of their SHA-256 digests, in this order;
+  # Pulumi and deploy.sh compute the same), so a changed file builds a new image.
+  build_context = "${path.module}/../.."
+  image_inputs = [
+    "deploy/Dockerfile",
+    "deploy/Dockerfile.dockerignore",
+    "deploy/app/config.json",
+    "deploy/app/main.py",
+    "deploy/app/requirements.txt",
+    "deploy/app/server.py",
+    "models/iris.joblib",
+  ]
+  content_tag = sha256(join("", [for f in local.image_inputs : filesha256("${local.build_context}/${f}")]))
+}
+
+# The image build, rerun when an input changes. It uploads only the image's inputs (the
+# ignore file is an allowlist).
+resource "terraform_data" "image" {
+  triggers_replace = local.content_tag
+
+  provisioner "local-exec" {
+    working_dir = local.build_context
+    command     = "gcloud builds submit . --config=\"$BUILD_CONFIG\" --ignore-file=\"$BUILD_IGNORE_FILE\" --substitutions=_CONTENT_TAG=\"$CONTENT_TAG\" --project=\"$PROJECT\" --quiet"
+    environment = {
+      BUILD_CONFIG      = "deploy/gcloud/cloudbuild.json"
+      BUILD_IGNORE_FILE = "deploy/gcloud/.gcloudignore"
+      CONTENT_TAG       = local.content_tag
+      PROJECT           = var.project
+    }
+  }
+
+  depends_on = [google_project_service.apis, google_artifact_registry_repository.images]
+}
+
+# The digest the build pushed, read once the build ran: the service runs the image by
+# digest, so a new build rolls out and an unchanged one changes nothing.
+data "google_artifact_registry_docker_image" "image" {
+  project       = var.project
+  location      = google_artifact_registry_repository.images.location
+  repository_id = google_artifact_registry_repository.images.repository_id
+  image_name    = "iris-classifier:${local.content_tag}"
+
+  depends_on = [terraform_data.image]
+}
+
 resource "google_service_account_iam_member" "deployer_act_as_ci_acme_ml_prod" {
   service_account_id = google_service_account.runtime.name
   role               = "roles/iam.serviceAccountUser"
@@ -82,7 +129,7 @@ resource "google_cloud_run_v2_service" "service" {
     }
 
     containers {
-      image = var.image
+      image = data.google_artifact_registry_docker_image.image.self_link
 
       ports {
         container_port = 8080

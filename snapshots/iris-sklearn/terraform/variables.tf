@@ -10,9 +10,3 @@ variable "region" {
   type        = string
   default     = "europe-west1"
 }
-
-variable "image" {
-  description = "Container image the service runs; pass a digest (IMAGE@sha256:...) to pin a build."
-  type        = string
-  default     = "europe-west1-docker.pkg.dev/acme-ml-prod/ml-models/iris-classifier:1.0.0"
-}
