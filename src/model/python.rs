@@ -1,13 +1,28 @@
 //! The `[container]` Python settings: the base image and the image's pinned packages.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
 use super::Model;
-use crate::platform::platform;
 use crate::runtime::runtime;
 use crate::spec::ContainerSpec;
+
+/// `data/base-images.toml`: each offered Python version's base image, pinned by digest.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BaseImages {
+    python: BTreeMap<String, String>,
+}
+
+fn base_images() -> &'static BaseImages {
+    static B: OnceLock<BaseImages> = OnceLock::new();
+    B.get_or_init(|| {
+        toml::from_str(include_str!("../../data/base-images.toml"))
+            .expect("data/base-images.toml is valid (checked by a unit test)")
+    })
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Python {
@@ -22,7 +37,7 @@ pub struct Python {
 pub(super) fn resolve(spec: &ContainerSpec, model: &Model, gpu: bool) -> Python {
     let version = spec.python.get_ref().clone();
     let base_image = spec.base_image.as_ref().map_or_else(
-        || platform().python[&version].clone(),
+        || base_images().python[&version].clone(),
         |b| b.get_ref().clone(),
     );
     let user: Vec<&str> = spec
@@ -97,6 +112,32 @@ pub fn package_name(req: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every offered version has a base image, pinned by digest to the same Python release
+    /// its tag names.
+    #[test]
+    fn every_offered_python_has_a_base_image_by_digest() {
+        let offered = &crate::platform::platform().python;
+        let pinned = &base_images().python;
+        assert_eq!(
+            offered.keys().collect::<Vec<_>>(),
+            pinned.keys().collect::<Vec<_>>()
+        );
+        for (version, image) in pinned {
+            let (tag, digest) = image.split_once("@sha256:").expect("pinned by digest");
+            assert!(
+                digest.len() == 64 && digest.chars().all(|c| c.is_ascii_hexdigit()),
+                "{image}"
+            );
+            let release = tag
+                .strip_prefix("python:")
+                .and_then(|t| t.split('-').next());
+            assert!(
+                release.is_some_and(|r| r.starts_with(&format!("{version}."))),
+                "{image} is not Python {version}"
+            );
+        }
+    }
 
     #[test]
     fn package_names_are_normalised() {
