@@ -99,33 +99,38 @@ fn fractional_cpu_runs_on_gen1() {
     assert!(d.container.cpu_idle);
 }
 
+/// A user pin of plain `xgboost` on a CPU service used to pull the 470 MB NCCL wheel into
+/// the image, unpinned. The image installs only its locked stack now: such a pin is refused,
+/// and the CPU stack has xgboost-cpu and no NCCL, every package pinned.
 #[test]
-fn user_pin_replaces_the_framework_package() {
-    let text = example("forecast-gpu")
+fn the_image_installs_only_its_locked_stack() {
+    let cpu = example("forecast-gpu")
         .replace("gpu = \"nvidia-l4\"\n", "")
-        .replace("gpu_zonal_redundancy = false\n", "")
-        .replace(
-            "python = \"3.12\"",
-            "python = \"3.12\"\nrequirements = [\"xgboost==3.1.0\"]",
-        );
-    let d = resolve(&text);
-    let reqs = &d.python.requirements;
-    assert!(reqs.contains(&"xgboost==3.1.0".to_string()), "{reqs:?}");
+        .replace("gpu_zonal_redundancy = false\n", "");
+    let pinned = cpu.replace(
+        "python = \"3.12\"",
+        "python = \"3.12\"\nrequirements = [\"xgboost==3.1.0\"]",
+    );
+    let file = SourceFile {
+        path: PathBuf::from("svc/mlgen.toml"),
+        text: pinned,
+    };
+    let err = pipeline::compile(&file).unwrap_err().to_string();
     assert!(
-        !reqs.iter().any(|r| r.starts_with("xgboost-cpu")),
+        err.contains("`xgboost==3.1.0` is not in the image's locked xgboost-cpu stack"),
+        "{err}"
+    );
+    let reqs = resolve(&cpu).python.requirements;
+    assert!(
+        reqs.iter().any(|r| r.starts_with("xgboost-cpu==")),
         "{reqs:?}"
     );
-    // Without the user pin, the CPU distribution is used.
-    let d = resolve(
-        &example("forecast-gpu")
-            .replace("gpu = \"nvidia-l4\"\n", "")
-            .replace("gpu_zonal_redundancy = false\n", ""),
-    );
+    assert!(!reqs.iter().any(|r| r.starts_with("nvidia-")), "{reqs:?}");
+    assert!(reqs.iter().all(|r| r.contains("==")), "{reqs:?}");
+    let gpu = resolve(&example("forecast-gpu")).python.requirements;
     assert!(
-        d.python
-            .requirements
-            .iter()
-            .any(|r| r.starts_with("xgboost-cpu=="))
+        gpu.iter().any(|r| r.starts_with("nvidia-nccl-cu12==")),
+        "{gpu:?}"
     );
 }
 

@@ -13,6 +13,7 @@ mod container;
 mod env;
 mod iam;
 mod image;
+pub mod lock;
 mod probes;
 mod python;
 mod scaling;
@@ -36,7 +37,7 @@ pub use python::{Python, package_name};
 pub use scaling::Scaling;
 pub use service::{Label, Service};
 pub use serving::Serving;
-pub use source::{GCS_MOUNT_PATH, IMAGE_MODEL_DIR, Model, Volume};
+pub use source::{GCS_MOUNT_PATH, IMAGE_MODEL_DIR, Model, Volume, serve_framework};
 
 use crate::spec::Spec;
 use crate::spec::validate::Checked;

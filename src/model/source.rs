@@ -60,14 +60,14 @@ pub(super) fn resolve(spec: &Spec, checked: &Checked) -> (Model, Option<Volume>)
     };
     let framework = *spec.model.framework.get_ref();
     let convert_to_onnx = *spec.serving.convert_to_onnx.get_ref();
-    let (container_path, serve_framework) = if convert_to_onnx {
+    let container_path = if convert_to_onnx {
         // A converted model is written next to where the original would be, as `.onnx`.
         let stem = source_path
             .rsplit_once('.')
             .map_or(source_path.as_str(), |(s, _)| s);
-        (format!("{stem}.onnx"), Framework::Onnx)
+        format!("{stem}.onnx")
     } else {
-        (source_path.clone(), framework)
+        source_path.clone()
     };
     let model = Model {
         framework: framework.as_str().to_string(),
@@ -83,9 +83,18 @@ pub(super) fn resolve(spec: &Spec, checked: &Checked) -> (Model, Option<Volume>)
             .map(|f| f.get_ref().clone())
             .collect(),
         convert_to_onnx,
-        serve_framework: serve_framework.as_str().to_string(),
+        serve_framework: serve_framework(spec).as_str().to_string(),
     };
     (model, volume)
+}
+
+/// The library that loads the model at run time: ONNX Runtime for a converted model.
+pub fn serve_framework(spec: &Spec) -> Framework {
+    if *spec.serving.convert_to_onnx.get_ref() {
+        Framework::Onnx
+    } else {
+        *spec.model.framework.get_ref()
+    }
 }
 
 fn file_name(path: &str) -> String {

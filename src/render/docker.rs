@@ -7,7 +7,7 @@ use askama::Template;
 
 use super::{add, with_header};
 use crate::error::Error;
-use crate::model::Deployment;
+use crate::model::{Deployment, lock};
 use crate::tree::Tree;
 
 #[derive(Template)]
@@ -28,16 +28,33 @@ struct Config<'a> {
     d: &'a Deployment,
 }
 
+/// A requirements file: one locked stack, each pin with its hashes.
 #[derive(Template)]
 #[template(path = "app/requirements.txt")]
 struct Requirements<'a> {
-    d: &'a Deployment,
+    stack: String,
+    requirements: Vec<Locked<'a>>,
 }
 
 #[derive(Template)]
 #[template(path = "app/build-requirements.txt")]
 struct BuildRequirements<'a> {
-    d: &'a Deployment,
+    stack: &'static str,
+    requirements: Vec<Locked<'a>>,
+}
+
+struct Locked<'a> {
+    pin: &'a str,
+    hashes: &'static [String],
+}
+
+fn locked(pins: &[String]) -> Vec<Locked<'_>> {
+    pins.iter()
+        .map(|pin| Locked {
+            pin,
+            hashes: lock::hashes(pin),
+        })
+        .collect()
 }
 
 const MAIN: &str = include_str!("../../templates/app/main.py");
@@ -67,7 +84,10 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         d,
         "app/requirements.txt",
         "app/requirements.txt",
-        &Requirements { d },
+        &Requirements {
+            stack: lock::serving_stack(&d.model.serve_framework, d.container.gpu.is_some()),
+            requirements: locked(&d.python.requirements),
+        },
     )?;
     add_static(tree, d, "app/main.py", MAIN);
     add_static(tree, d, "app/server.py", SERVER);
@@ -77,7 +97,10 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
             d,
             "app/build-requirements.txt",
             "app/build-requirements.txt",
-            &BuildRequirements { d },
+            &BuildRequirements {
+                stack: lock::CONVERSION,
+                requirements: locked(&d.python.build_requirements),
+            },
         )?;
         add_static(tree, d, "app/convert.py", CONVERT);
     }
@@ -109,6 +132,35 @@ mod tests {
             .collect();
         out.sort();
         out
+    }
+
+    /// pip installs each requirements file in hash-checking mode without resolving anything,
+    /// and every pin in it carries hashes: nothing unpinned can enter the image.
+    #[test]
+    fn every_package_is_installed_by_hash_only() {
+        let path = PathBuf::from("examples/iris-sklearn/mlgen.toml");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("\n[serving]\nconvert_to_onnx = true\n");
+        let file = SourceFile { text, path };
+        let (_, tree) = crate::pipeline::compile(&file).unwrap_or_else(|e| panic!("{e}"));
+        let dockerfile = tree.get("Dockerfile").unwrap();
+        let installs: Vec<&str> = dockerfile
+            .lines()
+            .filter(|l| l.contains("-r /tmp/"))
+            .collect();
+        assert_eq!(installs.len(), 2, "{dockerfile}");
+        for line in installs {
+            assert!(line.contains("--require-hashes --no-deps"), "{line}");
+        }
+        for file in ["app/requirements.txt", "app/build-requirements.txt"] {
+            let body = tree.get(file).unwrap();
+            let pins: Vec<&str> = body.split("\n").filter(|l| l.contains("==")).collect();
+            assert!(pins.len() > 5, "{body}");
+            for pin in pins {
+                assert!(pin.ends_with(" \\"), "{pin} has no hash");
+            }
+            assert!(body.contains("    --hash=sha256:"), "{body}");
+        }
     }
 
     /// The build's inputs (what is uploaded and hashed) are exactly what the Dockerfile

@@ -4,8 +4,9 @@ use toml::Spanned;
 
 use super::Checker;
 use super::ids::is_pinned_requirement;
+use crate::model::lock;
 use crate::platform::platform;
-use crate::spec::ContainerSpec;
+use crate::spec::{ContainerSpec, Spec};
 
 pub(super) fn check(c: &mut Checker, ct: &ContainerSpec) {
     let offered = &platform().python;
@@ -42,6 +43,41 @@ pub(super) fn check(c: &mut Checker, ct: &ContainerSpec) {
     }
     if let Some(base) = &ct.base_image {
         check_image_ref(c, "container.base_image", base);
+    }
+}
+
+/// The spec's requirements may only restate pins of the stacks the image installs: the image
+/// installs nothing unlocked, so anything else would be silently different from the spec.
+pub(super) fn check_locked(c: &mut Checker, spec: &Spec) {
+    let ct = &spec.container;
+    let serve = crate::model::serve_framework(spec);
+    let stack = lock::serving_stack(serve.as_str(), spec.resources.gpu.is_some());
+    let mut stacks = vec![stack.as_str()];
+    if *spec.serving.convert_to_onnx.get_ref() {
+        stacks.push(lock::CONVERSION);
+    }
+    let requirements = ct.requirements.iter().map(|r| r.get_ref().as_str());
+    for (r, ours) in lock::unlocked(requirements, ct.python.get_ref(), &stacks) {
+        let span = ct
+            .requirements
+            .iter()
+            .find(|x| x.get_ref() == r)
+            .map(Spanned::span);
+        let help = match ours {
+            Some(pin) => format!(
+                "the image installs `{pin}`, locked with its dependencies; pin that or drop the line"
+            ),
+            None => format!(
+                "the {stack} image installs only its locked packages (data/locks/runtime.toml), each with hashes; drop the line"
+            ),
+        };
+        let message = format!("`{r}` is not in the image's locked {stack} stack");
+        c.err(
+            "container.requirements",
+            span.unwrap_or(0..0),
+            message,
+            help,
+        );
     }
 }
 

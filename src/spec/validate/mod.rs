@@ -100,6 +100,7 @@ pub fn validate(spec: &Spec) -> Result<Checked, Vec<Diagnostic>> {
     service::check(&mut c, &spec.service);
     let source = model::check(&mut c, &spec.model);
     container::check(&mut c, &spec.container);
+    container::check_locked(&mut c, spec);
     image::check(&mut c, spec);
     let sized = resources::check(&mut c, &spec.resources, spec.service.region.get_ref());
     model::check_source_fits(&mut c, &spec.model, source.as_ref(), sized.millicpu);

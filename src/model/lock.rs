@@ -1,0 +1,166 @@
+//! `data/locks/runtime.toml`: every package each generated image installs, dependencies
+//! included, with the hashes of its distributions, as scripts/lock-runtime resolved them.
+//!
+//! An image installs exactly one stack: the serving packages with one framework's CPU or GPU
+//! set (or, in the conversion stage, the ONNX converter's set), for one Python version. The
+//! spec's own `requirements` cannot add to a stack, since nothing unresolved may enter the
+//! image; they may only restate a pin the stack already has ([`unlocked`]).
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+use super::python::package_name;
+use crate::runtime::runtime;
+
+/// The stack of the ONNX conversion stage.
+pub const CONVERSION: &str = "onnx-conversion";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Locks {
+    /// Python version -> stack -> `name==version` pins.
+    stacks: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    /// `name==version` -> the hashes of its distributions.
+    hashes: BTreeMap<String, Vec<String>>,
+}
+
+fn locks() -> &'static Locks {
+    static L: OnceLock<Locks> = OnceLock::new();
+    L.get_or_init(|| {
+        toml::from_str(include_str!("../../data/locks/runtime.toml"))
+            .expect("data/locks/runtime.toml is valid (checked by a unit test)")
+    })
+}
+
+/// The serving stack of a framework: its GPU set on a GPU service when it has one.
+pub fn serving_stack(serve_framework: &str, gpu: bool) -> String {
+    let fw = &runtime().frameworks[serve_framework];
+    let device = if gpu && fw.gpu_packages.is_some() {
+        "gpu"
+    } else {
+        "cpu"
+    };
+    format!("{serve_framework}-{device}")
+}
+
+/// The pins of `stack` on Python `python`, sorted by name.
+pub fn pins(python: &str, stack: &str) -> &'static [String] {
+    &locks().stacks[python][stack]
+}
+
+/// The hashes of a pin's distributions, for `pip install --require-hashes`.
+pub fn hashes(pin: &str) -> &'static [String] {
+    &locks().hashes[pin]
+}
+
+/// Each of the spec's `requirements` that none of `stacks` pins exactly, with the first pin
+/// of that package they have instead, if any.
+pub fn unlocked<'a>(
+    requirements: impl IntoIterator<Item = &'a str>,
+    python: &str,
+    stacks: &[&str],
+) -> Vec<(&'a str, Option<&'static str>)> {
+    let Some(locked) = locks().stacks.get(python) else {
+        return Vec::new(); // an unknown Python version is reported on its own
+    };
+    let pins: Vec<&'static String> = stacks.iter().flat_map(|s| &locked[*s]).collect();
+    requirements
+        .into_iter()
+        .filter(|r| !pins.iter().any(|p| same_pin(p, r)))
+        .map(|r| {
+            let name = package_name(r);
+            let ours = pins.iter().find(|p| package_name(p) == name);
+            (r, ours.map(|p| p.as_str()))
+        })
+        .collect()
+}
+
+/// `name==version` pins of the same package and version, names compared normalised.
+fn same_pin(locked: &str, requirement: &str) -> bool {
+    let version = |r: &str| r.split_once("==").map(|(_, v)| v.trim().to_string());
+    package_name(locked) == package_name(requirement) && version(locked) == version(requirement)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every stack mlgen can choose exists for every offered Python, and every pin in it
+    /// has hashes.
+    #[test]
+    fn every_stack_is_locked_with_hashes() {
+        for python in crate::platform::platform().python.keys() {
+            let mut stacks = vec![CONVERSION.to_string()];
+            for fw in runtime().frameworks.keys() {
+                stacks.extend([serving_stack(fw, false), serving_stack(fw, true)]);
+            }
+            for stack in stacks {
+                let pins = pins(python, &stack);
+                assert!(!pins.is_empty(), "{python} {stack}");
+                assert!(pins.iter().all(|p| !hashes(p).is_empty()), "{stack}");
+            }
+        }
+    }
+
+    /// The lock is the resolve of data/runtime.toml as it is: every top-level pin there is
+    /// in its stacks, so an edit of runtime.toml without re-running scripts/lock-runtime fails.
+    #[test]
+    fn the_lock_resolves_the_runtime_pins() {
+        let rt = runtime();
+        let conversion = rt.frameworks["sklearn"].packages.iter();
+        let conversion = conversion
+            .chain(&rt.frameworks["onnx"].packages)
+            .chain(&rt.onnx_conversion.packages);
+        for python in crate::platform::platform().python.keys() {
+            let mut wanted = vec![(
+                CONVERSION.to_string(),
+                conversion.clone().collect::<Vec<_>>(),
+            )];
+            for (name, fw) in &rt.frameworks {
+                wanted.push((serving_stack(name, false), fw.packages.iter().collect()));
+                if let Some(gpu) = &fw.gpu_packages {
+                    wanted.push((serving_stack(name, true), gpu.iter().collect()));
+                }
+            }
+            for (stack, top) in wanted {
+                let locked = pins(python, &stack);
+                for pin in top.into_iter().chain(&rt.serving.packages) {
+                    assert!(
+                        locked.contains(pin),
+                        "{pin} is not in {python} {stack}: re-lock"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_the_stacks_own_pins_are_locked() {
+        let stack = serving_stack("xgboost", false);
+        assert_eq!(stack, "xgboost-cpu");
+        let got = unlocked(
+            [
+                "Scikit_Learn==1.6.1",
+                "numpy==2.2.6",
+                "xgboost==2.1.4",
+                "numpy==1.0",
+            ],
+            "3.12",
+            &[&stack],
+        );
+        assert_eq!(
+            got,
+            [
+                ("Scikit_Learn==1.6.1", None),
+                ("xgboost==2.1.4", None),
+                ("numpy==1.0", Some("numpy==2.2.6")),
+            ]
+        );
+        let converted = unlocked(["scikit-learn==1.6.1"], "3.12", &["onnx-cpu", CONVERSION]);
+        assert!(converted.is_empty(), "{converted:?}");
+        assert_eq!(serving_stack("xgboost", true), "xgboost-gpu");
+        assert_eq!(serving_stack("sklearn", true), "sklearn-cpu");
+    }
+}
