@@ -29,9 +29,7 @@ pub use account::Account;
 pub use container::{Container, Gpu};
 pub use env::{EnvVar, SecretEnv};
 pub use iam::{IamGrant, IamTarget};
-pub use image::{
-    APP_FILES, BUILD_CONFIG, BUILD_IGNORE_FILE, Build, CONVERT_FILES, Image, Repository,
-};
+pub use image::{BUILD_CONFIG, BUILD_IGNORE_FILE, Build, Image, Repository};
 pub use probes::{LIVE_PATH, Probe, ProbeSetting, Probes, READY_PATH};
 pub use python::{Python, package_name};
 pub use scaling::Scaling;

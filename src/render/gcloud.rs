@@ -6,7 +6,7 @@
 
 use askama::Template;
 
-use super::{TAG_SUBSTITUTION, add, build_env, build_submit};
+use super::{BuildStep, TAG_SUBSTITUTION, add};
 use crate::error::Error;
 use crate::model::{BUILD_CONFIG, BUILD_IGNORE_FILE, Deployment, IamGrant, IamTarget, Probe};
 use crate::tree::Tree;
@@ -14,24 +14,6 @@ use crate::tree::Tree;
 /// The folder, inside the output folder, that holds this target's files.
 const DIR: &str = "gcloud";
 
-/// How deploy.sh runs the image build: from the build context (the spec's folder).
-struct BuildStep<'a> {
-    /// The build context, relative to the scripts' folder (e.g. `../..`).
-    context_from_scripts: String,
-    /// The `gcloud builds submit` command line and the environment it reads.
-    submit: String,
-    env: [(&'static str, &'a str); 2],
-}
-
-impl<'a> BuildStep<'a> {
-    fn new(d: &'a Deployment) -> Self {
-        Self {
-            context_from_scripts: format!("../{}", d.build.context_from_out),
-            submit: build_submit(),
-            env: build_env(d),
-        }
-    }
-}
 const ENV_FILE: &str = "env.yaml";
 
 /// One IAM grant as gcloud spells it.

@@ -32,23 +32,33 @@ pub(crate) fn arg<'a>(name: &'static str, value: Value<'a>) -> Arg<'a> {
 /// The Cloud Build substitution that carries the content tag into the build config.
 pub(crate) const TAG_SUBSTITUTION: &str = "_CONTENT_TAG";
 
-/// The image build every target runs from the build context: Cloud Build with the shared
-/// config, uploading only the allowlisted inputs. The values come from the environment
-/// ([`build_env`]), so no target quotes a path for a shell.
-pub(crate) fn build_submit() -> String {
-    format!(
-        "gcloud builds submit . --config=\"$BUILD_CONFIG\" --ignore-file=\"$BUILD_IGNORE_FILE\" \
-         --substitutions={TAG_SUBSTITUTION}=\"$CONTENT_TAG\" --project=\"$PROJECT\" --quiet"
-    )
+/// How a target runs the image build: `gcloud builds submit` with the shared config from
+/// the build context, uploading only the allowlisted inputs. Every target's folder sits
+/// one level inside the output folder. The command reads its values from the environment
+/// (`env`, plus `CONTENT_TAG` and `PROJECT` in the target's own spelling), so no target
+/// quotes a path for a shell.
+pub(crate) struct BuildStep<'a> {
+    /// The build context (the spec's folder), relative to the target's folder (e.g. `../..`).
+    pub context: String,
+    pub submit: String,
+    pub env: [(&'static str, &'a str); 2],
 }
 
-/// The environment [`build_submit`] reads, fixed by the deployment; each target adds
-/// `CONTENT_TAG` and `PROJECT` in its own spelling.
-pub(crate) fn build_env(d: &Deployment) -> [(&'static str, &str); 2] {
-    [
-        ("BUILD_CONFIG", &d.build.config),
-        ("BUILD_IGNORE_FILE", &d.build.ignore_file),
-    ]
+impl<'a> BuildStep<'a> {
+    pub(crate) fn new(d: &'a Deployment) -> Self {
+        BuildStep {
+            context: format!("../{}", d.build.context_from_out),
+            submit: format!(
+                "gcloud builds submit . --config=\"$BUILD_CONFIG\" \
+                 --ignore-file=\"$BUILD_IGNORE_FILE\" \
+                 --substitutions={TAG_SUBSTITUTION}=\"$CONTENT_TAG\" --project=\"$PROJECT\" --quiet"
+            ),
+            env: [
+                ("BUILD_CONFIG", &d.build.config),
+                ("BUILD_IGNORE_FILE", &d.build.ignore_file),
+            ],
+        }
+    }
 }
 
 /// Renders every target.

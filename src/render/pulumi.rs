@@ -3,7 +3,7 @@
 
 use askama::Template;
 
-use super::{Arg, Value, add, arg, build_env, build_submit};
+use super::{Arg, BuildStep, Value, add, arg};
 use crate::error::Error;
 use crate::model::{Deployment, IamGrant, IamTarget};
 use crate::tree::Tree;
@@ -20,15 +20,6 @@ struct Main<'a> {
     d: &'a Deployment,
     build: BuildStep<'a>,
     grants: Vec<Grant<'a>>,
-}
-
-/// How the program runs the image build (only when it is built here).
-struct BuildStep<'a> {
-    /// The build context, relative to the program's folder (e.g. `../..`).
-    context_from_program: String,
-    /// The `gcloud builds submit` command line and the environment it reads.
-    submit: String,
-    env: [(&'static str, &'a str); 2],
 }
 
 /// One IAM grant as a Pulumi resource.
@@ -121,11 +112,7 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         "pulumi/__main__.py",
         &Main {
             d,
-            build: BuildStep {
-                context_from_program: format!("../{}", d.build.context_from_out),
-                submit: build_submit(),
-                env: build_env(d),
-            },
+            build: BuildStep::new(d),
             grants: d.iam.iter().map(grant).collect(),
         },
     )?;

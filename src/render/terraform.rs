@@ -7,7 +7,7 @@
 
 use askama::Template;
 
-use super::{Arg, Value, add_text, arg, build_env, build_submit, render_one};
+use super::{Arg, BuildStep, Value, add_text, arg, render_one};
 use crate::error::Error;
 use crate::model::{Deployment, IamGrant, IamTarget};
 use crate::tree::Tree;
@@ -36,15 +36,6 @@ fn image(d: &Deployment) -> &'static str {
     } else {
         IMAGE_VARIABLE
     }
-}
-
-/// How main.tf runs the image build (only when it is built here).
-struct BuildStep<'a> {
-    /// The build context, relative to the Terraform folder (e.g. `../..`).
-    context_from_tf: String,
-    /// The `gcloud builds submit` command line and the environment it reads.
-    submit: String,
-    env: [(&'static str, &'a str); 2],
 }
 
 /// One IAM grant as a Terraform resource.
@@ -147,11 +138,7 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         .collect();
     let main = Main {
         d,
-        build: BuildStep {
-            context_from_tf: format!("../{}", d.build.context_from_out),
-            submit: build_submit(),
-            env: build_env(d),
-        },
+        build: BuildStep::new(d),
         image: image(d),
         repository: REPOSITORY,
         apis: APIS,

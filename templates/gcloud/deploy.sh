@@ -96,7 +96,7 @@ fi
 # SHA-256 digests, in this order; Terraform and Pulumi compute the same), and the service
 # runs the digest that tag resolves to: an unchanged image is not rebuilt and changes
 # nothing, a changed one rolls out. Only these files are uploaded (see the ignore file).
-context="$here"/{{ build.context_from_scripts }}
+context="$here"/{{ build.context }}
 image_inputs=(
 {%- for f in d.build.inputs %}
   {{ f }}

@@ -20,7 +20,7 @@ PROJECT = "{{ d.service.project }}"
 REGION = "{{ d.service.region }}"
 {%- if d.image.built_here %}
 # The build context (the spec's folder) and the files the image is built from.
-BUILD_CONTEXT = (Path(__file__).parent / "{{ build.context_from_program }}").resolve()
+BUILD_CONTEXT = (Path(__file__).parent / "{{ build.context }}").resolve()
 IMAGE_INPUTS = [
 {%- for f in d.build.inputs %}
     "{{ f }}",

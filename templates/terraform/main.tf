@@ -38,7 +38,7 @@ locals {
   # The build context (the spec's folder) and the files the image is built from. The
   # image is tagged with their hash (the SHA-256 of their SHA-256 digests, in this order;
   # Pulumi and deploy.sh compute the same), so a changed file builds a new image.
-  build_context = "${path.module}/{{ build.context_from_tf }}"
+  build_context = "${path.module}/{{ build.context }}"
   image_inputs = [
     {%- for f in d.build.inputs %}
     "{{ f }}",
