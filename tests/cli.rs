@@ -24,12 +24,32 @@ fn plan_check(spec: &Path) -> Command {
     c
 }
 
-/// Copies an example's spec into a fresh temp folder; returns (tempdir, spec path).
+/// Copies an example's spec and model into a fresh temp folder; returns (tempdir, spec path).
 fn example(name: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
+    copy_example(name, dir.path());
     let spec = dir.path().join("mlgen.toml");
-    fs::copy(root().join("examples").join(name).join("mlgen.toml"), &spec).unwrap();
     (dir, spec)
+}
+
+/// Copies an example's spec, and the model file beside it if it has one, into `dir`.
+fn copy_example(name: &str, dir: &Path) {
+    let from = root().join("examples").join(name);
+    for rel in ["mlgen.toml", "models", "model"] {
+        copy_tree(&from.join(rel), &dir.join(rel));
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    if from.is_dir() {
+        fs::create_dir_all(to).unwrap();
+        for e in fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        }
+    } else if from.exists() {
+        fs::copy(from, to).unwrap();
+    }
 }
 
 /// Every entry under `dir` (files with content, folders, links), to compare states.
@@ -736,11 +756,7 @@ fn many_specs_are_planned_and_applied_per_service() {
     for ex in ["iris-sklearn", "fraud-onnx-gcs", "churn-public"] {
         let dir = d.path().join("services").join(ex);
         fs::create_dir_all(&dir).unwrap();
-        fs::copy(
-            root().join("examples").join(ex).join("mlgen.toml"),
-            dir.join("mlgen.toml"),
-        )
-        .unwrap();
+        copy_example(ex, &dir);
     }
     let services = d.path().join("services");
     let o = plan_check(&services).output().unwrap();
@@ -1018,3 +1034,4 @@ fn gpu_services_pay_for_the_gpu_and_unpriced_regions_say_so() {
         "{text}"
     );
 }
+
