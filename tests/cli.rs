@@ -605,6 +605,11 @@ fn init_writes_a_valid_starter_and_never_overwrites() {
     let d = tempfile::tempdir().unwrap();
     let spec = d.path().join("mlgen.toml");
     mlgen().arg("init").arg(&spec).assert().success();
+    // The starter is valid; only its model file is still to be put beside it.
+    let o = mlgen().arg("validate").arg(&spec).output().unwrap();
+    assert!(stderr(&o).contains("`model.source`"), "{}", stderr(&o));
+    fs::create_dir(d.path().join("models")).unwrap();
+    fs::write(d.path().join("models/model.joblib"), "model").unwrap();
     mlgen().arg("validate").arg(&spec).assert().success();
     let text = fs::read_to_string(&spec).unwrap();
     assert_eq!(text.lines().next(), Some("#:schema ./mlgen.schema.json"));
