@@ -1040,3 +1040,96 @@ fn gpu_services_pay_for_the_gpu_and_unpriced_regions_say_so() {
     );
 }
 
+#[test]
+fn a_missing_model_file_fails_before_anything_is_written() {
+    let (d, spec) = example("iris-sklearn");
+    fs::remove_dir_all(d.path().join("models")).unwrap();
+    let line = fs::read_to_string(&spec)
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("source = "))
+        .unwrap()
+        + 1;
+    for cmd in ["validate", "plan", "apply", "render"] {
+        let o = mlgen().arg(cmd).arg(&spec).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{cmd}");
+        let err = stderr(&o);
+        assert!(
+            err.contains("error: `model.source`: the model file")
+                && err.contains("models/iris.joblib does not exist")
+                && err.contains(&format!("mlgen.toml:{line}:10"))
+                && err.contains("help: put the model there"),
+            "{cmd}: {err}"
+        );
+    }
+    assert!(!d.path().join("deploy").exists());
+    let v = plan_json(&spec);
+    assert_eq!(v["plans"][0]["diagnostics"][0]["key"], "model.source");
+    assert_eq!(v["plans"][0]["diagnostics"][0]["line"], line);
+}
+
+#[test]
+fn warnings_are_shown_located_and_do_not_fail() {
+    let (d, spec) = example("fraud-onnx-gcs");
+    let o = mlgen().arg("validate").arg(&spec).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let line = fs::read_to_string(&spec)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("\"group:risk-analysts@acme.example\""))
+        .unwrap()
+        + 1;
+    assert!(
+        err.starts_with("warning: `access.invokers`: `group:risk-analysts@acme.example`")
+            && err.contains(&format!("mlgen.toml:{line}:3"))
+            && err.contains("help: requests from a laptop"),
+        "{err}"
+    );
+    assert!(!err.contains("error"), "{err}");
+    assert!(stdout(&o).contains("valid"), "{}", stdout(&o));
+    for cmd in ["plan", "apply"] {
+        let o = mlgen().arg(cmd).arg(&spec).output().unwrap();
+        assert!(o.status.success(), "{cmd}: {}", stderr(&o));
+        assert!(stderr(&o).contains("warning: `access.invokers`"), "{cmd}");
+    }
+    assert!(d.path().join("deploy/Dockerfile").is_file());
+    let v = plan_json(&spec);
+    let w = &v["plans"][0]["warnings"];
+    assert_eq!(w.as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(
+        (&w[0]["key"], &w[0]["line"], &w[0]["column"]),
+        (&"access.invokers".into(), &line.into(), &3.into())
+    );
+    assert!(w[0]["help"].as_str().unwrap().contains("ingress = \"all\""));
+
+    // A spec without warnings says nothing on stderr and has no `warnings` in JSON.
+    let (_d, spec) = example("iris-sklearn");
+    let o = mlgen().arg("validate").arg(&spec).output().unwrap();
+    assert_eq!(stderr(&o), "");
+    assert!(plan_json(&spec)["plans"][0].get("warnings").is_none());
+}
+
+#[test]
+fn a_gpu_service_is_reminded_of_its_quota_and_a_cpu_model_of_the_cost() {
+    let (d, spec) = example("forecast-gpu");
+    let o = mlgen().arg("apply").arg(&spec).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("warning: `resources.gpu`")
+            && err.contains("without zonal redundancy, per project per region"),
+        "{err}"
+    );
+    fs::write(d.path().join("models/forecast.txt"), "model").unwrap();
+    edit(&spec, "framework = \"xgboost\"", "framework = \"lightgbm\"");
+    edit(&spec, "forecast.ubj", "forecast.txt");
+    let o = mlgen().arg("plan").arg(&spec).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("warning: `model.framework`: a lightgbm model runs on the CPU")
+            && err.contains("a month per instance in europe-west4"),
+        "{err}"
+    );
+}
