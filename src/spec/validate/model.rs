@@ -1,10 +1,15 @@
 //! `[model]`: where the model file is, which library reads it, and its input columns.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use super::ids::{is_bucket, is_feature_char, is_safe_path};
+use super::resources::zonal_redundancy;
 use super::{Checker, ModelSource};
-use crate::spec::{Framework, ModelSpec};
+use crate::cost::pricing;
+use crate::platform::GpuType;
+use crate::runtime::runtime;
+use crate::spec::{Framework, ModelSpec, Spec};
 
 /// Checks the table; the source comes back parsed when it is valid.
 pub(super) fn check(c: &mut Checker, m: &ModelSpec) -> Option<ModelSource> {
@@ -33,6 +38,90 @@ pub(super) fn check_source_fits(
             "set `cpu = 1` or more, or bake the model into the image with a local path",
         );
     }
+}
+
+/// The image build copies a local model from beside the spec: it must be there, or the
+/// build is the first to notice.
+pub(super) fn check_local_file(
+    c: &mut Checker,
+    m: &ModelSpec,
+    source: &ModelSource,
+    spec_dir: &Path,
+) {
+    let ModelSource::Local { path } = source else {
+        return;
+    };
+    let file = spec_dir.join(path);
+    if !file.is_file() {
+        let found = if file.exists() {
+            "is not a file"
+        } else {
+            "does not exist"
+        };
+        c.err(
+            "model.source",
+            m.source.span(),
+            format!("the model file {} {found}", file.display()),
+            "put the model there (the path is relative to the spec's folder, which the image build copies it from), or point `source` at it",
+        );
+    }
+}
+
+/// A framework without GPU packages in `data/runtime.toml` runs on the CPU even when the
+/// service has a GPU, which is then paid for and never used.
+pub(super) fn warn_cpu_only_on_gpu(c: &mut Checker, spec: &Spec, gpu: &GpuType) {
+    let framework = *spec.model.framework.get_ref();
+    // A converted sklearn model is served by ONNX Runtime.
+    let served_by = if *spec.serving.convert_to_onnx.get_ref() {
+        Framework::Onnx
+    } else {
+        framework
+    };
+    let frameworks = &runtime().frameworks;
+    if frameworks[served_by.as_str()].gpu_packages.is_some() {
+        return;
+    }
+    let on_gpu: Vec<String> = frameworks
+        .iter()
+        .filter(|(_, p)| p.gpu_packages.is_some())
+        .map(|(name, _)| format!("`{name}`"))
+        .collect();
+    let region = spec.service.region.get_ref();
+    let hours = f64::from(pricing().hours_per_month);
+    let price = gpu_hourly_usd(gpu, region, zonal_redundancy(&spec.resources))
+        .map(|usd| {
+            format!(
+                " (${usd:.2} an hour, ${:.0} a month per instance in {region}, at list prices)",
+                usd * hours
+            )
+        })
+        .unwrap_or_default();
+    c.warn(
+        "model.framework",
+        spec.model.framework.span(),
+        format!(
+            "a {} model runs on the CPU: the {} of each instance is never used",
+            served_by.as_str(),
+            gpu.kind
+        ),
+        format!(
+            "the {} is billed for every second each instance runs{price}; remove `gpu` and size the CPU instead, or serve a model that runs on the GPU ({})",
+            gpu.kind,
+            on_gpu.join(", ")
+        ),
+    );
+}
+
+/// The list price of one GPU for an hour, where `data/pricing.toml` has it.
+fn gpu_hourly_usd(gpu: &GpuType, region: &str, zonal_redundancy: bool) -> Option<f64> {
+    let p = pricing();
+    let rates = p.gpu.get(&gpu.kind)?.get(&p.tier(region)?)?;
+    let per_second = if zonal_redundancy {
+        rates.zonal_redundancy
+    } else {
+        rates.no_zonal_redundancy
+    };
+    Some(per_second * 3600.0)
 }
 
 fn parse_source(c: &mut Checker, m: &ModelSpec) -> Option<ModelSource> {
@@ -167,5 +256,59 @@ mod tests {
             ["model.source"]
         );
         assert!(keys(|c| check_source_fits(c, &m, Some(&gcs), 1000)).is_empty());
+    }
+
+    #[test]
+    fn a_local_model_must_be_a_file_beside_the_spec() {
+        let m = spec("cpu = 1", "cpu = 1").model;
+        let local = ModelSource::Local {
+            path: "models/iris.joblib".into(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let check_in = |dir: &Path| keys(|c| check_local_file(c, &m, &local, dir));
+        assert_eq!(check_in(dir.path()), ["model.source"]);
+        std::fs::create_dir_all(dir.path().join("models/iris.joblib")).unwrap();
+        assert_eq!(
+            check_in(dir.path()),
+            ["model.source"],
+            "a folder is no model"
+        );
+        std::fs::remove_dir(dir.path().join("models/iris.joblib")).unwrap();
+        std::fs::write(dir.path().join("models/iris.joblib"), b"model").unwrap();
+        assert!(check_in(dir.path()).is_empty());
+        let gcs = ModelSource::Gcs {
+            bucket: "b".into(),
+            object: "o".into(),
+        };
+        assert!(keys(|c| check_local_file(c, &m, &gcs, dir.path())).is_empty());
+    }
+
+    fn gpu_warnings(edits: &[(&str, &str)]) -> Vec<crate::diagnostics::Diagnostic> {
+        let gpu = "cpu = 4\ngpu = \"nvidia-l4\"";
+        let mut all = vec![("cpu = 1", gpu), ("\"2Gi\"", "\"16Gi\"")];
+        all.extend_from_slice(edits);
+        let s = super::super::testing::edited(&all);
+        let l4 = crate::platform::platform().gpu("nvidia-l4").unwrap();
+        let mut c = Checker::default();
+        warn_cpu_only_on_gpu(&mut c, &s, l4);
+        c.warnings
+    }
+
+    #[test]
+    fn only_frameworks_without_gpu_packages_warn_on_a_gpu() {
+        let [w] = &gpu_warnings(&[])[..] else {
+            panic!("sklearn on a GPU must warn")
+        };
+        assert_eq!(w.key, "model.framework");
+        let help = w.help.as_deref().unwrap();
+        assert!(help.contains("$1.05 an hour"), "{help}");
+        assert!(help.contains("`xgboost`"), "{help}");
+        let converted = [("[env]", "[serving]\nconvert_to_onnx = true\n\n[env]")];
+        assert!(gpu_warnings(&converted)[0].message.contains("onnx model"));
+        let xgb = [
+            ("\"sklearn\"", "\"xgboost\""),
+            ("models/iris.joblib", "models/iris.ubj"),
+        ];
+        assert!(gpu_warnings(&xgb).is_empty());
     }
 }
