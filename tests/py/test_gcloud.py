@@ -81,8 +81,6 @@ def test_build_uploads_context_without_ignored_files(tmp_path, gcloud):
     spec, out = copy_example(tmp_path, "iris-sklearn")
     model = model_of(spec)
     ctx = spec.parent
-    (ctx / "models").mkdir()
-    (ctx / "models" / "iris.joblib").write_bytes(b"model")
     for junk in (".git/HEAD", ".venv/bin/python", "__pycache__/x.pyc",
                  "deploy/terraform/.terraform/plugin", "deploy/terraform/terraform.tfstate"):
         (ctx / junk).parent.mkdir(parents=True, exist_ok=True)

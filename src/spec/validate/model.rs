@@ -7,6 +7,7 @@ use super::ids::{is_bucket, is_feature_char, is_safe_path};
 use super::resources::zonal_redundancy;
 use super::{Checker, ModelSource};
 use crate::cost::pricing;
+use crate::platform::Generation;
 use crate::platform::GpuType;
 use crate::runtime::runtime;
 use crate::spec::{Framework, ModelSpec, Spec};
@@ -29,7 +30,7 @@ pub(super) fn check_source_fits(
     millicpu: u32,
 ) {
     if let Some(ModelSource::Gcs { .. }) = source
-        && millicpu < 1000
+        && Generation::for_cpu(millicpu) == Generation::Gen1
     {
         c.err(
             "model.source",

@@ -3,13 +3,14 @@
 use super::quantities::{cpu_text, mib_text, parse_cpu, parse_memory};
 use super::{Checker, span_or};
 use crate::diagnostics::suggest;
+use crate::platform::Generation;
 use crate::platform::{GpuType, platform};
 use crate::spec::explain::CPU_HELP;
 use crate::spec::{ResourcesSpec, Spec};
 
 /// The second-generation environment, which a service with 1 CPU or more runs in (see
 /// `model::container`), takes no less memory than this.
-const GEN2_MIN_MEMORY_MIB: u64 = 512;
+const GEN2_MIN_MEMORY_MIB: u64 = Generation::GEN2_MIN_MEMORY_MIB;
 
 /// The instance size, parsed; invalid values are replaced by defaults so later checks
 /// still run.
@@ -78,7 +79,8 @@ fn check_memory_fits_cpu(c: &mut Checker, r: &ResourcesSpec, millicpu: u32, memo
                 mib_text(bounds.max_memory_mib)
             ),
         );
-    } else if millicpu >= 1000 && memory_mib < GEN2_MIN_MEMORY_MIB {
+    } else if Generation::for_cpu(millicpu) == Generation::Gen2 && memory_mib < GEN2_MIN_MEMORY_MIB
+    {
         c.err(
             "resources.memory",
             span,
