@@ -10,7 +10,7 @@ import hashlib
 import tomllib
 
 from controlplane.gcloud import Scripts
-from controlplane.project import Cloud
+from controlplane.project import Cloud, Rejected
 from controlplane.pulumi import Pulumi
 from controlplane.terraform import Terraform
 from pulumi_harness import run_program
@@ -79,7 +79,10 @@ class Deployment:
         return self.tool.up(recorded(out), only=only)
 
     def _repositories(self, out):
-        nodes = self.tool.plan(out / "terraform" if self.target == "terraform" else recorded(out))
+        try:
+            nodes = self.tool.plan(out / "terraform" if self.target == "terraform" else recorded(out))
+        except Rejected:
+            return []  # the apply that follows reports it
         return [k for k, n in nodes.items() if n.res.kind == "repository"]
 
 

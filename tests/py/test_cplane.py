@@ -12,6 +12,8 @@ import shutil
 import pytest
 from conftest import EXAMPLES, ROOT, copy_example, mlgen, model_of
 from cplane import TARGETS, Deployment, fresh_cloud, spec_of
+from hypothesis import HealthCheck, Phase, given, note, seed, settings
+from specgen import REPEAT, SEED, specs, to_toml
 
 IMAGE_BY_HAND = "the image is not built by the deploy: the service needs it pushed by hand first"
 MUTABLE_TAG = "the service names a mutable tag: a rebuild under the same tag does not roll out"
@@ -303,6 +305,45 @@ def test_the_service_agent_can_pull_an_image_from_another_project(tmp_path, targ
     d = setup.deployment(target, cloud)
     outcome = d.deploy(setup.out)
     assert outcome.ok, outcome.errors
+
+
+# --- random specs ------------------------------------------------------------------------
+
+
+def render(tmp, spec):
+    """Writes spec (with its local model file) to tmp and applies it; returns the Setup."""
+    folder = tmp / "svc"
+    source = spec["model"]["source"]
+    folder.mkdir()
+    if not source.startswith("gs://"):
+        (folder / source).parent.mkdir(parents=True)
+        (folder / source).write_bytes(b"model")
+    (folder / "mlgen.toml").write_text(to_toml(spec))
+    mlgen("apply", folder / "mlgen.toml")
+    setup = Setup.__new__(Setup)
+    setup.tmp, setup.spec_path, setup.out = tmp, folder / "mlgen.toml", folder / "deploy"
+    setup.model, setup.spec = model_of(setup.spec_path), spec
+    return setup
+
+
+# Seeded (see specgen), no shrinking: each example replays three targets twice.
+@seed(SEED)
+@settings(max_examples=3, deadline=None, database=None, phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(spec=specs())
+def test_random_specs_deploy_and_end_alike_in_every_target(tmp_path_factory, spec):
+    note(REPEAT)
+    setup = render(tmp_path_factory.mktemp("cplane"), spec)
+    states = {}
+    for target in TARGETS:
+        d = setup.deployed(target)
+        states[target] = d.cloud.end_state()
+        if target != "gcloud":  # deploy.sh redeploys on every run: see test_a_second_run_changes_nothing
+            assert d.deploy(setup.out).ok
+            assert d.cloud.end_state() == states[target], f"{target}: a second run changed the state"
+    for target in ("pulumi", "gcloud"):
+        for part, value in states["terraform"].items():
+            assert states[target][part] == value, f"{target} differs from terraform in {part}"
 
 
 def test_the_examples_cover_each_case():
