@@ -1,5 +1,6 @@
 """Deploying generated output onto the simulated control plane (controlplane/), per target.
 
+`Setup(tmp_path, example)` renders an example (once per run, then copied) with its model.
 `fresh_cloud(spec, model)` is a new project with what mlgen cannot create in place: the secrets
 and bucket the spec names, GPU quota, and the other accounts of the project that the spec
 grants to. `Deployment(target, cloud, workdir)` deploys one output folder with one target and
@@ -7,8 +8,11 @@ keeps that target's state (Terraform state, Pulumi stack, gcloud's world) betwee
 """
 
 import hashlib
+import shutil
 import tomllib
 
+import tomli_w
+from conftest import copy_example, mlgen, model_of
 from controlplane.gcloud import Scripts
 from controlplane.project import Cloud, Rejected
 from controlplane.pulumi import Pulumi
@@ -97,3 +101,69 @@ def recorded(out):
     if key not in _RECORDS:
         _RECORDS[key] = run_program(main)
     return _RECORDS[key]
+
+
+_RENDERED = {}
+
+
+class Setup:
+    """A spec rendered into tmp, with its model, and fresh clouds and deployments for it."""
+
+    def __init__(self, tmp_path, spec_path):
+        self.tmp = tmp_path
+        self.spec_path = spec_path
+        self.out = spec_path.parent / "deploy"
+        self.model = model_of(spec_path)
+        self.spec = spec_of(spec_path)
+
+    @classmethod
+    def example(cls, tmp_path, name):
+        """An example, rendered once per run and copied: rendering is the slow part."""
+        if name not in _RENDERED:
+            spec_path, _ = copy_example(tmp_path / "rendered", name)
+            _RENDERED[name] = spec_path.parent
+        shutil.copytree(_RENDERED[name], tmp_path / name)
+        return cls(tmp_path, tmp_path / name / "mlgen.toml")
+
+    @classmethod
+    def of(cls, tmp_path, spec):
+        """A spec dict (specgen's), written with its local model file and applied."""
+        folder = tmp_path / "svc"
+        folder.mkdir()
+        source = spec["model"]["source"]
+        if not source.startswith("gs://"):
+            (folder / source).parent.mkdir(parents=True)
+            (folder / source).write_bytes(b"model")
+        (folder / "mlgen.toml").write_text(tomli_w.dumps(spec))
+        mlgen("apply", folder / "mlgen.toml")
+        return cls(tmp_path, folder / "mlgen.toml")
+
+    @property
+    def image(self):
+        return self.model["image"]["url"] if self.model["image"]["built_here"] else None
+
+    def cloud(self, **prereqs):
+        return fresh_cloud(self.spec, self.model, **prereqs)
+
+    def deployment(self, target, cloud=None):
+        return Deployment(target, cloud or self.cloud(), self.tmp / f"state-{target}")
+
+    def deployed(self, target):
+        """A deployment after its first run (Terraform and Pulumi with the manual image push)."""
+        d = self.deployment(target)
+        outcome = d.deploy(self.out, image=self.image)
+        assert outcome.ok, outcome.errors
+        return d
+
+    def respec(self, edit):
+        """Edits the spec's text and applies it again into the same output folder."""
+        text = self.spec_path.read_text()
+        assert edit(text) != text, f"{edit.__name__} changed nothing"
+        self.spec_path.write_text(edit(text))
+        mlgen("apply", self.spec_path)
+        self.model = model_of(self.spec_path)
+
+
+def service_of(setup, cloud):
+    s = setup.model["service"]
+    return cloud.services[f"projects/{s['project']}/locations/{s['region']}/services/{s['name']}"]

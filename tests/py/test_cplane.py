@@ -5,15 +5,13 @@ Each property runs per target. Where today's output fails it, the test is marked
 xfail(strict=True) with the defect: the fix turns it into a failure, and the marker goes.
 """
 
-import copy
 import re
-import shutil
 
 import pytest
-from conftest import EXAMPLES, ROOT, copy_example, mlgen, model_of
-from cplane import TARGETS, Deployment, fresh_cloud, spec_of
+from conftest import EXAMPLES, ROOT
+from cplane import TARGETS, Setup, service_of
 from hypothesis import HealthCheck, Phase, given, note, seed, settings
-from specgen import REPEAT, SEED, specs, to_toml
+from specgen import REPEAT, SEED, specs
 
 IMAGE_BY_HAND = "the image is not built by the deploy: the service needs it pushed by hand first"
 MUTABLE_TAG = "the service names a mutable tag: a rebuild under the same tag does not roll out"
@@ -37,62 +35,12 @@ def xfail_for(targets, reason):
             for t in TARGETS]
 
 
-_RENDERED = {}
-
-
-class Setup:
-    """One example rendered into tmp, its model, and a fresh cloud for it. Each example is
-    rendered once per run and copied: rendering is the slow part."""
-
-    def __init__(self, tmp_path, example):
-        self.tmp = tmp_path
-        if example not in _RENDERED:
-            spec_path, _ = copy_example(tmp_path / "rendered", example)
-            _RENDERED[example] = (spec_path.parent, model_of(spec_path))
-        folder, model = _RENDERED[example]
-        shutil.copytree(folder, tmp_path / example)
-        self.spec_path = tmp_path / example / "mlgen.toml"
-        self.out = self.spec_path.parent / "deploy"
-        self.model = copy.deepcopy(model)
-        self.spec = spec_of(self.spec_path)
-
-    @property
-    def image(self):
-        return self.model["image"]["url"] if self.model["image"]["built_here"] else None
-
-    def cloud(self, **prereqs):
-        return fresh_cloud(self.spec, self.model, **prereqs)
-
-    def deployment(self, target, cloud=None):
-        return Deployment(target, cloud or self.cloud(), self.tmp / f"state-{target}")
-
-    def deployed(self, target):
-        """A deployment after its first run (Terraform and Pulumi with the manual image push)."""
-        d = self.deployment(target)
-        outcome = d.deploy(self.out, image=self.image)
-        assert outcome.ok, outcome.errors
-        return d
-
-    def respec(self, edit):
-        """Edits the spec's text and applies it again into the same output folder."""
-        text = self.spec_path.read_text()
-        assert edit(text) != text, f"{edit.__name__} changed nothing"
-        self.spec_path.write_text(edit(text))
-        mlgen("apply", self.spec_path)
-        self.model = model_of(self.spec_path)
-
-
-def service_of(setup, cloud):
-    s = setup.model["service"]
-    return cloud.services[f"projects/{s['project']}/locations/{s['region']}/services/{s['name']}"]
-
-
 # --- one run, second run ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize("target", xfail_for({"terraform", "pulumi"}, IMAGE_BY_HAND))
 def test_one_run_deploys_from_an_empty_project(tmp_path, example, target):
-    setup = Setup(tmp_path, example)
+    setup = Setup.example(tmp_path, example)
     d = setup.deployment(target)
     outcome = d.deploy(setup.out)
     assert outcome.ok, outcome.errors
@@ -101,7 +49,7 @@ def test_one_run_deploys_from_an_empty_project(tmp_path, example, target):
 
 @pytest.mark.parametrize("target", xfail_for({"gcloud"}, GCLOUD_REDEPLOYS))
 def test_a_second_run_changes_nothing(tmp_path, example, target):
-    setup = Setup(tmp_path, example)
+    setup = Setup.example(tmp_path, example)
     d = setup.deployed(target)
     before = len(d.cloud.changes)
     outcome = d.deploy(setup.out)
@@ -111,7 +59,7 @@ def test_a_second_run_changes_nothing(tmp_path, example, target):
 
 @pytest.mark.parametrize("target", xfail_for({"terraform", "pulumi"}, MUTABLE_TAG))
 def test_a_rebuild_rolls_out(tmp_path, target):
-    setup = Setup(tmp_path, "iris-sklearn")
+    setup = Setup.example(tmp_path, "iris-sklearn")
     d = setup.deployed(target)
     if target != "gcloud":  # deploy.sh builds on every run; the others are given a new build
         d.cloud.push(setup.image)
@@ -124,7 +72,7 @@ def test_a_rebuild_rolls_out(tmp_path, target):
 
 
 def test_the_three_targets_end_in_the_same_state(tmp_path, example):
-    setup = Setup(tmp_path, example)
+    setup = Setup.example(tmp_path, example)
     states = {t: setup.deployed(t).cloud.end_state() for t in TARGETS}
     for target in ("pulumi", "gcloud"):
         for part, value in states["terraform"].items():
@@ -183,7 +131,7 @@ REMOVALS = {
 def test_removing_from_the_spec_removes_its_access(tmp_path, target):
     """An invoker, a label, a secret and the bucket leave the spec at once (one redeploy
     for the four keeps the suite quick); each must lose its access."""
-    setup = Setup(tmp_path, "fraud-onnx-gcs")
+    setup = Setup.example(tmp_path, "fraud-onnx-gcs")
     d = setup.deployed(target)
     assert not any(gone(d.cloud) for _, gone in REMOVALS.values()), "a removed item was never there"
     (setup.spec_path.parent / "models").mkdir(exist_ok=True)
@@ -208,7 +156,7 @@ def left_by(cloud, before):
 @pytest.mark.parametrize("example", UNPROTECTED_EXAMPLES)
 @pytest.mark.parametrize("target", TARGETS)
 def test_teardown_removes_exactly_what_the_deploy_created(tmp_path, target, example):
-    setup = Setup(tmp_path, example)
+    setup = Setup.example(tmp_path, example)
     d = setup.deployment(target)
     before = d.cloud.end_state()
     assert d.deploy(setup.out, image=setup.image).ok
@@ -220,7 +168,7 @@ def test_teardown_removes_exactly_what_the_deploy_created(tmp_path, target, exam
 @pytest.mark.parametrize("target", [pytest.param(t, marks=pytest.mark.xfail(strict=True, reason=REUSED_REPOSITORY[t]))
                                     for t in TARGETS])
 def test_a_repository_that_existed_before_survives_with_its_images(tmp_path, target):
-    setup = Setup(tmp_path, "churn-public")
+    setup = Setup.example(tmp_path, "churn-public")
     cloud = setup.cloud()
     repo = setup.model["repository"]
     cloud.repositories[f"projects/{repo['project']}/locations/{repo['location']}/repositories/{repo['id']}"] = {
@@ -239,7 +187,7 @@ def test_a_repository_that_existed_before_survives_with_its_images(tmp_path, tar
 @pytest.mark.parametrize("example", PROTECTED_EXAMPLES)
 @pytest.mark.parametrize("target", xfail_for({"terraform", "pulumi"}, PROTECTED))
 def test_with_deletion_protection_teardown_deletes_nothing(tmp_path, target, example):
-    setup = Setup(tmp_path, example)
+    setup = Setup.example(tmp_path, example)
     d = setup.deployed(target)
     deployed = d.cloud.end_state()
     d.destroy(setup.out)  # refuses, one way or another
@@ -260,7 +208,7 @@ MISSING = {
 @pytest.mark.parametrize("target", xfail_for(set(TARGETS), NOT_CHECKED_FIRST))
 def test_a_missing_prerequisite_fails_before_anything_is_created(tmp_path, target, missing):
     example, switch, named = MISSING[missing]
-    setup = Setup(tmp_path, example)
+    setup = Setup.example(tmp_path, example)
     d = setup.deployment(target, setup.cloud(**{switch: False}))
     before = d.cloud.end_state()
     outcome = d.deploy(setup.out)
@@ -274,7 +222,7 @@ def test_a_missing_prerequisite_fails_before_anything_is_created(tmp_path, targe
 
 @pytest.mark.parametrize("target", xfail_for(set(TARGETS), DEPLOYERS))
 def test_deployers_hold_what_a_deploy_needs(tmp_path, target):
-    setup = Setup(tmp_path, "fraud-onnx-gcs")
+    setup = Setup.example(tmp_path, "fraud-onnx-gcs")
     d = setup.deployed(target)
     s, account, repo = setup.model["service"], setup.model["runtime_account"], setup.model["repository"]
     gaps = {
@@ -294,7 +242,7 @@ SHARED_IMAGE = "us-central1-docker.pkg.dev/acme-shared/base/iris:2.0.0"
 
 @pytest.mark.parametrize("target", xfail_for(set(TARGETS), CROSS_PROJECT))
 def test_the_service_agent_can_pull_an_image_from_another_project(tmp_path, target):
-    setup = Setup(tmp_path, "iris-sklearn")
+    setup = Setup.example(tmp_path, "iris-sklearn")
     setup.respec(lambda t: re.sub(r'\[image\]\nrepository = "[^"]*"\ntag = "[^"]*"',
                                   f'[image]\nurl = "{SHARED_IMAGE}"', t))
     assert setup.model["image"]["built_here"] is False
@@ -310,22 +258,6 @@ def test_the_service_agent_can_pull_an_image_from_another_project(tmp_path, targ
 # --- random specs ------------------------------------------------------------------------
 
 
-def render(tmp, spec):
-    """Writes spec (with its local model file) to tmp and applies it; returns the Setup."""
-    folder = tmp / "svc"
-    source = spec["model"]["source"]
-    folder.mkdir()
-    if not source.startswith("gs://"):
-        (folder / source).parent.mkdir(parents=True)
-        (folder / source).write_bytes(b"model")
-    (folder / "mlgen.toml").write_text(to_toml(spec))
-    mlgen("apply", folder / "mlgen.toml")
-    setup = Setup.__new__(Setup)
-    setup.tmp, setup.spec_path, setup.out = tmp, folder / "mlgen.toml", folder / "deploy"
-    setup.model, setup.spec = model_of(setup.spec_path), spec
-    return setup
-
-
 # Seeded (see specgen), no shrinking: each example replays three targets twice.
 @seed(SEED)
 @settings(max_examples=3, deadline=None, database=None, phases=[Phase.explicit, Phase.generate],
@@ -333,7 +265,7 @@ def render(tmp, spec):
 @given(spec=specs())
 def test_random_specs_deploy_and_end_alike_in_every_target(tmp_path_factory, spec):
     note(REPEAT)
-    setup = render(tmp_path_factory.mktemp("cplane"), spec)
+    setup = Setup.of(tmp_path_factory.mktemp("cplane"), spec)
     states = {}
     for target in TARGETS:
         d = setup.deployed(target)

@@ -4,8 +4,7 @@ thing in an example's generated files and asserts the replay refuses it, with th
 import re
 
 import pytest
-from cplane import TARGETS
-from test_cplane import Setup
+from cplane import TARGETS, Setup
 
 
 def _sub(pattern, repl, count=1):
@@ -55,7 +54,7 @@ CASES = [(name, target) for name, (edits, _) in MUTATIONS.items() for target in 
 def test_the_control_plane_refuses_a_broken_deploy(tmp_path, mutation, target):
     edits, reason = MUTATIONS[mutation]
     path, edit = edits[target]
-    setup = Setup(tmp_path, "fraud-onnx-gcs")
+    setup = Setup.example(tmp_path, "fraud-onnx-gcs")
     f = setup.out / path
     f.write_text(edit(f.read_text()))
     outcome = setup.deployment(target).deploy(setup.out, image=setup.image)

@@ -45,7 +45,7 @@ class Engine:
             old = self.state.get(key)
             if old is None:
                 steps[key] = "create"
-            elif old.res != node.res or (old.res.kind == "binding" and old.res.attrs != node.res.attrs):
+            elif old.res != node.res:  # another name: a binding's every field, an account id
                 steps[key] = "replace"
             elif old.res.attrs != node.res.attrs:
                 steps[key] = "update"
@@ -97,7 +97,7 @@ class Engine:
             self.state.pop(key, None)
             return
         view = base.copy()
-        ancestors = self._ancestors(nodes, key)
+        ancestors = self.ancestors(nodes, key)
         for a in done:  # in the order they ran
             if a in ancestors:
                 self._effect(view, nodes[a], a, check=False)
@@ -107,13 +107,14 @@ class Engine:
 
     def _effect(self, cloud, node, key, check):
         old = self.state.get(key)
-        if old is not None and (old.res != node.res or old.res.kind == "binding"):
+        if old is not None and old.res != node.res:
             cloud.apply(old.res, "delete", check=False)
             old = None
         cloud.apply(node.res, "create" if old is None else "update", check=check)
 
     @staticmethod
-    def _ancestors(nodes, key):
+    def ancestors(nodes, key):
+        """Every node that key depends on, directly or not."""
         seen, stack = [], list(nodes[key].deps)
         while stack:
             k = stack.pop()

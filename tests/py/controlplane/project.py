@@ -124,18 +124,13 @@ class Cloud:
         return api in self.apis.get(project, set())
 
     def may(self, member, permission, *resources):
-        """True when member holds permission on one of resources (or their project)."""
+        """True when member holds permission on one of resources or on the project above it."""
+        scopes = set(resources) | {"/".join(r.split("/")[:2]) for r in resources if r.startswith("projects/")}
         for resource, role, who in self.policies:
-            if who != member or (resource not in resources and not self._project_of(resources, resource)):
-                continue
             granted = ROLE_PERMISSIONS.get(role, set())
-            if "*" in granted or permission in granted:
+            if who == member and resource in scopes and ("*" in granted or permission in granted):
                 return True
         return False
-
-    @staticmethod
-    def _project_of(resources, resource):
-        return any(r.startswith(resource + "/") for r in resources if re.fullmatch(r"projects/[^/]+", resource))
 
     def push(self, url):
         """An image build and push, by hand or by Cloud Build. Builds are not reproducible

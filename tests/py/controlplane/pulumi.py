@@ -29,7 +29,7 @@ class Pulumi:
             keep = set()
             for k in nodes:
                 if k in only:
-                    keep |= {k} | set(Engine._ancestors(nodes, k))
+                    keep |= {k} | set(Engine.ancestors(nodes, k))
             nodes = {k: n for k, n in nodes.items() if k in keep}
             nodes.update({k: n for k, n in self.engine.state.items() if k not in nodes})
         return nodes

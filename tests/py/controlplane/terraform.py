@@ -198,7 +198,7 @@ class Terraform:
             keep = set()
             for a in nodes:
                 if any(a == o or a.startswith(o + "[") for o in only):
-                    keep |= {a} | set(Engine._ancestors(nodes, a))
+                    keep |= {a} | set(Engine.ancestors(nodes, a))
             nodes = {a: n for a, n in nodes.items() if a in keep}
             # -target leaves everything else in the state as it is.
             nodes.update({a: n for a, n in self.engine.state.items() if a not in nodes})
