@@ -3,10 +3,12 @@
 `run_program(main_py)` executes the program with the real `pulumi` and `pulumi_gcp` (pinned in
 tests/requirements/pulumi.txt) in a fresh interpreter, and returns what it registered:
 
-    {"resources": [{"type", "name", "inputs", "depends_on"}], "exports": {...}}
+    {"resources": [{"type", "name", "inputs", "depends_on", "protect", "retain_on_delete"}],
+     "exports": {...}}
 
 `inputs` are the values the engine would receive (wire names, camelCase), with outputs of
-other resources resolved through the mocks. The run fails (ProgramError) on:
+other resources resolved through the mocks. `depends_on` holds every dependency the engine
+orders by: the explicit ones and those of the Outputs that fed an input. The run fails (ProgramError) on:
 
 - any exception, raised by the program or while registering its resources;
 - any stringified Output (an f-string, `str()` or `.format` on an Output): the SDK only
@@ -264,6 +266,7 @@ def _run(main_py):
     resources = []
     names = {}  # urn -> "type::name"
     dependencies = {}  # (type, name) -> [urn]
+    options = {}  # (type, name) -> resource options the engine acts on at destroy
 
     class Mocks(pulumi.runtime.Mocks):
         def new_resource(self, args):
@@ -280,6 +283,8 @@ def _run(main_py):
             response = super().RegisterResource(request)
             names[response.urn] = f"{request.type}::{request.name}"
             dependencies[(request.type, request.name)] = list(request.dependencies)
+            options[(request.type, request.name)] = {
+                "protect": bool(request.protect), "retain_on_delete": bool(request.retainOnDelete)}
             return response
 
     class Collect(logging.Handler):
@@ -327,6 +332,7 @@ def _run(main_py):
 
     for r in resources:
         r["depends_on"] = sorted(names.get(u, u) for u in dependencies.get((r["type"], r["name"]), []))
+        r.update(options.get((r["type"], r["name"]), {}))
     exports = _jsonable(exports)
     for where, value in [("resources", resources), ("exports", exports)]:
         for path, text in _strings(value, where):
