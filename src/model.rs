@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::platform::platform;
 use crate::runtime::runtime;
 use crate::spec::validate::{Checked, ModelSource, cpu_text, mib_text};
-use crate::spec::{Framework, Ingress, Spec};
+use crate::spec::{Framework, Ingress, ModelSpec, Spec};
 
 /// Where the model is mounted when it comes from Cloud Storage.
 pub const GCS_MOUNT_PATH: &str = "/mnt/model";
@@ -217,12 +217,37 @@ pub struct Model {
     /// Where the app finds the model at run time.
     pub container_path: String,
     pub file_name: String,
-    pub features: Vec<String>,
+    pub features: Vec<Feature>,
     /// sklearn only: convert to ONNX while building the image.
     pub convert_to_onnx: bool,
     /// The library that loads `container_path` at run time: `onnx` for a converted sklearn
     /// model, otherwise `framework`.
     pub serve_framework: String,
+}
+
+/// One input column, as the app checks it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feature {
+    pub name: String,
+    /// `number`, `integer`, `boolean`, `string` or `category`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `category` only: the values it may take.
+    pub values: Vec<String>,
+}
+
+/// The spec's features, each with its type.
+fn features(model: &ModelSpec) -> Vec<Feature> {
+    model
+        .features
+        .get_ref()
+        .iter()
+        .map(|f| Feature {
+            name: f.get_ref().name().to_string(),
+            kind: f.get_ref().kind().as_str().to_string(),
+            values: f.get_ref().values(),
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -434,13 +459,7 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         local_path,
         gcs_uri,
         container_path,
-        features: spec
-            .model
-            .features
-            .get_ref()
-            .iter()
-            .map(|f| f.get_ref().clone())
-            .collect(),
+        features: features(&spec.model),
         convert_to_onnx,
         serve_framework: serve_framework.to_string(),
     };

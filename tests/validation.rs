@@ -775,3 +775,71 @@ fn all_problems_are_reported_at_once() {
     let t = with("cpu = 1", "cpu = 3").replace("concurrency = 80", "concurrency = 0");
     assert_eq!(diagnostics(&t).len(), 2);
 }
+
+#[test]
+fn typed_features_rules() {
+    let typed = |entry: &str| with("\"petal_width\"]", &format!("{entry}]"));
+    for (entry, at, help) in [
+        (
+            "{ name = \"plan\", type = \"float\" }",
+            "\"float\"",
+            "`category`",
+        ),
+        ("{ name = \"plan\", typ = \"string\" }", "typ", "`type`"),
+        (
+            "{ name = \"plan\", type = \"category\" }",
+            "{ name = \"plan\", type = \"category\" }",
+            "values = [",
+        ),
+        (
+            "{ name = \"plan\", type = \"category\", values = [] }",
+            "[]",
+            "values it may take",
+        ),
+        (
+            "{ name = \"plan\", type = \"category\", values = [\"a\", \"b\", \"a\"] }",
+            "\"a\"",
+            "each value once",
+        ),
+        (
+            "{ name = \"plan\", type = \"string\", values = [\"a\"] }",
+            "[\"a\"]",
+            "only `type = \"category\"`",
+        ),
+        (
+            "{ name = \"sepal_width\", type = \"integer\" }",
+            "\"sepal_width\"",
+            "once",
+        ),
+        ("{ name = \"a/b\" }", "\"a/b\"", "letters, digits"),
+        ("4", "4", "type = \"category\""),
+    ] {
+        let t = typed(entry);
+        assert_eq!(diagnostics(&t).len(), 1, "{entry}: {:#?}", diagnostics(&t));
+        expect(&t, "model.features", at, help);
+    }
+    // Names, and tables of every type, mixed.
+    let ok = typed(
+        "{ name = \"petal_width\" }, { name = \"n\", type = \"integer\" }, \
+         { name = \"b\", type = \"boolean\" }, { name = \"s\", type = \"string\" }, \
+         { name = \"plan\", type = \"category\", values = [\"free\", \"pro\"] }",
+    );
+    assert!(diagnostics(&ok).is_empty(), "{:#?}", diagnostics(&ok));
+}
+
+#[test]
+fn text_features_need_an_sklearn_model() {
+    let t = with("framework = \"sklearn\"", "framework = \"xgboost\"")
+        .replace("models/iris.joblib", "models/iris.ubj")
+        .replace(
+            "\"petal_width\"]",
+            "{ name = \"plan\", type = \"string\" }]",
+        );
+    expect(&t, "model.features", "\"string\"", "sklearn Pipeline");
+    let numbers = t.replace("\"string\"", "\"boolean\"");
+    assert!(
+        diagnostics(&numbers).is_empty(),
+        "{:#?}",
+        diagnostics(&numbers)
+    );
+}

@@ -53,6 +53,7 @@ deletion_protection = false
 framework = "{framework}"
 source = "{source}"
 features = {features}
+{model}
 
 [container]
 python = "3.11"
@@ -297,9 +298,15 @@ class App:
         self.proc.wait()
 
 
-def build_service(tmp_path, framework, name="svc", cpu=1, serving="", wait_ms=2):
-    """Trains a model, renders its spec; returns (out_dir, model_path, reference predict)."""
-    file_name, train = TRAIN[framework]
+def build_service(
+    tmp_path, framework, name="svc", cpu=1, serving="", wait_ms=2, features=None, model="",
+    train=None,
+):
+    """Trains a model, renders its spec; returns (out_dir, model_path, reference predict).
+    `features` is the TOML of the spec's features (FEATURES, all numbers, by default),
+    `model` more keys of `[model]`, `train` a trainer other than the framework's own."""
+    file_name, own_train = TRAIN[framework]
+    train = train or own_train
     folder = tmp_path / name
     (folder / "models").mkdir(parents=True)
     model_path = folder / "models" / file_name
@@ -308,7 +315,8 @@ def build_service(tmp_path, framework, name="svc", cpu=1, serving="", wait_ms=2)
         name=f"e2e-{name}",
         framework=framework,
         source=f"models/{file_name}",
-        features=json.dumps(FEATURES),
+        features=features or json.dumps(FEATURES),
+        model=model,
         cpu=cpu,
         serving=serving,
         wait_ms=wait_ms,
@@ -371,7 +379,8 @@ def test_predictions_match_the_model(tmp_path, framework):
 
         status, info = app.request("GET", "/")
         assert status == 200
-        assert info["framework"] == framework and info["features"] == FEATURES
+        assert info["framework"] == framework
+        assert info["features"] == [{"name": f, "type": "number"} for f in FEATURES]
         assert info["name"] == "e2e-svc"
     finally:
         app.stop()
@@ -540,6 +549,49 @@ def test_logs_are_json_lines_with_the_trace(sk_app):
     assert entry["logging.googleapis.com/trace"] == f"projects/test-project/traces/{trace}"
     assert "instances[0]" in entry["message"]
     assert any(e["message"].startswith("model loaded") for e in entries)
+
+
+# Typed features: integers and booleans reach the model as numbers; wrong types get 422s.
+TYPED = """[
+  "sepal length",
+  { name = "sepal_width", type = "integer" },
+  { name = "petal.length", type = "number" },
+  { name = "petal-width", type = "boolean" },
+]"""
+
+
+def test_typed_features_are_checked_and_reach_the_model_as_numbers(tmp_path):
+    app, reference = start(tmp_path, "sklearn", features=TYPED)
+    try:
+        rows = [[5.1, 3, 1.4, False], [6.3, 3.0, 6.0, True], [5.9, None, 5.1, None]]
+        status, body = app.predict(rows[:2])
+        assert status == 200, body
+        assert body["predictions"] == reference(np.array(rows[:2], dtype=float))
+        status, body = app.predict([dict(zip(FEATURES, r, strict=True)) for r in rows[:2]])
+        assert status == 200 and body["predictions"] == reference(np.array(rows[:2], dtype=float))
+        # null is a missing value: NaN to the model, which this one refuses (a 500).
+        assert app.predict(rows[2:])[0] == 500
+        assert_error(app.predict([[5.1, 3.5, 1.4, False]]), 422, "instances[0]",
+                     "`sepal_width`", "whole number", "3.5")
+        assert_error(app.predict([rows[0], [5.1, 3, 1.4, 1]]), 422, "instances[1]",
+                     "`petal-width`", "true or false")
+        assert_error(app.predict([[True, 3, 1.4, False]]), 422, "`sepal length`", "a number")
+        assert_error(app.predict([[5.1, "3", 1.4, False]]), 422, "`sepal_width`")
+        assert_error(app.predict([[5.1, 3, 1.4]]), 422, "3 values", "takes 4")
+
+        info = app.request("GET", "/")[1]
+        assert [f["type"] for f in info["features"]] == ["number", "integer", "number", "boolean"]
+        doc = app.request("GET", "/openapi.json")[1]
+        schema = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+        row_array, row_object = schema["schema"]["properties"]["instances"]["items"]["oneOf"]
+        assert [i["type"][0] for i in row_array["prefixItems"]] == [
+            "number", "integer", "number", "boolean"
+        ]
+        assert row_object["properties"]["petal-width"]["type"] == ["boolean", "null"]
+        status, body = app.predict(rows[:1])
+        assert status == 200, body
+    finally:
+        app.stop()
 
 
 def test_requests_in_a_closed_loop_share_model_calls(tmp_path):
