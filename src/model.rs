@@ -218,6 +218,8 @@ pub struct Model {
     pub container_path: String,
     pub file_name: String,
     pub features: Vec<Feature>,
+    /// What the app calls the model with: `matrix` (floats) or `dataframe` (pandas).
+    pub input: String,
     /// sklearn only: convert to ONNX while building the image.
     pub convert_to_onnx: bool,
     /// The library that loads `container_path` at run time: `onnx` for a converted sklearn
@@ -460,6 +462,12 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         gcs_uri,
         container_path,
         features: features(&spec.model),
+        input: if spec.model.takes_dataframe() {
+            "dataframe"
+        } else {
+            "matrix"
+        }
+        .to_string(),
         convert_to_onnx,
         serve_framework: serve_framework.to_string(),
     };
@@ -669,6 +677,9 @@ fn python(spec: &Spec, framework: Framework, convert_to_onnx: bool, gpu: bool) -
         reqs.insert(package_name(req), req.to_string());
     };
     rt.serving.packages.iter().for_each(|r| add(r));
+    if spec.model.takes_dataframe() {
+        rt.frameworks["pandas"].packages.iter().for_each(|r| add(r));
+    }
     let fw = if convert_to_onnx {
         &rt.frameworks["onnx"]
     } else {

@@ -216,3 +216,24 @@ fn features_resolve_with_their_type_and_values() {
         serde_json::json!({"name": "n", "type": "integer"})
     );
 }
+
+#[test]
+fn a_dataframe_input_adds_pandas_and_numbers_keep_the_matrix() {
+    let has_pandas = |d: &Deployment| {
+        d.python
+            .requirements
+            .iter()
+            .any(|r| r.starts_with("pandas=="))
+    };
+    let numbers = resolve(&example("iris-sklearn"));
+    assert_eq!(numbers.model.input, "matrix");
+    assert!(!has_pandas(&numbers));
+    for edit in [
+        "{ name = \"plan\", type = \"category\", values = [\"a\"] }]",
+        "\"petal_width\"]\ninput = \"dataframe\"",
+    ] {
+        let d = resolve(&example("iris-sklearn").replace("\"petal_width\"]", edit));
+        assert_eq!(d.model.input, "dataframe", "{edit}");
+        assert!(has_pandas(&d), "{edit}: {:?}", d.python.requirements);
+    }
+}

@@ -843,3 +843,25 @@ fn text_features_need_an_sklearn_model() {
         diagnostics(&numbers)
     );
 }
+
+#[test]
+fn input_rules() {
+    let xgb = with("framework = \"sklearn\"", "framework = \"xgboost\"")
+        .replace("models/iris.joblib", "models/iris.ubj")
+        .replace("features = [", "input = \"dataframe\"\nfeatures = [");
+    expect(&xgb, "model.input", "\"dataframe\"", "only sklearn");
+    let matrix = with(
+        "\"petal_width\"]",
+        "{ name = \"plan\", type = \"string\" }]\ninput = \"matrix\"",
+    );
+    expect(
+        &matrix,
+        "model.input",
+        "\"matrix\"",
+        "`input = \"dataframe\"`",
+    );
+    let frame = matrix.replace("input = \"matrix\"", "input = \"dataframe\"");
+    assert!(diagnostics(&frame).is_empty(), "{:#?}", diagnostics(&frame));
+    let unknown = with("features = [", "input = \"table\"\nfeatures = [");
+    expect(&unknown, "model.input", "\"table\"", "`dataframe`");
+}

@@ -122,6 +122,34 @@ pub struct ModelSpec {
     /// `{ name, type, values }` for another type.
     #[schemars(with = "Vec<FeatureSpec>")]
     pub features: Spanned<Vec<Spanned<FeatureSpec>>>,
+    /// What the model is called with: `matrix` (a float array in feature order) or
+    /// `dataframe` (sklearn only: a pandas DataFrame with the features' names and types).
+    /// When omitted, a DataFrame where a feature is a string or category, else a matrix.
+    #[serde(default)]
+    #[schemars(with = "Option<ModelInput>")]
+    pub input: Option<Spanned<ModelInput>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelInput {
+    Matrix,
+    Dataframe,
+}
+
+impl ModelSpec {
+    /// Whether the model is called with a DataFrame: asked for, or a feature holds text.
+    pub fn takes_dataframe(&self) -> bool {
+        match &self.input {
+            Some(input) => *input.get_ref() == ModelInput::Dataframe,
+            None => self.features.get_ref().iter().any(|f| {
+                matches!(
+                    f.get_ref().kind(),
+                    FeatureType::String | FeatureType::Category
+                )
+            }),
+        }
+    }
 }
 
 /// One input column as written: a bare name is a number.

@@ -594,6 +594,140 @@ def test_typed_features_are_checked_and_reach_the_model_as_numbers(tmp_path):
         app.stop()
 
 
+# DataFrames: a Pipeline trained on a pandas DataFrame, served unchanged.
+TABULAR = """[
+  { name = "tenure", type = "integer" },
+  "charges",
+  { name = "plan", type = "category", values = ["free", "pro", "team"] },
+  { name = "promo", type = "boolean" },
+  { name = "region", type = "string" },
+]"""
+TABULAR_NAMES = ["tenure", "charges", "plan", "promo", "region"]
+TABULAR_ROWS = [
+    [3, 20.5, "free", False, "eu"],
+    [40, 110.0, "team", True, "us"],
+    [12, 55.0, "pro", False, "eu"],
+    [7, 30.0, "free", True, "mars"],  # a region the encoder never saw: ignored
+]
+
+# Run with the app's own virtualenv (pandas is in it): trains a Pipeline whose
+# ColumnTransformer one-hot-encodes the text columns by name (mode "text"; "numbers": picks
+# two number columns by name), trained on a DataFrame with plain object strings; writes the
+# model and its own answers for the rows given.
+TRAIN_PIPELINE = """
+import json, sys
+import joblib, numpy as np, pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+model_path, rows, out, classes, mode = sys.argv[1:]
+rng = np.random.default_rng(0)
+n = 600
+df = pd.DataFrame({
+    "tenure": rng.integers(0, 60, n),
+    "charges": rng.uniform(10, 120, n),
+    "plan": rng.choice(["free", "pro", "team"], n),
+    "promo": rng.random(n) < 0.3,
+    "region": rng.choice(["eu", "us"], n),
+})
+score = ((df.plan == "free") * 2 + (df.tenure < 20) + (df.charges > 90) - df.promo).to_numpy()
+labels = classes.split(",")
+y = np.asarray(labels)[np.clip(score, 0, 2) if len(labels) == 3 else (score > 1).astype(int)]
+if mode == "numbers":
+    df = df[["tenure", "charges", "promo"]]
+    encode = ColumnTransformer([("picked", "passthrough", ["tenure", "promo"])])
+else:
+    encode = ColumnTransformer(
+        [("text", OneHotEncoder(handle_unknown="ignore"), ["plan", "region"])],
+        remainder="passthrough",
+    )
+model = make_pipeline(encode, LogisticRegression(max_iter=2000)).fit(df, y)
+joblib.dump(model, model_path)
+test = pd.DataFrame(json.loads(rows), columns=list(df.columns))
+json.dump({
+    "predict": model.predict(test).tolist(),
+    "proba": model.predict_proba(test).tolist(),
+    "classes": model.classes_.tolist(),
+}, open(out, "w"))
+"""
+
+
+def start_pipeline(tmp_path, rows=TABULAR_ROWS, features=TABULAR, model="",
+                   classes="stay,churn", mode="text"):
+    """Serves a Pipeline trained on a DataFrame (TRAIN_PIPELINE); returns (app, the model's
+    own answers for `rows`)."""
+    _, out_dir = render_spec_text(tmp_path, SPEC.format(
+        name="e2e-pipeline", framework="sklearn", source="models/model.joblib",
+        features=features, model=model, cpu=1, serving="", wait_ms=2,
+    ))
+    venv = app_venv(out_dir / "app" / "requirements.txt")
+    model_path = out_dir.parent / "models" / "model.joblib"
+    model_path.parent.mkdir(exist_ok=True)
+    answers = tmp_path / "answers.json"
+    subprocess.run(
+        [venv / "bin" / "python", "-c", TRAIN_PIPELINE, model_path, json.dumps(rows), answers,
+         classes, mode],
+        check=True,
+    )
+    app = App(out_dir, venv, model_path, tmp_path)
+    app.wait_ready()
+    return app, json.loads(answers.read_text())
+
+
+def test_a_dataframe_pipeline_with_typed_features_is_served_unchanged(tmp_path):
+    app, want = start_pipeline(tmp_path)
+    try:
+        status, body = app.predict(TABULAR_ROWS)
+        assert status == 200, body
+        assert body["predictions"] == want["predict"]
+        objects = [dict(zip(TABULAR_NAMES, r, strict=True)) for r in TABULAR_ROWS]
+        assert app.predict(objects) == (200, {"predictions": want["predict"]})
+        # Batched with other requests, each still gets its own rows' answers.
+        results = {}
+        in_threads(lambda i: results.update({i: app.predict([TABULAR_ROWS[i % 4]])}), range(16))
+        for i, (status, body) in results.items():
+            assert (status, body["predictions"]) == (200, [want["predict"][i % 4]]), body
+
+        row = TABULAR_ROWS[0]
+        assert_error(app.predict([row, ["3", *row[1:]]]), 422, "instances[1]", "`tenure`",
+                     "whole number")
+        assert_error(app.predict([[3, 20.5, "gold", False, "eu"]]), 422, "`plan`",
+                     'one of "free", "pro", "team"', '"gold"')
+        assert_error(app.predict([[3, 20.5, 1, False, "eu"]]), 422, "`plan`")
+        assert_error(app.predict([[3, 20.5, "free", "no", "eu"]]), 422, "`promo`",
+                     "true or false")
+        assert_error(app.predict([[3, 20.5, "free", False, 7]]), 422, "`region`", "text")
+        assert_error(app.predict([{**objects[0], "colour": "red"}]), 422,
+                     "unknown feature(s) `colour`")
+        assert_error(app.predict([row[:4]]), 422, "4 values", "takes 5")
+
+        info = app.request("GET", "/")[1]
+        assert info["features"][2] == {
+            "name": "plan", "type": "category", "values": ["free", "pro", "team"]
+        }
+        doc = app.request("GET", "/openapi.json")[1]
+        schema = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+        row_object = schema["schema"]["properties"]["instances"]["items"]["oneOf"][1]
+        assert row_object["properties"]["plan"]["enum"] == ["free", "pro", "team", None]
+        assert app.predict(TABULAR_ROWS) == (200, {"predictions": want["predict"]})
+    finally:
+        app.stop()
+
+
+def test_input_dataframe_gives_a_numeric_model_its_column_names(tmp_path):
+    """A ColumnTransformer that picks columns by name needs a DataFrame even when every
+    feature is a number: `input = "dataframe"` gives it one."""
+    rows = [[r[0], r[1], int(r[3])] for r in TABULAR_ROWS]
+    app, want = start_pipeline(tmp_path, rows, features='["tenure", "charges", "promo"]',
+                               model='input = "dataframe"', mode="numbers")
+    try:
+        assert app.predict(rows) == (200, {"predictions": want["predict"]})
+    finally:
+        app.stop()
+
+
 def test_requests_in_a_closed_loop_share_model_calls(tmp_path):
     """Clients that send again as soon as they are answered: after a full batch, the first
     to come back must not go alone (a whole model call for one row) while the others queue

@@ -48,6 +48,10 @@ def load_model(path):
         raise ModelError(
             f"the model takes {predictor.width} features, the spec lists {len(FEATURES)}"
         )
+    if CONFIG["input"] == "dataframe":
+        import frames
+
+        return lambda X: predictor.predict(frames.frame(X))
     return predictor.predict
 
 

@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use super::ids::{is_bucket, is_feature_char, is_safe_path};
 use super::{Checker, ModelSource};
-use crate::spec::{FeatureSpec, FeatureType, Framework, ModelSpec, TypedFeatureSpec};
+use crate::spec::{FeatureSpec, FeatureType, Framework, ModelInput, ModelSpec, TypedFeatureSpec};
 
 /// Checks the table; the source comes back parsed when it is valid.
 pub(super) fn check(c: &mut Checker, m: &ModelSpec) -> Option<ModelSource> {
@@ -14,7 +14,42 @@ pub(super) fn check(c: &mut Checker, m: &ModelSpec) -> Option<ModelSource> {
         check_extension(c, m);
     }
     check_features(c, m);
+    check_input(c, m);
     source
+}
+
+/// A DataFrame goes to sklearn models only; text features need one.
+fn check_input(c: &mut Checker, m: &ModelSpec) {
+    let Some(input) = &m.input else { return };
+    let framework = *m.framework.get_ref();
+    if *input.get_ref() == ModelInput::Dataframe && framework != Framework::Sklearn {
+        c.err(
+            "model.input",
+            input.span(),
+            format!(
+                "a {} model is called with a matrix, not a DataFrame",
+                framework.as_str()
+            ),
+            "remove `input`: only sklearn models take `input = \"dataframe\"`",
+        );
+    }
+    let text = m.features.get_ref().iter().find(|f| {
+        matches!(
+            f.get_ref().kind(),
+            FeatureType::String | FeatureType::Category
+        )
+    });
+    if let (ModelInput::Matrix, Some(f)) = (input.get_ref(), text) {
+        c.err(
+            "model.input",
+            input.span(),
+            format!(
+                "feature `{}` holds text, which a matrix cannot",
+                f.get_ref().name()
+            ),
+            "use `input = \"dataframe\"`, or remove `input`",
+        );
+    }
 }
 
 /// A Cloud Storage model is mounted as a volume, which needs the gen2 environment.
