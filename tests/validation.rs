@@ -220,8 +220,8 @@ fn wrong_types_say_what_the_key_takes() {
             with("\"petal_width\"]", "4]"),
             "model.features",
             "4",
-            "expected text in quotes, found `4`",
-            "`\"…\"`",
+            "expected a feature name in quotes or a feature table, found `4`",
+            "`{ name = \"plan\", type = \"category\"",
         ),
         (
             with(
