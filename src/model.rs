@@ -220,6 +220,8 @@ pub struct Model {
     pub features: Vec<Feature>,
     /// What the app calls the model with: `matrix` (floats) or `dataframe` (pandas).
     pub input: String,
+    /// What each prediction is: `predict`, or `proba` (classes and their scores).
+    pub output: String,
     /// sklearn only: convert to ONNX while building the image.
     pub convert_to_onnx: bool,
     /// The library that loads `container_path` at run time: `onnx` for a converted sklearn
@@ -468,6 +470,7 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
             "matrix"
         }
         .to_string(),
+        output: spec.model.output.as_str().to_string(),
         convert_to_onnx,
         serve_framework: serve_framework.to_string(),
     };

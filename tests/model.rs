@@ -237,3 +237,11 @@ fn a_dataframe_input_adds_pandas_and_numbers_keep_the_matrix() {
         assert!(has_pandas(&d), "{edit}: {:?}", d.python.requirements);
     }
 }
+
+#[test]
+fn output_resolves_to_predict_unless_proba_is_asked_for() {
+    assert_eq!(resolve(&example("iris-sklearn")).model.output, "predict");
+    let proba =
+        example("iris-sklearn").replace("\"petal_width\"]", "\"petal_width\"]\noutput = \"proba\"");
+    assert_eq!(resolve(&proba).model.output, "proba");
+}

@@ -865,3 +865,14 @@ fn input_rules() {
     let unknown = with("features = [", "input = \"table\"\nfeatures = [");
     expect(&unknown, "model.input", "\"table\"", "`dataframe`");
 }
+
+#[test]
+fn output_takes_predict_or_proba() {
+    let t = with(
+        "\"petal_width\"]",
+        "\"petal_width\"]\noutput = \"probability\"",
+    );
+    expect(&t, "model.output", "\"probability\"", "`proba`");
+    let ok = with("\"petal_width\"]", "\"petal_width\"]\noutput = \"proba\"");
+    assert!(diagnostics(&ok).is_empty(), "{:#?}", diagnostics(&ok));
+}

@@ -128,6 +128,27 @@ pub struct ModelSpec {
     #[serde(default)]
     #[schemars(with = "Option<ModelInput>")]
     pub input: Option<Spanned<ModelInput>>,
+    /// What each prediction is: `predict` (the model's prediction) or `proba` (a
+    /// classifier's `{"classes": [...], "scores": [...]}`).
+    #[serde(default)]
+    pub output: ModelOutput,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelOutput {
+    #[default]
+    Predict,
+    Proba,
+}
+
+impl ModelOutput {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelOutput::Predict => "predict",
+            ModelOutput::Proba => "proba",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]

@@ -386,6 +386,140 @@ def test_predictions_match_the_model(tmp_path, framework):
         app.stop()
 
 
+# Class probabilities (output = "proba"), for every framework that gives them.
+
+
+def proba_xgboost(objective):
+    def train(path):
+        import xgboost
+
+        X, y = iris()
+        labels = (y == "virginica").astype(float) if objective.startswith("binary") else (
+            np.unique(y, return_inverse=True)[1]
+        )
+        params = {"objective": objective, "max_depth": 2, "nthread": 1}
+        if objective.startswith("multi"):
+            params["num_class"] = 3
+        booster = xgboost.train(params, xgboost.DMatrix(X, label=labels), num_boost_round=10)
+        booster.save_model(path)
+        if objective == "binary:logistic":
+            p = lambda rows: booster.predict(xgboost.DMatrix(rows))  # noqa: E731
+            return [0, 1], lambda rows: np.column_stack([1 - p(rows), p(rows)])
+        if objective == "multi:softprob":
+            return [0, 1, 2], lambda rows: booster.predict(xgboost.DMatrix(rows))
+
+        def softmax(rows):
+            m = booster.predict(xgboost.DMatrix(rows), output_margin=True)
+            e = np.exp(m - m.max(axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
+
+        return [0, 1, 2], softmax
+
+    return train
+
+
+def proba_lightgbm(objective):
+    def train(path):
+        import lightgbm
+
+        X, y = iris()
+        params = {"objective": objective, "num_leaves": 7, "min_data_in_leaf": 5, "verbose": -1}
+        if objective == "multiclass":
+            labels = np.unique(y, return_inverse=True)[1]
+            params["num_class"] = 3
+        else:
+            labels = (y == "versicolor").astype(float)
+        booster = lightgbm.train(params, lightgbm.Dataset(X, label=labels), num_boost_round=10)
+        booster.save_model(path)
+        if objective == "binary":
+            p = booster.predict
+            return [0, 1], lambda rows: np.column_stack([1 - p(rows), p(rows)])
+        return [0, 1, 2], booster.predict
+
+    return train
+
+
+def proba_onnx(path):
+    """skl2onnx's default: a ZipMap output, one {class: probability} per row."""
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = iris()
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    onx = to_onnx(model, X[:1].astype(np.float32), target_opset={"": 21, "ai.onnx.ml": 3})
+    Path(path).write_bytes(onx.SerializeToString())
+    return model.classes_.tolist(), model.predict_proba
+
+
+PROBA = {
+    "xgboost-binary": ("xgboost", proba_xgboost("binary:logistic")),
+    "xgboost-softprob": ("xgboost", proba_xgboost("multi:softprob")),
+    "xgboost-softmax": ("xgboost", proba_xgboost("multi:softmax")),
+    "lightgbm-binary": ("lightgbm", proba_lightgbm("binary")),
+    "lightgbm-multiclass": ("lightgbm", proba_lightgbm("multiclass")),
+    "onnx-zipmap": ("onnx", proba_onnx),
+}
+
+
+def assert_probabilities(body, classes, scores):
+    predictions = body["predictions"]
+    assert [p["classes"] for p in predictions] == [classes] * len(scores), predictions
+    got = [p["scores"] for p in predictions]
+    np.testing.assert_allclose(got, scores, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", sorted(PROBA))
+def test_probabilities_match_the_model(tmp_path, case):
+    framework, train = PROBA[case]
+    out_dir, model_path, (classes, proba) = build_service(
+        tmp_path, framework, model='output = "proba"', train=train
+    )
+    app = App(out_dir, app_venv(out_dir / "app" / "requirements.txt"), model_path, tmp_path)
+    try:
+        app.wait_ready()
+        status, body = app.predict(ROWS.tolist())
+        assert status == 200, body
+        assert_probabilities(body, classes, proba(ROWS))
+        results = {}
+        in_threads(lambda i: results.update({i: app.predict(ROWS[i % 4 : i % 4 + 1].tolist())}),
+                   range(12))
+        for i, (status, body) in results.items():
+            assert status == 200, body
+            assert_probabilities(body, classes, proba(ROWS[i % 4 : i % 4 + 1]))
+    finally:
+        app.stop()
+
+
+def regressor(path):
+    import joblib
+    from sklearn.linear_model import LinearRegression
+
+    X, _ = iris()
+    joblib.dump(LinearRegression().fit(X, X[:, 0]), path)
+
+
+@pytest.mark.parametrize(
+    ("framework", "train", "reason"),
+    [
+        ("sklearn", regressor, "LinearRegression has no predict_proba"),
+        ("onnx", train_onnx, "no output named for probabilities"),
+        ("xgboost", proba_xgboost("reg:squarederror"), "objective reg:squarederror"),
+    ],
+)
+def test_a_model_without_probabilities_stops_the_container(tmp_path, framework, train, reason):
+    out_dir, model_path, _ = build_service(
+        tmp_path, framework, model='output = "proba"', train=train
+    )
+    app = App(out_dir, app_venv(out_dir / "app" / "requirements.txt"), model_path, tmp_path)
+    try:
+        # As a model that cannot load: exit 3 with the reason, never a ready service.
+        assert app.proc.wait(timeout=60) == 3, app.output()
+        assert any(e["severity"] == "CRITICAL" and 'output = "proba"' in e["message"]
+                   and reason in e["message"] for e in app.logs()), app.output()
+    finally:
+        app.stop()
+
+
 # ---------------------------------------------------------------------------------------
 # The error contract, on one sklearn service.
 
@@ -712,6 +846,24 @@ def test_a_dataframe_pipeline_with_typed_features_is_served_unchanged(tmp_path):
         row_object = schema["schema"]["properties"]["instances"]["items"]["oneOf"][1]
         assert row_object["properties"]["plan"]["enum"] == ["free", "pro", "team", None]
         assert app.predict(TABULAR_ROWS) == (200, {"predictions": want["predict"]})
+    finally:
+        app.stop()
+
+
+def test_a_dataframe_pipeline_gives_its_class_probabilities(tmp_path):
+    app, want = start_pipeline(tmp_path, model='output = "proba"', classes="low,mid,high")
+    try:
+        status, body = app.predict(TABULAR_ROWS)
+        assert status == 200, body
+        assert_probabilities(body, want["classes"], want["proba"])
+        assert sorted(want["classes"]) == ["high", "low", "mid"]  # labels as the model has them
+        info = app.request("GET", "/")[1]
+        assert (info["input"], info["output"]) == ("dataframe", "proba")
+        doc = app.request("GET", "/openapi.json")[1]
+        ok = doc["paths"]["/predict"]["post"]["responses"]["200"]["content"]["application/json"]
+        item = ok["schema"]["properties"]["predictions"]["items"]
+        assert item["required"] == ["classes", "scores"]
+        assert_error(app.predict([[3, 20.5, "gold", False, "eu"]]), 422, "`plan`")
     finally:
         app.stop()
 
@@ -1265,6 +1417,34 @@ def test_onnx_conversion_is_checked_and_served(tmp_path):
         status, body = app.predict(as_objects(ROWS))
         assert status == 200, body
         assert body["predictions"] == reference(ROWS)
+    finally:
+        app.stop()
+
+
+def test_a_converted_classifier_gives_the_same_probabilities(tmp_path):
+    def train(path):
+        import joblib
+        from sklearn.ensemble import RandomForestClassifier
+
+        X, y = iris()
+        model = RandomForestClassifier(n_estimators=20, max_depth=4, random_state=0).fit(X, y)
+        joblib.dump(model, path)
+        return model
+
+    out_dir, model_path, model = build_service(
+        tmp_path, "sklearn", serving="convert_to_onnx = true", model='output = "proba"',
+        train=train,
+    )
+    build = app_venv(out_dir / "app" / "build-requirements.txt")
+    onnx_path = tmp_path / "model.onnx"
+    subprocess.run([build / "bin" / "python", out_dir / "app" / "convert.py", "--features", "4",
+                    model_path, onnx_path], check=True)
+    app = App(out_dir, app_venv(out_dir / "app" / "requirements.txt"), onnx_path, tmp_path)
+    try:
+        app.wait_ready()
+        status, body = app.predict(ROWS.tolist())
+        assert status == 200, body
+        assert_probabilities(body, model.classes_.tolist(), model.predict_proba(ROWS))
     finally:
         app.stop()
 

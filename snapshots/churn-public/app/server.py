@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import frameworks
 import openapi
+import outputs
 from batching import Batcher
 from frameworks import ModelError
 from inputs import BadRequest
@@ -48,11 +49,14 @@ def load_model(path):
         raise ModelError(
             f"the model takes {predictor.width} features, the spec lists {len(FEATURES)}"
         )
+    predict = predictor.predict
+    if CONFIG["output"] == "proba":
+        predict = outputs.probabilities(predictor)
     if CONFIG["input"] == "dataframe":
         import frames
 
-        return lambda X: predictor.predict(frames.frame(X))
-    return predictor.predict
+        return lambda X: predict(frames.frame(X))
+    return predict
 
 
 async def drain(receive):
@@ -89,6 +93,8 @@ class App:
                 "framework": CONFIG["framework"],
                 "runtime": FRAMEWORK,
                 "features": FEATURES,
+                "input": CONFIG["input"],
+                "output": CONFIG["output"],
                 "ready": bool(self.ready and self.ready.is_set()),
                 "predict": vertex.PATH,
                 "openapi": "/openapi.json",
