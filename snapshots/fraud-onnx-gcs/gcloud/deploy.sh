@@ -117,7 +117,7 @@ gcloud run deploy "$service" \
   --no-allow-unauthenticated \
   --invoker-iam-check \
   --labels=cost-center=cc-4410,team=risk \
-  --description='Card fraud scoring: returns the class scores of each transaction, P(fraud) among them' \
+  --description='Card fraud scoring: returns P(fraud) per transaction' \
   --env-vars-file="$here"/env.yaml \
   --set-secrets=FEATURE_STORE_API_KEY=feature-store-key:4,SIGNING_SALT=fraud-signing-salt:2 \
   --clear-volumes \

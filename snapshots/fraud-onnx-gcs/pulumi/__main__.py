@@ -80,7 +80,7 @@ service = gcp.cloudrunv2.Service(
     name="fraud-scorer",
     project=PROJECT,
     location=REGION,
-    description="Card fraud scoring: returns the class scores of each transaction, P(fraud) among them",
+    description="Card fraud scoring: returns P(fraud) per transaction",
     labels={
         "cost-center": "cc-4410",
         "team": "risk",

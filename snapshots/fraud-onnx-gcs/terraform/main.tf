@@ -91,7 +91,7 @@ resource "google_cloud_run_v2_service" "service" {
   name                 = "fraud-scorer"
   project              = var.project
   location             = var.region
-  description          = "Card fraud scoring: returns the class scores of each transaction, P(fraud) among them"
+  description          = "Card fraud scoring: returns P(fraud) per transaction"
   ingress              = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
   invoker_iam_disabled = false
   deletion_protection  = true
