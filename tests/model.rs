@@ -171,3 +171,77 @@ fn image_built_elsewhere_needs_no_repository() {
             .any(|a| a.starts_with("cloudbuild") || a.starts_with("artifactregistry"))
     );
 }
+
+#[test]
+fn features_resolve_with_their_type_and_values() {
+    let text = example("iris-sklearn").replace(
+        "\"petal_width\"]",
+        "{ name = \"n\", type = \"integer\" }, \
+         { name = \"plan\", type = \"category\", values = [\"free\", \"pro \\\"x\\\"\"] }]",
+    );
+    let d = resolve(&text);
+    let typed: Vec<(&str, &str, Vec<&str>)> = d
+        .model
+        .features
+        .iter()
+        .map(|f| {
+            let values = f.values.iter().map(String::as_str).collect();
+            (f.name.as_str(), f.kind.as_str(), values)
+        })
+        .collect();
+    assert_eq!(
+        typed,
+        [
+            ("sepal_length", "number", vec![]),
+            ("sepal_width", "number", vec![]),
+            ("petal_length", "number", vec![]),
+            ("n", "integer", vec![]),
+            ("plan", "category", vec!["free", "pro \"x\""]),
+        ]
+    );
+    // config.json hands the app the same, as JSON (the quote in a value escaped).
+    let file = SourceFile {
+        path: PathBuf::from("svc/mlgen.toml"),
+        text,
+    };
+    let (_, tree) = pipeline::compile(&file).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_str(tree.get("app/config.json").unwrap()).unwrap();
+    assert_eq!(
+        config["features"][4],
+        serde_json::json!({"name": "plan", "type": "category", "values": ["free", "pro \"x\""]})
+    );
+    assert_eq!(
+        config["features"][3],
+        serde_json::json!({"name": "n", "type": "integer"})
+    );
+}
+
+#[test]
+fn a_dataframe_input_adds_pandas_and_numbers_keep_the_matrix() {
+    let has_pandas = |d: &Deployment| {
+        d.python
+            .requirements
+            .iter()
+            .any(|r| r.starts_with("pandas=="))
+    };
+    let numbers = resolve(&example("iris-sklearn"));
+    assert_eq!(numbers.model.input, "matrix");
+    assert!(!has_pandas(&numbers));
+    for edit in [
+        "{ name = \"plan\", type = \"category\", values = [\"a\"] }]",
+        "\"petal_width\"]\ninput = \"dataframe\"",
+    ] {
+        let d = resolve(&example("iris-sklearn").replace("\"petal_width\"]", edit));
+        assert_eq!(d.model.input, "dataframe", "{edit}");
+        assert!(has_pandas(&d), "{edit}: {:?}", d.python.requirements);
+    }
+}
+
+#[test]
+fn output_resolves_to_predict_unless_proba_is_asked_for() {
+    assert_eq!(resolve(&example("iris-sklearn")).model.output, "predict");
+    let proba =
+        example("iris-sklearn").replace("\"petal_width\"]", "\"petal_width\"]\noutput = \"proba\"");
+    assert_eq!(resolve(&proba).model.output, "proba");
+}

@@ -220,8 +220,8 @@ fn wrong_types_say_what_the_key_takes() {
             with("\"petal_width\"]", "4]"),
             "model.features",
             "4",
-            "expected text in quotes, found `4`",
-            "`\"…\"`",
+            "expected a feature name in quotes or a feature table, found `4`",
+            "`{ name = \"plan\", type = \"category\"",
         ),
         (
             with(
@@ -910,4 +910,105 @@ fn a_local_model_file_is_looked_for_beside_the_spec() {
     std::fs::create_dir(dir.path().join("models")).unwrap();
     std::fs::write(dir.path().join("models/iris.joblib"), "model").unwrap();
     assert_eq!(validate::check_files(&spec, &checked, dir.path()), Ok(()));
+}
+
+#[test]
+fn typed_features_rules() {
+    let typed = |entry: &str| with("\"petal_width\"]", &format!("{entry}]"));
+    for (entry, at, help) in [
+        (
+            "{ name = \"plan\", type = \"float\" }",
+            "\"float\"",
+            "`category`",
+        ),
+        ("{ name = \"plan\", typ = \"string\" }", "typ", "`type`"),
+        (
+            "{ name = \"plan\", type = \"category\" }",
+            "{ name = \"plan\", type = \"category\" }",
+            "values = [",
+        ),
+        (
+            "{ name = \"plan\", type = \"category\", values = [] }",
+            "[]",
+            "values it may take",
+        ),
+        (
+            "{ name = \"plan\", type = \"category\", values = [\"a\", \"b\", \"a\"] }",
+            "\"a\"",
+            "each value once",
+        ),
+        (
+            "{ name = \"plan\", type = \"string\", values = [\"a\"] }",
+            "[\"a\"]",
+            "only `type = \"category\"`",
+        ),
+        (
+            "{ name = \"sepal_width\", type = \"integer\" }",
+            "\"sepal_width\"",
+            "once",
+        ),
+        ("{ name = \"a/b\" }", "\"a/b\"", "letters, digits"),
+        ("4", "4", "type = \"category\""),
+    ] {
+        let t = typed(entry);
+        assert_eq!(diagnostics(&t).len(), 1, "{entry}: {:#?}", diagnostics(&t));
+        expect(&t, "model.features", at, help);
+    }
+    // Names, and tables of every type, mixed.
+    let ok = typed(
+        "{ name = \"petal_width\" }, { name = \"n\", type = \"integer\" }, \
+         { name = \"b\", type = \"boolean\" }, { name = \"s\", type = \"string\" }, \
+         { name = \"plan\", type = \"category\", values = [\"free\", \"pro\"] }",
+    );
+    assert!(diagnostics(&ok).is_empty(), "{:#?}", diagnostics(&ok));
+}
+
+#[test]
+fn text_features_need_an_sklearn_model() {
+    let t = with("framework = \"sklearn\"", "framework = \"xgboost\"")
+        .replace("models/iris.joblib", "models/iris.ubj")
+        .replace(
+            "\"petal_width\"]",
+            "{ name = \"plan\", type = \"string\" }]",
+        );
+    expect(&t, "model.features", "\"string\"", "sklearn Pipeline");
+    let numbers = t.replace("\"string\"", "\"boolean\"");
+    assert!(
+        diagnostics(&numbers).is_empty(),
+        "{:#?}",
+        diagnostics(&numbers)
+    );
+}
+
+#[test]
+fn input_rules() {
+    let xgb = with("framework = \"sklearn\"", "framework = \"xgboost\"")
+        .replace("models/iris.joblib", "models/iris.ubj")
+        .replace("features = [", "input = \"dataframe\"\nfeatures = [");
+    expect(&xgb, "model.input", "\"dataframe\"", "only sklearn");
+    let matrix = with(
+        "\"petal_width\"]",
+        "{ name = \"plan\", type = \"string\" }]\ninput = \"matrix\"",
+    );
+    expect(
+        &matrix,
+        "model.input",
+        "\"matrix\"",
+        "`input = \"dataframe\"`",
+    );
+    let frame = matrix.replace("input = \"matrix\"", "input = \"dataframe\"");
+    assert!(diagnostics(&frame).is_empty(), "{:#?}", diagnostics(&frame));
+    let unknown = with("features = [", "input = \"table\"\nfeatures = [");
+    expect(&unknown, "model.input", "\"table\"", "`dataframe`");
+}
+
+#[test]
+fn output_takes_predict_or_proba() {
+    let t = with(
+        "\"petal_width\"]",
+        "\"petal_width\"]\noutput = \"probability\"",
+    );
+    expect(&t, "model.output", "\"probability\"", "`proba`");
+    let ok = with("\"petal_width\"]", "\"petal_width\"]\noutput = \"proba\"");
+    assert!(diagnostics(&ok).is_empty(), "{:#?}", diagnostics(&ok));
 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::spec::validate::{Checked, ModelSource};
-use crate::spec::{Framework, Spec};
+use crate::spec::{Framework, ModelSpec, Spec};
 
 /// Where the model is mounted when it comes from Cloud Storage.
 pub const GCS_MOUNT_PATH: &str = "/mnt/model";
@@ -21,12 +21,41 @@ pub struct Model {
     /// Where the app finds the model at run time.
     pub container_path: String,
     pub file_name: String,
-    pub features: Vec<String>,
+    pub features: Vec<Feature>,
+    /// What the app calls the model with: `matrix` (floats) or `dataframe` (pandas).
+    pub input: String,
+    /// What each prediction is: `predict`, or `proba` (classes and their scores).
+    pub output: String,
     /// sklearn only: convert to ONNX while building the image.
     pub convert_to_onnx: bool,
     /// The library that loads `container_path` at run time: `onnx` for a converted sklearn
     /// model, otherwise `framework`.
     pub serve_framework: String,
+}
+
+/// One input column, as the app checks it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feature {
+    pub name: String,
+    /// `number`, `integer`, `boolean`, `string` or `category`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `category` only: the values it may take.
+    pub values: Vec<String>,
+}
+
+/// The spec's features, each with its type.
+fn features(model: &ModelSpec) -> Vec<Feature> {
+    model
+        .features
+        .get_ref()
+        .iter()
+        .map(|f| Feature {
+            name: f.get_ref().name().to_string(),
+            kind: f.get_ref().kind().as_str().to_string(),
+            values: f.get_ref().values(),
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,13 +104,14 @@ pub(super) fn resolve(spec: &Spec, checked: &Checked) -> (Model, Option<Volume>)
         local_path,
         gcs_uri,
         container_path,
-        features: spec
-            .model
-            .features
-            .get_ref()
-            .iter()
-            .map(|f| f.get_ref().clone())
-            .collect(),
+        features: features(&spec.model),
+        input: if spec.model.takes_dataframe() {
+            "dataframe"
+        } else {
+            "matrix"
+        }
+        .to_string(),
+        output: spec.model.output.as_str().to_string(),
         convert_to_onnx,
         serve_framework: serve_framework.as_str().to_string(),
     };

@@ -1,6 +1,7 @@
 //! `[model]`: where the model file is, which library reads it, and its input columns.
 
 use std::collections::BTreeSet;
+use std::ops::Range;
 use std::path::Path;
 
 use super::ids::{is_bucket, is_feature_char, is_safe_path};
@@ -10,7 +11,9 @@ use crate::cost::pricing;
 use crate::platform::Generation;
 use crate::platform::GpuType;
 use crate::runtime::runtime;
-use crate::spec::{Framework, ModelSpec, Spec};
+use crate::spec::{
+    FeatureSpec, FeatureType, Framework, ModelInput, ModelSpec, Spec, TypedFeatureSpec,
+};
 
 /// Checks the table; the source comes back parsed when it is valid.
 pub(super) fn check(c: &mut Checker, m: &ModelSpec) -> Option<ModelSource> {
@@ -19,7 +22,42 @@ pub(super) fn check(c: &mut Checker, m: &ModelSpec) -> Option<ModelSource> {
         check_extension(c, m);
     }
     check_features(c, m);
+    check_input(c, m);
     source
+}
+
+/// A DataFrame goes to sklearn models only; text features need one.
+fn check_input(c: &mut Checker, m: &ModelSpec) {
+    let Some(input) = &m.input else { return };
+    let framework = *m.framework.get_ref();
+    if *input.get_ref() == ModelInput::Dataframe && framework != Framework::Sklearn {
+        c.err(
+            "model.input",
+            input.span(),
+            format!(
+                "a {} model is called with a matrix, not a DataFrame",
+                framework.as_str()
+            ),
+            "remove `input`: only sklearn models take `input = \"dataframe\"`",
+        );
+    }
+    let text = m.features.get_ref().iter().find(|f| {
+        matches!(
+            f.get_ref().kind(),
+            FeatureType::String | FeatureType::Category
+        )
+    });
+    if let (ModelInput::Matrix, Some(f)) = (input.get_ref(), text) {
+        c.err(
+            "model.input",
+            input.span(),
+            format!(
+                "feature `{}` holds text, which a matrix cannot",
+                f.get_ref().name()
+            ),
+            "use `input = \"dataframe\"`, or remove `input`",
+        );
+    }
 }
 
 /// A Cloud Storage model is mounted as a volume, which needs the gen2 environment.
@@ -201,20 +239,95 @@ fn check_features(c: &mut Checker, m: &ModelSpec) {
     }
     let mut seen = BTreeSet::new();
     for f in features {
-        let name = f.get_ref();
+        let name = f.get_ref().name();
+        let span = match f.get_ref() {
+            FeatureSpec::Name(_) => f.span(),
+            FeatureSpec::Typed(t) => t.name.span(),
+        };
         if name.is_empty() || name.len() > 128 || !name.chars().all(is_feature_char) {
             c.err(
                 "model.features",
-                f.span(),
+                span,
                 format!("`{name}` is not a usable feature name"),
                 "use 1-128 letters, digits, `_`, `-`, `.` or spaces",
             );
-        } else if !seen.insert(name.as_str()) {
+        } else if !seen.insert(name) {
             c.err(
                 "model.features",
-                f.span(),
+                span,
                 format!("feature `{name}` is listed twice"),
                 "list each feature once",
+            );
+        }
+        if let FeatureSpec::Typed(t) = f.get_ref() {
+            check_values(c, f.span(), t);
+            check_framework_takes(c, *m.framework.get_ref(), t);
+        }
+    }
+}
+
+/// Text columns reach only an sklearn model, as a DataFrame; the boosters and ONNX models
+/// take a matrix of numbers.
+fn check_framework_takes(c: &mut Checker, framework: Framework, t: &TypedFeatureSpec) {
+    let Some(kind) = &t.kind else { return };
+    if framework != Framework::Sklearn
+        && matches!(kind.get_ref(), FeatureType::String | FeatureType::Category)
+    {
+        c.err(
+            "model.features",
+            kind.span(),
+            format!(
+                "a {} model takes numbers; feature `{}` is a {}",
+                framework.as_str(),
+                t.name.get_ref(),
+                kind.get_ref().as_str()
+            ),
+            "use `number`, `integer` or `boolean`, or serve an sklearn Pipeline that encodes the text",
+        );
+    }
+}
+
+/// A category needs its values, each once; no other type takes any.
+fn check_values(c: &mut Checker, entry: Range<usize>, t: &TypedFeatureSpec) {
+    let name = t.name.get_ref();
+    let category = t.kind.as_ref().map(|k| *k.get_ref()) == Some(FeatureType::Category);
+    let Some(values) = &t.values else {
+        if category {
+            c.err(
+                "model.features",
+                entry,
+                format!("category feature `{name}` lists no values"),
+                "add the values it may take, e.g. `values = [\"free\", \"pro\"]`",
+            );
+        }
+        return;
+    };
+    if !category {
+        c.err(
+            "model.features",
+            values.span(),
+            format!("feature `{name}` has values but is not a category"),
+            "only `type = \"category\"` takes `values`: set that type, or remove `values`",
+        );
+    } else if values.get_ref().is_empty() {
+        c.err(
+            "model.features",
+            values.span(),
+            format!("category feature `{name}` lists no values"),
+            "list the values it may take, e.g. `values = [\"free\", \"pro\"]`",
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for v in values.get_ref() {
+        if !seen.insert(v.get_ref()) {
+            c.err(
+                "model.features",
+                v.span(),
+                format!(
+                    "value `{}` of feature `{name}` is listed twice",
+                    v.get_ref()
+                ),
+                "list each value once",
             );
         }
     }
