@@ -59,6 +59,10 @@ struct Grant<'a> {
 
 const PROJECT: &str = "--project=\"$project\"";
 
+/// The description deploy.sh gives the account it creates, the mark teardown.sh deletes
+/// it by; inside double quotes in the scripts.
+const ACCOUNT_MARK: &str = "Created by deploy.sh for Cloud Run service $service";
+
 /// The one place gcloud spells each kind of grant.
 fn grant(g: &IamGrant) -> Grant<'_> {
     let project = PROJECT.to_string();
@@ -261,6 +265,7 @@ fn camel_case(snake: &str) -> String {
 #[template(path = "gcloud/deploy.sh")]
 struct Deploy<'a> {
     d: &'a Deployment,
+    account_mark: &'static str,
     prerequisites: Vec<Prerequisite>,
     /// Whether the script looks up the project number (the service agent's email holds it).
     project_number: bool,
@@ -278,6 +283,7 @@ struct Deploy<'a> {
 #[template(path = "gcloud/teardown.sh")]
 struct Teardown<'a> {
     d: &'a Deployment,
+    account_mark: &'static str,
     project_number: bool,
     grants: Vec<Grant<'a>>,
 }
@@ -309,6 +315,7 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         .any(|g| g.principal == Principal::RunServiceAgent);
     let deploy = Deploy {
         d,
+        account_mark: ACCOUNT_MARK,
         prerequisites: d.iam.iter().filter_map(prerequisite).collect(),
         project_number,
         run_beta: d.volumes.iter().any(|v| !v.mount_options.is_empty()),
@@ -330,6 +337,7 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         "gcloud/teardown.sh",
         &Teardown {
             d,
+            account_mark: ACCOUNT_MARK,
             project_number,
             grants: grants(),
         },

@@ -102,7 +102,7 @@ project_number="$(gcloud projects describe "$project" --format='value(projectNum
 {%- endif %}
 
 # What this script creates carries a mark, so that teardown.sh deletes only that.
-account_mark="Created by deploy.sh for Cloud Run service $service"
+account_mark="{{ account_mark|safe }}"
 step "Runtime service account $account"
 if account_description="$(gcloud iam service-accounts describe "$account" --project="$project" \
   --format='value(description)' 2>/dev/null)"; then

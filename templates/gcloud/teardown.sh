@@ -84,7 +84,7 @@ gone() {
   esac
 }
 
-{%- if project_number %}
+{% if project_number -%}
 # The Cloud Run service agent, granted access to the image, is named by the project's number.
 project_number="$(gcloud projects describe "$project" --format='value(projectNumber)')"
 
@@ -113,9 +113,10 @@ fi
 {%- endif %}
 
 step "Deleting service account $account"
+account_mark="{{ account_mark|safe }}"
 description="$(gcloud iam service-accounts describe "$account" --project="$project" \
-  --format='value(description)' 2>/dev/null)" || description="Created by deploy.sh for Cloud Run service $service"
-if [ "$description" = "Created by deploy.sh for Cloud Run service $service" ]; then
+  --format='value(description)' 2>/dev/null)" || description=$account_mark
+if [ "$description" = "$account_mark" ]; then
   gone gcloud iam service-accounts delete "$account" --project="$project" --quiet
 else
   echo "    kept: deploy.sh did not create it"

@@ -315,7 +315,7 @@ def test_an_image_of_another_project_is_pulled_by_the_service_agent(tmp_path):
 
 
 def test_prerequisites_are_looked_up_before_anything_is_created(tmp_path):
-    spec, program = _program(tmp_path, "fraud-onnx-gcs")
+    _, program = _program(tmp_path, "fraud-onnx-gcs")
     recorded = run_program(program / "__main__.py")
     looked_up = {c["token"] for c in recorded["calls"]}
     assert looked_up == {"gcp:secretmanager/getSecret:getSecret",

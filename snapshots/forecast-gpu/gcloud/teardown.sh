@@ -79,7 +79,9 @@ gone() {
       return 1
       ;;
   esac
-}step "Deleting Cloud Run service $service in $region"
+}
+
+step "Deleting Cloud Run service $service in $region"
 gone gcloud run services delete "$service" --region="$region" --project="$project" --quiet
 
 step "Deleting Artifact Registry repository $repository"
@@ -92,9 +94,10 @@ else
 fi
 
 step "Deleting service account $account"
+account_mark="Created by deploy.sh for Cloud Run service $service"
 description="$(gcloud iam service-accounts describe "$account" --project="$project" \
-  --format='value(description)' 2>/dev/null)" || description="Created by deploy.sh for Cloud Run service $service"
-if [ "$description" = "Created by deploy.sh for Cloud Run service $service" ]; then
+  --format='value(description)' 2>/dev/null)" || description=$account_mark
+if [ "$description" = "$account_mark" ]; then
   gone gcloud iam service-accounts delete "$account" --project="$project" --quiet
 else
   echo "    kept: deploy.sh did not create it"
