@@ -62,8 +62,14 @@ fn features(model: &ModelSpec) -> Vec<Feature> {
 pub struct Volume {
     pub name: String,
     pub bucket: String,
+    /// The model's folder in the bucket (`fraud/v7/`, a managed folder's name), when the
+    /// model is not at the bucket's root: the runtime account reads only that folder, and
+    /// only that folder is mounted.
+    pub folder: Option<String>,
     pub read_only: bool,
     pub mount_path: String,
+    /// Cloud Storage FUSE flags, without dashes (`only-dir=fraud/v7`).
+    pub mount_options: Vec<String>,
 }
 
 /// The model, and the volume that mounts it when it is not in the image.
@@ -75,17 +81,30 @@ pub(super) fn resolve(spec: &Spec, checked: &Checked) -> (Model, Option<Volume>)
             None,
             format!("{IMAGE_MODEL_DIR}/{}", file_name(path)),
         ),
-        ModelSource::Gcs { bucket, object } => (
-            Some(Volume {
-                name: "model".to_string(),
-                bucket: bucket.clone(),
-                read_only: true,
-                mount_path: GCS_MOUNT_PATH.to_string(),
-            }),
-            None,
-            Some(format!("gs://{bucket}/{object}")),
-            format!("{GCS_MOUNT_PATH}/{object}"),
-        ),
+        ModelSource::Gcs { bucket, object } => {
+            let folder = object.rsplit_once('/').map(|(dir, _)| format!("{dir}/"));
+            // `only-dir` mounts the folder's content at the mount path.
+            let in_mount = folder
+                .as_ref()
+                .map_or(object.as_str(), |f| &object[f.len()..]);
+            let mount_options = folder
+                .iter()
+                .map(|f| format!("only-dir={}", f.trim_end_matches('/')))
+                .collect();
+            (
+                Some(Volume {
+                    name: "model".to_string(),
+                    bucket: bucket.clone(),
+                    folder,
+                    read_only: true,
+                    mount_path: GCS_MOUNT_PATH.to_string(),
+                    mount_options,
+                }),
+                None,
+                Some(format!("gs://{bucket}/{object}")),
+                format!("{GCS_MOUNT_PATH}/{in_mount}"),
+            )
+        }
     };
     let framework = *spec.model.framework.get_ref();
     let convert_to_onnx = *spec.serving.convert_to_onnx.get_ref();
@@ -141,12 +160,23 @@ mod tests {
     }
 
     #[test]
-    fn a_gcs_model_is_mounted_read_only() {
-        let (m, volume) = model(&BASE.replace("models/m.joblib", "gs://bkt/v1/m.joblib"));
-        assert_eq!(m.container_path, "/mnt/model/v1/m.joblib");
-        assert_eq!(m.gcs_uri.as_deref(), Some("gs://bkt/v1/m.joblib"));
+    fn a_gcs_model_mounts_only_its_folder_read_only() {
+        let (m, volume) = model(&BASE.replace("models/m.joblib", "gs://bkt/a/v1/m.joblib"));
+        assert_eq!(m.container_path, "/mnt/model/m.joblib");
+        assert_eq!(m.gcs_uri.as_deref(), Some("gs://bkt/a/v1/m.joblib"));
         let v = volume.unwrap();
         assert_eq!((v.bucket.as_str(), v.read_only), ("bkt", true));
+        assert_eq!(v.folder.as_deref(), Some("a/v1/"));
+        assert_eq!(v.mount_options, ["only-dir=a/v1"]);
+    }
+
+    #[test]
+    fn a_gcs_model_at_the_bucket_root_mounts_the_bucket() {
+        let (m, volume) = model(&BASE.replace("models/m.joblib", "gs://bkt/m.joblib"));
+        assert_eq!(m.container_path, "/mnt/model/m.joblib");
+        let v = volume.unwrap();
+        assert_eq!(v.folder, None);
+        assert!(v.mount_options.is_empty());
     }
 
     #[test]
