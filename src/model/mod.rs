@@ -13,6 +13,7 @@ mod container;
 mod env;
 mod iam;
 mod image;
+mod monitoring;
 mod probes;
 mod python;
 mod scaling;
@@ -29,6 +30,9 @@ pub use container::{Container, Gpu};
 pub use env::{EnvVar, SecretEnv};
 pub use iam::{IamGrant, IamTarget};
 pub use image::{Build, Image, Repository};
+pub use monitoring::{
+    AlertPolicy, Channel, Chart, Condition, Dashboard, Monitoring, Series, UptimeCheck, metrics,
+};
 pub use probes::{LIVE_PATH, Probe, ProbeSetting, Probes, READY_PATH};
 pub use python::{Python, package_name};
 pub use scaling::Scaling;
@@ -66,6 +70,8 @@ pub struct Deployment {
     pub build: Build,
     /// What the cost estimate `plan` prints depends on.
     pub cost: crate::cost::Inputs,
+    /// Alert policies, channels, uptime check and dashboard; only with `[monitoring]`.
+    pub monitoring: Option<Monitoring>,
 }
 
 /// Builds the deployment from a validated spec. `out_dir` is the output folder relative to
@@ -94,6 +100,16 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         &model.serve_framework,
         spec.cost.mean_request_ms.as_ref().map(|m| *m.get_ref()),
     );
+    let probes = Probes::on_port(container.port);
+    let monitoring = monitoring::resolve(
+        spec.monitoring.as_ref(),
+        &monitoring::Inputs {
+            service: &service,
+            scaling: &scaling,
+            probes: &probes,
+            gpu,
+        },
+    );
     Deployment {
         spec_name: spec_name.to_string(),
         apis: apis(
@@ -108,7 +124,7 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         env: env::plain(spec),
         secrets,
         volumes,
-        probes: Probes::on_port(container.port),
+        probes,
         iam,
         python: python::resolve(&spec.container, &model, gpu),
         serving: serving::resolve(&spec.serving, checked, &model.serve_framework, gpu),
@@ -117,6 +133,7 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         service,
         build: Build::new(out_dir),
         cost,
+        monitoring,
     }
 }
 

@@ -16,6 +16,7 @@ mod env;
 mod ids;
 mod image;
 mod model;
+mod monitoring;
 mod quantities;
 mod resources;
 mod scaling;
@@ -109,6 +110,7 @@ pub fn validate(spec: &Spec) -> Result<Checked, Vec<Diagnostic>> {
     env::check(&mut c, spec);
     serving::check(&mut c, spec, source.as_ref());
     cost::check(&mut c, &spec.cost);
+    monitoring::check(&mut c, spec.monitoring.as_ref(), timeout_s);
     if c.out.is_empty() {
         Ok(Checked {
             millicpu: sized.millicpu,
