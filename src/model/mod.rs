@@ -116,6 +116,7 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
             repository.is_some(),
             !secrets.is_empty(),
             !volumes.is_empty(),
+            monitoring.is_some(),
         ),
         image,
         repository,
@@ -138,7 +139,7 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
 }
 
 /// The APIs the deployment calls, sorted.
-fn apis(image_built_here: bool, secrets: bool, volumes: bool) -> Vec<String> {
+fn apis(image_built_here: bool, secrets: bool, volumes: bool, monitoring: bool) -> Vec<String> {
     let mut apis: BTreeSet<&str> = ["run.googleapis.com", "iam.googleapis.com"].into();
     if image_built_here {
         // The image is built with Cloud Build and pushed to Artifact Registry.
@@ -152,6 +153,9 @@ fn apis(image_built_here: bool, secrets: bool, volumes: bool) -> Vec<String> {
     }
     if volumes {
         apis.insert("storage.googleapis.com");
+    }
+    if monitoring {
+        apis.insert("monitoring.googleapis.com");
     }
     apis.into_iter().map(str::to_string).collect()
 }
@@ -216,11 +220,11 @@ mod tests {
     #[test]
     fn apis_follow_what_the_deployment_uses() {
         assert_eq!(
-            apis(false, false, false),
+            apis(false, false, false, false),
             ["iam.googleapis.com", "run.googleapis.com"]
         );
-        let all = apis(true, true, true);
-        assert_eq!(all.len(), 6);
+        let all = apis(true, true, true, true);
+        assert_eq!(all.len(), 7);
         assert!(all.is_sorted());
     }
 

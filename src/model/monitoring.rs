@@ -122,6 +122,75 @@ pub struct Chart {
     pub series: Vec<Series>,
 }
 
+impl Series {
+    /// The API's `Aggregation` message, as policies and dashboards take it.
+    pub fn api_aggregation(&self) -> serde_json::Value {
+        let mut a = serde_json::json!({
+            "alignmentPeriod": self.alignment_period,
+            "perSeriesAligner": self.aligner,
+            "crossSeriesReducer": self.reducer,
+        });
+        if !self.group_by.is_empty() {
+            a["groupByFields"] = serde_json::json!(self.group_by);
+        }
+        a
+    }
+}
+
+impl Dashboard {
+    /// Columns of the dashboard's grid; each chart takes half its width.
+    const COLUMNS: usize = 48;
+
+    /// The dashboard as the Monitoring API's `Dashboard` document: every target creates
+    /// it from this same text.
+    pub fn api_json(&self) -> String {
+        let (width, height) = (Self::COLUMNS / 2, 16);
+        let tiles: Vec<serde_json::Value> = self
+            .charts
+            .iter()
+            .enumerate()
+            .map(|(i, chart)| {
+                serde_json::json!({
+                    "xPos": (i % 2) * width,
+                    "yPos": (i / 2) * height,
+                    "width": width,
+                    "height": height,
+                    "widget": chart.api_widget(),
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "displayName": self.display_name,
+            "mosaicLayout": {"columns": Self::COLUMNS, "tiles": tiles},
+        });
+        serde_json::to_string_pretty(&doc).expect("a JSON value serialises") + "\n"
+    }
+
+    /// [`Self::api_json`] line by line, for a target that writes it as a string literal.
+    pub fn api_json_lines(&self) -> Vec<String> {
+        self.api_json().lines().map(str::to_string).collect()
+    }
+}
+
+impl Chart {
+    fn api_widget(&self) -> serde_json::Value {
+        let data_sets: Vec<serde_json::Value> = self
+            .series
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "timeSeriesQuery": {"timeSeriesFilter": {
+                        "filter": s.filter,
+                        "aggregation": s.api_aggregation(),
+                    }},
+                    "plotType": "LINE",
+                })
+            })
+            .collect();
+        serde_json::json!({"title": self.title, "xyChart": {"dataSets": data_sets}})
+    }
+}
+
 /// What the policies and the dashboard are derived from besides the table itself.
 pub(super) struct Inputs<'a> {
     pub service: &'a Service,

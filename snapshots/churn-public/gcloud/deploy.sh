@@ -45,7 +45,7 @@ retry() {
 }
 
 step "Enabling APIs in $project"
-gcloud services enable artifactregistry.googleapis.com cloudbuild.googleapis.com iam.googleapis.com run.googleapis.com --project="$project" --quiet
+gcloud services enable artifactregistry.googleapis.com cloudbuild.googleapis.com iam.googleapis.com monitoring.googleapis.com run.googleapis.com --project="$project" --quiet
 
 step "Runtime service account $account"
 if gcloud iam service-accounts describe "$account" --project="$project" >/dev/null 2>&1; then
