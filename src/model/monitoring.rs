@@ -433,6 +433,16 @@ mod tests {
     use super::super::fixture::deployment;
     use super::*;
 
+    /// Every series a policy or a chart reads.
+    fn all_series(m: &Monitoring) -> Vec<&Series> {
+        let policies = m
+            .policies
+            .iter()
+            .flat_map(|p| std::iter::once(&p.condition.series).chain(&p.condition.denominator));
+        let charts = m.dashboard.charts.iter().flat_map(|c| &c.series);
+        policies.chain(charts).collect()
+    }
+
     #[test]
     fn the_metric_list_parses_and_names_run_metrics() {
         let m = metrics();
@@ -442,6 +452,30 @@ mod tests {
                 .values()
                 .all(|x| x.kind_name.starts_with("run.googleapis.com/"))
         );
+    }
+
+    #[test]
+    fn aligners_and_labels_fit_each_metric() {
+        let d = deployment("[monitoring]\n");
+        let m = d.monitoring.unwrap();
+        let by_type: BTreeMap<&str, &Metric> = metrics()
+            .metrics
+            .values()
+            .map(|x| (x.kind_name.as_str(), x))
+            .collect();
+        for s in all_series(&m) {
+            let metric = by_type[s.metric.as_str()];
+            if s.aligner == "ALIGN_RATE" {
+                assert_ne!(metric.kind, "GAUGE", "{s:?}");
+            }
+            if s.reducer.starts_with("REDUCE_PERCENTILE") {
+                assert_eq!(metric.value, "DISTRIBUTION", "{s:?}");
+            }
+            for label in &s.group_by {
+                let name = label.trim_start_matches("metric.label.");
+                assert!(metric.labels.iter().any(|l| l == name), "{label}");
+            }
+        }
     }
 
     #[test]
@@ -514,12 +548,7 @@ mod tests {
             .values()
             .map(|x| x.kind_name.as_str())
             .collect();
-        let series = m
-            .policies
-            .iter()
-            .flat_map(|p| std::iter::once(&p.condition.series).chain(&p.condition.denominator))
-            .chain(m.dashboard.charts.iter().flat_map(|c| &c.series));
-        for s in series {
+        for s in all_series(&m) {
             assert!(listed.contains(&s.metric.as_str()), "{}", s.metric);
             assert!(s.filter.contains("service_name=\"svc\""), "{}", s.filter);
         }

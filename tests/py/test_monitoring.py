@@ -104,27 +104,6 @@ def test_the_checker_refuses_an_unpublished_metric(churn):
     assert monitoring_api.unknown_metrics(doc) == ["run.googleapis.com/request_counts"]
 
 
-def test_aligners_fit_each_metrics_kind(churn, gpu):
-    """ALIGN_RATE needs a DELTA or CUMULATIVE metric, a percentile a distribution."""
-    metrics = monitoring_api.published_metrics()
-    for s in all_series(model_of(churn[0])) + all_series(model_of(gpu[0])):
-        m = metrics[s["metric"]]
-        if s["aligner"] == "ALIGN_RATE":
-            assert m["kind"] in ("DELTA", "CUMULATIVE"), s
-        if "PERCENTILE" in s["reducer"]:
-            assert m["value"] == "DISTRIBUTION", s
-
-
-def all_series(model):
-    m = model["monitoring"]
-    out = []
-    for p in m["policies"]:
-        out.append(p["condition"]["series"])
-        if p["condition"]["denominator"]:
-            out.append(p["condition"]["denominator"])
-    return out + [s for c in m["dashboard"]["charts"] for s in c["series"]]
-
-
 def test_only_a_gpu_service_charts_gpu_use_and_only_a_public_one_is_checked(churn, gpu):
     def titles(out):
         doc = json.loads((out / "gcloud" / "monitoring" / "dashboard.json").read_text())

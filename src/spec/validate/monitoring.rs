@@ -10,7 +10,7 @@ use crate::spec::MonitoringSpec;
 
 /// Channel kinds mlgen creates: those the Monitoring API delivers to without a secret or a
 /// grant of its own (Slack needs a token, Pub/Sub a publisher grant to Monitoring's agent).
-pub const CHANNEL_KINDS: [&str; 1] = ["email"];
+const CHANNEL_KINDS: [&str; 1] = ["email"];
 
 /// Checks the table against the request timeout it alerts within.
 pub(super) fn check(c: &mut Checker, m: Option<&MonitoringSpec>, timeout_s: u32) {
