@@ -23,11 +23,6 @@ pub struct Packages {
     /// The device name the app hands the library on a GPU service (e.g. `cuda`).
     #[serde(default)]
     pub gpu_device: Option<String>,
-    /// Other distributions of the same import (e.g. `xgboost` for `xgboost-cpu`): when the
-    /// spec pins one of them, the framework's own package is left out, so the image never
-    /// installs two copies of one module.
-    #[serde(default)]
-    pub provided_by: Vec<String>,
 }
 
 pub fn runtime() -> &'static Runtime {

@@ -32,8 +32,23 @@ pub struct Repository {
     pub description: String,
 }
 
-/// The files in the output folder's `app/` that every image copies.
-pub const APP_FILES: [&str; 4] = ["config.json", "main.py", "requirements.txt", "server.py"];
+/// The generated files in the output folder's `app/` that every image copies.
+const APP_FILES: [&str; 2] = ["config.json", "requirements.txt"];
+/// The app's code in every image, under `app/`; [`Build::app_code`] adds the framework's.
+const APP_CODE: [&str; 12] = [
+    "main.py",
+    "server.py",
+    "settings.py",
+    "logs.py",
+    "batching.py",
+    "inputs.py",
+    "outputs.py",
+    "openapi.py",
+    "frames.py",
+    "frameworks/__init__.py",
+    "protocols/__init__.py",
+    "protocols/vertex.py",
+];
 /// The files in `app/` that only the ONNX conversion stage copies.
 pub const CONVERT_FILES: [&str; 2] = ["build-requirements.txt", "convert.py"];
 
@@ -50,6 +65,9 @@ pub struct Build {
     pub config: String,
     /// The upload's ignore file (an allowlist of [`Build::inputs`]), relative to the context.
     pub ignore_file: String,
+    /// The app's code files the image copies, under `app/`: the app's modules and the one
+    /// of the framework that serves the model.
+    pub app_code: Vec<String>,
     /// Every file the image is built from, relative to the build context, sorted: the
     /// only files uploaded, and what the image's content tag is the hash of.
     pub inputs: Vec<String>,
@@ -95,6 +113,16 @@ pub(super) fn resolve(spec: &ImageSpec, service: &Service) -> (Image, Option<Rep
     (image, Some(repository))
 }
 
+impl Repository {
+    /// The repository's name in the Artifact Registry API.
+    pub fn name(&self) -> String {
+        format!(
+            "projects/{}/locations/{}/repositories/{}",
+            self.project, self.location, self.id
+        )
+    }
+}
+
 impl Build {
     /// `out_dir` is the output folder relative to the spec's folder (`/`-separated, inside it).
     pub(super) fn new(out_dir: &str, model: &Model) -> Self {
@@ -105,9 +133,16 @@ impl Build {
         } else {
             &[]
         };
+        let framework = format!("frameworks/{}.py", model.serve_framework);
+        let app_code: Vec<String> = APP_CODE
+            .map(str::to_string)
+            .into_iter()
+            .chain([framework])
+            .collect();
         let mut inputs: Vec<String> = [dockerfile.clone(), format!("{dockerfile}.dockerignore")]
             .into_iter()
             .chain(APP_FILES.iter().chain(convert).map(app))
+            .chain(app_code.iter().map(|f| app(&f.as_str())))
             .chain(model.local_path.clone())
             .collect();
         inputs.sort();
@@ -118,6 +153,7 @@ impl Build {
             context_from_out: vec![".."; out_dir.split('/').count()].join("/"),
             config: format!("{out_dir}/{BUILD_CONFIG}"),
             ignore_file: format!("{out_dir}/{BUILD_IGNORE_FILE}"),
+            app_code,
             inputs,
         }
     }
@@ -174,22 +210,24 @@ mod tests {
     #[test]
     fn inputs_are_what_the_dockerfile_copies_and_nothing_else() {
         let b = Build::new("deploy", &model(Some("models/m.joblib"), false));
-        assert_eq!(
-            b.inputs,
-            [
-                "deploy/Dockerfile",
-                "deploy/Dockerfile.dockerignore",
-                "deploy/app/config.json",
-                "deploy/app/main.py",
-                "deploy/app/requirements.txt",
-                "deploy/app/server.py",
-                "models/m.joblib",
-            ]
-        );
+        let app: Vec<String> = APP_FILES
+            .iter()
+            .chain(&APP_CODE)
+            .chain(&["frameworks/sklearn.py"])
+            .map(|f| format!("deploy/app/{f}"))
+            .collect();
+        let mut want = vec![
+            "deploy/Dockerfile".to_string(),
+            "deploy/Dockerfile.dockerignore".to_string(),
+            "models/m.joblib".to_string(),
+        ];
+        want.extend(app);
+        want.sort();
+        assert_eq!(b.inputs, want);
         let converted = Build::new("deploy", &model(Some("m.joblib"), true)).inputs;
         assert!(converted.contains(&"deploy/app/convert.py".to_string()));
         assert!(converted.is_sorted());
         let mounted = Build::new("deploy", &model(None, false)).inputs;
-        assert_eq!(mounted.len(), 6);
+        assert_eq!(mounted.len(), want.len() - 1);
     }
 }

@@ -2,7 +2,8 @@
 //! included, with the hashes of its distributions, as scripts/lock-runtime resolved them.
 //!
 //! An image installs exactly one stack: the serving packages with one framework's CPU or GPU
-//! set (or, in the conversion stage, the ONNX converter's set), for one Python version. The
+//! set, and pandas where the model takes a DataFrame (or, in the conversion stage, the ONNX
+//! converter's set), for one Python version. The
 //! spec's own `requirements` cannot add to a stack, since nothing unresolved may enter the
 //! image; they may only restate a pin the stack already has ([`unlocked`]).
 
@@ -16,6 +17,14 @@ use crate::runtime::runtime;
 
 /// The stack of the ONNX conversion stage.
 pub const CONVERSION: &str = "onnx-conversion";
+
+/// The `data/runtime.toml` entry under `frameworks` that is no framework: what a model
+/// called with a DataFrame adds to its framework's stack.
+pub const FRAMES: &str = "pandas";
+
+/// The frameworks that serve a model taking a DataFrame: sklearn, and ONNX Runtime for a
+/// converted sklearn model. scripts/lock-runtime locks a pandas stack for each.
+pub const FRAME_FRAMEWORKS: [&str; 2] = ["sklearn", "onnx"];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,15 +43,21 @@ fn locks() -> &'static Locks {
     })
 }
 
-/// The serving stack of a framework: its GPU set on a GPU service when it has one.
-pub fn serving_stack(serve_framework: &str, gpu: bool) -> String {
+/// The serving stack of a framework: its GPU set on a GPU service when it has one, with
+/// pandas when the model takes a DataFrame.
+pub fn serving_stack(serve_framework: &str, gpu: bool, dataframe: bool) -> String {
     let fw = &runtime().frameworks[serve_framework];
     let device = if gpu && fw.gpu_packages.is_some() {
         "gpu"
     } else {
         "cpu"
     };
-    format!("{serve_framework}-{device}")
+    let frames = if dataframe {
+        format!("-{FRAMES}")
+    } else {
+        String::new()
+    };
+    format!("{serve_framework}{frames}-{device}")
 }
 
 /// The pins of `stack` on Python `python`, sorted by name.
@@ -65,7 +80,13 @@ pub fn unlocked<'a>(
     let Some(locked) = locks().stacks.get(python) else {
         return Vec::new(); // an unknown Python version is reported on its own
     };
-    let pins: Vec<&'static String> = stacks.iter().flat_map(|s| &locked[*s]).collect();
+    // A stack the spec cannot have (a DataFrame for a framework that takes none) is
+    // reported on its own.
+    let pins: Vec<&'static String> = stacks
+        .iter()
+        .filter_map(|s| locked.get(*s))
+        .flatten()
+        .collect();
     requirements
         .into_iter()
         .filter(|r| !pins.iter().any(|p| same_pin(p, r)))
@@ -87,15 +108,27 @@ fn same_pin(locked: &str, requirement: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// Every serving stack mlgen can choose: each framework on CPU and GPU, with pandas for
+    /// those that take DataFrames.
+    fn serving_stacks() -> Vec<String> {
+        let frameworks = runtime().frameworks.keys().filter(|f| *f != FRAMES);
+        let plain = frameworks.flat_map(|f| [(f.as_str(), false), (f.as_str(), true)]);
+        let frames = FRAME_FRAMEWORKS
+            .iter()
+            .flat_map(|f| [(*f, false), (*f, true)]);
+        let plain = plain.map(|(f, gpu)| serving_stack(f, gpu, false));
+        plain
+            .chain(frames.map(|(f, gpu)| serving_stack(f, gpu, true)))
+            .collect()
+    }
+
     /// Every stack mlgen can choose exists for every offered Python, and every pin in it
     /// has hashes.
     #[test]
     fn every_stack_is_locked_with_hashes() {
         for python in crate::platform::platform().python.keys() {
-            let mut stacks = vec![CONVERSION.to_string()];
-            for fw in runtime().frameworks.keys() {
-                stacks.extend([serving_stack(fw, false), serving_stack(fw, true)]);
-            }
+            let mut stacks = serving_stacks();
+            stacks.push(CONVERSION.to_string());
             for stack in stacks {
                 let pins = pins(python, &stack);
                 assert!(!pins.is_empty(), "{python} {stack}");
@@ -118,11 +151,19 @@ mod tests {
                 CONVERSION.to_string(),
                 conversion.clone().collect::<Vec<_>>(),
             )];
-            for (name, fw) in &rt.frameworks {
-                wanted.push((serving_stack(name, false), fw.packages.iter().collect()));
+            for (name, fw) in rt.frameworks.iter().filter(|(f, _)| *f != FRAMES) {
+                wanted.push((
+                    serving_stack(name, false, false),
+                    fw.packages.iter().collect(),
+                ));
                 if let Some(gpu) = &fw.gpu_packages {
-                    wanted.push((serving_stack(name, true), gpu.iter().collect()));
+                    wanted.push((serving_stack(name, true, false), gpu.iter().collect()));
                 }
+            }
+            for name in FRAME_FRAMEWORKS {
+                let fw = rt.frameworks[name].packages.iter();
+                let frames = fw.chain(&rt.frameworks[FRAMES].packages).collect();
+                wanted.push((serving_stack(name, false, true), frames));
             }
             for (stack, top) in wanted {
                 let locked = pins(python, &stack);
@@ -138,7 +179,7 @@ mod tests {
 
     #[test]
     fn only_the_stacks_own_pins_are_locked() {
-        let stack = serving_stack("xgboost", false);
+        let stack = serving_stack("xgboost", false, false);
         assert_eq!(stack, "xgboost-cpu");
         let got = unlocked(
             [
@@ -160,7 +201,8 @@ mod tests {
         );
         let converted = unlocked(["scikit-learn==1.6.1"], "3.12", &["onnx-cpu", CONVERSION]);
         assert!(converted.is_empty(), "{converted:?}");
-        assert_eq!(serving_stack("xgboost", true), "xgboost-gpu");
-        assert_eq!(serving_stack("sklearn", true), "sklearn-cpu");
+        assert_eq!(serving_stack("xgboost", true, false), "xgboost-gpu");
+        assert_eq!(serving_stack("sklearn", true, false), "sklearn-cpu");
+        assert_eq!(serving_stack("sklearn", false, true), "sklearn-pandas-cpu");
     }
 }

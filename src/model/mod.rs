@@ -14,6 +14,7 @@ mod env;
 mod iam;
 mod image;
 pub mod lock;
+mod monitoring;
 mod probes;
 mod python;
 mod scaling;
@@ -28,14 +29,17 @@ use serde::{Deserialize, Serialize};
 pub use account::Account;
 pub use container::{Container, Gpu};
 pub use env::{EnvVar, SecretEnv};
-pub use iam::{IamGrant, IamTarget};
+pub use iam::{IamGrant, IamTarget, Principal, run_service_agent};
 pub use image::{BUILD_CONFIG, BUILD_IGNORE_FILE, Build, Image, Repository};
+pub use monitoring::{
+    AlertPolicy, Channel, Chart, Condition, Dashboard, Monitoring, Series, UptimeCheck, metrics,
+};
 pub use probes::{LIVE_PATH, Probe, ProbeSetting, Probes, READY_PATH};
 pub use python::{Python, package_name};
 pub use scaling::Scaling;
 pub use service::{Label, Service};
 pub use serving::Serving;
-pub use source::{GCS_MOUNT_PATH, IMAGE_MODEL_DIR, Model, Volume, serve_framework};
+pub use source::{Feature, GCS_MOUNT_PATH, IMAGE_MODEL_DIR, Model, Volume, serve_framework};
 
 use crate::spec::Spec;
 use crate::spec::validate::Checked;
@@ -67,6 +71,8 @@ pub struct Deployment {
     pub build: Build,
     /// What the cost estimate `plan` prints depends on.
     pub cost: crate::cost::Inputs,
+    /// Alert policies, channels, uptime check and dashboard; only with `[monitoring]`.
+    pub monitoring: Option<Monitoring>,
 }
 
 /// Builds the deployment from a validated spec. `out_dir` is the output folder relative to
@@ -79,13 +85,15 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
     let secrets = env::secrets(spec);
     let (model, volume) = source::resolve(spec, checked);
     let volumes: Vec<Volume> = volume.into_iter().collect();
-    let iam = iam::grants(
-        &spec.access,
-        &runtime_account,
-        &secrets,
-        &volumes,
-        &service.name,
-    );
+    let iam = iam::grants(&iam::Inputs {
+        access: &spec.access,
+        service: &service,
+        runtime: &runtime_account,
+        image: &image,
+        repository: repository.as_ref(),
+        secrets: &secrets,
+        volumes: &volumes,
+    });
     let gpu = container.gpu.is_some();
     let scaling = scaling::resolve(&spec.scaling, checked);
     let cost = crate::cost::Inputs::of(
@@ -95,12 +103,23 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         &model.serve_framework,
         spec.cost.mean_request_ms.as_ref().map(|m| *m.get_ref()),
     );
+    let probes = Probes::on_port(container.port);
+    let monitoring = monitoring::resolve(
+        spec.monitoring.as_ref(),
+        &monitoring::Inputs {
+            service: &service,
+            scaling: &scaling,
+            probes: &probes,
+            gpu,
+        },
+    );
     Deployment {
         spec_name: spec_name.to_string(),
         apis: apis(
             repository.is_some(),
             !secrets.is_empty(),
             !volumes.is_empty(),
+            monitoring.is_some(),
         ),
         image,
         repository,
@@ -109,7 +128,7 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         env: env::plain(spec),
         secrets,
         volumes,
-        probes: Probes::on_port(container.port),
+        probes,
         iam,
         python: python::resolve(&spec.container, &model, gpu),
         serving: serving::resolve(&spec.serving, checked, &model.serve_framework, gpu),
@@ -118,11 +137,12 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         container,
         service,
         cost,
+        monitoring,
     }
 }
 
 /// The APIs the deployment calls, sorted.
-fn apis(image_built_here: bool, secrets: bool, volumes: bool) -> Vec<String> {
+fn apis(image_built_here: bool, secrets: bool, volumes: bool, monitoring: bool) -> Vec<String> {
     let mut apis: BTreeSet<&str> = ["run.googleapis.com", "iam.googleapis.com"].into();
     if image_built_here {
         // The image is built with Cloud Build and pushed to Artifact Registry.
@@ -136,6 +156,9 @@ fn apis(image_built_here: bool, secrets: bool, volumes: bool) -> Vec<String> {
     }
     if volumes {
         apis.insert("storage.googleapis.com");
+    }
+    if monitoring {
+        apis.insert("monitoring.googleapis.com");
     }
     apis.into_iter().map(str::to_string).collect()
 }
@@ -200,11 +223,11 @@ mod tests {
     #[test]
     fn apis_follow_what_the_deployment_uses() {
         assert_eq!(
-            apis(false, false, false),
+            apis(false, false, false, false),
             ["iam.googleapis.com", "run.googleapis.com"]
         );
-        let all = apis(true, true, true);
-        assert_eq!(all.len(), 6);
+        let all = apis(true, true, true, true);
+        assert_eq!(all.len(), 7);
         assert!(all.is_sorted());
     }
 
@@ -219,7 +242,7 @@ mod tests {
         let g = &d.iam[0];
         assert_eq!((g.target, g.resource.as_str()), (IamTarget::Bucket, "bkt"));
         // Cloud Run checks the mount's access when deploying.
-        assert!(g.before_service && g.member_is_runtime);
+        assert!(g.before_service && g.principal == Principal::Runtime);
         assert!(d.apis.contains(&"storage.googleapis.com".to_string()));
     }
 }

@@ -27,6 +27,8 @@ fn base_images() -> &'static BaseImages {
 pub struct Python {
     pub version: String,
     pub base_image: String,
+    /// The locked stack the image installs (data/locks/runtime.toml), e.g. `sklearn-cpu`.
+    pub stack: String,
     /// Everything the image installs, dependencies included, pinned (`name==version`) from
     /// the lock, sorted by name; the spec's `requirements` only restate some of these.
     pub requirements: Vec<String>,
@@ -40,9 +42,10 @@ pub(super) fn resolve(spec: &ContainerSpec, model: &Model, gpu: bool) -> Python 
         || base_images().python[&version].clone(),
         |b| b.get_ref().clone(),
     );
-    let stack = lock::serving_stack(&model.serve_framework, gpu);
+    let stack = lock::serving_stack(&model.serve_framework, gpu, model.input == "dataframe");
     Python {
         requirements: lock::pins(&version, &stack).to_vec(),
+        stack,
         build_requirements: if model.convert_to_onnx {
             lock::pins(&version, lock::CONVERSION).to_vec()
         } else {
@@ -90,6 +93,30 @@ mod tests {
                 "{image} is not Python {version}"
             );
         }
+    }
+
+    fn python_of(text: &str) -> Python {
+        use super::super::fixture::{checked, spec_text};
+        let s = spec_text(text);
+        super::super::resolve(&s, &checked(&s), "mlgen.toml", "deploy").python
+    }
+
+    /// A model called with a DataFrame gets the stack with pandas, converted or not; a
+    /// matrix model never installs it.
+    #[test]
+    fn a_dataframe_model_installs_pandas() {
+        use super::super::fixture::BASE;
+        let pandas = |p: &Python| p.requirements.iter().any(|r| r.starts_with("pandas=="));
+        let matrix = python_of(BASE);
+        assert_eq!(matrix.stack, "sklearn-cpu");
+        assert!(!pandas(&matrix), "{:?}", matrix.requirements);
+        let frames = BASE.replace("features = [", "input = \"dataframe\"\nfeatures = [");
+        let framed = python_of(&frames);
+        assert_eq!(framed.stack, "sklearn-pandas-cpu");
+        assert!(pandas(&framed), "{:?}", framed.requirements);
+        let converted = python_of(&format!("{frames}\n[serving]\nconvert_to_onnx = true\n"));
+        assert_eq!(converted.stack, "onnx-pandas-cpu");
+        assert!(pandas(&converted), "{:?}", converted.requirements);
     }
 
     #[test]

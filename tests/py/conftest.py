@@ -57,25 +57,25 @@ def snapshot_dir(example):
     return ROOT / "snapshots" / example
 
 
-def place_model_file(spec):
-    """Writes a stand-in for the spec's local model file where none is: the image build
-    hashes and uploads it, so every target reads it (the examples ship no model)."""
-    source = tomllib.loads(spec.read_text())["model"]["source"]
-    path = spec.parent / source
-    if not source.startswith("gs://") and not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"model bytes of " + source.encode())
-
-
 def render_spec_text(tmp_path, text, name="svc"):
     """Writes spec text to tmp_path/name/mlgen.toml, applies it, returns (spec, out_dir)."""
     d = tmp_path / name
     d.mkdir(parents=True, exist_ok=True)
     spec = d / "mlgen.toml"
     spec.write_text(text)
-    place_model_file(spec)
+    put_model(spec)
     mlgen("apply", spec)
     return spec, d / "deploy"
+
+
+def put_model(spec):
+    """Puts a stand-in model file where the spec names a local one that is not there yet:
+    mlgen refuses a spec whose model file is missing."""
+    source = tomllib.loads(spec.read_text())["model"].get("source", "")
+    model = spec.parent / source
+    if source and not source.startswith("gs://") and not model.exists():
+        model.parent.mkdir(parents=True, exist_ok=True)
+        model.write_bytes(b"model")
 
 
 def copy_example(tmp_path, example):
@@ -83,7 +83,7 @@ def copy_example(tmp_path, example):
     d = tmp_path / example
     shutil.copytree(ROOT / "examples" / example, d, ignore=shutil.ignore_patterns("deploy"))
     spec = d / "mlgen.toml"
-    place_model_file(spec)
+    put_model(spec)
     mlgen("apply", spec)
     return spec, d / "deploy"
 

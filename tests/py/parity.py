@@ -35,7 +35,8 @@ def expected(m):
             "invoker_iam_disabled": svc["invoker_iam_disabled"],
         },
         # Built here, the service runs the build's digest; built elsewhere, what the spec names.
-        "image": f"{m['image']['path']}@sha256" if m["image"]["built_here"] else m["image"]["url"],
+        # An image built elsewhere may be named by digest too, canonical as the targets' are.
+        "image": f"{m['image']['path']}@sha256" if m["image"]["built_here"] else by_digest(m["image"]["url"]),
         "container": {
             "port": c["port"],
             "cpu": c["cpu"],
@@ -68,7 +69,7 @@ def expected(m):
         "env": {e["name"]: e["value"] for e in m["env"]},
         "secrets": {e["name"]: {"secret": e["secret"], "version": e["version"]} for e in m["secrets"]},
         "volumes": sorted(
-            ({k: v[k] for k in ("name", "bucket", "read_only", "mount_path")} for v in m["volumes"]),
+            ({k: v[k] for k in ("name", "bucket", "read_only", "mount_path", "mount_options")} for v in m["volumes"]),
             key=lambda v: v["name"],
         ),
         "probes": {

@@ -63,7 +63,7 @@ PROVISIONERS = {
     },
 }
 RESOURCE_TYPES = {**SCHEMA["resource_types"], "terraform_data": TERRAFORM_DATA}
-DATA_SOURCE_TYPES = SCHEMA["data_source_types"]
+DATA_SOURCE_TYPES = SCHEMA["data_sources"]
 
 
 def terraform_bin():
@@ -370,7 +370,11 @@ def validate(tf_dir):
     var_names = set(variables(parsed))
     declared = Declared()
     declared.locals = local_values(parsed)
-    declared.data = {(t, n) for _, t, n, _ in data}
+    declared.data = set()
+    for fname, dtype, name, _ in data:
+        if (dtype, name) in declared.data:
+            problems.append(f"{fname}: data source {dtype}.{name} declared twice")
+        declared.data.add((dtype, name))
     for fname, rtype, name, body in res:
         if (rtype, name) in declared:
             problems.append(f"{fname}: resource {rtype}.{name} declared twice")
@@ -425,12 +429,12 @@ def validate(tf_dir):
         for expr in expressions(value):
             for root, steps in references(expr):
                 _check_reference(root, steps, f"locals.{name}", declared, var_names, False, problems)
-    blocks = [(f, t, n, b, RESOURCE_TYPES, "resource type") for f, t, n, b in res]
-    blocks += [(f, t, n, b, DATA_SOURCE_TYPES, "data source") for f, t, n, b in data]
-    for fname, rtype, name, body, types, kind in blocks:
+    blocks = [(f, t, n, b, RESOURCE_TYPES, "resource type", "emits") for f, t, n, b in res]
+    blocks += [(f, t, n, b, DATA_SOURCE_TYPES, "data source", "reads") for f, t, n, b in data]
+    for fname, rtype, name, body, types, kind, verb in blocks:
         where = f"{fname}: {rtype}.{name}"
         if rtype not in types:
-            problems.append(f"{where}: {kind} {rtype} is not one mlgen emits or not in google {SCHEMA['provider']['version']}")
+            problems.append(f"{where}: {kind} {rtype} is not one mlgen {verb} or not in google {SCHEMA['provider']['version']}")
             continue
         check_block({k: v for k, v in body.items() if k != "provisioner"}, types[rtype]["block"], where, problems,
                     top_level=True)

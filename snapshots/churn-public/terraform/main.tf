@@ -6,6 +6,7 @@ resource "google_project_service" "apis" {
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
     "iam.googleapis.com",
+    "monitoring.googleapis.com",
     "run.googleapis.com",
   ])
 
@@ -43,10 +44,21 @@ locals {
   image_inputs = [
     "deploy/Dockerfile",
     "deploy/Dockerfile.dockerignore",
+    "deploy/app/batching.py",
     "deploy/app/config.json",
+    "deploy/app/frames.py",
+    "deploy/app/frameworks/__init__.py",
+    "deploy/app/frameworks/lightgbm.py",
+    "deploy/app/inputs.py",
+    "deploy/app/logs.py",
     "deploy/app/main.py",
+    "deploy/app/openapi.py",
+    "deploy/app/outputs.py",
+    "deploy/app/protocols/__init__.py",
+    "deploy/app/protocols/vertex.py",
     "deploy/app/requirements.txt",
     "deploy/app/server.py",
+    "deploy/app/settings.py",
     "model/churn.txt",
   ]
   content_tag = sha256(join("", [for f in local.image_inputs : filesha256("${local.build_context}/${f}")]))
@@ -86,6 +98,22 @@ resource "google_service_account_iam_member" "deployer_act_as_devrel_lead_acme_e
   service_account_id = google_service_account.runtime.name
   role               = "roles/iam.serviceAccountUser"
   member             = "user:devrel-lead@acme.example"
+}
+
+resource "google_cloud_run_v2_service_iam_member" "deployer_run_devrel_lead_acme_example" {
+  project  = google_cloud_run_v2_service.service.project
+  location = google_cloud_run_v2_service.service.location
+  name     = google_cloud_run_v2_service.service.name
+  role     = "roles/run.developer"
+  member   = "user:devrel-lead@acme.example"
+}
+
+resource "google_artifact_registry_repository_iam_member" "deployer_push_devrel_lead_acme_example" {
+  project    = google_artifact_registry_repository.images.project
+  location   = google_artifact_registry_repository.images.location
+  repository = google_artifact_registry_repository.images.name
+  role       = "roles/artifactregistry.writer"
+  member     = "user:devrel-lead@acme.example"
 }
 
 resource "google_cloud_run_v2_service" "service" {
@@ -165,7 +193,7 @@ resource "google_cloud_run_v2_service" "service" {
   }
 
   # Cloud Run checks at deploy time that the runtime account can read every secret and
-  # bucket it mounts, so those grants come first.
+  # the model it mounts, and that the image can be pulled, so those grants come first.
   depends_on = [
     google_project_service.apis,
   ]

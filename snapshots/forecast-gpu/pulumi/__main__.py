@@ -19,10 +19,21 @@ BUILD_CONTEXT = (Path(__file__).parent / "../..").resolve()
 IMAGE_INPUTS = [
     "deploy/Dockerfile",
     "deploy/Dockerfile.dockerignore",
+    "deploy/app/batching.py",
     "deploy/app/config.json",
+    "deploy/app/frames.py",
+    "deploy/app/frameworks/__init__.py",
+    "deploy/app/frameworks/xgboost.py",
+    "deploy/app/inputs.py",
+    "deploy/app/logs.py",
     "deploy/app/main.py",
+    "deploy/app/openapi.py",
+    "deploy/app/outputs.py",
+    "deploy/app/protocols/__init__.py",
+    "deploy/app/protocols/vertex.py",
     "deploy/app/requirements.txt",
     "deploy/app/server.py",
+    "deploy/app/settings.py",
     "models/forecast.ubj",
 ]
 
@@ -157,7 +168,8 @@ service = gcp.cloudrunv2.Service(
             }
         ],
     },
-    opts=pulumi.ResourceOptions(depends_on=[*apis, *before_service]),
+    # Protected, `pulumi destroy` stops before it deletes anything.
+    opts=pulumi.ResourceOptions(depends_on=[*apis, *before_service], protect=False),
 )
 
 # Who may deploy as the runtime account, and who may call the service.

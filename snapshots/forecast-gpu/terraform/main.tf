@@ -43,10 +43,21 @@ locals {
   image_inputs = [
     "deploy/Dockerfile",
     "deploy/Dockerfile.dockerignore",
+    "deploy/app/batching.py",
     "deploy/app/config.json",
+    "deploy/app/frames.py",
+    "deploy/app/frameworks/__init__.py",
+    "deploy/app/frameworks/xgboost.py",
+    "deploy/app/inputs.py",
+    "deploy/app/logs.py",
     "deploy/app/main.py",
+    "deploy/app/openapi.py",
+    "deploy/app/outputs.py",
+    "deploy/app/protocols/__init__.py",
+    "deploy/app/protocols/vertex.py",
     "deploy/app/requirements.txt",
     "deploy/app/server.py",
+    "deploy/app/settings.py",
     "models/forecast.ubj",
   ]
   content_tag = sha256(join("", [for f in local.image_inputs : filesha256("${local.build_context}/${f}")]))
@@ -162,7 +173,7 @@ resource "google_cloud_run_v2_service" "service" {
   }
 
   # Cloud Run checks at deploy time that the runtime account can read every secret and
-  # bucket it mounts, so those grants come first.
+  # the model it mounts, and that the image can be pulled, so those grants come first.
   depends_on = [
     google_project_service.apis,
   ]

@@ -19,11 +19,52 @@ BUILD_CONTEXT = (Path(__file__).parent / "../..").resolve()
 IMAGE_INPUTS = [
     "deploy/Dockerfile",
     "deploy/Dockerfile.dockerignore",
+    "deploy/app/batching.py",
     "deploy/app/config.json",
+    "deploy/app/frames.py",
+    "deploy/app/frameworks/__init__.py",
+    "deploy/app/frameworks/onnx.py",
+    "deploy/app/inputs.py",
+    "deploy/app/logs.py",
     "deploy/app/main.py",
+    "deploy/app/openapi.py",
+    "deploy/app/outputs.py",
+    "deploy/app/protocols/__init__.py",
+    "deploy/app/protocols/vertex.py",
     "deploy/app/requirements.txt",
     "deploy/app/server.py",
+    "deploy/app/settings.py",
 ]
+
+
+def require(create, lookup, **args):
+    """Looks up something the deployment uses but does not create; when it is missing, the
+    program stops here, before anything is created."""
+    try:
+        return lookup(**args)
+    except Exception as e:
+        raise RuntimeError(f"missing prerequisite: create {create}") from e
+
+
+require(
+    "the secret feature-store-key: gcloud secrets create feature-store-key --data-file=FILE",
+    gcp.secretmanager.get_secret,
+    project=PROJECT,
+    secret_id="feature-store-key",
+)
+require(
+    "the secret fraud-signing-salt: gcloud secrets create fraud-signing-salt --data-file=FILE",
+    gcp.secretmanager.get_secret,
+    project=PROJECT,
+    secret_id="fraud-signing-salt",
+)
+require(
+    "the managed folder over the model\'s folder: gcloud storage managed-folders create gs://acme-models-prod/fraud/v7/",
+    gcp.storage.get_managed_folder_iam_policy,
+    bucket="acme-models-prod",
+    managed_folder="fraud/v7/",
+)
+
 
 # APIs the deployment calls. They stay enabled on destroy: other workloads may use them.
 APIS = [
@@ -115,9 +156,10 @@ before_service = [
         role="roles/secretmanager.secretAccessor",
         member=runtime_account.member,
     ),
-    gcp.storage.BucketIAMMember(
-        "model_read_acme_models_prod",
+    gcp.storage.ManagedFolderIamMember(
+        "model_read_acme_models_prod_fraud_v7",
         bucket="acme-models-prod",
+        managed_folder="fraud/v7/",
         role="roles/storage.objectViewer",
         member=runtime_account.member,
     ),
@@ -148,7 +190,11 @@ service = gcp.cloudrunv2.Service(
         "volumes": [
             {
                 "name": "model",
-                "gcs": {"bucket": "acme-models-prod", "read_only": True},
+                "gcs": {
+                    "bucket": "acme-models-prod",
+                    "read_only": True,
+                    "mount_options": ["only-dir=fraud/v7"],
+                },
             },
         ],
         "containers": [
@@ -199,7 +245,8 @@ service = gcp.cloudrunv2.Service(
             }
         ],
     },
-    opts=pulumi.ResourceOptions(depends_on=[*apis, *before_service]),
+    # Protected, `pulumi destroy` stops before it deletes anything.
+    opts=pulumi.ResourceOptions(depends_on=[*apis, *before_service], protect=True),
 )
 
 # Who may deploy as the runtime account, and who may call the service.
@@ -208,6 +255,22 @@ after_service = [
         "deployer_act_as_deploy_acme_ci",
         service_account_id=runtime_account.name,
         role="roles/iam.serviceAccountUser",
+        member="serviceAccount:deploy@acme-ci.iam.gserviceaccount.com",
+    ),
+    gcp.cloudrunv2.ServiceIamMember(
+        "deployer_run_deploy_acme_ci",
+        project=service.project,
+        location=service.location,
+        name=service.name,
+        role="roles/run.developer",
+        member="serviceAccount:deploy@acme-ci.iam.gserviceaccount.com",
+    ),
+    gcp.artifactregistry.RepositoryIamMember(
+        "deployer_push_deploy_acme_ci",
+        project=repository.project,
+        location=repository.location,
+        repository=repository.name,
+        role="roles/artifactregistry.writer",
         member="serviceAccount:deploy@acme-ci.iam.gserviceaccount.com",
     ),
     gcp.cloudrunv2.ServiceIamMember(

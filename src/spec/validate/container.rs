@@ -51,7 +51,11 @@ pub(super) fn check(c: &mut Checker, ct: &ContainerSpec) {
 pub(super) fn check_locked(c: &mut Checker, spec: &Spec) {
     let ct = &spec.container;
     let serve = crate::model::serve_framework(spec);
-    let stack = lock::serving_stack(serve.as_str(), spec.resources.gpu.is_some());
+    let stack = lock::serving_stack(
+        serve.as_str(),
+        spec.resources.gpu.is_some(),
+        spec.model.takes_dataframe(),
+    );
     let mut stacks = vec![stack.as_str()];
     if *spec.serving.convert_to_onnx.get_ref() {
         stacks.push(lock::CONVERSION);
