@@ -31,7 +31,7 @@ MUTATIONS = {
                                               "service_account_id=runtime_account.email")),
     }, "ServiceAccountLinkRegex"),
     "grant after the service": ({
-        "terraform": ("terraform/main.tf", _sub(r"^\s*google_storage_bucket_iam_member\.\w+,\n", "")),
+        "terraform": ("terraform/main.tf", _sub(r"^\s*google_storage_(?:bucket|managed_folder)_iam_member\.\w+,\n", "")),
         "pulumi": ("pulumi/__main__.py", _sub(r"depends_on=\[\*apis, \*before_service\]", "depends_on=[*apis]")),
         "gcloud": ("gcloud/deploy.sh", _move_bucket_grant_after_the_service),
     }, "Permission denied"),
