@@ -10,6 +10,7 @@
 
 mod access;
 mod account;
+mod ci;
 mod container;
 mod cost;
 mod env;
@@ -109,6 +110,7 @@ pub fn validate(spec: &Spec) -> Result<Checked, Vec<Diagnostic>> {
     env::check(&mut c, spec);
     serving::check(&mut c, spec, source.as_ref());
     cost::check(&mut c, &spec.cost);
+    ci::check(&mut c, spec.ci.as_ref());
     if c.out.is_empty() {
         Ok(Checked {
             millicpu: sized.millicpu,
