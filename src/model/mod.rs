@@ -9,6 +9,7 @@
 //! One module per spec table; [`resolve`] only composes them.
 
 mod account;
+mod ci;
 mod container;
 mod env;
 mod iam;
@@ -25,6 +26,10 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 pub use account::Account;
+pub use ci::{
+    CLOUDBUILD_CONFIG, Ci, CiBuild, CiGrant, CiGrantOn, Environment, Federation, GITHUB_WORKFLOW,
+    Trigger,
+};
 pub use container::{Container, Gpu};
 pub use env::{EnvVar, SecretEnv};
 pub use iam::{IamGrant, IamTarget};
@@ -66,6 +71,8 @@ pub struct Deployment {
     pub build: Build,
     /// What the cost estimate `plan` prints depends on.
     pub cost: crate::cost::Inputs,
+    /// The deploy pipeline, when the spec has `[ci]`.
+    pub ci: Option<Ci>,
 }
 
 /// Builds the deployment from a validated spec. `out_dir` is the output folder relative to
@@ -94,7 +101,7 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         &model.serve_framework,
         spec.cost.mean_request_ms.as_ref().map(|m| *m.get_ref()),
     );
-    Deployment {
+    let mut d = Deployment {
         spec_name: spec_name.to_string(),
         apis: apis(
             repository.is_some(),
@@ -117,7 +124,10 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         service,
         build: Build::new(out_dir),
         cost,
-    }
+        ci: None,
+    };
+    d.ci = spec.ci.as_ref().map(|c| ci::resolve(c, &d));
+    d
 }
 
 /// The APIs the deployment calls, sorted.
