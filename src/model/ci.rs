@@ -30,6 +30,8 @@ pub struct Ci {
     pub spec_file: String,
     /// The repository root relative to `directory`, for `--ci-root`.
     pub root_from_directory: String,
+    /// APIs the pipeline's sign-in or trigger calls, sorted.
+    pub apis: Vec<String>,
     /// The identity the pipeline deploys as.
     pub account: Account,
     /// What the deploy account may do, each on the one resource it needs.
@@ -101,7 +103,7 @@ pub struct Federation {
     pub attribute_condition: String,
     /// The principal set of the repository, after `.../workloadIdentityPools/POOL/`.
     pub principal_suffix: String,
-    /// The GitHub Actions variable that holds the provider's full name.
+    /// The GitHub Actions secret that holds the provider's full name.
     pub provider_variable: String,
 }
 
@@ -135,8 +137,8 @@ pub(super) fn resolve(spec: &CiSpec, d: &Deployment) -> Ci {
         filename: in_repo(&format!("{}/{CLOUDBUILD_CONFIG}", d.build.out_dir)),
         approval_required: false,
     });
-    let federation = (provider == CiProvider::Github)
-        .then(|| federation(&d.service.name, &repository, &branch));
+    let federation =
+        (provider == CiProvider::Github).then(|| federation(&d.service.name, &repository, &branch));
     Ci {
         provider,
         owner,
@@ -146,6 +148,14 @@ pub(super) fn resolve(spec: &CiSpec, d: &Deployment) -> Ci {
         spec_file: d.spec_name.clone(),
         mlgen: spec.mlgen.get_ref().clone(),
         grants: grants(provider, d.repository.as_ref()),
+        apis: match provider {
+            // Exchanging a GitHub token for the account's: STS, then IAM credentials.
+            CiProvider::Github => vec!["iamcredentials.googleapis.com", "sts.googleapis.com"],
+            CiProvider::Cloudbuild => vec!["cloudbuild.googleapis.com"],
+        }
+        .into_iter()
+        .map(str::to_string)
+        .collect(),
         build: build(&d.image, &d.build.dockerfile),
         environments: vec![Environment {
             name: d.service.project.clone(),
@@ -197,7 +207,11 @@ fn grants(provider: CiProvider, repository: Option<&Repository>) -> Vec<CiGrant>
             CiGrantOn::RuntimeAccount,
             "roles/iam.serviceAccountUser",
         ),
-        grant("ci_deploy_service", CiGrantOn::Service, "roles/run.developer"),
+        grant(
+            "ci_deploy_service",
+            CiGrantOn::Service,
+            "roles/run.developer",
+        ),
     ];
     if repository.is_some() {
         out.push(grant(
@@ -299,7 +313,10 @@ mod tests {
     fn github_signs_in_through_a_pool_restricted_to_the_repository_and_branch() {
         let c = ci(GITHUB);
         let f = c.federation.expect("github federates");
-        assert_eq!((f.pool_id.as_str(), f.provider_id.as_str()), ("gh-svc", "github"));
+        assert_eq!(
+            (f.pool_id.as_str(), f.provider_id.as_str()),
+            ("gh-svc", "github")
+        );
         assert_eq!(
             f.attribute_condition,
             "assertion.repository == 'acme/models' && assertion.ref == 'refs/heads/main'"
@@ -314,7 +331,10 @@ mod tests {
         for name in ["s".to_string(), "a".repeat(22) + "-bcdef", "a".repeat(49)] {
             service.name = name.clone();
             let pool = federation(&name, "a/b", "main").pool_id;
-            assert!((4..=32).contains(&pool.len()) && !pool.ends_with('-'), "{pool}");
+            assert!(
+                (4..=32).contains(&pool.len()) && !pool.ends_with('-'),
+                "{pool}"
+            );
             let id = deploy_account(&service).account_id;
             assert!((6..=30).contains(&id.len()) && !id.contains("--"), "{id}");
         }
@@ -332,9 +352,15 @@ mod tests {
         assert_eq!(
             roles(&gh),
             [
-                (CiGrantOn::RuntimeAccount, "roles/iam.serviceAccountUser".into()),
+                (
+                    CiGrantOn::RuntimeAccount,
+                    "roles/iam.serviceAccountUser".into()
+                ),
                 (CiGrantOn::Service, "roles/run.developer".into()),
-                (CiGrantOn::Repository, "roles/artifactregistry.writer".into()),
+                (
+                    CiGrantOn::Repository,
+                    "roles/artifactregistry.writer".into()
+                ),
             ]
         );
         let cb = ci(&GITHUB.replace("github", "cloudbuild"));
@@ -346,7 +372,9 @@ mod tests {
 
     #[test]
     fn the_build_is_deployed_by_digest_to_each_environment() {
-        let c = ci(&format!("{GITHUB}branch = \"release/1.x\"\ndirectory = \"svc/a\"\n"));
+        let c = ci(&format!(
+            "{GITHUB}branch = \"release/1.x\"\ndirectory = \"svc/a\"\n"
+        ));
         let b = c.build.unwrap();
         assert_eq!(b.name, "europe-west1-docker.pkg.dev/proj-123/repo/svc");
         assert_eq!(b.registry, "europe-west1-docker.pkg.dev");

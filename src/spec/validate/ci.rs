@@ -123,7 +123,9 @@ mod tests {
 
     #[test]
     fn the_repository_must_be_owner_slash_name() {
-        for bad in ["acme", "acme/", "/x", "a--b/x", "-a/x", "a/b/c", "a/..", "a/x y", "a/x'"] {
+        for bad in [
+            "acme", "acme/", "/x", "a--b/x", "-a/x", "a/b/c", "a/..", "a/x y", "a/x'",
+        ] {
             assert_eq!(
                 keys(&format!("repository = \"{bad}\"")),
                 ["ci.repository"],
@@ -135,8 +137,8 @@ mod tests {
     #[test]
     fn branches_follow_git_and_stay_literal() {
         for bad in [
-            "", "-x", "a..b", "a//b", "/a", "a/", ".a", "a/.b", "x.lock", "a.", "a b", "a*",
-            "a~1", "a:b", "a[0]", "a'b", "a@{1}",
+            "", "-x", "a..b", "a//b", "/a", "a/", ".a", "a/.b", "x.lock", "a.", "a b", "a*", "a~1",
+            "a:b", "a[0]", "a'b", "a@{1}",
         ] {
             assert_eq!(
                 keys(&format!("repository = \"a/b\"\nbranch = \"{bad}\"")),
