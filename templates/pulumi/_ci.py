@@ -61,12 +61,9 @@ gcp.serviceaccount.IAMMember(
     "ci_federated",
     service_account_id=ci_account.name,
     role="roles/iam.workloadIdentityUser",
-    member=pulumi.Output.concat(
-        "principalSet://iam.googleapis.com/projects/",
-        gcp.organizations.get_project_output(project_id=PROJECT).number,
-        "/locations/global/workloadIdentityPools/",
-        ci_pool.workload_identity_pool_id,
-        "/{{ f.principal_suffix }}",
+    # The pool's name is projects/NUMBER/locations/global/workloadIdentityPools/POOL.
+    member=ci_pool.name.apply(
+        lambda pool: f"principalSet://iam.googleapis.com/{pool}/{{ f.principal_suffix }}"
     ),
 )
 pulumi.export("ci_workload_identity_provider", ci_provider.name)

@@ -43,10 +43,6 @@ resource "google_artifact_registry_repository_iam_member" "ci_push_image" {
   member = google_service_account.ci.member
 }
 
-data "google_project" "ci" {
-  project_id = var.project
-}
-
 # Pool ids stay reserved for 30 days after deletion: recreating it under the same id fails
 # until then (undelete it instead).
 resource "google_iam_workload_identity_pool" "ci" {
@@ -77,7 +73,8 @@ resource "google_iam_workload_identity_pool_provider" "ci" {
 resource "google_service_account_iam_member" "ci_federated" {
   service_account_id = google_service_account.ci.name
   role = "roles/iam.workloadIdentityUser"
-  member = "principalSet://iam.googleapis.com/projects/${data.google_project.ci.number}/locations/global/workloadIdentityPools/${google_iam_workload_identity_pool.ci.workload_identity_pool_id}/attribute.repository/acme/churn-demo"
+  # The pool's name is projects/NUMBER/locations/global/workloadIdentityPools/POOL.
+  member = "principalSet://iam.googleapis.com/${google_iam_workload_identity_pool.ci.name}/attribute.repository/acme/churn-demo"
 }
 
 output "ci_workload_identity_provider" {
