@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::iam::{self, IamTarget};
 use super::{Account, Deployment, Image, Repository, Service};
 use crate::spec::{CiProvider, CiSpec};
 
@@ -198,28 +199,19 @@ fn deploy_account(service: &Service) -> Account {
     }
 }
 
-/// What a deploy does, and nothing else: act as the runtime account (what the spec's
-/// deployers get), roll out revisions of this one service, push to this one repository.
+/// What a deploy does, and nothing else: what the spec's deployers get, each on the one
+/// resource it concerns, and for Cloud Build the logs its builds write.
 fn grants(provider: CiProvider, repository: Option<&Repository>) -> Vec<CiGrant> {
-    let mut out = vec![
-        grant(
-            "ci_act_as_runtime",
-            CiGrantOn::RuntimeAccount,
-            "roles/iam.serviceAccountUser",
-        ),
-        grant(
-            "ci_deploy_service",
-            CiGrantOn::Service,
-            "roles/run.developer",
-        ),
-    ];
-    if repository.is_some() {
-        out.push(grant(
-            "ci_push_image",
-            CiGrantOn::Repository,
-            "roles/artifactregistry.writer",
-        ));
-    }
+    let mut out: Vec<CiGrant> = iam::deploy_roles(repository.is_some())
+        .into_iter()
+        .map(|(target, (_, role))| match target {
+            IamTarget::ServiceAccount => {
+                grant("ci_act_as_runtime", CiGrantOn::RuntimeAccount, role)
+            }
+            IamTarget::Repository => grant("ci_push_image", CiGrantOn::Repository, role),
+            _ => grant("ci_deploy_service", CiGrantOn::Service, role),
+        })
+        .collect();
     if provider == CiProvider::Cloudbuild {
         out.push(grant(
             "ci_write_logs",
