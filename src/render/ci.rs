@@ -4,7 +4,7 @@
 
 use askama::Template;
 
-use super::{Arg, Value, add, arg};
+use super::{Arg, Value, add, add_text, arg, render_one, terraform};
 use crate::error::Error;
 use crate::model::{
     CLOUDBUILD_CONFIG, Ci, CiGrant, CiGrantOn, Deployment, Environment, Federation,
@@ -70,13 +70,8 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         _ => unreachable!("the model gives github a pool and cloudbuild a trigger"),
     }
     let grants = ci.grants.iter().map(|g| terraform_grant(g, d)).collect();
-    add(
-        tree,
-        d,
-        "terraform/ci.tf",
-        "terraform/ci.tf",
-        &TerraformCi { d, ci, grants },
-    )?;
+    let tf = render_one("terraform/ci.tf", &TerraformCi { d, ci, grants })?;
+    add_text(tree, d, "terraform/ci.tf", &terraform::align(&tf));
     let setup = Setup {
         d,
         ci,

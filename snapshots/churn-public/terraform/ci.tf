@@ -8,14 +8,14 @@ resource "google_project_service" "ci_apis" {
     "sts.googleapis.com",
   ])
 
-  project = var.project
-  service = each.value
+  project            = var.project
+  service            = each.value
   disable_on_destroy = false
 }
 
 resource "google_service_account" "ci" {
-  project = var.project
-  account_id = "churn-demo-deploy"
+  project      = var.project
+  account_id   = "churn-demo-deploy"
   display_name = "churn-demo deploy pipeline"
 
   depends_on = [google_project_service.apis]
@@ -23,45 +23,45 @@ resource "google_service_account" "ci" {
 
 resource "google_service_account_iam_member" "ci_act_as_runtime" {
   service_account_id = google_service_account.runtime.name
-  role = "roles/iam.serviceAccountUser"
-  member = google_service_account.ci.member
+  role               = "roles/iam.serviceAccountUser"
+  member             = google_service_account.ci.member
 }
 
 resource "google_cloud_run_v2_service_iam_member" "ci_deploy_service" {
-  project = google_cloud_run_v2_service.service.project
+  project  = google_cloud_run_v2_service.service.project
   location = google_cloud_run_v2_service.service.location
-  name = google_cloud_run_v2_service.service.name
-  role = "roles/run.developer"
-  member = google_service_account.ci.member
+  name     = google_cloud_run_v2_service.service.name
+  role     = "roles/run.developer"
+  member   = google_service_account.ci.member
 }
 
 resource "google_artifact_registry_repository_iam_member" "ci_push_image" {
-  project = google_artifact_registry_repository.images.project
-  location = google_artifact_registry_repository.images.location
+  project    = google_artifact_registry_repository.images.project
+  location   = google_artifact_registry_repository.images.location
   repository = google_artifact_registry_repository.images.name
-  role = "roles/artifactregistry.writer"
-  member = google_service_account.ci.member
+  role       = "roles/artifactregistry.writer"
+  member     = google_service_account.ci.member
 }
 
 # Pool ids stay reserved for 30 days after deletion: recreating it under the same id fails
 # until then (undelete it instead).
 resource "google_iam_workload_identity_pool" "ci" {
-  project = var.project
+  project                   = var.project
   workload_identity_pool_id = "gh-churn-demo"
-  display_name = "GitHub acme/churn-demo"
-  description = "GitHub Actions runs of acme/churn-demo that deploy churn-demo"
+  display_name              = "GitHub acme/churn-demo"
+  description               = "GitHub Actions runs of acme/churn-demo that deploy churn-demo"
 
   depends_on = [google_project_service.ci_apis]
 }
 
 resource "google_iam_workload_identity_pool_provider" "ci" {
-  project = var.project
-  workload_identity_pool_id = google_iam_workload_identity_pool.ci.workload_identity_pool_id
+  project                            = var.project
+  workload_identity_pool_id          = google_iam_workload_identity_pool.ci.workload_identity_pool_id
   workload_identity_pool_provider_id = "github"
   attribute_mapping = {
-    "google.subject" = "assertion.sub"
+    "google.subject"       = "assertion.sub"
     "attribute.repository" = "assertion.repository"
-    "attribute.ref" = "assertion.ref"
+    "attribute.ref"        = "assertion.ref"
   }
   attribute_condition = "assertion.repository == 'acme/churn-demo' && assertion.ref == 'refs/heads/main'"
 
@@ -72,17 +72,17 @@ resource "google_iam_workload_identity_pool_provider" "ci" {
 
 resource "google_service_account_iam_member" "ci_federated" {
   service_account_id = google_service_account.ci.name
-  role = "roles/iam.workloadIdentityUser"
+  role               = "roles/iam.workloadIdentityUser"
   # The pool's name is projects/NUMBER/locations/global/workloadIdentityPools/POOL.
   member = "principalSet://iam.googleapis.com/${google_iam_workload_identity_pool.ci.name}/attribute.repository/acme/churn-demo"
 }
 
 output "ci_workload_identity_provider" {
   description = "Set the GitHub repository secret MLGEN_WIF_PROVIDER_CHURN_DEMO to this."
-  value = google_iam_workload_identity_pool_provider.ci.name
+  value       = google_iam_workload_identity_pool_provider.ci.name
 }
 
 output "ci_service_account" {
   description = "The account the deploy pipeline acts as."
-  value = google_service_account.ci.email
+  value       = google_service_account.ci.email
 }
