@@ -10,8 +10,8 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
 import ci_specs
+import pytest
 import yaml
 from conftest import ROOT, copy_example, model_of, render_spec_text
 from extract_pulumi import extract
@@ -366,9 +366,9 @@ def test_the_pipeline_registers_what_the_model_says(tmp_path, provider):
     if provider == "github":
         assert got["pool"]["attribute_condition"] == (
             "assertion.repository == 'acme/churn-demo' && assertion.ref == 'refs/heads/main'")
-        assert [g["member"] for g in federated] == [
+        assert [g["member"] for g in federated] == [(
             "principalSet://iam.googleapis.com/projects/PROJECT_NUMBER/locations/global/"
-            "workloadIdentityPools/gh-churn-demo/attribute.repository/acme/churn-demo"]
+            "workloadIdentityPools/gh-churn-demo/attribute.repository/acme/churn-demo")]
         assert got["trigger"] is None
     else:
         assert (got["pool"], federated) == (None, [])

@@ -5,9 +5,8 @@ import json
 import re
 import shutil
 
-import pytest
-
 import ci_specs
+import pytest
 import tf_validate
 from conftest import ROOT, copy_example, model_of, render_spec_text
 from extract_terraform import extract
