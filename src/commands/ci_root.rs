@@ -3,16 +3,48 @@
 //! workflow there under the same rules as the output folder: conflicts are refused, edits
 //! by hand are kept unless forced, every write is atomic.
 
+use std::fs;
 use std::path::Path;
 
-use crate::error::Error;
-use crate::model::GITHUB_WORKFLOW;
+use crate::error::{Error, Refusal};
+use crate::model::{Deployment, GITHUB_WORKFLOW};
 use crate::plan::{self, Plan};
 use crate::tree::Tree;
 use crate::write::{self, Outcome};
 
 /// Where the workflow goes under the ci root.
 pub const WORKFLOW_IN_ROOT: &str = ".github/workflows/mlgen.yml";
+
+/// The pipeline runs mlgen in `[ci] directory` of the repository: with a ci root, that
+/// folder must be the spec's, or the workflow written there would check another spec.
+pub fn check(ci_root: Option<&Path>, spec: &Path, d: &Deployment) -> Result<(), Error> {
+    let (Some(root), Some(ci)) = (ci_root, &d.ci) else {
+        return Ok(());
+    };
+    let spec_dir = match spec.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let real = |p: &Path| fs::canonicalize(p).ok();
+    let want = real(spec_dir);
+    if want.is_some() && real(&root.join(&ci.directory)) == want {
+        return Ok(());
+    }
+    let inside = match (real(root), want) {
+        (Some(r), Some(w)) => w.strip_prefix(&r).ok().map(|rel| match rel.to_str() {
+            Some("") => ".".to_string(),
+            _ => rel.display().to_string(),
+        }),
+        _ => None,
+    };
+    Err(Refusal::CiRootMismatch {
+        ci_root: root.to_path_buf(),
+        directory: ci.directory.clone(),
+        spec_dir: spec_dir.to_path_buf(),
+        inside,
+    }
+    .into())
+}
 
 /// The tree for the output folder and, with a ci root, the one for that root.
 fn split(tree: &Tree, ci_root: Option<&Path>) -> (Tree, Option<Tree>) {

@@ -118,6 +118,7 @@ fn plan_cmd(a: PlanArgs) -> Result<ExitStatus, Error> {
     let specs = spec_list(&a.specs, a.out.as_deref().or(a.ci_root.as_deref()))?;
     let results = parallel::map(&specs, |spec| {
         let p = pipeline::prepare(spec, a.out.as_deref())?;
+        ci_root::check(a.ci_root.as_deref(), spec, &p.deployment)?;
         let plan = ci_root::plan(&p.tree, &p.out_dir, a.ci_root.as_deref())?;
         let recorded = plan
             .changes
@@ -197,6 +198,7 @@ fn apply(a: ApplyArgs) -> Result<ExitStatus, Error> {
     let specs = spec_list(&a.specs, a.out.as_deref().or(a.ci_root.as_deref()))?;
     let results = parallel::map(&specs, |spec| {
         let p = pipeline::prepare(spec, a.out.as_deref())?;
+        ci_root::check(a.ci_root.as_deref(), spec, &p.deployment)?;
         let (plan, outcome) = ci_root::apply(&p.tree, &p.out_dir, a.ci_root.as_deref(), a.force)?;
         Ok::<_, Error>((p.out_dir, plan.summary(), outcome, p.warnings))
     });
