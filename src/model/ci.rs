@@ -363,6 +363,22 @@ mod tests {
     }
 
     #[test]
+    fn the_deploy_account_gets_what_the_specs_deployers_get() {
+        let d = deployment(&format!(
+            "[access]\ndeployers = [\"group:d@x.example\"]\n{GITHUB}"
+        ));
+        let deployer: Vec<&str> = d
+            .iam
+            .iter()
+            .filter(|g| g.member == "group:d@x.example")
+            .map(|g| g.role.as_str())
+            .collect();
+        let ci = d.ci.expect("[ci] resolves");
+        let pipeline: Vec<&str> = ci.grants.iter().map(|g| g.role.as_str()).collect();
+        assert_eq!(deployer, pipeline);
+    }
+
+    #[test]
     fn the_build_is_deployed_by_digest_to_each_environment() {
         let c = ci(&format!(
             "{GITHUB}branch = \"release/1.x\"\ndirectory = \"svc/a\"\n"

@@ -425,3 +425,16 @@ def test_standin_refuses_a_principal_set_of_a_pool_that_does_not_exist(gcloud):
                    "--quiet"))
     assert gcloud.call(*grant, f"--member={member.format('999')}").returncode == 1
     ok(gcloud.call(*grant, f"--member={member.format(number)}"))
+
+
+def test_standin_runs_a_trigger_only_as_an_existing_account(gcloud):
+    create = ("builds", "triggers", "create", "github", "--name=svc-deploy", "--repo-owner=o", "--repo-name=r",
+              "--branch-pattern=^main$", "--build-config=cloudbuild.yaml",
+              "--service-account=projects/p-1/serviceAccounts/svc-deploy@p-1.iam.gserviceaccount.com",
+              "--project=p-1", "--quiet")
+    assert gcloud.call(*create).returncode == 1
+    assert gcloud.call("builds", "triggers", "describe", "svc-deploy", "--project=p-1").returncode == 1
+    ok(gcloud.call("iam", "service-accounts", "create", "svc-deploy", "--project=p-1", "--quiet"))
+    ok(gcloud.call(*create))
+    ok(gcloud.call("builds", "triggers", "describe", "svc-deploy", "--project=p-1"))
+    assert gcloud.call(*create).returncode == 1
