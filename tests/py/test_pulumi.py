@@ -23,6 +23,8 @@ from specgen import REPEAT, SEED, specs, to_toml
 
 ACCOUNT = "gcp:serviceaccount/account:Account"
 SERVICE = "gcp:cloudrunv2/service:Service"
+POOL = "gcp:iam/workloadIdentityPool:WorkloadIdentityPool"
+TRIGGER = "gcp:cloudbuild/trigger:Trigger"
 
 
 def _program(tmp_path, example):
@@ -78,8 +80,14 @@ def test_grants_are_ordered_and_reference_outputs(tmp_path, example):
             assert account in r["depends_on"], f"{grant['key']} must use the account's outputs"
         if grant["target"] == "service":
             assert f"{SERVICE}::service" in r["depends_on"], f"{grant['key']} must use the service's outputs"
-    apis = {f"{r['type']}::{r['name']}" for r in resources if r["type"] == "gcp:projects/service:Service"}
-    assert apis <= set(service["depends_on"])
+    apis = {f"{r['type']}::{r['name']}" for r in resources
+            if r["type"] == "gcp:projects/service:Service" and r["name"] in model["apis"]}
+    assert len(apis) == len(model["apis"]) and apis <= set(service["depends_on"])
+    if model["ci"]:
+        # The pipeline's APIs come before what calls them: the pool, or the trigger.
+        ci_apis = {f"gcp:projects/service:Service::ci-{api}" for api in model["ci"]["apis"]}
+        [needs] = [r for r in resources if r["type"] in (POOL, TRIGGER)]
+        assert ci_apis <= set(needs["depends_on"])
     assert all(r["inputs"]["disableOnDestroy"] is False for r in resources if r["type"] == "gcp:projects/service:Service")
 
 
