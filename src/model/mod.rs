@@ -9,6 +9,7 @@
 //! One module per spec table; [`resolve`] only composes them.
 
 mod account;
+mod ci;
 mod container;
 mod env;
 mod iam;
@@ -26,6 +27,10 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 pub use account::Account;
+pub use ci::{
+    CLOUDBUILD_CONFIG, Ci, CiBuild, CiGrant, CiGrantOn, Environment, Federation, GITHUB_WORKFLOW,
+    Trigger,
+};
 pub use container::{Container, Gpu};
 pub use env::{EnvVar, SecretEnv};
 pub use iam::{IamGrant, IamTarget, Principal, run_service_agent};
@@ -72,6 +77,8 @@ pub struct Deployment {
     pub cost: crate::cost::Inputs,
     /// Alert policies, channels, uptime check and dashboard; only with `[monitoring]`.
     pub monitoring: Option<Monitoring>,
+    /// The deploy pipeline, when the spec has `[ci]`.
+    pub ci: Option<Ci>,
 }
 
 /// Builds the deployment from a validated spec. `out_dir` is the output folder relative to
@@ -112,7 +119,7 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
             gpu,
         },
     );
-    Deployment {
+    let mut d = Deployment {
         spec_name: spec_name.to_string(),
         apis: apis(
             repository.is_some(),
@@ -137,7 +144,10 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         build: Build::new(out_dir),
         cost,
         monitoring,
-    }
+        ci: None,
+    };
+    d.ci = spec.ci.as_ref().map(|c| ci::resolve(c, &d));
+    d
 }
 
 /// The APIs the deployment calls, sorted.

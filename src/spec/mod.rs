@@ -17,8 +17,8 @@ pub mod validate;
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
-use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor, value::MapAccessDeserializer};
+use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 pub use load::{SourceFile, load};
@@ -65,6 +65,9 @@ pub struct Spec {
     /// Alert policies, an uptime check and a dashboard in Cloud Monitoring; none without it.
     #[serde(default)]
     pub monitoring: Option<MonitoringSpec>,
+    /// The pipeline that deploys on merge, with keyless authentication.
+    #[serde(default)]
+    pub ci: Option<CiSpec>,
     /// Where each table sits in the text, filled in by [`load::parse`].
     #[serde(skip)]
     #[schemars(skip)]
@@ -512,6 +515,65 @@ impl Default for MonitoringSpec {
             error_rate: unset(0.01),
         }
     }
+}
+
+/// Where the deploy pipeline runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CiProvider {
+    /// A GitHub Actions workflow, authenticated through Workload Identity Federation.
+    Github,
+    /// A Cloud Build trigger running as the deploy service account.
+    Cloudbuild,
+}
+
+/// `[ci]`: the pipeline that checks, builds once and deploys on every push to a branch.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CiSpec {
+    /// `github` (GitHub Actions) or `cloudbuild` (a Cloud Build trigger).
+    #[schemars(with = "CiProvider")]
+    pub provider: Spanned<CiProvider>,
+    /// The GitHub repository that deploys, `owner/name`.
+    #[schemars(with = "String")]
+    pub repository: Spanned<String>,
+    /// The branch whose pushes deploy.
+    #[serde(default = "default_branch")]
+    #[schemars(with = "String", default = "default_branch_text")]
+    pub branch: Spanned<String>,
+    /// The spec's folder relative to the repository root, where the pipeline runs.
+    #[serde(default = "default_directory")]
+    #[schemars(with = "String", default = "default_directory_text")]
+    pub directory: Spanned<String>,
+    /// The command that runs mlgen in the pipeline, e.g. `./bin/mlgen`; it must be on the
+    /// runner (mlgen is not published to a registry the pipeline could install it from).
+    #[serde(default = "default_mlgen")]
+    #[schemars(with = "String", default = "default_mlgen_text")]
+    pub mlgen: Spanned<String>,
+}
+
+fn default_branch_text() -> String {
+    "main".to_string()
+}
+
+fn default_directory_text() -> String {
+    ".".to_string()
+}
+
+fn default_mlgen_text() -> String {
+    "mlgen".to_string()
+}
+
+fn default_branch() -> Spanned<String> {
+    unset(default_branch_text())
+}
+
+fn default_directory() -> Spanned<String> {
+    unset(default_directory_text())
+}
+
+fn default_mlgen() -> Spanned<String> {
+    unset(default_mlgen_text())
 }
 
 /// A Secret Manager reference: never a value.

@@ -194,6 +194,7 @@ after_service = [
 {% endif %}
 {%- endfor -%}
 ]
+{%- include "pulumi/_ci.py" %}
 
 pulumi.export("uri", service.uri)
 pulumi.export("runtime_account", runtime_account.email)

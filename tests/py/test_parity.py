@@ -18,7 +18,7 @@ import extract_pulumi
 import extract_terraform
 import pytest
 from conftest import ROOT, copy_example, model_of, render_spec_text
-from gcloud_runner import Gcloud, ok
+from gcloud_runner import Gcloud
 from hypothesis import HealthCheck, Phase, given, note, seed, settings
 from parity import expected
 from pulumi_harness import run_program
@@ -30,14 +30,11 @@ HOSTILE = json.loads((ROOT / "tests" / "py" / "data" / "hostile.json").read_text
 def views(workdir, out):
     """The deployment each target describes."""
     recorded = run_program(out / "pulumi" / "__main__.py")
-    gcloud = Gcloud(workdir / "gcloud-standin")
-    ok(gcloud.run(out / "gcloud" / "deploy.sh"))
-    # teardown shows whether deletion protection holds (gcloud keeps no such flag).
-    gcloud.run(out / "gcloud" / "teardown.sh", "--yes")
+    records, ci_records = Gcloud(workdir / "gcloud-standin").deploy_then_teardown(out)
     return {
         "pulumi": extract_pulumi.extract(recorded),
         "terraform": extract_terraform.extract(out / "terraform"),
-        "gcloud": extract_gcloud.extract(gcloud.records()),
+        "gcloud": extract_gcloud.extract(records, ci_records),
     }
 
 

@@ -15,6 +15,7 @@
 
 mod access;
 mod account;
+mod ci;
 mod container;
 mod cost;
 mod env;
@@ -129,6 +130,7 @@ pub fn validate(spec: &Spec) -> Result<Checked, Vec<Diagnostic>> {
     serving::check(&mut c, spec, source.as_ref());
     cost::check(&mut c, &spec.cost);
     monitoring::check(&mut c, spec.monitoring.as_ref(), timeout_s);
+    ci::check(&mut c, spec.ci.as_ref());
     if let Some(gpu) = sized.gpu {
         resources::warn_gpu_quota(&mut c, spec, gpu);
         model::warn_cpu_only_on_gpu(&mut c, spec, gpu);
