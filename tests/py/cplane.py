@@ -13,6 +13,7 @@ import tomllib
 
 import tomli_w
 from conftest import copy_example, mlgen, model_of
+from controlplane.engine import Outcome
 from controlplane.gcloud import Scripts
 from controlplane.project import Cloud, Rejected
 from controlplane.pulumi import Pulumi
@@ -73,10 +74,8 @@ class Deployment:
         """One deploy of the output folder `out`. With `image` (Terraform and Pulumi), the
         documented manual steps first: create the repository alone, then push the image."""
         if self.target == "gcloud":
-            proc, outcome = self.tool.run(out / "gcloud" / "deploy.sh")
-            if proc.returncode != 0 and outcome.ok:
-                outcome.errors.append(f"deploy.sh exited {proc.returncode}: {proc.stderr[-2000:]}")
-            return outcome
+            pipeline = ["ci-setup.sh"] if (out / "gcloud" / "ci-setup.sh").exists() else []
+            return self._scripts(out, "deploy.sh", *pipeline)
         if image is not None:
             first = self._run(out, only=self._repositories(out))
             if not first.ok:
@@ -86,11 +85,23 @@ class Deployment:
 
     def destroy(self, out):
         if self.target == "gcloud":
-            proc, outcome = self.tool.run(out / "gcloud" / "teardown.sh", "--yes")
-            if proc.returncode != 0 and outcome.ok:
-                outcome.errors.append(f"teardown.sh exited {proc.returncode}: {proc.stderr[-2000:]}")
-            return outcome
+            return self._scripts(out, "teardown.sh --yes")
         return self.tool.destroy()
+
+    def _scripts(self, out, *commands):
+        """Runs gcloud scripts in turn (ci-setup.sh, when the spec has a pipeline, after
+        deploy.sh, as its usage says); stops at the first that fails."""
+        outcome = Outcome()
+        for command in commands:
+            script, *args = command.split()
+            proc, one = self.tool.run(out / "gcloud" / script, *args)
+            outcome.changed += one.changed
+            outcome.errors += one.errors
+            if proc.returncode != 0 and one.ok:
+                outcome.errors.append(f"{script} exited {proc.returncode}: {proc.stderr[-2000:]}")
+            if not outcome.ok:
+                break
+        return outcome
 
     def _run(self, out, only=None):
         if self.target == "terraform":

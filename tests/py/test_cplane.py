@@ -19,6 +19,7 @@ GCLOUD_REDEPLOYS = "deploy.sh rebuilds the image and rolls out a new revision on
 GCLOUD_KEEPS_GRANTS = ("deploy.sh keeps the runtime account's grants on a secret and on the model's folder that "
                        "left the spec: it prunes grants only on what it created")
 GPU_QUOTA_NOT_CHECKED = "GPU quota is not checked before anything is created: the service fails on it last"
+PIPELINE_LEFT = "teardown.sh leaves what ci-setup.sh created: the pipeline's account, its identity pool, their grants"
 REPOSITORY_NOT_REUSED = "creating the repository fails when it exists already (ALREADY_EXISTS): nothing imports it"
 PROTECTED_EXAMPLES = ["fraud-onnx-gcs", "iris-sklearn"]
 UNPROTECTED_EXAMPLES = ["churn-public", "forecast-gpu"]
@@ -157,8 +158,9 @@ def left_by(cloud, before):
     return {k: (before[k], after[k]) for k in after if k != "apis" and after[k] != before[k]}
 
 
-@pytest.mark.parametrize("example", UNPROTECTED_EXAMPLES)
-@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize(("target", "example"), [
+    pytest.param(t, e, marks=pytest.mark.xfail(strict=True, reason=PIPELINE_LEFT)) if (t, e) == ("gcloud", "churn-public")
+    else (t, e) for e in UNPROTECTED_EXAMPLES for t in TARGETS])
 def test_teardown_removes_exactly_what_the_deploy_created(tmp_path, target, example):
     setup = Setup.example(tmp_path, example)
     d = setup.deployment(target)
@@ -231,17 +233,32 @@ def test_a_missing_prerequisite_fails_before_anything_is_created(tmp_path, targe
 def test_deployers_hold_what_a_deploy_needs(tmp_path, target):
     setup = Setup.example(tmp_path, "fraud-onnx-gcs")
     d = setup.deployed(target)
-    s, account, repo = setup.model["service"], setup.model["runtime_account"], setup.model["repository"]
-    gaps = {
-        member: d.cloud.deployer_gaps(
-            member,
-            f"projects/{s['project']}/locations/{s['region']}/services/{s['name']}",
-            f"projects/{s['project']}/serviceAccounts/{account['email']}",
-            f"projects/{repo['project']}/locations/{repo['location']}/repositories/{repo['id']}",
-        )
-        for member in setup.spec["access"]["deployers"]
-    }
+    gaps = {member: deployer_gaps(setup, d.cloud, member) for member in setup.spec["access"]["deployers"]}
     assert all(not g for g in gaps.values()), gaps
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_the_pipeline_deploys_with_what_it_is_granted(tmp_path, target):
+    """The account a [ci] pipeline acts as, through its identity pool, may deploy."""
+    setup = Setup.example(tmp_path, "churn-public")
+    d = setup.deployed(target)
+    ci = setup.model["ci"]
+    assert deployer_gaps(setup, d.cloud, ci["account"]["member"]) == []
+    account = f"projects/{setup.model['service']['project']}/serviceAccounts/{ci['account']['email']}"
+    assert any(r == account and role == "roles/iam.workloadIdentityUser" and m.startswith("principalSet://")
+               for r, role, m in d.cloud.policies)
+    pools = [n for n in d.cloud.pools if "/providers/" in n]
+    assert [p.rsplit("/", 1)[1] for p in pools] == [setup.model["ci"]["provider"]], pools
+
+
+def deployer_gaps(setup, cloud, member):
+    s, account, repo = setup.model["service"], setup.model["runtime_account"], setup.model["repository"]
+    return cloud.deployer_gaps(
+        member,
+        f"projects/{s['project']}/locations/{s['region']}/services/{s['name']}",
+        f"projects/{s['project']}/serviceAccounts/{account['email']}",
+        f"projects/{repo['project']}/locations/{repo['location']}/repositories/{repo['id']}",
+    )
 
 
 SHARED_IMAGE = "us-central1-docker.pkg.dev/acme-shared/base/iris:2.0.0"

@@ -11,6 +11,7 @@ import re
 
 import yaml
 from gcloud_runner import Gcloud
+from gcloud_standin import parse_dict
 
 from controlplane.engine import Outcome
 from controlplane.project import NotModelled, Rejected, Res, binding
@@ -119,7 +120,22 @@ class Scripts:
             return [(Res("repository", self._resource(command, project, flags, pos[0]),
                          {"format": flags["--repository-format"].upper(), "description": flags.get("--description")}),
                      "create")]
+        if command.startswith("iam workload-identity-pools "):
+            return [self._pool(command, project, flags, pos[0])]
         raise NotModelled(f"the control plane does not replay `gcloud {command}`")
+
+    @staticmethod
+    def _pool(command, project, flags, name):
+        """A Workload Identity pool, or one of its OIDC providers, created or updated."""
+        pool = f"projects/{project}/locations/{flags['--location']}/workloadIdentityPools/"
+        verb = command.split()[-1]
+        if command.startswith("iam workload-identity-pools providers "):
+            attrs = {"project": project, "attributeCondition": flags.get("--attribute-condition"),
+                     "attributeMapping": parse_dict("--attribute-mapping", flags["--attribute-mapping"])}
+            res = Res("pool", f"{pool}{flags['--workload-identity-pool']}/providers/{name}", attrs)
+            return res, "update" if verb == "update-oidc" else "create"
+        attrs = {"project": project, "displayName": flags.get("--display-name"), "description": flags.get("--description")}
+        return Res("pool", pool + name, attrs), verb
 
     @staticmethod
     def _resource(command, project, flags, name):

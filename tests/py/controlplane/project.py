@@ -11,6 +11,8 @@ Resources (`Res`) are the control plane's own vocabulary, one per API object:
     service     projects/{p}/locations/{l}/services/{s}  {config, deletionProtection}
     monitoring  projects/{p}/{collection}/{displayName}  {project}: a channel, alert policy,
                 uptime check or dashboard, held by its display name and checked for its API only
+    pool        projects/{p}/locations/{l}/workloadIdentityPools/{id}[/providers/{id}]
+                {project, displayName, description | attributeMapping, attributeCondition}
     binding     (resource, role, member) in the resource's IAM policy; a managed folder's
                 resource is b/{bucket}/managedFolders/{folder}/
 
@@ -35,6 +37,7 @@ API_OF = {
     "bucket": "storage.googleapis.com",
     "folder": "storage.googleapis.com",
     "monitoring": "monitoring.googleapis.com",
+    "pool": "iam.googleapis.com",
 }
 
 # The permissions the rules check, by predefined role (cloud.google.com/iam/docs/roles-permissions).
@@ -67,6 +70,10 @@ DEPLOY_PERMISSIONS = {
     "service": "run.services.update",
     "repository": "artifactregistry.repositories.uploadArtifacts",
 }
+
+# A Workload Identity principal set names its pool by the project's number.
+PRINCIPAL_SET = re.compile(r"principalSet://iam\.googleapis\.com/projects/(?P<number>\d+)/locations/(?P<loc>[^/]+)/"
+                           r"workloadIdentityPools/(?P<pool>[^/]+)/.+")
 
 AR_IMAGE = re.compile(r"(?P<loc>[a-z0-9-]+)-docker\.pkg\.dev/(?P<project>[^/]+)/(?P<repo>[^/]+)/"
                       r"(?P<image>[^:@]+)(?::(?P<tag>[^@]+))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?")
@@ -120,6 +127,7 @@ class Cloud:
         self.buckets = set(buckets)
         self.folders = set(folders)  # b/{bucket}/managedFolders/{folder}/
         self.monitoring = {}  # resource name -> {project}
+        self.pools = {}  # resource name of a pool or its provider -> attrs
         self.gpu_quota = dict(gpu_quota or {})  # region -> GPUs
         self.changes = []  # (action, kind, name) of every applied mutation
 
@@ -181,7 +189,8 @@ class Cloud:
 
     def _snapshot(self):
         return repr((sorted((p, sorted(a)) for p, a in self.apis.items()), self.accounts, self.repositories,
-                     self.images, self.services, self.monitoring, sorted(self.policies)))
+                     self.images, self.services, self.monitoring, self.pools,
+                     sorted(self.policies)))
 
     def _require_api(self, project, kind):
         api = API_OF[kind]
@@ -282,6 +291,10 @@ class Cloud:
             raise Rejected(f"NOT_FOUND: {resource} does not exist (setting its IAM policy)")
         if not formats.is_member(member):
             raise Rejected(f"INVALID_ARGUMENT: Invalid principal {member!r} in the policy of {resource}")
+        m = PRINCIPAL_SET.fullmatch(member)
+        if member.startswith("principalSet://") and not (m and m["number"] == self.number and (
+                f"projects/{self.project}/locations/{m['loc']}/workloadIdentityPools/{m['pool']}" in self.pools)):
+            raise Rejected(f"INVALID_ARGUMENT: Identity Pool does not exist ({member})")
         if not re.fullmatch(r"roles/[\w.]+|projects/[^/]+/roles/[\w.]+", role):
             raise Rejected(f"INVALID_ARGUMENT: Role {role} is not supported")
         # IAM refuses a service account of a project it knows that does not exist.
@@ -312,6 +325,20 @@ class Cloud:
             self.monitoring.pop(res.name, None)
         else:
             self.monitoring[res.name] = {"project": res.attrs["project"]}
+
+    def _pool(self, res, action, check):
+        a = res.attrs
+        pool = res.name.split("/providers/")[0]
+        if check and action == "create":
+            self._require_api(a["project"], "pool")
+            if res.name in self.pools:
+                raise Rejected(f"ALREADY_EXISTS: {res.name}")
+            if pool != res.name and pool not in self.pools:
+                raise Rejected(f"NOT_FOUND: workload identity pool {pool} (creating its provider)")
+        if action == "delete":
+            self.pools = {n: v for n, v in self.pools.items() if n != res.name and not n.startswith(res.name + "/")}
+        else:
+            self.pools[res.name] = {k: v for k, v in a.items() if k != "project"}
 
     def _service(self, res, action, check, new_revision=False):
         if action == "delete":
@@ -422,5 +449,6 @@ class Cloud:
             "images": self.images,
             "services": services,
             "monitoring": self.monitoring,
+            "pools": self.pools,
             "policies": sorted(self.policies),
         })

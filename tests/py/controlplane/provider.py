@@ -27,6 +27,8 @@ TERRAFORM = {
     "google_monitoring_alert_policy": "alertPolicies",
     "google_monitoring_uptime_check_config": "uptimeCheckConfigs",
     "google_monitoring_dashboard": "dashboards",
+    "google_iam_workload_identity_pool": "pool",
+    "google_iam_workload_identity_pool_provider": "pool_provider",
 }
 PULUMI = {
     "gcp:projects/service:Service": "api",
@@ -44,6 +46,8 @@ PULUMI = {
     "gcp:monitoring/alertPolicy:AlertPolicy": "alertPolicies",
     "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig": "uptimeCheckConfigs",
     "gcp:monitoring/dashboard:Dashboard": "dashboards",
+    "gcp:iam/workloadIdentityPool:WorkloadIdentityPool": "pool",
+    "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider": "pool_provider",
 }
 # Monitoring collections (monitoring/v3 resources.py), the kinds above that name one.
 MONITORING = {"notificationChannels", "alertPolicies", "uptimeCheckConfigs", "dashboards"}
@@ -82,6 +86,11 @@ MEMBER_TARGETS = {
 }
 
 
+def _pool_name(project, a):
+    """Pools are global; the API names them by project id, the provider's `name` by number."""
+    return f"projects/{project}/locations/global/workloadIdentityPools/{a['workloadIdentityPoolId']}"
+
+
 def _monitoring_name(kind, a):
     display = json.loads(a["dashboardJson"])["displayName"] if kind == "dashboards" else a["displayName"]
     return f"projects/{a['project']}/{kind}/{display}"
@@ -104,6 +113,13 @@ def resource(kind, a):
                    {"config": service.canonical(a), "deletionProtection": a.get("deletionProtection", True)})
     if kind in MONITORING:
         return Res("monitoring", _monitoring_name(kind, a), {"project": a["project"]})
+    if kind == "pool":
+        return Res("pool", _pool_name(a["project"], a), {"project": a["project"], "displayName": a.get("displayName"),
+                                                         "description": a.get("description")})
+    if kind == "pool_provider":
+        return Res("pool", f"{_pool_name(a['project'], a)}/providers/{a['workloadIdentityPoolProviderId']}",
+                   {"project": a["project"], "attributeMapping": a.get("attributeMapping"),
+                    "attributeCondition": a.get("attributeCondition")})
     return binding(MEMBER_TARGETS[kind](a), a["role"], a["member"])
 
 
@@ -123,4 +139,6 @@ def outputs(kind, a, number):
                    registryUri=f"{a['location']}-docker.pkg.dev/{a['project']}/{a['repositoryId']}")
     elif kind in MONITORING:
         out.update(name=_monitoring_name(kind, a))
+    elif kind == "pool":
+        out.update(name=_pool_name(number, a))
     return out
