@@ -617,14 +617,14 @@ import asyncio, json, sys, time
 sys.path.insert(0, sys.argv[1])
 import numpy as np
 import uvloop
-import server
+import batching
 
 demand = [0.0]
-server.loop_demand_s = lambda: demand[0]  # the loop's busy seconds, as the test says
+batching.loop_demand_s = lambda: demand[0]  # the loop's busy seconds, as the test says
 
 
 async def main():
-    b = server.Batcher(None)  # no executor: the model below is quick, so it runs inline
+    b = batching.Batcher(None)  # no executor: the model below is quick, so it runs inline
     b.predict = lambda X: X[:, 0]
     calls = []
     timed = b.timed_predict
@@ -643,7 +643,7 @@ async def main():
         return time.perf_counter() - t
 
     def window(busy):  # a load window passes, the loop busy for `busy` of it so far
-        time.sleep(server.LOAD_WINDOW_S * 1.2)
+        time.sleep(batching.LOAD_WINDOW_S * 1.2)
         demand[0] = b.window_demand + busy * (b.loop.time() - b.window_at)
 
     out = {}
@@ -700,7 +700,7 @@ from concurrent.futures import ThreadPoolExecutor
 sys.path.insert(0, sys.argv[1])
 import numpy as np
 import uvloop
-import server
+import batching
 
 slow = []
 ran_in = []
@@ -714,7 +714,7 @@ def predict(X):
 
 
 async def main():
-    b = server.Batcher(ThreadPoolExecutor(max_workers=1))
+    b = batching.Batcher(ThreadPoolExecutor(max_workers=1))
     b.predict = predict
     for turns_slow in (False, False, True, False, False):
         slow.append(turns_slow)
@@ -1156,7 +1156,7 @@ def test_generated_app_compiles_and_passes_ruff(tmp_path):
     dirs = [copy_example(tmp_path, e)[1] / "app" for e in EXAMPLES]
     dirs.append(build_service(tmp_path, "sklearn", serving="convert_to_onnx = true")[0] / "app")
     for app_dir in dirs:
-        for py in app_dir.glob("*.py"):
+        for py in app_dir.rglob("*.py"):
             subprocess.run([sys.executable, "-m", "py_compile", py], check=True)
         done = subprocess.run([BIN / "ruff", *RUFF, app_dir], capture_output=True, text=True)
         assert done.returncode == 0, done.stdout + done.stderr
