@@ -171,3 +171,30 @@ fn image_built_elsewhere_needs_no_repository() {
             .any(|a| a.starts_with("cloudbuild") || a.starts_with("artifactregistry"))
     );
 }
+
+#[test]
+fn a_custom_handler_is_copied_into_the_image_with_what_it_includes() {
+    let d = resolve(&example("review-sentiment"));
+    let h = d.model.handler.as_ref().unwrap();
+    assert_eq!(
+        (h.file.as_str(), h.module.as_str(), h.class.as_str()),
+        ("serve.py", "serve", "Model")
+    );
+    assert_eq!(d.model.include, ["labels.json"]);
+    // The app runs the handler; the image installs the serving stack and the spec's pins only.
+    assert_eq!(d.model.serve_framework, "custom");
+    assert!(
+        !d.python
+            .requirements
+            .iter()
+            .any(|r| r.starts_with("scikit-learn"))
+    );
+
+    let nested = example("review-sentiment").replace("serve.py:Model", "src/text_model.py:Scorer");
+    let h = resolve(&nested).model.handler.unwrap();
+    assert_eq!(
+        (h.file.as_str(), h.module.as_str(), h.class.as_str()),
+        ("src/text_model.py", "text_model", "Scorer")
+    );
+    assert!(resolve(&example("iris-sklearn")).model.handler.is_none());
+}

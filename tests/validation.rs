@@ -86,10 +86,7 @@ fn an_unknown_key_lists_the_valid_keys_once() {
 #[test]
 fn every_missing_required_key_is_reported_at_its_table() {
     let t = with("deletion_protection = true\n", "")
-        .replace(
-            "features = [\"sepal_length\", \"sepal_width\", \"petal_length\", \"petal_width\"]\n",
-            "",
-        )
+        .replace("source = \"models/iris.joblib\"\n", "")
         .replace("account_id = \"iris-runtime\"\n", "");
     let ds = diagnostics(&t);
     let keys: Vec<&str> = ds.iter().map(|d| d.key.as_str()).collect();
@@ -97,7 +94,7 @@ fn every_missing_required_key_is_reported_at_its_table() {
         keys,
         [
             "service.deletion_protection",
-            "model.features",
+            "model.source",
             "service_account.account_id"
         ]
     );
@@ -111,7 +108,7 @@ fn every_missing_required_key_is_reported_at_its_table() {
         "service",
         "true or false",
     );
-    expect(&t, "model.features", "model", "a list of names");
+    expect(&t, "model.source", "model", "text in quotes");
 }
 
 #[test]
@@ -774,4 +771,133 @@ fn errors_are_located_by_line_and_column() {
 fn all_problems_are_reported_at_once() {
     let t = with("cpu = 1", "cpu = 3").replace("concurrency = 80", "concurrency = 0");
     assert_eq!(diagnostics(&t).len(), 2);
+}
+
+/// The base spec served by a custom handler: `handler` replaces nothing else.
+fn custom(handler: &str) -> String {
+    with(
+        "framework = \"sklearn\"",
+        &format!("framework = \"custom\"\nhandler = \"{handler}\""),
+    )
+}
+
+#[test]
+fn a_custom_handler_is_a_python_file_and_a_class_beside_the_spec() {
+    assert_eq!(diagnostics(&custom("serve.py:Model")), vec![]);
+    assert_eq!(diagnostics(&custom("src/text_model.py:Model_2")), vec![]);
+    // Any model file: the handler reads it.
+    let t = custom("serve.py:Model").replace("models/iris.joblib", "models/weights.bin");
+    assert_eq!(diagnostics(&t), vec![]);
+    expect(
+        &custom("serve.py"),
+        "model.handler",
+        "serve.py",
+        "FILE.py:CLASS",
+    );
+    expect(
+        &custom("serve.txt:Model"),
+        "model.handler",
+        "serve.txt",
+        "`.py`",
+    );
+    expect(
+        &custom("../serve.py:Model"),
+        "model.handler",
+        "../serve.py",
+        "without `..`",
+    );
+    expect(
+        &custom("my-model.py:Model"),
+        "model.handler",
+        "my-model.py",
+        "module name",
+    );
+    expect(
+        &custom("server.py:Model"),
+        "model.handler",
+        "server.py",
+        "server_handler.py",
+    );
+    expect(
+        &custom("serve.py:2Model"),
+        "model.handler",
+        "2Model",
+        "class name",
+    );
+}
+
+#[test]
+fn handler_and_custom_come_together() {
+    let t = with("framework = \"sklearn\"", "framework = \"custom\"");
+    expect(
+        &t,
+        "model.handler",
+        "\"custom\"",
+        "handler = \"serve.py:Model\"",
+    );
+    let t = with(
+        "framework = \"sklearn\"",
+        "framework = \"sklearn\"\nhandler = \"serve.py:Model\"",
+    );
+    expect(
+        &t,
+        "model.handler",
+        "serve.py:Model",
+        "framework = \"custom\"",
+    );
+    let t = format!(
+        "{}\n[serving]\nconvert_to_onnx = true\n",
+        custom("serve.py:Model")
+    );
+    expect(
+        &t,
+        "serving.convert_to_onnx",
+        "true",
+        "remove `convert_to_onnx`",
+    );
+}
+
+#[test]
+fn only_a_custom_handler_may_go_without_features() {
+    let no_features = |text: &str| {
+        let line = text.lines().find(|l| l.starts_with("features")).unwrap();
+        text.replace(line, "")
+    };
+    assert_eq!(diagnostics(&no_features(&custom("serve.py:Model"))), vec![]);
+    expect(
+        &no_features(BASE),
+        "model.features",
+        "sklearn",
+        "input columns",
+    );
+}
+
+#[test]
+fn included_files_are_relative_paths_inside_the_spec_folder() {
+    let t = |include: &str| with("port = 8080", &format!("port = 8080\ninclude = {include}"));
+    assert_eq!(diagnostics(&t(r#"["tokenizer/", "labels.json"]"#)), vec![]);
+    expect(
+        &t(r#"["../secrets.json"]"#),
+        "container.include",
+        "../secrets.json",
+        "without `..`",
+    );
+    expect(
+        &t(r#"["/etc/passwd"]"#),
+        "container.include",
+        "/etc/passwd",
+        "relative path",
+    );
+    expect(
+        &t(r#"["a//b"]"#),
+        "container.include",
+        "a//b",
+        "relative path",
+    );
+    expect(
+        &t(r#"["vocab/", "vocab"]"#),
+        "container.include",
+        "\"vocab\"",
+        "once",
+    );
 }

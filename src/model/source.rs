@@ -10,6 +10,9 @@ use crate::spec::{Framework, Spec};
 pub const GCS_MOUNT_PATH: &str = "/mnt/model";
 /// Where a baked-in model lives inside the image.
 pub const IMAGE_MODEL_DIR: &str = "/app/model";
+/// Where a custom handler and the files it includes live inside the image, laid out as they
+/// are beside the spec.
+pub const IMAGE_HANDLER_DIR: &str = "/app/handler";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Model {
@@ -27,6 +30,33 @@ pub struct Model {
     /// The library that loads `container_path` at run time: `onnx` for a converted sklearn
     /// model, otherwise `framework`.
     pub serve_framework: String,
+    /// `custom` only: the class that loads and runs the model.
+    pub handler: Option<Handler>,
+    /// Files and folders (ending in `/`) beside the spec, copied into [`IMAGE_HANDLER_DIR`].
+    pub include: Vec<String>,
+}
+
+/// A custom handler: a class in a Python file beside the spec.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Handler {
+    /// The file, relative to the spec's folder (the build context).
+    pub file: String,
+    /// The module the app imports it as: the file's name without `.py`.
+    pub module: String,
+    pub class: String,
+}
+
+impl Handler {
+    /// `FILE.py:CLASS`, as validated.
+    fn of(text: &str) -> Self {
+        let (file, class) = text.split_once(':').expect("a validated handler");
+        let name = file_name(file);
+        Handler {
+            module: name.strip_suffix(".py").unwrap_or(&name).to_string(),
+            file: file.to_string(),
+            class: class.to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,6 +114,17 @@ pub(super) fn resolve(spec: &Spec, checked: &Checked) -> (Model, Option<Volume>)
             .collect(),
         convert_to_onnx,
         serve_framework: serve_framework.as_str().to_string(),
+        handler: spec
+            .model
+            .handler
+            .as_ref()
+            .map(|h| Handler::of(h.get_ref())),
+        include: spec
+            .container
+            .include
+            .iter()
+            .map(|f| f.get_ref().clone())
+            .collect(),
     };
     (model, volume)
 }

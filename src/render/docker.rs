@@ -97,6 +97,10 @@ const FRAMEWORKS: &[(&str, &str)] = &[
         "frameworks/onnx.py",
         include_str!("../../templates/app/frameworks/onnx.py"),
     ),
+    (
+        "frameworks/custom.py",
+        include_str!("../../templates/app/frameworks/custom.py"),
+    ),
 ];
 
 const CONVERT: &str = include_str!("../../templates/app/convert.py");

@@ -98,6 +98,8 @@ pub enum Framework {
     Xgboost,
     Lightgbm,
     Onnx,
+    // The service's own Python class (`handler`) loads and runs the model.
+    Custom,
 }
 
 impl Framework {
@@ -107,6 +109,7 @@ impl Framework {
             Framework::Xgboost => "xgboost",
             Framework::Lightgbm => "lightgbm",
             Framework::Onnx => "onnx",
+            Framework::Custom => "custom",
         }
     }
 }
@@ -120,9 +123,20 @@ pub struct ModelSpec {
     /// A path relative to the spec's folder, or `gs://bucket/object`.
     #[schemars(with = "String")]
     pub source: Spanned<String>,
-    /// Input columns, in the order the model expects them.
+    /// Input columns, in the order the model expects them. A custom handler without them
+    /// receives each instance as the request sent it.
+    #[serde(default = "no_features")]
     #[schemars(with = "Vec<String>")]
     pub features: Spanned<Vec<Spanned<String>>>,
+    /// `framework = "custom"` only: `FILE.py:CLASS`, a Python file beside the spec and the
+    /// class in it that loads the model and predicts.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub handler: Option<Spanned<String>>,
+}
+
+fn no_features() -> Spanned<Vec<Spanned<String>>> {
+    unset(Vec::new())
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -140,6 +154,10 @@ pub struct ContainerSpec {
     /// Overrides the pinned base image; must carry a tag or digest.
     #[schemars(with = "Option<String>")]
     pub base_image: Option<Spanned<String>>,
+    /// Files and folders (ending in `/`) beside the spec that a custom handler reads,
+    /// copied into the image next to it.
+    #[schemars(with = "Vec<String>")]
+    pub include: Vec<Spanned<String>>,
 }
 
 impl Default for ContainerSpec {
@@ -149,6 +167,7 @@ impl Default for ContainerSpec {
             requirements: Vec::new(),
             port: unset(8080),
             base_image: None,
+            include: Vec::new(),
         }
     }
 }

@@ -20,6 +20,7 @@ from settings import (
 
 # isort: split
 import asyncio
+import inspect
 import os
 import time
 import traceback
@@ -28,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 import frameworks
 import openapi
 from batching import Batcher
-from frameworks import ModelError
+from frameworks import LoadFailed, ModelError
 from inputs import BadRequest
 from logs import log, trace_of
 from outputs import dumps
@@ -41,13 +42,13 @@ JSON = b"application/json"
 
 
 def load_model(path):
-    """Returns predict(X) -> array-like with one entry per row."""
+    """Returns the model's Predictor."""
     predictor = frameworks.load(FRAMEWORK, path, DEVICE)
     if predictor.width is not None and predictor.width != len(FEATURES):
         raise ModelError(
             f"the model takes {predictor.width} features, the spec lists {len(FEATURES)}"
         )
-    return predictor.predict
+    return predictor
 
 
 async def drain(receive):
@@ -74,7 +75,10 @@ class App:
     def __init__(self):
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
         self.batcher = None
+        self.predictor = None
         self.ready = None
+        self.loading = None  # the task that loads the model
+        self.failed = False  # the service's own load code raised: never ready
         self.openapi = dumps(openapi.document())
 
     def describe(self):
@@ -109,7 +113,7 @@ class App:
             if message["type"] == "lifespan.startup":
                 self.ready = asyncio.Event()
                 self.batcher = Batcher(self.executor)
-                asyncio.get_running_loop().create_task(self.load())
+                self.loading = asyncio.get_running_loop().create_task(self.load())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 log("INFO", "shutting down", pid=os.getpid())
@@ -120,9 +124,15 @@ class App:
         # In a thread, so the port answers (503 on readiness) while the model loads.
         started = time.monotonic()
         try:
-            predict = await asyncio.get_running_loop().run_in_executor(
+            predictor = await asyncio.get_running_loop().run_in_executor(
                 self.executor, load_model, MODEL_PATH
             )
+        except LoadFailed as e:
+            # The process stays up and unready: the startup probe fails the revision with
+            # this reason in its logs, and a local run still answers /ready with 503.
+            log("CRITICAL", str(e), traceback=traceback.format_exc())
+            self.failed = True
+            return
         except Exception as e:  # noqa: BLE001
             log(
                 "CRITICAL",
@@ -132,7 +142,8 @@ class App:
             # Exit so the revision fails now, with this line in its logs, rather than after
             # the whole startup probe window.
             os._exit(3)
-        self.batcher.predict = predict
+        self.predictor = predictor
+        self.batcher.predict = predictor.predict
         self.ready.set()
         log(
             "INFO",
@@ -154,6 +165,8 @@ class App:
         if path == READY_PATH:
             if self.ready is not None and self.ready.is_set():
                 return await respond(send, 200, b'{"status":"ready"}')
+            if self.failed:
+                return await respond(send, 503, b'{"status":"failed"}')
             return await respond(send, 503, b'{"status":"loading"}')
         if path == LIVE_PATH:
             return await respond(send, 200, b'{"status":"ok"}')
@@ -176,6 +189,16 @@ class App:
         )
         body = dumps({"error": message, "request_id": request_id})
         await respond(send, status, body, close=close)
+
+    async def infer(self, X):
+        """The predictions for one request's rows: in a batch with other requests' rows
+        where the model allows, else in a call of their own."""
+        predict = self.predictor.predict
+        if self.predictor.batchable:
+            return await self.batcher.submit(X)
+        if inspect.iscoroutinefunction(predict):
+            return await predict(X)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, predict, X)
 
     async def predict(self, scope, receive, send):
         batcher = self.batcher
@@ -218,12 +241,19 @@ class App:
                 return await self.error(send, scope, e.status, e.message)
             if not self.ready.is_set():
                 # Another worker may be ready and answering the readiness probe: wait for
-                # this one's model rather than fail the request.
-                await self.ready.wait()
+                # this one's model rather than fail the request (a wait, which a client
+                # that leaves does not cancel).
+                await asyncio.wait([self.loading])
+            if self.failed:
+                return await self.error(
+                    send, scope, 503, "the model did not load; the logs say why"
+                )
             batcher.arriving -= 1
             queued = True
             try:
-                out = await batcher.submit(X)
+                out = await self.infer(X)
+            except BadRequest as e:
+                return await self.error(send, scope, e.status, e.message)
             except Exception as e:  # noqa: BLE001
                 return await self.error(
                     send,
@@ -233,7 +263,13 @@ class App:
                     exception=f"{type(e).__name__}: {e}",
                     traceback=traceback.format_exc(),
                 )
-            await respond(send, 200, vertex.answer(out))
+            try:
+                body = vertex.answer(out)
+            except TypeError as e:
+                return await self.error(
+                    send, scope, 500, "the model's predictions are not JSON", exception=str(e)
+                )
+            await respond(send, 200, body)
         finally:
             if not queued:
                 batcher.arriving -= 1

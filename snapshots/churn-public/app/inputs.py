@@ -4,7 +4,7 @@ naming the row and the feature."""
 
 import numpy as np
 import orjson
-from settings import FEATURES
+from settings import FEATURES, FRAMEWORK
 
 N_FEATURES = len(FEATURES)
 FEATURE_SET = frozenset(FEATURES)
@@ -70,8 +70,28 @@ def to_matrix(rows, may_hold_booleans=True):
     return np.array([_row_values(r, i) for i, r in enumerate(rows)], dtype=np.float64)
 
 
+def to_instances(rows, may_hold_booleans=True):
+    """The rows for a custom handler, as a 1-d object array (which the batcher stacks and
+    slices as it does a matrix): with features, each row an object by feature name, checked
+    as for any model (None where missing); without, each as the request sent it."""
+    if FEATURES:
+        X = to_matrix(rows, may_hold_booleans)
+        # NaN, the matrix's missing value, goes back to None (NaN is the only value != itself).
+        rows = [
+            {f: None if v != v else v for f, v in zip(FEATURES, r, strict=True)}
+            for r in X.tolist()
+        ]
+    return np.fromiter(rows, dtype=object, count=len(rows))
+
+
+# What a protocol hands the model: a custom handler's instances, any other model's matrix.
+model_input = to_instances if FRAMEWORK == "custom" else to_matrix
+
+
 def row_schemas():
     """JSON schemas of one instance: an array in feature order, or an object by name."""
+    if not FEATURES:
+        return [{"description": "Any JSON value, as the handler reads it"}]
     number = {"type": ["number", "null"], "description": "null is a missing value"}
     row_array = {
         "type": "array",

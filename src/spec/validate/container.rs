@@ -1,9 +1,11 @@
 //! `[container]`: Python version, extra requirements, port and base image.
 
+use std::collections::BTreeSet;
+
 use toml::Spanned;
 
 use super::Checker;
-use super::ids::is_pinned_requirement;
+use super::ids::{is_pinned_requirement, is_safe_path};
 use crate::platform::platform;
 use crate::spec::ContainerSpec;
 
@@ -42,6 +44,32 @@ pub(super) fn check(c: &mut Checker, ct: &ContainerSpec) {
     }
     if let Some(base) = &ct.base_image {
         check_image_ref(c, "container.base_image", base);
+    }
+    check_include(c, &ct.include);
+}
+
+/// Each include is a file, or a folder written with a trailing `/`, inside the spec's
+/// folder (the build context), listed once.
+fn check_include(c: &mut Checker, include: &[Spanned<String>]) {
+    let mut seen = BTreeSet::new();
+    for entry in include {
+        let path = entry.get_ref();
+        let plain = path.strip_suffix('/').unwrap_or(path);
+        if !is_safe_path(plain) {
+            c.err(
+                "container.include",
+                entry.span(),
+                format!("`{path}` is not a usable path to include"),
+                "use a relative path inside the spec's folder, made of letters, digits, `.`, `_`, `-` and `/`, without `..`; end a folder with `/`",
+            );
+        } else if !seen.insert(plain) {
+            c.err(
+                "container.include",
+                entry.span(),
+                format!("`{path}` is included twice"),
+                "list each file or folder once",
+            );
+        }
     }
 }
 

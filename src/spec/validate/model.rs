@@ -6,14 +6,101 @@ use super::ids::{is_bucket, is_feature_char, is_safe_path};
 use super::{Checker, ModelSource};
 use crate::spec::{Framework, ModelSpec};
 
+/// The app's own modules: a handler module of the same name would shadow one of them.
+const APP_MODULES: &[&str] = &[
+    "batching",
+    "config",
+    "convert",
+    "frameworks",
+    "inputs",
+    "logs",
+    "main",
+    "openapi",
+    "outputs",
+    "protocols",
+    "server",
+    "settings",
+];
+
 /// Checks the table; the source comes back parsed when it is valid.
 pub(super) fn check(c: &mut Checker, m: &ModelSpec) -> Option<ModelSource> {
     let source = parse_source(c, m);
     if source.is_some() {
         check_extension(c, m);
     }
-    check_features(c, m);
+    check_handler(c, m);
+    // A custom handler may take the request's instances as they come.
+    if *m.framework.get_ref() != Framework::Custom || !m.features.get_ref().is_empty() {
+        check_features(c, m);
+    }
     source
+}
+
+/// `handler = "FILE.py:CLASS"` goes with `framework = "custom"`, and only with it.
+fn check_handler(c: &mut Checker, m: &ModelSpec) {
+    let custom = *m.framework.get_ref() == Framework::Custom;
+    let Some(handler) = &m.handler else {
+        if custom {
+            c.err(
+                "model.handler",
+                m.framework.span(),
+                "a custom model needs a `handler`".into(),
+                "add `handler = \"serve.py:Model\"`: a Python file beside the spec and the class in it that loads the model and predicts",
+            );
+        }
+        return;
+    };
+    if !custom {
+        c.err(
+            "model.handler",
+            handler.span(),
+            "`handler` is only read with `framework = \"custom\"`".into(),
+            "remove `handler`, or set `framework = \"custom\"` to serve the model with your own class",
+        );
+        return;
+    }
+    if let Err(help) = parse_handler(handler.get_ref()) {
+        c.err(
+            "model.handler",
+            handler.span(),
+            format!("`{}` is not a usable handler", handler.get_ref()),
+            help,
+        );
+    }
+}
+
+/// `FILE.py:CLASS` as (file, class), or what is wrong with it.
+fn parse_handler(text: &str) -> Result<(&str, &str), String> {
+    let Some((file, class)) = text.split_once(':') else {
+        return Err("write `FILE.py:CLASS`, e.g. `serve.py:Model`".into());
+    };
+    let module = file.rsplit('/').next().unwrap_or(file);
+    let Some(module) = module.strip_suffix(".py") else {
+        return Err(format!(
+            "`{file}` is not a Python file: it must end in `.py`"
+        ));
+    };
+    if !is_safe_path(file) || !is_identifier(module) {
+        return Err(format!(
+            "`{file}` must be a relative path inside the spec's folder, without `..`, to a file whose name is a Python module name (letters, digits and `_`)"
+        ));
+    }
+    if APP_MODULES.contains(&module) {
+        return Err(format!(
+            "the app has a module `{module}` of its own: rename the file, e.g. `{module}_handler.py`"
+        ));
+    }
+    if !is_identifier(class) {
+        return Err(format!(
+            "`{class}` is not a Python class name: use letters, digits and `_`, not starting with a digit"
+        ));
+    }
+    Ok((file, class))
+}
+
+fn is_identifier(s: &str) -> bool {
+    s.chars().next().is_some_and(|c| !c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// A Cloud Storage model is mounted as a volume, which needs the gen2 environment.
@@ -79,6 +166,8 @@ fn check_extension(c: &mut Checker, m: &ModelSpec) {
         Framework::Xgboost => &["json", "ubj"],
         Framework::Lightgbm => &["txt", "lgb", "model"],
         Framework::Onnx => &["onnx"],
+        // The handler reads the file itself, whatever its format.
+        Framework::Custom => return,
     };
     let ext = src.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
     if !exts.contains(&ext) {
@@ -104,7 +193,7 @@ fn check_features(c: &mut Checker, m: &ModelSpec) {
     if features.is_empty() {
         c.err(
             "model.features",
-            m.features.span(),
+            super::span_or(m.features.span(), m.framework.span()),
             "the model needs at least one feature".into(),
             "list the input columns in the order the model expects them",
         );

@@ -14,14 +14,20 @@ class ModelError(Exception):
     """The model file cannot serve this service's features."""
 
 
+class LoadFailed(Exception):
+    """The service's own code failed to load the model: the process stays up and unready."""
+
+
 @dataclass
 class Predictor:
     """A loaded model. `predict(X)` takes a float matrix, one row per instance, and returns
     one prediction per row; `width` is the number of features the model takes, where its
-    file says."""
+    file says. Unless `batchable`, each request's rows get a call of their own: in the
+    model's thread, or awaited on the event loop when `predict` is a coroutine function."""
 
     predict: Callable
     width: int | None = None
+    batchable: bool = True
 
 
 def load(framework, path, device):
