@@ -77,6 +77,10 @@ const APP: &[(&str, &str)] = &[
         "protocols/vertex.py",
         include_str!("../../templates/app/protocols/vertex.py"),
     ),
+    (
+        "protocols/oip.py",
+        include_str!("../../templates/app/protocols/oip.py"),
+    ),
 ];
 
 /// One module per framework the app serves with (the model's `serve_framework`).

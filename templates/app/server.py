@@ -33,7 +33,7 @@ from frameworks import LoadFailed, ModelError
 from inputs import BadRequest
 from logs import log, trace_of
 from outputs import dumps
-from protocols import vertex
+from protocols import oip, vertex
 
 # A refused body is still read and dropped, up to this much, before the 413: a client that
 # is still sending then reads the answer instead of a reset connection.
@@ -63,8 +63,9 @@ async def drain(receive):
             return
 
 
-async def respond(send, status, body, content_type=JSON, close=False):
+async def respond(send, status, body, content_type=JSON, close=False, extra=()):
     headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    headers.extend(extra)
     if close:
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -160,6 +161,8 @@ class App:
             if method != "POST":
                 return await self.error(send, scope, 405, "use POST")
             return await self.predict(scope, receive, send)
+        if path.startswith(oip.PREFIX):
+            return await self.open_inference(scope, receive, send)
         if method not in ("GET", "HEAD"):
             return await self.error(send, scope, 405, "use GET")
         if path == READY_PATH:
@@ -175,6 +178,17 @@ class App:
         if path == "/openapi.json":
             return await respond(send, 200, self.openapi)
         return await self.error(send, scope, 404, f"no route {path}")
+
+    async def open_inference(self, scope, receive, send):
+        ready = self.ready is not None and self.ready.is_set()
+        answer = oip.route(scope["method"], scope["path"], ready)
+        if answer is oip.INFER:
+            call = oip.Call(dict(scope["headers"]))
+            return await self.predict(scope, receive, send, call)
+        status, body = answer
+        if isinstance(body, str):
+            return await self.error(send, scope, status, body)
+        return await respond(send, status, body)
 
     async def error(self, send, scope, status, message, close=False, **fields):
         request_id = os.urandom(16).hex()
@@ -200,7 +214,9 @@ class App:
             return await predict(X)
         return await asyncio.get_running_loop().run_in_executor(self.executor, predict, X)
 
-    async def predict(self, scope, receive, send):
+    async def predict(self, scope, receive, send, protocol=vertex):
+        """Answers one request in `protocol`'s shape: parse(body) -> the model's input,
+        answer(predictions) -> the body, sent with its `content_type` and `headers`."""
         batcher = self.batcher
         batcher.arriving += 1
         queued = False
@@ -236,7 +252,7 @@ class App:
                 size += len(chunk)
                 chunks.append(chunk)
             try:
-                X = vertex.parse(b"".join(chunks) if chunks else body)
+                X = protocol.parse(b"".join(chunks) if chunks else body)
             except BadRequest as e:
                 return await self.error(send, scope, e.status, e.message)
             if not self.ready.is_set():
@@ -264,12 +280,13 @@ class App:
                     traceback=traceback.format_exc(),
                 )
             try:
-                body = vertex.answer(out)
+                body = protocol.answer(out)
             except TypeError as e:
                 return await self.error(
                     send, scope, 500, "the model's predictions are not JSON", exception=str(e)
                 )
-            await respond(send, 200, body)
+            content_type = getattr(protocol, "content_type", JSON)
+            await respond(send, 200, body, content_type, extra=getattr(protocol, "headers", ()))
         finally:
             if not queued:
                 batcher.arriving -= 1

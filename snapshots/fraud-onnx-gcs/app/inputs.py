@@ -78,8 +78,7 @@ def to_instances(rows, may_hold_booleans=True):
         X = to_matrix(rows, may_hold_booleans)
         # NaN, the matrix's missing value, goes back to None (NaN is the only value != itself).
         rows = [
-            {f: None if v != v else v for f, v in zip(FEATURES, r, strict=True)}
-            for r in X.tolist()
+            {f: None if v != v else v for f, v in zip(FEATURES, r, strict=True)} for r in X.tolist()
         ]
     return np.fromiter(rows, dtype=object, count=len(rows))
 
