@@ -1,12 +1,23 @@
-//! Located spec errors, rendered the way rustc and cargo render theirs.
+//! Located spec errors and warnings, rendered the way rustc and cargo render theirs.
 
 use std::ops::Range;
 
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 
+/// Whether a diagnostic stops generation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Severity {
+    /// The spec is invalid; nothing is generated.
+    #[default]
+    Error,
+    /// Valid, but likely not what the user wants; the files are generated anyway.
+    Warning,
+}
+
 /// One problem in a spec, pointing at the text that causes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    pub severity: Severity,
     /// Dotted key path, e.g. `resources.cpu`; empty for syntax errors.
     pub key: String,
     pub message: String,
@@ -21,6 +32,7 @@ pub struct Diagnostic {
 impl Diagnostic {
     pub fn new(key: impl Into<String>, span: Range<usize>, message: impl Into<String>) -> Self {
         Diagnostic {
+            severity: Severity::Error,
             key: key.into(),
             message: message.into(),
             span,
@@ -39,12 +51,31 @@ impl Diagnostic {
         self
     }
 
+    pub fn warning(mut self) -> Self {
+        self.severity = Severity::Warning;
+        self
+    }
+
     pub fn title(&self) -> String {
         if self.key.is_empty() {
             self.message.clone()
         } else {
             format!("`{}`: {}", self.key, self.message)
         }
+    }
+}
+
+/// The warnings about one spec, with the text they point into.
+#[derive(Debug, Clone, Default)]
+pub struct Warnings {
+    pub path: String,
+    pub text: String,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Warnings {
+    pub fn render(&self, styled: bool) -> String {
+        render_each(&self.path, &self.text, &self.diagnostics, styled)
     }
 }
 
@@ -58,8 +89,20 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// Renders every diagnostic against the spec source; `styled` adds ANSI colours.
+/// Renders every error against the spec source, then a line saying nothing was generated;
+/// `styled` adds ANSI colours.
 pub fn render(path: &str, text: &str, diagnostics: &[Diagnostic], styled: bool) -> String {
+    let mut out = render_each(path, text, diagnostics, styled);
+    let n = diagnostics.len();
+    out.push_str(&format!(
+        "error: {path}: {n} problem{} found, nothing was generated\n",
+        if n == 1 { "" } else { "s" }
+    ));
+    out
+}
+
+/// Renders each diagnostic at its own severity, each followed by a blank line.
+pub fn render_each(path: &str, text: &str, diagnostics: &[Diagnostic], styled: bool) -> String {
     let renderer = if styled {
         Renderer::styled()
     } else {
@@ -67,9 +110,13 @@ pub fn render(path: &str, text: &str, diagnostics: &[Diagnostic], styled: bool) 
     };
     let mut out = String::new();
     for d in diagnostics {
+        let level = match d.severity {
+            Severity::Error => Level::ERROR,
+            Severity::Warning => Level::WARNING,
+        };
         let title = d.title();
         let span = clamp(d.span.clone(), text);
-        let mut group: Group<'_> = Level::ERROR.primary_title(title).element(
+        let mut group: Group<'_> = level.primary_title(title).element(
             Snippet::source(text)
                 .path(path)
                 .annotation(AnnotationKind::Primary.span(span).label(d.label.as_str())),
@@ -80,11 +127,6 @@ pub fn render(path: &str, text: &str, diagnostics: &[Diagnostic], styled: bool) 
         out.push_str(&renderer.render(&[group]));
         out.push_str("\n\n");
     }
-    let n = diagnostics.len();
-    out.push_str(&format!(
-        "error: {path}: {n} problem{} found, nothing was generated\n",
-        if n == 1 { "" } else { "s" }
-    ));
     out
 }
 

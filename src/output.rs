@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use similar::{ChangeTag, TextDiff};
 
 use crate::cost::{self, Billing, Report};
-use crate::diagnostics::{self, Diagnostic};
+use crate::diagnostics::{self, Diagnostic, Warnings};
 use crate::error::Error;
 use crate::plan::{Conflict, FileChange, Plan};
 
@@ -155,8 +155,9 @@ fn summary_line(plan: &Plan) -> String {
     )
 }
 
-/// One spec's entry in the machine-readable plan (`plan --format json`).
-pub fn plan_json(plan: &Plan, cost: &Report, spec: &Path) -> Value {
+/// One spec's entry in the machine-readable plan (`plan --format json`); `warnings`, when
+/// there are any, are located like an invalid spec's diagnostics.
+pub fn plan_json(plan: &Plan, cost: &Report, warnings: &Warnings, spec: &Path) -> Value {
     let files: Vec<Value> = plan
         .pending()
         .map(|c| {
@@ -165,14 +166,22 @@ pub fn plan_json(plan: &Plan, cost: &Report, spec: &Path) -> Value {
             v
         })
         .collect();
-    json!({
+    let mut v = json!({
         "spec": spec.display().to_string(),
         "out_dir": plan.out_dir.display().to_string(),
         "current": plan.is_current(),
         "summary": plan.summary(),
         "files": files,
         "cost": cost_json(cost),
-    })
+    });
+    if !warnings.diagnostics.is_empty() {
+        v["warnings"] = warnings
+            .diagnostics
+            .iter()
+            .map(|d| diagnostic_json(&warnings.path, &warnings.text, d))
+            .collect();
+    }
+    v
 }
 
 /// The estimate with everything it assumes; figures are `null` where a price is missing
@@ -277,6 +286,11 @@ fn with_causes(e: &Error) -> String {
         src = s.source();
     }
     msg
+}
+
+/// Prints a spec's warnings to stderr, located like errors.
+pub fn warn(w: &Warnings) {
+    let _ = write!(anstream::stderr(), "{}", w.render(true));
 }
 
 /// Prints an error to stderr: a located report for an invalid spec, else `error: …` and

@@ -2,6 +2,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use crate::diagnostics::Warnings;
 use crate::error::{Error, Refusal};
 use crate::model::{self, Deployment};
 use crate::render;
@@ -19,6 +20,8 @@ pub struct Prepared {
     pub tree: Tree,
     /// The output folder as the user named it (for messages).
     pub out_dir: PathBuf,
+    /// What the spec's valid settings are unlikely to do as meant.
+    pub warnings: Warnings,
 }
 
 /// Loads, validates, resolves and renders the spec at `spec_path` for output in `out`
@@ -36,19 +39,26 @@ pub fn prepare(spec_path: &Path, out: Option<&Path>) -> Result<Prepared, Error> 
         None => spec_dir.join(DEFAULT_OUT),
     };
     let checked = validate::validate(&parsed).map_err(|d| Error::spec(&file, d))?;
+    validate::check_files(&parsed, &checked, &spec_dir).map_err(|d| Error::spec(&file, d))?;
     let out_rel = out_relative(&spec_dir, &out_dir)?;
     let deployment = model::resolve(&parsed, &checked, &spec_name(spec_path), &out_rel);
     let tree = render::render(&deployment)?;
+    let warnings = Warnings {
+        path: file.display(),
+        text: file.text.clone(),
+        diagnostics: checked.warnings,
+    };
     Ok(Prepared {
         file,
         deployment,
         tree,
         out_dir,
+        warnings,
     })
 }
 
-/// Validates and resolves spec text alone, as if written to the default output folder;
-/// used by tests and `mlgen model`.
+/// Validates and resolves spec text alone, as if written to the default output folder, with
+/// no files beside it (a local model is not looked for); used by tests.
 pub fn compile(file: &SourceFile) -> Result<(Deployment, Tree), Error> {
     let parsed = spec::load::parse(file)?;
     let checked = validate::validate(&parsed).map_err(|d| Error::spec(file, d))?;

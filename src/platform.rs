@@ -35,6 +35,36 @@ pub struct CpuMemory {
     pub max_memory_mib: u64,
 }
 
+/// Cloud Run's execution environments. mlgen runs a fractional CPU on the first generation
+/// (the only one that takes it) and everything else on the second (GPUs and Cloud Storage
+/// mounts need it). The model and the validators both ask [`Generation::for_cpu`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Generation {
+    Gen1,
+    Gen2,
+}
+
+impl Generation {
+    /// The second generation needs at least this much memory.
+    pub const GEN2_MIN_MEMORY_MIB: u64 = 512;
+
+    pub fn for_cpu(millicpu: u32) -> Generation {
+        if millicpu >= 1000 {
+            Generation::Gen2
+        } else {
+            Generation::Gen1
+        }
+    }
+
+    /// gcloud's spelling and the API's.
+    pub fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Generation::Gen1 => ("gen1", "EXECUTION_ENVIRONMENT_GEN1"),
+            Generation::Gen2 => ("gen2", "EXECUTION_ENVIRONMENT_GEN2"),
+        }
+    }
+}
+
 /// The platform table, parsed once.
 pub fn platform() -> &'static Platform {
     static P: OnceLock<Platform> = OnceLock::new();

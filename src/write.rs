@@ -383,15 +383,14 @@ struct Lock {
 impl Lock {
     fn acquire(out_dir: &Path) -> Result<Lock, Error> {
         let path = out_dir.join(LOCK_FILE);
-        match fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(mut f) => {
-                let _ = writeln!(f, "pid={}", std::process::id());
-                Ok(Lock { path })
-            }
+        // The lock appears with its pid already in it (written to a temporary file, then
+        // linked into place), so a concurrent apply never reads an empty lock.
+        let mut staged = tempfile::NamedTempFile::new_in(out_dir)
+            .map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
+        writeln!(staged, "pid={}", std::process::id())
+            .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+        match fs::hard_link(staged.path(), &path) {
+            Ok(()) => Ok(Lock { path }),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 let text = fs::read_to_string(&path).unwrap_or_default();
                 let pid = text

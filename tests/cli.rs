@@ -24,12 +24,32 @@ fn plan_check(spec: &Path) -> Command {
     c
 }
 
-/// Copies an example's spec into a fresh temp folder; returns (tempdir, spec path).
+/// Copies an example's spec and model into a fresh temp folder; returns (tempdir, spec path).
 fn example(name: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
+    copy_example(name, dir.path());
     let spec = dir.path().join("mlgen.toml");
-    fs::copy(root().join("examples").join(name).join("mlgen.toml"), &spec).unwrap();
     (dir, spec)
+}
+
+/// Copies an example's spec, and the model file beside it if it has one, into `dir`.
+fn copy_example(name: &str, dir: &Path) {
+    let from = root().join("examples").join(name);
+    for rel in ["mlgen.toml", "models", "model"] {
+        copy_tree(&from.join(rel), &dir.join(rel));
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    if from.is_dir() {
+        fs::create_dir_all(to).unwrap();
+        for e in fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        }
+    } else if from.exists() {
+        fs::copy(from, to).unwrap();
+    }
 }
 
 /// Every entry under `dir` (files with content, folders, links), to compare states.
@@ -585,6 +605,11 @@ fn init_writes_a_valid_starter_and_never_overwrites() {
     let d = tempfile::tempdir().unwrap();
     let spec = d.path().join("mlgen.toml");
     mlgen().arg("init").arg(&spec).assert().success();
+    // The starter is valid; only its model file is still to be put beside it.
+    let o = mlgen().arg("validate").arg(&spec).output().unwrap();
+    assert!(stderr(&o).contains("`model.source`"), "{}", stderr(&o));
+    fs::create_dir(d.path().join("models")).unwrap();
+    fs::write(d.path().join("models/model.joblib"), "model").unwrap();
     mlgen().arg("validate").arg(&spec).assert().success();
     let text = fs::read_to_string(&spec).unwrap();
     assert_eq!(text.lines().next(), Some("#:schema ./mlgen.schema.json"));
@@ -736,11 +761,7 @@ fn many_specs_are_planned_and_applied_per_service() {
     for ex in ["iris-sklearn", "fraud-onnx-gcs", "churn-public"] {
         let dir = d.path().join("services").join(ex);
         fs::create_dir_all(&dir).unwrap();
-        fs::copy(
-            root().join("examples").join(ex).join("mlgen.toml"),
-            dir.join("mlgen.toml"),
-        )
-        .unwrap();
+        copy_example(ex, &dir);
     }
     let services = d.path().join("services");
     let o = plan_check(&services).output().unwrap();
@@ -1016,5 +1037,99 @@ fn gpu_services_pay_for_the_gpu_and_unpriced_regions_say_so() {
     assert!(
         text.contains("Estimated cost: none, region europe-north2 is in neither price tier"),
         "{text}"
+    );
+}
+
+#[test]
+fn a_missing_model_file_fails_before_anything_is_written() {
+    let (d, spec) = example("iris-sklearn");
+    fs::remove_dir_all(d.path().join("models")).unwrap();
+    let line = fs::read_to_string(&spec)
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("source = "))
+        .unwrap()
+        + 1;
+    for cmd in ["validate", "plan", "apply", "render"] {
+        let o = mlgen().arg(cmd).arg(&spec).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{cmd}");
+        let err = stderr(&o);
+        assert!(
+            err.contains("error: `model.source`: the model file")
+                && err.contains("models/iris.joblib does not exist")
+                && err.contains(&format!("mlgen.toml:{line}:10"))
+                && err.contains("help: put the model there"),
+            "{cmd}: {err}"
+        );
+    }
+    assert!(!d.path().join("deploy").exists());
+    let v = plan_json(&spec);
+    assert_eq!(v["plans"][0]["diagnostics"][0]["key"], "model.source");
+    assert_eq!(v["plans"][0]["diagnostics"][0]["line"], line);
+}
+
+#[test]
+fn warnings_are_shown_located_and_do_not_fail() {
+    let (d, spec) = example("fraud-onnx-gcs");
+    let o = mlgen().arg("validate").arg(&spec).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let line = fs::read_to_string(&spec)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("\"group:risk-analysts@acme.example\""))
+        .unwrap()
+        + 1;
+    assert!(
+        err.starts_with("warning: `access.invokers`: `group:risk-analysts@acme.example`")
+            && err.contains(&format!("mlgen.toml:{line}:3"))
+            && err.contains("help: requests from a laptop"),
+        "{err}"
+    );
+    assert!(!err.contains("error"), "{err}");
+    assert!(stdout(&o).contains("valid"), "{}", stdout(&o));
+    for cmd in ["plan", "apply"] {
+        let o = mlgen().arg(cmd).arg(&spec).output().unwrap();
+        assert!(o.status.success(), "{cmd}: {}", stderr(&o));
+        assert!(stderr(&o).contains("warning: `access.invokers`"), "{cmd}");
+    }
+    assert!(d.path().join("deploy/Dockerfile").is_file());
+    let v = plan_json(&spec);
+    let w = &v["plans"][0]["warnings"];
+    assert_eq!(w.as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(
+        (&w[0]["key"], &w[0]["line"], &w[0]["column"]),
+        (&"access.invokers".into(), &line.into(), &3.into())
+    );
+    assert!(w[0]["help"].as_str().unwrap().contains("ingress = \"all\""));
+
+    // A spec without warnings says nothing on stderr and has no `warnings` in JSON.
+    let (_d, spec) = example("iris-sklearn");
+    let o = mlgen().arg("validate").arg(&spec).output().unwrap();
+    assert_eq!(stderr(&o), "");
+    assert!(plan_json(&spec)["plans"][0].get("warnings").is_none());
+}
+
+#[test]
+fn a_gpu_service_is_reminded_of_its_quota_and_a_cpu_model_of_the_cost() {
+    let (d, spec) = example("forecast-gpu");
+    let o = mlgen().arg("apply").arg(&spec).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("warning: `resources.gpu`")
+            && err.contains("without zonal redundancy, per project per region"),
+        "{err}"
+    );
+    fs::write(d.path().join("models/forecast.txt"), "model").unwrap();
+    edit(&spec, "framework = \"xgboost\"", "framework = \"lightgbm\"");
+    edit(&spec, "forecast.ubj", "forecast.txt");
+    let o = mlgen().arg("plan").arg(&spec).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("warning: `model.framework`: a lightgbm model runs on the CPU")
+            && err.contains("a month per instance in europe-west4"),
+        "{err}"
     );
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use mlgen::model::{Deployment, IamTarget};
+use mlgen::model::{Deployment, IamTarget, Principal};
 use mlgen::pipeline;
 use mlgen::spec::SourceFile;
 
@@ -50,22 +50,40 @@ fn least_privilege_grants() {
         .iter()
         .filter(|g| g.member == d.runtime_account.member)
         .collect();
-    // The runtime account reads its two secrets and the model bucket; nothing else.
+    // The runtime account reads its two secrets and the model's folder; nothing else.
     assert_eq!(runtime.len(), 3);
     assert!(
         runtime
             .iter()
-            .all(|g| g.before_service && g.member_is_runtime)
+            .all(|g| g.before_service && g.principal == Principal::Runtime)
     );
-    assert!(runtime.iter().any(|g| g.target == IamTarget::Bucket
+    assert!(runtime.iter().any(|g| g.target == IamTarget::ManagedFolder
         && g.role == "roles/storage.objectViewer"
-        && g.resource == "acme-models-prod"));
-    // Invokers get run.invoker on the service; never the runtime account.
+        && g.resource == "acme-models-prod/fraud/v7/"));
+    assert_eq!(d.volumes[0].mount_options, ["only-dir=fraud/v7"]);
+    // Callers and deployers get roles on the service; never the runtime account.
     for g in d.iam.iter().filter(|g| g.target == IamTarget::Service) {
-        assert_eq!(g.role, "roles/run.invoker");
+        assert!(["roles/run.invoker", "roles/run.developer"].contains(&g.role.as_str()));
         assert_ne!(g.member, d.runtime_account.member);
         assert!(!g.before_service);
     }
+    // A deployer can deploy: act as the runtime account, update the service, push images.
+    let deployer = "serviceAccount:deploy@acme-ci.iam.gserviceaccount.com";
+    let mut roles: Vec<&str> = d
+        .iam
+        .iter()
+        .filter(|g| g.member == deployer)
+        .map(|g| g.role.as_str())
+        .collect();
+    roles.sort_unstable();
+    assert_eq!(
+        roles,
+        [
+            "roles/artifactregistry.writer",
+            "roles/iam.serviceAccountUser",
+            "roles/run.developer"
+        ]
+    );
     let keys: std::collections::BTreeSet<_> = d.iam.iter().map(|g| &g.key).collect();
     assert_eq!(keys.len(), d.iam.len(), "IAM keys must be unique");
     assert!(d.apis.contains(&"secretmanager.googleapis.com".to_string()));
@@ -77,7 +95,7 @@ fn public_service_disables_the_invoker_check_without_all_users() {
     let d = resolve(&example("churn-public"));
     assert!(d.service.invoker_iam_disabled);
     assert!(d.iam.iter().all(|g| !g.member.starts_with("all")));
-    assert!(d.iam.iter().all(|g| g.target != IamTarget::Service));
+    assert!(d.iam.iter().all(|g| g.role != "roles/run.invoker"));
 }
 
 #[test]
@@ -197,4 +215,78 @@ fn a_custom_handler_is_copied_into_the_image_with_what_it_includes() {
         ("src/text_model.py", "text_model", "Scorer")
     );
     assert!(resolve(&example("iris-sklearn")).model.handler.is_none());
+}
+
+#[test]
+fn features_resolve_with_their_type_and_values() {
+    let text = example("iris-sklearn").replace(
+        "\"petal_width\"]",
+        "{ name = \"n\", type = \"integer\" }, \
+         { name = \"plan\", type = \"category\", values = [\"free\", \"pro \\\"x\\\"\"] }]",
+    );
+    let d = resolve(&text);
+    let typed: Vec<(&str, &str, Vec<&str>)> = d
+        .model
+        .features
+        .iter()
+        .map(|f| {
+            let values = f.values.iter().map(String::as_str).collect();
+            (f.name.as_str(), f.kind.as_str(), values)
+        })
+        .collect();
+    assert_eq!(
+        typed,
+        [
+            ("sepal_length", "number", vec![]),
+            ("sepal_width", "number", vec![]),
+            ("petal_length", "number", vec![]),
+            ("n", "integer", vec![]),
+            ("plan", "category", vec!["free", "pro \"x\""]),
+        ]
+    );
+    // config.json hands the app the same, as JSON (the quote in a value escaped).
+    let file = SourceFile {
+        path: PathBuf::from("svc/mlgen.toml"),
+        text,
+    };
+    let (_, tree) = pipeline::compile(&file).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_str(tree.get("app/config.json").unwrap()).unwrap();
+    assert_eq!(
+        config["features"][4],
+        serde_json::json!({"name": "plan", "type": "category", "values": ["free", "pro \"x\""]})
+    );
+    assert_eq!(
+        config["features"][3],
+        serde_json::json!({"name": "n", "type": "integer"})
+    );
+}
+
+#[test]
+fn a_dataframe_input_adds_pandas_and_numbers_keep_the_matrix() {
+    let has_pandas = |d: &Deployment| {
+        d.python
+            .requirements
+            .iter()
+            .any(|r| r.starts_with("pandas=="))
+    };
+    let numbers = resolve(&example("iris-sklearn"));
+    assert_eq!(numbers.model.input, "matrix");
+    assert!(!has_pandas(&numbers));
+    for edit in [
+        "{ name = \"plan\", type = \"category\", values = [\"a\"] }]",
+        "\"petal_width\"]\ninput = \"dataframe\"",
+    ] {
+        let d = resolve(&example("iris-sklearn").replace("\"petal_width\"]", edit));
+        assert_eq!(d.model.input, "dataframe", "{edit}");
+        assert!(has_pandas(&d), "{edit}: {:?}", d.python.requirements);
+    }
+}
+
+#[test]
+fn output_resolves_to_predict_unless_proba_is_asked_for() {
+    assert_eq!(resolve(&example("iris-sklearn")).model.output, "predict");
+    let proba =
+        example("iris-sklearn").replace("\"petal_width\"]", "\"petal_width\"]\noutput = \"proba\"");
+    assert_eq!(resolve(&proba).model.output, "proba");
 }

@@ -175,6 +175,9 @@ fn real_json_plan() -> String {
     let svc = tmp.path().join("svc");
     fs::create_dir(&svc).unwrap();
     mlgen(&svc, &["init"]);
+    // mlgen refuses a spec whose model file is missing: put one where the starter names it.
+    fs::create_dir(svc.join("models")).unwrap();
+    fs::write(svc.join("models/model.joblib"), "model").unwrap();
     mlgen(tmp.path(), &["apply", "svc"]);
     let spec = svc.join("mlgen.toml");
     let text = fs::read_to_string(&spec).unwrap();

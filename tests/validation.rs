@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use mlgen::diagnostics::{Diagnostic, line_col};
+use mlgen::diagnostics::{Diagnostic, Severity, line_col};
 use mlgen::error::Error;
 use mlgen::spec::{SourceFile, load, validate};
 
@@ -217,8 +217,8 @@ fn wrong_types_say_what_the_key_takes() {
             with("\"petal_width\"]", "4]"),
             "model.features",
             "4",
-            "expected text in quotes, found `4`",
-            "`\"…\"`",
+            "expected a feature name in quotes or a feature table, found `4`",
+            "`{ name = \"plan\", type = \"category\"",
         ),
         (
             with(
@@ -900,4 +900,241 @@ fn included_files_are_relative_paths_inside_the_spec_folder() {
         "\"vocab\"",
         "once",
     );
+}
+
+#[test]
+fn one_cpu_or_more_runs_gen2_which_needs_512_mib() {
+    let t = with("memory = \"2Gi\"", "memory = \"256Mi\"");
+    expect(&t, "resources.memory", "256Mi", "memory = \"512Mi\"");
+    let t = with("memory = \"2Gi\"", "memory = \"512Mi\"");
+    assert_eq!(diagnostics(&t), vec![]);
+}
+
+#[test]
+fn a_fractional_cpu_cannot_stay_allocated() {
+    let t = with("cpu = 1", "cpu = 0.5\ncpu_always_allocated = true")
+        .replace("memory = \"2Gi\"", "memory = \"1Gi\"")
+        .replace("concurrency = 80", "concurrency = 1");
+    expect(&t, "resources.cpu_always_allocated", "true", "cpu = 1");
+    assert_eq!(diagnostics(&t).len(), 1, "{:#?}", diagnostics(&t));
+}
+
+/// The warnings of a valid spec.
+fn warnings(text: &str) -> Vec<Diagnostic> {
+    let spec = load::parse(&file(text)).unwrap_or_else(|e| panic!("{e}"));
+    validate::validate(&spec)
+        .unwrap_or_else(|d| panic!("{d:#?}"))
+        .warnings
+}
+
+/// Asserts one warning with `key`, whose span covers `at`, and whose message and help
+/// together mention each of `says`.
+#[track_caller]
+fn expect_warning(text: &str, key: &str, at: &str, says: &[&str]) {
+    let ws = warnings(text);
+    let w = ws
+        .iter()
+        .find(|w| w.key == key)
+        .unwrap_or_else(|| panic!("no warning for `{key}`; got {ws:#?}"));
+    assert_eq!(w.severity, Severity::Warning);
+    assert!(text[w.span.clone()].contains(at), "{w:#?}");
+    let all = format!("{} {}", w.message, w.help.as_deref().unwrap_or(""));
+    for s in says {
+        assert!(
+            all.contains(s),
+            "warning for `{key}` does not say `{s}`: {all}"
+        );
+    }
+}
+
+#[test]
+fn the_examples_base_has_no_warnings() {
+    assert_eq!(warnings(BASE), vec![]);
+}
+
+#[test]
+fn people_invited_to_an_internal_service_are_warned_not_refused() {
+    for ingress in ["internal", "internal-and-cloud-load-balancing"] {
+        let t = with("ingress = \"all\"", &format!("ingress = \"{ingress}\""));
+        expect_warning(
+            &t,
+            "access.invokers",
+            "group:ml-clients@acme.example",
+            &["inside Google Cloud", "ingress = \"all\""],
+        );
+        assert_eq!(warnings(&t).len(), 1, "service accounts can reach it");
+    }
+    let t = with("ingress = \"all\"", "ingress = \"internal\"").replace(
+        "\"group:ml-clients@acme.example\"",
+        "\"user:ana@acme.example\", \"domain:acme.example\"",
+    );
+    let keys: Vec<String> = warnings(&t).into_iter().map(|w| w.key).collect();
+    assert_eq!(keys, ["access.invokers", "access.invokers"]);
+}
+
+const GPU: (&str, &str) = ("cpu = 1", "cpu = 4\ngpu = \"nvidia-l4\"");
+
+fn on_gpu(text: &str) -> String {
+    text.replace(GPU.0, GPU.1)
+        .replace("memory = \"2Gi\"", "memory = \"16Gi\"")
+}
+
+#[test]
+fn a_gpu_service_is_reminded_of_its_quota() {
+    let t = on_gpu(&with("max_instances = 10", "max_instances = 3"));
+    expect_warning(
+        &t,
+        "resources.gpu",
+        "nvidia-l4",
+        &[
+            "`max_instances = 3`",
+            "at least 3",
+            "\"Total Nvidia L4 GPU allocation, per project per region\"",
+            "europe-west1",
+        ],
+    );
+}
+
+#[test]
+fn a_cpu_only_framework_on_a_gpu_names_the_cost() {
+    let t = on_gpu(BASE);
+    expect_warning(
+        &t,
+        "model.framework",
+        "sklearn",
+        &[
+            "runs on the CPU",
+            "never used",
+            "$1.05 an hour",
+            "per instance",
+        ],
+    );
+    let t = on_gpu(&with("framework = \"sklearn\"", "framework = \"lightgbm\""))
+        .replace("iris.joblib", "iris.txt");
+    expect_warning(&t, "model.framework", "lightgbm", &["lightgbm model"]);
+    // A converted sklearn model is served by ONNX Runtime, which has no GPU packages yet.
+    let t = on_gpu(BASE) + "\n[serving]\nconvert_to_onnx = true\n";
+    expect_warning(&t, "model.framework", "sklearn", &["onnx model"]);
+    // xgboost has GPU packages in data/runtime.toml: only the quota reminder.
+    let t = on_gpu(&with("framework = \"sklearn\"", "framework = \"xgboost\""))
+        .replace("iris.joblib", "iris.ubj");
+    let keys: Vec<String> = warnings(&t).into_iter().map(|w| w.key).collect();
+    assert_eq!(keys, ["resources.gpu"]);
+}
+
+#[test]
+fn a_local_model_file_is_looked_for_beside_the_spec() {
+    let spec = load::parse(&file(BASE)).unwrap();
+    let checked = validate::validate(&spec).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let [d] = &validate::check_files(&spec, &checked, dir.path()).unwrap_err()[..] else {
+        panic!("one problem expected")
+    };
+    assert_eq!(d.key, "model.source");
+    assert_eq!(&BASE[d.span.clone()], "\"models/iris.joblib\"");
+    assert!(d.message.contains("does not exist"), "{}", d.message);
+    std::fs::create_dir(dir.path().join("models")).unwrap();
+    std::fs::write(dir.path().join("models/iris.joblib"), "model").unwrap();
+    assert_eq!(validate::check_files(&spec, &checked, dir.path()), Ok(()));
+}
+
+#[test]
+fn typed_features_rules() {
+    let typed = |entry: &str| with("\"petal_width\"]", &format!("{entry}]"));
+    for (entry, at, help) in [
+        (
+            "{ name = \"plan\", type = \"float\" }",
+            "\"float\"",
+            "`category`",
+        ),
+        ("{ name = \"plan\", typ = \"string\" }", "typ", "`type`"),
+        (
+            "{ name = \"plan\", type = \"category\" }",
+            "{ name = \"plan\", type = \"category\" }",
+            "values = [",
+        ),
+        (
+            "{ name = \"plan\", type = \"category\", values = [] }",
+            "[]",
+            "values it may take",
+        ),
+        (
+            "{ name = \"plan\", type = \"category\", values = [\"a\", \"b\", \"a\"] }",
+            "\"a\"",
+            "each value once",
+        ),
+        (
+            "{ name = \"plan\", type = \"string\", values = [\"a\"] }",
+            "[\"a\"]",
+            "only `type = \"category\"`",
+        ),
+        (
+            "{ name = \"sepal_width\", type = \"integer\" }",
+            "\"sepal_width\"",
+            "once",
+        ),
+        ("{ name = \"a/b\" }", "\"a/b\"", "letters, digits"),
+        ("4", "4", "type = \"category\""),
+    ] {
+        let t = typed(entry);
+        assert_eq!(diagnostics(&t).len(), 1, "{entry}: {:#?}", diagnostics(&t));
+        expect(&t, "model.features", at, help);
+    }
+    // Names, and tables of every type, mixed.
+    let ok = typed(
+        "{ name = \"petal_width\" }, { name = \"n\", type = \"integer\" }, \
+         { name = \"b\", type = \"boolean\" }, { name = \"s\", type = \"string\" }, \
+         { name = \"plan\", type = \"category\", values = [\"free\", \"pro\"] }",
+    );
+    assert!(diagnostics(&ok).is_empty(), "{:#?}", diagnostics(&ok));
+}
+
+#[test]
+fn text_features_need_an_sklearn_model() {
+    let t = with("framework = \"sklearn\"", "framework = \"xgboost\"")
+        .replace("models/iris.joblib", "models/iris.ubj")
+        .replace(
+            "\"petal_width\"]",
+            "{ name = \"plan\", type = \"string\" }]",
+        );
+    expect(&t, "model.features", "\"string\"", "sklearn Pipeline");
+    let numbers = t.replace("\"string\"", "\"boolean\"");
+    assert!(
+        diagnostics(&numbers).is_empty(),
+        "{:#?}",
+        diagnostics(&numbers)
+    );
+}
+
+#[test]
+fn input_rules() {
+    let xgb = with("framework = \"sklearn\"", "framework = \"xgboost\"")
+        .replace("models/iris.joblib", "models/iris.ubj")
+        .replace("features = [", "input = \"dataframe\"\nfeatures = [");
+    expect(&xgb, "model.input", "\"dataframe\"", "only sklearn");
+    let matrix = with(
+        "\"petal_width\"]",
+        "{ name = \"plan\", type = \"string\" }]\ninput = \"matrix\"",
+    );
+    expect(
+        &matrix,
+        "model.input",
+        "\"matrix\"",
+        "`input = \"dataframe\"`",
+    );
+    let frame = matrix.replace("input = \"matrix\"", "input = \"dataframe\"");
+    assert!(diagnostics(&frame).is_empty(), "{:#?}", diagnostics(&frame));
+    let unknown = with("features = [", "input = \"table\"\nfeatures = [");
+    expect(&unknown, "model.input", "\"table\"", "`dataframe`");
+}
+
+#[test]
+fn output_takes_predict_or_proba() {
+    let t = with(
+        "\"petal_width\"]",
+        "\"petal_width\"]\noutput = \"probability\"",
+    );
+    expect(&t, "model.output", "\"probability\"", "`proba`");
+    let ok = with("\"petal_width\"]", "\"petal_width\"]\noutput = \"proba\"");
+    assert!(diagnostics(&ok).is_empty(), "{:#?}", diagnostics(&ok));
 }

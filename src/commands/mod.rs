@@ -82,6 +82,7 @@ fn print(text: &str) -> Result<ExitStatus, Error> {
 
 fn render(a: RenderArgs) -> Result<ExitStatus, Error> {
     let p = pipeline::prepare(&discover::one(&a.spec)?, a.out.as_deref())?;
+    output::warn(&p.warnings);
     match a.out {
         Some(dir) => {
             write::export(&p.tree, &dir)?;
@@ -123,20 +124,20 @@ fn plan_cmd(a: PlanArgs) -> Result<ExitStatus, Error> {
             .find(|c| c.path == cost::FILE)
             .and_then(|c| c.old.as_deref());
         let report = cost::Report::new(p.deployment.cost.clone(), recorded);
-        Ok::<_, Error>((plan, report))
+        Ok::<_, Error>((plan, report, p.warnings))
     });
     let mut o = out();
     let failed = results.iter().filter(|r| r.is_err()).count();
     let current = results
         .iter()
-        .all(|r| r.as_ref().is_ok_and(|(p, _)| p.is_current()));
+        .all(|r| r.as_ref().is_ok_and(|(p, ..)| p.is_current()));
     match a.format {
         Format::Json => {
             let plans: Vec<serde_json::Value> = specs
                 .iter()
                 .zip(&results)
                 .map(|(spec, r)| match r {
-                    Ok((plan, cost)) => output::plan_json(plan, cost, spec),
+                    Ok((plan, cost, warnings)) => output::plan_json(plan, cost, warnings, spec),
                     Err(e) => output::error_json(e, spec),
                 })
                 .collect();
@@ -154,7 +155,11 @@ fn plan_cmd(a: PlanArgs) -> Result<ExitStatus, Error> {
                     ignore_pipe(writeln!(o, "==> {} <==", spec.display()))?;
                 }
                 match r {
-                    Ok((plan, cost)) => ignore_pipe(output::plan_text(plan, cost, &mut o))?,
+                    Ok((plan, cost, warnings)) => {
+                        let _ = o.flush();
+                        output::warn(warnings);
+                        ignore_pipe(output::plan_text(plan, cost, &mut o))?
+                    }
                     Err(e) => {
                         let _ = o.flush();
                         report(e);
@@ -167,7 +172,7 @@ fn plan_cmd(a: PlanArgs) -> Result<ExitStatus, Error> {
             if many {
                 let changed = results
                     .iter()
-                    .filter(|r| r.as_ref().is_ok_and(|(p, _)| !p.is_current()))
+                    .filter(|r| r.as_ref().is_ok_and(|(p, ..)| !p.is_current()))
                     .count();
                 ignore_pipe(writeln!(
                     o,
@@ -192,7 +197,7 @@ fn apply(a: ApplyArgs) -> Result<ExitStatus, Error> {
     let results = parallel::map(&specs, |spec| {
         let p = pipeline::prepare(spec, a.out.as_deref())?;
         let (plan, outcome) = write::apply(&p.tree, &p.out_dir, a.force)?;
-        Ok::<_, Error>((p.out_dir, plan.summary(), outcome))
+        Ok::<_, Error>((p.out_dir, plan.summary(), outcome, p.warnings))
     });
     let many = specs.len() > 1;
     let mut o = out();
@@ -202,7 +207,9 @@ fn apply(a: ApplyArgs) -> Result<ExitStatus, Error> {
             ignore_pipe(writeln!(o, "==> {} <==", spec.display()))?;
         }
         match r {
-            Ok((dir, s, outcome)) => ignore_pipe((|| {
+            Ok((dir, s, outcome, warnings)) => ignore_pipe((|| {
+                o.flush()?;
+                output::warn(warnings);
                 if outcome.written.is_empty() && outcome.removed.is_empty() {
                     return writeln!(o, "No changes: {} is up to date.", dir.display());
                 }
@@ -246,6 +253,7 @@ fn apply(a: ApplyArgs) -> Result<ExitStatus, Error> {
 fn validate(a: SpecArg) -> Result<ExitStatus, Error> {
     let spec = discover::one(&a.spec)?;
     let p = pipeline::prepare(&spec, None)?;
+    output::warn(&p.warnings);
     println!(
         "{}: valid; service {} in {} ({} files would be generated).",
         spec.display(),

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::platform::Generation;
 use crate::spec::Spec;
 use crate::spec::validate::{Checked, cpu_text, mib_text};
 
@@ -48,12 +49,8 @@ pub(super) fn resolve(spec: &Spec, checked: &Checked) -> Container {
         .is_some_and(|a| *a.get_ref());
     // GPUs need instance-based billing; otherwise the user's choice, request-based by default.
     let cpu_idle = gpu.is_none() && !always_allocated;
-    // Fractional CPU only runs on gen1; everything else (GPU, Cloud Storage mounts) wants gen2.
-    let (execution_environment, execution_environment_api) = if checked.millicpu >= 1000 {
-        ("gen2", "EXECUTION_ENVIRONMENT_GEN2")
-    } else {
-        ("gen1", "EXECUTION_ENVIRONMENT_GEN1")
-    };
+    let (execution_environment, execution_environment_api) =
+        Generation::for_cpu(checked.millicpu).names();
     Container {
         port: *spec.container.port.get_ref() as u16,
         cpu: cpu_text(checked.millicpu),

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Account, SecretEnv, Volume};
+use super::{Account, Image, Repository, SecretEnv, Service, Volume};
 use crate::spec::AccessSpec;
 
 /// What an IAM grant is attached to.
@@ -18,8 +18,13 @@ use crate::spec::AccessSpec;
 pub enum IamTarget {
     /// A Secret Manager secret (`resource` = secret id).
     Secret,
-    /// A Cloud Storage bucket (`resource` = bucket name).
+    /// A Cloud Storage bucket (`resource` = bucket name), for a model at the bucket's root.
     Bucket,
+    /// A Cloud Storage managed folder (`resource` = `BUCKET/FOLDER/`, the API's id).
+    ManagedFolder,
+    /// An Artifact Registry repository (`resource` =
+    /// `projects/P/locations/L/repositories/R`, the API's name).
+    Repository,
     /// The runtime service account (`resource` = its email).
     ServiceAccount,
     /// The Cloud Run service (`resource` = service name).
@@ -28,12 +33,48 @@ pub enum IamTarget {
 
 impl IamTarget {
     /// Every variant, for tests that check each renderer spells each one.
-    pub const ALL: [IamTarget; 4] = [
+    pub const ALL: [IamTarget; 6] = [
         IamTarget::Secret,
         IamTarget::Bucket,
+        IamTarget::ManagedFolder,
+        IamTarget::Repository,
         IamTarget::ServiceAccount,
         IamTarget::Service,
     ];
+}
+
+impl IamTarget {
+    /// The roles the deployment grants on a resource of this kind when it creates it: on
+    /// such a resource, those roles are the spec's alone.
+    pub fn roles_granted_when_created(self) -> &'static [&'static str] {
+        match self {
+            IamTarget::Service => &[RUN_DEVELOPER.1, INVOKER.1],
+            IamTarget::ServiceAccount => &[ACT_AS.1],
+            IamTarget::Repository => &[REPO_WRITER.1],
+            IamTarget::Secret | IamTarget::Bucket | IamTarget::ManagedFolder => &[],
+        }
+    }
+}
+
+/// Who a grant is for, where a target must refer to something it creates or looks up
+/// instead of repeating `member`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Principal {
+    /// A member named in the spec: `member` is used as written.
+    Named,
+    /// The runtime account this deployment creates: IaC refers to the account's resource
+    /// (and so creates it first).
+    Runtime,
+    /// The project's Cloud Run service agent, which pulls the image: its email holds the
+    /// project number, which each target looks up ([`run_service_agent`]).
+    RunServiceAgent,
+}
+
+/// The Cloud Run service agent's member, given the project number (or an expression
+/// that yields it).
+pub fn run_service_agent(project_number: &str) -> String {
+    format!("serviceAccount:service-{project_number}@serverless-robot-prod.iam.gserviceaccount.com")
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,67 +84,167 @@ pub struct IamGrant {
     pub target: IamTarget,
     pub resource: String,
     pub role: String,
+    /// The member; for the service agent, with `PROJECT_NUMBER` standing for the number.
     pub member: String,
-    /// Must exist before the service is deployed (secret and bucket access).
+    pub principal: Principal,
+    /// Must exist before the service is deployed: Cloud Run checks, when deploying, that
+    /// the runtime account can read its secrets and model and that the image can be pulled.
     pub before_service: bool,
-    /// The member is the runtime account this deployment creates, so IaC refers to the
-    /// account's resource (and so creates it first) instead of repeating its email.
-    pub member_is_runtime: bool,
 }
 
-/// The grants in creation order: what the runtime account reads, then deployers, then callers.
-pub(super) fn grants(
-    access: &AccessSpec,
-    runtime: &Account,
-    secrets: &[SecretEnv],
-    volumes: &[Volume],
-    service: &str,
-) -> Vec<IamGrant> {
+impl IamGrant {
+    /// `(bucket, folder)` of a [`IamTarget::ManagedFolder`] grant.
+    pub fn managed_folder(&self) -> (&str, &str) {
+        self.resource
+            .split_once('/')
+            .unwrap_or((&self.resource, ""))
+    }
+
+    /// What to create when the grant's resource is missing, for a resource the deployment
+    /// uses but does not create (a prerequisite every target checks before creating
+    /// anything); `None` for what the deployment creates, or an image's repository.
+    pub fn prerequisite(&self) -> Option<String> {
+        match self.target {
+            IamTarget::Secret => Some(format!(
+                "the secret {0}: gcloud secrets create {0} --data-file=FILE",
+                self.resource
+            )),
+            IamTarget::Bucket => Some(format!(
+                "the bucket gs://{}/ holding the model",
+                self.resource
+            )),
+            IamTarget::ManagedFolder => Some(format!(
+                "the managed folder over the model's folder: \
+                 gcloud storage managed-folders create gs://{}",
+                self.resource
+            )),
+            IamTarget::Repository | IamTarget::ServiceAccount | IamTarget::Service => None,
+        }
+    }
+
+    /// `(project, location, id)` of a [`IamTarget::Repository`] grant.
+    pub fn repository(&self) -> (&str, &str, &str) {
+        let parts: Vec<&str> = self.resource.split('/').collect();
+        match parts[..] {
+            ["projects", p, "locations", l, "repositories", r] => (p, l, r),
+            _ => unreachable!("repository grants are made from a parsed name"),
+        }
+    }
+}
+
+/// The repository an Artifact Registry image lives in, when it is another project's:
+/// this project's Cloud Run service agent needs read access to it.
+fn foreign_repository(image: &Image, project: &str) -> Option<String> {
+    let (host, rest) = image.url.split_once('/')?;
+    let location = host.strip_suffix("-docker.pkg.dev")?;
+    let mut path = rest.split('/');
+    let (owner, repo) = (path.next()?, path.next()?);
+    let repo = Repository {
+        id: repo.to_string(),
+        location: location.to_string(),
+        project: owner.to_string(),
+        description: String::new(),
+    };
+    (owner != project && path.next().is_some()).then(|| repo.name())
+}
+
+/// Everything the grants are made from.
+pub(super) struct Inputs<'a> {
+    pub access: &'a AccessSpec,
+    pub service: &'a Service,
+    pub runtime: &'a Account,
+    pub image: &'a Image,
+    pub repository: Option<&'a Repository>,
+    pub secrets: &'a [SecretEnv],
+    pub volumes: &'a [Volume],
+}
+
+/// The grants in creation order: what the service needs to start (its reads, the image
+/// pull), then deployers, then callers.
+pub(super) fn grants(i: &Inputs) -> Vec<IamGrant> {
     let mut out = Grants {
-        runtime,
         list: Vec::new(),
         keys: BTreeSet::new(),
     };
-    let distinct_secrets: BTreeSet<&str> = secrets.iter().map(|s| s.secret.as_str()).collect();
+    let runtime = (i.runtime.member.as_str(), Principal::Runtime);
+    let distinct_secrets: BTreeSet<&str> = i.secrets.iter().map(|s| s.secret.as_str()).collect();
     for secret in distinct_secrets {
-        out.runtime_reads(IamTarget::Secret, secret);
+        out.push(IamTarget::Secret, secret, SECRET_READER, runtime, true);
     }
-    for v in volumes {
-        out.runtime_reads(IamTarget::Bucket, &v.bucket);
+    for v in i.volumes {
+        match &v.folder {
+            Some(folder) => {
+                let id = format!("{}/{folder}", v.bucket);
+                out.push(IamTarget::ManagedFolder, &id, OBJECT_READER, runtime, true);
+            }
+            None => out.push(IamTarget::Bucket, &v.bucket, OBJECT_READER, runtime, true),
+        }
     }
-    for d in &access.deployers {
-        out.push(IamTarget::ServiceAccount, &runtime.email, d.get_ref());
+    if let Some(repo) = foreign_repository(i.image, &i.service.project) {
+        let agent = run_service_agent("PROJECT_NUMBER");
+        let member = (agent.as_str(), Principal::RunServiceAgent);
+        out.push(IamTarget::Repository, &repo, REPO_READER, member, true);
     }
-    for i in &access.invokers {
-        out.push(IamTarget::Service, service, i.get_ref());
+    let own_repository = i.repository.map(Repository::name);
+    // What deploying a new revision takes: act as the runtime account, update the
+    // service, push the image it runs.
+    for d in &i.access.deployers {
+        let deployer = (d.get_ref().as_str(), Principal::Named);
+        out.push(
+            IamTarget::ServiceAccount,
+            &i.runtime.email,
+            ACT_AS,
+            deployer,
+            false,
+        );
+        out.push(
+            IamTarget::Service,
+            &i.service.name,
+            RUN_DEVELOPER,
+            deployer,
+            false,
+        );
+        if let Some(repo) = &own_repository {
+            out.push(IamTarget::Repository, repo, REPO_WRITER, deployer, false);
+        }
+    }
+    for c in &i.access.invokers {
+        let caller = (c.get_ref().as_str(), Principal::Named);
+        out.push(IamTarget::Service, &i.service.name, INVOKER, caller, false);
     }
     out.list
 }
 
-struct Grants<'a> {
-    runtime: &'a Account,
+/// A role and the prefix of the keys of its grants.
+type Role = (&'static str, &'static str);
+
+const SECRET_READER: Role = ("secret_access", "roles/secretmanager.secretAccessor");
+const OBJECT_READER: Role = ("model_read", "roles/storage.objectViewer");
+const REPO_READER: Role = ("image_pull", "roles/artifactregistry.reader");
+const REPO_WRITER: Role = ("deployer_push", "roles/artifactregistry.writer");
+const ACT_AS: Role = ("deployer_act_as", "roles/iam.serviceAccountUser");
+const RUN_DEVELOPER: Role = ("deployer_run", "roles/run.developer");
+const INVOKER: Role = ("invoker", "roles/run.invoker");
+
+struct Grants {
     list: Vec<IamGrant>,
     keys: BTreeSet<String>,
 }
 
-impl Grants<'_> {
-    /// Read access the service needs at startup: Cloud Run checks it when deploying.
-    fn runtime_reads(&mut self, target: IamTarget, resource: &str) {
-        let member = self.runtime.member.clone();
-        self.push(target, resource, &member);
-    }
-
-    fn push(&mut self, target: IamTarget, resource: &str, member: &str) {
-        let (prefix, role) = match target {
-            IamTarget::Secret => ("secret_access", "roles/secretmanager.secretAccessor"),
-            IamTarget::Bucket => ("model_read", "roles/storage.objectViewer"),
-            IamTarget::ServiceAccount => ("deployer_act_as", "roles/iam.serviceAccountUser"),
-            IamTarget::Service => ("invoker", "roles/run.invoker"),
-        };
-        // Secrets and buckets are named by their resource, the rest by their member.
-        let subject = match target {
-            IamTarget::Secret | IamTarget::Bucket => resource,
-            IamTarget::ServiceAccount | IamTarget::Service => member_id(member),
+impl Grants {
+    fn push(
+        &mut self,
+        target: IamTarget,
+        resource: &str,
+        (prefix, role): Role,
+        (member, principal): (&str, Principal),
+        before_service: bool,
+    ) {
+        // Grants to a named member are named by it; the runtime's and the agent's by what
+        // they read.
+        let subject = match principal {
+            Principal::Named => member_id(member),
+            Principal::Runtime | Principal::RunServiceAgent => resource,
         };
         self.list.push(IamGrant {
             key: unique_key(&mut self.keys, prefix, subject),
@@ -111,8 +252,8 @@ impl Grants<'_> {
             resource: resource.to_string(),
             role: role.to_string(),
             member: member.to_string(),
-            before_service: matches!(target, IamTarget::Secret | IamTarget::Bucket),
-            member_is_runtime: member == self.runtime.member,
+            principal,
+            before_service,
         });
     }
 }
@@ -163,8 +304,10 @@ mod tests {
         let index = |t: IamTarget| match t {
             IamTarget::Secret => 0,
             IamTarget::Bucket => 1,
-            IamTarget::ServiceAccount => 2,
-            IamTarget::Service => 3,
+            IamTarget::ManagedFolder => 2,
+            IamTarget::Repository => 3,
+            IamTarget::ServiceAccount => 4,
+            IamTarget::Service => 5,
         };
         let got: Vec<usize> = IamTarget::ALL.into_iter().map(index).collect();
         assert_eq!(got, (0..IamTarget::ALL.len()).collect::<Vec<_>>());
@@ -181,6 +324,7 @@ mod tests {
             .iter()
             .map(|g| (g.key.as_str(), g.target, g.role.as_str(), g.before_service))
             .collect();
+        let repo = "projects/proj-123/locations/europe-west1/repositories/repo";
         assert_eq!(
             got,
             [
@@ -197,6 +341,18 @@ mod tests {
                     false
                 ),
                 (
+                    "deployer_run_d_x_example",
+                    IamTarget::Service,
+                    "roles/run.developer",
+                    false
+                ),
+                (
+                    "deployer_push_d_x_example",
+                    IamTarget::Repository,
+                    "roles/artifactregistry.writer",
+                    false
+                ),
+                (
                     "invoker_a_x_example",
                     IamTarget::Service,
                     "roles/run.invoker",
@@ -204,8 +360,61 @@ mod tests {
                 ),
             ]
         );
-        assert!(d.iam[0].member_is_runtime && !d.iam[2].member_is_runtime);
+        assert_eq!(d.iam[0].principal, Principal::Runtime);
+        assert_eq!(d.iam[4].principal, Principal::Named);
         assert_eq!(d.iam[1].resource, d.runtime_account.email);
+        assert_eq!(d.iam[3].resource, repo);
+        assert_eq!(d.iam[3].repository(), ("proj-123", "europe-west1", "repo"));
+    }
+
+    #[test]
+    fn a_model_in_a_folder_is_read_through_its_managed_folder() {
+        let d = deployment("").clone();
+        assert!(d.iam.is_empty());
+        let text = super::super::fixture::BASE.replace("models/m.joblib", "gs://bkt/a/b/m.onnx");
+        let s = super::super::fixture::spec_text(&text.replace("sklearn", "onnx"));
+        let d = super::super::resolve(&s, &super::super::fixture::checked(&s), "m", "d");
+        let g = &d.iam[0];
+        assert_eq!(
+            (g.target, g.resource.as_str()),
+            (IamTarget::ManagedFolder, "bkt/a/b/")
+        );
+        assert_eq!(g.managed_folder(), ("bkt", "a/b/"));
+        assert_eq!(
+            (g.role.as_str(), g.before_service),
+            ("roles/storage.objectViewer", true)
+        );
+    }
+
+    #[test]
+    fn an_image_of_another_project_is_pulled_by_the_service_agent() {
+        let other = "[image]\nurl = \"us-docker.pkg.dev/shared-imgs/base/svc@sha256:abc\"\n";
+        let d = deployment_with_image(other);
+        let [g] = &d.iam[..] else {
+            panic!("{:?}", d.iam)
+        };
+        assert_eq!(g.target, IamTarget::Repository);
+        assert_eq!(g.repository(), ("shared-imgs", "us", "base"));
+        assert_eq!(g.role, "roles/artifactregistry.reader");
+        assert_eq!(g.principal, Principal::RunServiceAgent);
+        assert_eq!(g.member, run_service_agent("PROJECT_NUMBER"));
+        assert!(g.before_service);
+        // This project's own registry, and other registries, need no grant.
+        for url in [
+            "us-docker.pkg.dev/proj-123/base/svc:1",
+            "docker.io/library/python:3.12",
+        ] {
+            let d = deployment_with_image(&format!("[image]\nurl = \"{url}\"\n"));
+            assert!(d.iam.is_empty(), "{url}");
+        }
+    }
+
+    /// The fixture with its `[image]` table replaced.
+    fn deployment_with_image(image: &str) -> crate::model::Deployment {
+        let base = super::super::fixture::BASE
+            .replace("[image]\nrepository = \"repo\"\ntag = \"1.0\"\n", image);
+        let s = super::super::fixture::spec_text(&base);
+        super::super::resolve(&s, &super::super::fixture::checked(&s), "m", "d")
     }
 
     #[test]

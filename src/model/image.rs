@@ -64,6 +64,16 @@ pub(super) fn resolve(spec: &ImageSpec, service: &Service) -> (Image, Option<Rep
     (image, Some(repository))
 }
 
+impl Repository {
+    /// The repository's name in the Artifact Registry API.
+    pub fn name(&self) -> String {
+        format!(
+            "projects/{}/locations/{}/repositories/{}",
+            self.project, self.location, self.id
+        )
+    }
+}
+
 impl Build {
     /// `out_dir` is the output folder relative to the spec's folder (`/`-separated, inside it).
     pub(super) fn new(out_dir: &str) -> Self {

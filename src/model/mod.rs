@@ -27,14 +27,16 @@ use serde::{Deserialize, Serialize};
 pub use account::Account;
 pub use container::{Container, Gpu};
 pub use env::{EnvVar, SecretEnv};
-pub use iam::{IamGrant, IamTarget};
+pub use iam::{IamGrant, IamTarget, Principal, run_service_agent};
 pub use image::{Build, Image, Repository};
 pub use probes::{LIVE_PATH, Probe, ProbeSetting, Probes, READY_PATH};
 pub use python::{Python, package_name};
 pub use scaling::Scaling;
 pub use service::{Label, Service};
 pub use serving::Serving;
-pub use source::{GCS_MOUNT_PATH, Handler, IMAGE_HANDLER_DIR, IMAGE_MODEL_DIR, Model, Volume};
+pub use source::{
+    Feature, GCS_MOUNT_PATH, Handler, IMAGE_HANDLER_DIR, IMAGE_MODEL_DIR, Model, Volume,
+};
 
 use crate::spec::Spec;
 use crate::spec::validate::Checked;
@@ -78,13 +80,15 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
     let secrets = env::secrets(spec);
     let (model, volume) = source::resolve(spec, checked);
     let volumes: Vec<Volume> = volume.into_iter().collect();
-    let iam = iam::grants(
-        &spec.access,
-        &runtime_account,
-        &secrets,
-        &volumes,
-        &service.name,
-    );
+    let iam = iam::grants(&iam::Inputs {
+        access: &spec.access,
+        service: &service,
+        runtime: &runtime_account,
+        image: &image,
+        repository: repository.as_ref(),
+        secrets: &secrets,
+        volumes: &volumes,
+    });
     let gpu = container.gpu.is_some();
     let scaling = scaling::resolve(&spec.scaling, checked);
     let cost = crate::cost::Inputs::of(
@@ -218,7 +222,7 @@ mod tests {
         let g = &d.iam[0];
         assert_eq!((g.target, g.resource.as_str()), (IamTarget::Bucket, "bkt"));
         // Cloud Run checks the mount's access when deploying.
-        assert!(g.before_service && g.member_is_runtime);
+        assert!(g.before_service && g.principal == Principal::Runtime);
         assert!(d.apis.contains(&"storage.googleapis.com".to_string()));
     }
 }

@@ -33,7 +33,12 @@ pub(super) fn resolve(spec: &ContainerSpec, model: &Model, gpu: bool) -> Python 
     Python {
         version,
         base_image,
-        requirements: requirements(&user, &model.serve_framework, gpu),
+        requirements: requirements(
+            &user,
+            &model.serve_framework,
+            model.input == "dataframe",
+            gpu,
+        ),
         build_requirements: if model.convert_to_onnx {
             build_requirements(&user)
         } else {
@@ -44,7 +49,7 @@ pub(super) fn resolve(spec: &ContainerSpec, model: &Model, gpu: bool) -> Python 
 
 /// Serving stack, the framework's runtime, the user's pins; the user's pin wins when it
 /// names the same package.
-fn requirements(user: &[&str], serve_framework: &str, gpu: bool) -> Vec<String> {
+fn requirements(user: &[&str], serve_framework: &str, dataframe: bool, gpu: bool) -> Vec<String> {
     let rt = runtime();
     let fw = &rt.frameworks[serve_framework];
     let fw_packages = match &fw.gpu_packages {
@@ -58,8 +63,18 @@ fn requirements(user: &[&str], serve_framework: &str, gpu: bool) -> Vec<String> 
             && fw.provided_by.iter().any(|p| user_names.contains(p))
     };
     let ours = fw_packages.iter().filter(|r| !replaced(&package_name(r)));
+    // pandas only where the app builds DataFrames: the float-matrix path never imports it.
+    let frames = match dataframe {
+        true => rt.frameworks["pandas"].packages.as_slice(),
+        false => &[],
+    };
     pinned(
-        rt.serving.packages.iter().chain(ours).map(String::as_str),
+        rt.serving
+            .packages
+            .iter()
+            .chain(ours)
+            .chain(frames)
+            .map(String::as_str),
         user,
     )
 }
@@ -112,13 +127,13 @@ mod tests {
 
     #[test]
     fn a_user_pin_of_another_distribution_replaces_the_frameworks() {
-        let reqs = requirements(&["xgboost==3.1.0"], "xgboost", false);
+        let reqs = requirements(&["xgboost==3.1.0"], "xgboost", false, false);
         assert!(reqs.contains(&"xgboost==3.1.0".to_string()), "{reqs:?}");
         assert!(
             !reqs.iter().any(|r| r.starts_with("xgboost-cpu")),
             "{reqs:?}"
         );
-        let reqs = requirements(&[], "xgboost", true);
+        let reqs = requirements(&[], "xgboost", false, true);
         assert!(reqs.iter().any(|r| r.starts_with("xgboost==")), "{reqs:?}");
     }
 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::spec::validate::{Checked, ModelSource};
-use crate::spec::{Framework, Spec};
+use crate::spec::{Framework, ModelSpec, Spec};
 
 /// Where the model is mounted when it comes from Cloud Storage.
 pub const GCS_MOUNT_PATH: &str = "/mnt/model";
@@ -24,7 +24,12 @@ pub struct Model {
     /// Where the app finds the model at run time.
     pub container_path: String,
     pub file_name: String,
-    pub features: Vec<String>,
+    pub features: Vec<Feature>,
+    /// What the app calls the model with: `matrix` (floats), `dataframe` (pandas), or
+    /// `instances` (a custom handler's rows, typed as the features say).
+    pub input: String,
+    /// What each prediction is: `predict`, or `proba` (classes and their scores).
+    pub output: String,
     /// sklearn only: convert to ONNX while building the image.
     pub convert_to_onnx: bool,
     /// The library that loads `container_path` at run time: `onnx` for a converted sklearn
@@ -59,12 +64,43 @@ impl Handler {
     }
 }
 
+/// One input column, as the app checks it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feature {
+    pub name: String,
+    /// `number`, `integer`, `boolean`, `string` or `category`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `category` only: the values it may take.
+    pub values: Vec<String>,
+}
+
+/// The spec's features, each with its type.
+fn features(model: &ModelSpec) -> Vec<Feature> {
+    model
+        .features
+        .get_ref()
+        .iter()
+        .map(|f| Feature {
+            name: f.get_ref().name().to_string(),
+            kind: f.get_ref().kind().as_str().to_string(),
+            values: f.get_ref().values(),
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Volume {
     pub name: String,
     pub bucket: String,
+    /// The model's folder in the bucket (`fraud/v7/`, a managed folder's name), when the
+    /// model is not at the bucket's root: the runtime account reads only that folder, and
+    /// only that folder is mounted.
+    pub folder: Option<String>,
     pub read_only: bool,
     pub mount_path: String,
+    /// Cloud Storage FUSE flags, without dashes (`only-dir=fraud/v7`).
+    pub mount_options: Vec<String>,
 }
 
 /// The model, and the volume that mounts it when it is not in the image.
@@ -76,17 +112,30 @@ pub(super) fn resolve(spec: &Spec, checked: &Checked) -> (Model, Option<Volume>)
             None,
             format!("{IMAGE_MODEL_DIR}/{}", file_name(path)),
         ),
-        ModelSource::Gcs { bucket, object } => (
-            Some(Volume {
-                name: "model".to_string(),
-                bucket: bucket.clone(),
-                read_only: true,
-                mount_path: GCS_MOUNT_PATH.to_string(),
-            }),
-            None,
-            Some(format!("gs://{bucket}/{object}")),
-            format!("{GCS_MOUNT_PATH}/{object}"),
-        ),
+        ModelSource::Gcs { bucket, object } => {
+            let folder = object.rsplit_once('/').map(|(dir, _)| format!("{dir}/"));
+            // `only-dir` mounts the folder's content at the mount path.
+            let in_mount = folder
+                .as_ref()
+                .map_or(object.as_str(), |f| &object[f.len()..]);
+            let mount_options = folder
+                .iter()
+                .map(|f| format!("only-dir={}", f.trim_end_matches('/')))
+                .collect();
+            (
+                Some(Volume {
+                    name: "model".to_string(),
+                    bucket: bucket.clone(),
+                    folder,
+                    read_only: true,
+                    mount_path: GCS_MOUNT_PATH.to_string(),
+                    mount_options,
+                }),
+                None,
+                Some(format!("gs://{bucket}/{object}")),
+                format!("{GCS_MOUNT_PATH}/{in_mount}"),
+            )
+        }
     };
     let framework = *spec.model.framework.get_ref();
     let convert_to_onnx = *spec.serving.convert_to_onnx.get_ref();
@@ -105,13 +154,16 @@ pub(super) fn resolve(spec: &Spec, checked: &Checked) -> (Model, Option<Volume>)
         local_path,
         gcs_uri,
         container_path,
-        features: spec
-            .model
-            .features
-            .get_ref()
-            .iter()
-            .map(|f| f.get_ref().clone())
-            .collect(),
+        features: features(&spec.model),
+        input: if framework == Framework::Custom {
+            "instances"
+        } else if spec.model.takes_dataframe() {
+            "dataframe"
+        } else {
+            "matrix"
+        }
+        .to_string(),
+        output: spec.model.output.as_str().to_string(),
         convert_to_onnx,
         serve_framework: serve_framework.as_str().to_string(),
         handler: spec
@@ -152,12 +204,23 @@ mod tests {
     }
 
     #[test]
-    fn a_gcs_model_is_mounted_read_only() {
-        let (m, volume) = model(&BASE.replace("models/m.joblib", "gs://bkt/v1/m.joblib"));
-        assert_eq!(m.container_path, "/mnt/model/v1/m.joblib");
-        assert_eq!(m.gcs_uri.as_deref(), Some("gs://bkt/v1/m.joblib"));
+    fn a_gcs_model_mounts_only_its_folder_read_only() {
+        let (m, volume) = model(&BASE.replace("models/m.joblib", "gs://bkt/a/v1/m.joblib"));
+        assert_eq!(m.container_path, "/mnt/model/m.joblib");
+        assert_eq!(m.gcs_uri.as_deref(), Some("gs://bkt/a/v1/m.joblib"));
         let v = volume.unwrap();
         assert_eq!((v.bucket.as_str(), v.read_only), ("bkt", true));
+        assert_eq!(v.folder.as_deref(), Some("a/v1/"));
+        assert_eq!(v.mount_options, ["only-dir=a/v1"]);
+    }
+
+    #[test]
+    fn a_gcs_model_at_the_bucket_root_mounts_the_bucket() {
+        let (m, volume) = model(&BASE.replace("models/m.joblib", "gs://bkt/m.joblib"));
+        assert_eq!(m.container_path, "/mnt/model/m.joblib");
+        let v = volume.unwrap();
+        assert_eq!(v.folder, None);
+        assert!(v.mount_options.is_empty());
     }
 
     #[test]

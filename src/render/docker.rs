@@ -65,6 +65,7 @@ const APP: &[(&str, &str)] = &[
     ("inputs.py", include_str!("../../templates/app/inputs.py")),
     ("outputs.py", include_str!("../../templates/app/outputs.py")),
     ("openapi.py", include_str!("../../templates/app/openapi.py")),
+    ("frames.py", include_str!("../../templates/app/frames.py")),
     (
         "frameworks/__init__.py",
         include_str!("../../templates/app/frameworks/__init__.py"),

@@ -8,7 +8,7 @@ use askama::Template;
 
 use super::add;
 use crate::error::Error;
-use crate::model::{Deployment, IamGrant, IamTarget, Probe};
+use crate::model::{Deployment, IamGrant, IamTarget, Principal, Probe, run_service_agent};
 use crate::tree::Tree;
 
 /// The folder, inside the output folder, that holds this target's files.
@@ -47,25 +47,158 @@ struct Grant<'a> {
     group: &'static [&'static str],
     /// The resource as that command takes it.
     resource: String,
-    /// On the service itself: the command needs its region, and deleting the service
-    /// deletes the grant with it.
+    /// The flags that say where the resource is, as shell words (`--region="$region"
+    /// --project="$project"`).
+    scope: String,
+    /// The member as a shell word: the service agent's is built from the project number
+    /// the script looks up.
+    member: String,
+    /// On the service itself: deleting the service deletes the grant with it.
     on_service: bool,
 }
 
+const PROJECT: &str = "--project=\"$project\"";
+
+/// The description deploy.sh gives the account it creates, the mark teardown.sh deletes
+/// it by; inside double quotes in the scripts.
+const ACCOUNT_MARK: &str = "Created by deploy.sh for Cloud Run service $service";
+
 /// The one place gcloud spells each kind of grant.
 fn grant(g: &IamGrant) -> Grant<'_> {
-    let (group, resource): (&'static [&'static str], String) = match g.target {
-        IamTarget::Secret => (&["secrets"], g.resource.clone()),
-        IamTarget::Bucket => (&["storage", "buckets"], format!("gs://{}", g.resource)),
-        IamTarget::ServiceAccount => (&["iam", "service-accounts"], g.resource.clone()),
-        IamTarget::Service => (&["run", "services"], g.resource.clone()),
+    let project = PROJECT.to_string();
+    let (group, resource, scope): (&'static [&'static str], String, String) = match g.target {
+        IamTarget::Secret => (&["secrets"], g.resource.clone(), project),
+        IamTarget::Bucket => (
+            &["storage", "buckets"],
+            format!("gs://{}", g.resource),
+            project,
+        ),
+        IamTarget::ManagedFolder => (
+            &["storage", "managed-folders"],
+            format!("gs://{}", g.resource),
+            project,
+        ),
+        IamTarget::Repository => {
+            let (project, location, id) = g.repository();
+            let scope = format!(
+                "--location={} --project={}",
+                shell(location),
+                shell(project)
+            );
+            (&["artifacts", "repositories"], id.to_string(), scope)
+        }
+        IamTarget::ServiceAccount => (&["iam", "service-accounts"], g.resource.clone(), project),
+        IamTarget::Service => (
+            &["run", "services"],
+            g.resource.clone(),
+            format!("--region=\"$region\" {project}"),
+        ),
+    };
+    let member = match g.principal {
+        Principal::Named | Principal::Runtime => shell(&g.member),
+        Principal::RunServiceAgent => format!("\"{}\"", run_service_agent("${project_number}")),
     };
     Grant {
         g,
         group,
-        resource,
+        resource: shell(&resource),
+        scope,
+        member,
         on_service: g.target == IamTarget::Service,
     }
+}
+
+/// A value as one shell word, escaped as the templates escape it.
+fn shell(value: &str) -> String {
+    let mut out = String::new();
+    askama::filters::Escaper::write_escaped_str(&super::escape::PosixShell, &mut out, value)
+        .expect("writing to a String cannot fail");
+    out
+}
+
+/// A role on something the script creates, whose members it makes the spec's.
+struct Converge {
+    group: &'static [&'static str],
+    /// As a shell word, and as the step's text shows it.
+    resource: String,
+    resource_name: String,
+    scope: String,
+    role: &'static str,
+    /// The members the spec names, as shell words.
+    wanted: Vec<String>,
+    /// A shell test that holds when this deployment created the resource.
+    owned_if: Option<&'static str>,
+}
+
+/// Every role the deployment grants on what it creates, with the members the spec names.
+fn converge(d: &Deployment) -> Vec<Converge> {
+    let mut on: Vec<(IamTarget, String, Option<&'static str>)> = vec![
+        (IamTarget::Service, d.service.name.clone(), None),
+        (
+            IamTarget::ServiceAccount,
+            d.runtime_account.email.clone(),
+            Some(r#"[ "$account_description" = "$account_mark" ]"#),
+        ),
+    ];
+    if let Some(repo) = &d.repository {
+        on.push((
+            IamTarget::Repository,
+            repo.name(),
+            Some(r#"[ "$repository_owner" = "$service" ]"#),
+        ));
+    }
+    let mut out = Vec::new();
+    for (target, resource, owned_if) in on {
+        for &role in target.roles_granted_when_created() {
+            let wanted: Vec<&IamGrant> = d
+                .iam
+                .iter()
+                .filter(|g| g.target == target && g.resource == resource && g.role == role)
+                .collect();
+            // The command's spelling comes from a grant, real or a stand-in for none.
+            let probe = IamGrant {
+                key: String::new(),
+                target,
+                resource: resource.clone(),
+                role: role.to_string(),
+                member: String::new(),
+                principal: Principal::Named,
+                before_service: false,
+            };
+            let spelled = grant(&probe);
+            out.push(Converge {
+                group: spelled.group,
+                resource: spelled.resource,
+                resource_name: resource.clone(),
+                scope: spelled.scope,
+                role,
+                wanted: wanted.iter().map(|g| grant(g).member).collect(),
+                owned_if,
+            });
+        }
+    }
+    out
+}
+
+/// A prerequisite as the script checks it: the `describe` command that fails when it is
+/// missing, and what to create then.
+struct Prerequisite {
+    describe: String,
+    create: String,
+}
+
+fn prerequisite(g: &IamGrant) -> Option<Prerequisite> {
+    let create = g.prerequisite()?;
+    let group = grant(g);
+    Some(Prerequisite {
+        describe: format!(
+            "gcloud {} describe {} {}",
+            group.group.join(" "),
+            group.resource,
+            group.scope
+        ),
+        create,
+    })
 }
 
 /// The model's booleans as `gcloud run deploy` switches (`--NAME` / `--no-NAME`): the one
@@ -132,6 +265,13 @@ fn camel_case(snake: &str) -> String {
 #[template(path = "gcloud/deploy.sh")]
 struct Deploy<'a> {
     d: &'a Deployment,
+    account_mark: &'static str,
+    prerequisites: Vec<Prerequisite>,
+    /// Whether the script looks up the project number (the service agent's email holds it).
+    project_number: bool,
+    /// A volume has mount options, which only the beta track's `run deploy` takes.
+    run_beta: bool,
+    converge: Vec<Converge>,
     build: BuildPaths,
     env_file: &'static str,
     grants: Vec<Grant<'a>>,
@@ -143,6 +283,8 @@ struct Deploy<'a> {
 #[template(path = "gcloud/teardown.sh")]
 struct Teardown<'a> {
     d: &'a Deployment,
+    account_mark: &'static str,
+    project_number: bool,
     grants: Vec<Grant<'a>>,
 }
 
@@ -167,8 +309,17 @@ struct Ignore<'a> {
 pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
     let path = |file: &str| format!("{DIR}/{file}");
     let grants = || d.iam.iter().map(grant).collect();
+    let project_number = d
+        .iam
+        .iter()
+        .any(|g| g.principal == Principal::RunServiceAgent);
     let deploy = Deploy {
         d,
+        account_mark: ACCOUNT_MARK,
+        prerequisites: d.iam.iter().filter_map(prerequisite).collect(),
+        project_number,
+        run_beta: d.volumes.iter().any(|v| !v.mount_options.is_empty()),
+        converge: converge(d),
         build: BuildPaths::new(d),
         env_file: ENV_FILE,
         grants: grants(),
@@ -186,6 +337,8 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         "gcloud/teardown.sh",
         &Teardown {
             d,
+            account_mark: ACCOUNT_MARK,
+            project_number,
             grants: grants(),
         },
     )?;

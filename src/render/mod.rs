@@ -12,8 +12,8 @@ use crate::error::Error;
 use crate::model::Deployment;
 use crate::tree::Tree;
 
-/// An attribute's value where HCL and Python spell it alike: a quoted string, or a
-/// reference to an attribute of another resource the program declares.
+/// An attribute's value where HCL and Python spell it alike: a quoted string, or an
+/// expression (mostly a reference to an attribute of something the program declares).
 pub(crate) enum Value<'a> {
     Text(&'a str),
     Ref(String),
@@ -102,31 +102,59 @@ pub(crate) mod tests {
         IamGrant {
             key: "k".to_string(),
             target,
-            resource: "res".to_string(),
+            // Each target's resource in the form the model writes it.
+            resource: match target {
+                IamTarget::ManagedFolder => "res/folder/",
+                IamTarget::Repository => "projects/p/locations/l/repositories/res",
+                _ => "res",
+            }
+            .to_string(),
             role: "roles/x".to_string(),
             member: "user:a@x.example".to_string(),
             before_service: false,
-            member_is_runtime: false,
+            principal: crate::model::Principal::Named,
         }
     }
 
-    /// The example with a grant of every kind: secrets, a bucket, deployers, invokers.
-    fn every_kind_of_grant() -> (Deployment, Tree) {
-        let file = SourceFile {
-            path: PathBuf::from("mlgen.toml"),
-            text: include_str!("../../examples/fraud-onnx-gcs/mlgen.toml").to_string(),
-        };
-        crate::pipeline::compile(&file).unwrap_or_else(|e| panic!("{e}"))
+    /// Between them, a grant of every kind: secrets, a model folder, deployers and invokers
+    /// in the example; a model at a bucket's root and an image of another project here.
+    fn every_kind_of_grant() -> [(Deployment, Tree); 2] {
+        let example = include_str!("../../examples/fraud-onnx-gcs/mlgen.toml");
+        let other = example
+            .replace(
+                "gs://acme-models-prod/fraud/v7/model.onnx",
+                "gs://acme-models-prod/model.onnx",
+            )
+            .replace(
+                "repository = \"risk-models\"\ntag = \"7.0.2\"",
+                "url = \"us-docker.pkg.dev/acme-images/base/fraud:1\"",
+            );
+        [example.to_string(), other].map(|text| {
+            let file = SourceFile {
+                path: PathBuf::from("mlgen.toml"),
+                text,
+            };
+            crate::pipeline::compile(&file).unwrap_or_else(|e| panic!("{e}"))
+        })
     }
 
     #[test]
     fn every_grant_reaches_every_target() {
-        let (d, tree) = every_kind_of_grant();
-        let kinds: Vec<IamTarget> = d.iam.iter().map(|g| g.target).collect();
+        let both = every_kind_of_grant();
+        let kinds: Vec<IamTarget> = both
+            .iter()
+            .flat_map(|(d, _)| d.iam.iter().map(|g| g.target))
+            .collect();
         assert!(
             IamTarget::ALL.iter().all(|t| kinds.contains(t)),
             "{kinds:?}"
         );
+        for (d, tree) in &both {
+            grants_reach_every_target(d, tree);
+        }
+    }
+
+    fn grants_reach_every_target(d: &Deployment, tree: &Tree) {
         let file = |path: &str| tree.get(path).unwrap_or_else(|| panic!("no {path}"));
         let (tf, py) = (file("terraform/main.tf"), file("pulumi/__main__.py"));
         let (deploy, teardown) = (file("gcloud/deploy.sh"), file("gcloud/teardown.sh"));
@@ -137,7 +165,14 @@ pub(crate) mod tests {
                 "{}",
                 g.key
             );
-            let binding = format!("--member={} --role={}", g.member, g.role);
+            let member = match g.principal {
+                crate::model::Principal::RunServiceAgent => format!(
+                    "\"{}\"",
+                    crate::model::run_service_agent("${project_number}")
+                ),
+                _ => g.member.clone(),
+            };
+            let binding = format!("--member={member} --role={}", g.role);
             assert!(deploy.contains(&binding), "deploy.sh lacks {binding}");
             // Deleting the service deletes the grants on it; teardown removes the others.
             let removed = teardown.contains(&binding);

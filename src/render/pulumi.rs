@@ -5,7 +5,7 @@ use askama::Template;
 
 use super::{Arg, Value, add, arg};
 use crate::error::Error;
-use crate::model::{Deployment, IamGrant, IamTarget};
+use crate::model::{Deployment, IamGrant, IamTarget, Principal, run_service_agent};
 use crate::tree::Tree;
 
 /// The SDK versions the generated program is validated against (tests/requirements/pulumi.txt
@@ -17,7 +17,53 @@ pub const PULUMI_GCP_VERSION: &str = "10.2.0";
 #[template(path = "pulumi/__main__.py")]
 struct Main<'a> {
     d: &'a Deployment,
+    prerequisites: Vec<Prerequisite<'a>>,
+    /// Whether the Cloud Run service agent's email is needed (it holds the project number).
+    project_number: bool,
     grants: Vec<Grant<'a>>,
+}
+
+/// Something the deployment uses but does not create, looked up when the program starts
+/// so that `pulumi up` stops before anything is created when it is missing.
+struct Prerequisite<'a> {
+    /// The provider function that reads it.
+    function: &'static str,
+    create: String,
+    args: Vec<Arg<'a>>,
+}
+
+fn prerequisite(g: &IamGrant) -> Option<Prerequisite<'_>> {
+    let create = g.prerequisite()?;
+    let (function, args) = match g.target {
+        IamTarget::Secret => (
+            "gcp.secretmanager.get_secret",
+            vec![
+                arg("project", Value::Ref("PROJECT".to_string())),
+                arg("secret_id", Value::Text(&g.resource)),
+            ],
+        ),
+        IamTarget::Bucket => (
+            "gcp.storage.get_bucket",
+            vec![arg("name", Value::Text(&g.resource))],
+        ),
+        IamTarget::ManagedFolder => {
+            let (bucket, folder) = g.managed_folder();
+            (
+                // Reading the folder's policy fails when it is not a managed folder.
+                "gcp.storage.get_managed_folder_iam_policy",
+                vec![
+                    arg("bucket", Value::Text(bucket)),
+                    arg("managed_folder", Value::Text(folder)),
+                ],
+            )
+        }
+        IamTarget::Repository | IamTarget::ServiceAccount | IamTarget::Service => return None,
+    };
+    Some(Prerequisite {
+        function,
+        create,
+        args,
+    })
 }
 
 /// One IAM grant as a Pulumi resource.
@@ -30,9 +76,9 @@ struct Grant<'a> {
 }
 
 /// The one place Pulumi spells each kind of grant: its resource class and the arguments
-/// that name what it is on. The runtime account and the service are referred to, not
-/// named, so Pulumi creates them first.
-fn grant(g: &IamGrant) -> Grant<'_> {
+/// that name what it is on. What the program creates (the runtime account, the service,
+/// the repository) is referred to, not named, so Pulumi creates it first.
+fn grant<'a>(g: &'a IamGrant, own_repository: Option<&str>) -> Grant<'a> {
     let of = |name: &str| Value::Ref(name.to_string());
     let (class, mut args) = match g.target {
         IamTarget::Secret => (
@@ -46,6 +92,35 @@ fn grant(g: &IamGrant) -> Grant<'_> {
             "gcp.storage.BucketIAMMember",
             vec![arg("bucket", Value::Text(&g.resource))],
         ),
+        IamTarget::ManagedFolder => {
+            let (bucket, folder) = g.managed_folder();
+            (
+                "gcp.storage.ManagedFolderIamMember",
+                vec![
+                    arg("bucket", Value::Text(bucket)),
+                    arg("managed_folder", Value::Text(folder)),
+                ],
+            )
+        }
+        IamTarget::Repository if own_repository == Some(g.resource.as_str()) => (
+            "gcp.artifactregistry.RepositoryIamMember",
+            vec![
+                arg("project", of("repository.project")),
+                arg("location", of("repository.location")),
+                arg("repository", of("repository.name")),
+            ],
+        ),
+        IamTarget::Repository => {
+            let (project, location, id) = g.repository();
+            (
+                "gcp.artifactregistry.RepositoryIamMember",
+                vec![
+                    arg("project", Value::Text(project)),
+                    arg("location", Value::Text(location)),
+                    arg("repository", Value::Text(id)),
+                ],
+            )
+        }
         IamTarget::ServiceAccount => (
             "gcp.serviceaccount.IAMMember",
             vec![arg("service_account_id", of("runtime_account.name"))],
@@ -59,10 +134,12 @@ fn grant(g: &IamGrant) -> Grant<'_> {
             ],
         ),
     };
-    let member = if g.member_is_runtime {
-        of("runtime_account.member")
-    } else {
-        Value::Text(&g.member)
+    let member = match g.principal {
+        Principal::Named => Value::Text(&g.member),
+        Principal::Runtime => of("runtime_account.member"),
+        Principal::RunServiceAgent => {
+            Value::Ref(format!("f\"{}\"", run_service_agent("{PROJECT_NUMBER}")))
+        }
     };
     args.extend([arg("role", Value::Text(&g.role)), arg("member", member)]);
     Grant {
@@ -95,6 +172,7 @@ mod filters {
 }
 
 pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
+    let own_repository = d.repository.as_ref().map(|r| r.name());
     add(
         tree,
         d,
@@ -109,7 +187,16 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         "pulumi/__main__.py",
         &Main {
             d,
-            grants: d.iam.iter().map(grant).collect(),
+            prerequisites: d.iam.iter().filter_map(prerequisite).collect(),
+            project_number: d
+                .iam
+                .iter()
+                .any(|g| g.principal == Principal::RunServiceAgent),
+            grants: d
+                .iam
+                .iter()
+                .map(|g| grant(g, own_repository.as_deref()))
+                .collect(),
         },
     )?;
     add(
@@ -145,13 +232,13 @@ mod tests {
             .into_iter()
             .map(|t| {
                 let g = sample_grant(t);
-                let args: Vec<String> = grant(&g).args.iter().map(spelled).collect();
+                let args: Vec<String> = grant(&g, None).args.iter().map(spelled).collect();
                 assert_eq!(
                     args[args.len() - 2..],
                     ["role=\"roles/x\"", "member=\"user:a@x.example\""],
                     "{t:?}"
                 );
-                grant(&g).class
+                grant(&g, None).class
             })
             .collect();
         assert_eq!(classes.len(), IamTarget::ALL.len());
@@ -160,8 +247,8 @@ mod tests {
     #[test]
     fn the_runtime_account_and_the_secret_are_referred_to_by_variable() {
         let mut g = sample_grant(IamTarget::Secret);
-        g.member_is_runtime = true;
-        let args: Vec<String> = grant(&g).args.iter().map(spelled).collect();
+        g.principal = Principal::Runtime;
+        let args: Vec<String> = grant(&g, None).args.iter().map(spelled).collect();
         assert_eq!(
             args,
             [
@@ -171,5 +258,19 @@ mod tests {
                 "member=runtime_account.member",
             ]
         );
+    }
+
+    #[test]
+    fn the_service_agent_is_named_by_the_looked_up_project_number() {
+        let mut g = sample_grant(IamTarget::Repository);
+        g.resource = "projects/p/locations/l/repositories/r".to_string();
+        g.principal = Principal::RunServiceAgent;
+        let args: Vec<String> = grant(&g, None).args.iter().map(spelled).collect();
+        assert_eq!(
+            args[4],
+            "member=f\"serviceAccount:service-{PROJECT_NUMBER}@serverless-robot-prod.iam.gserviceaccount.com\""
+        );
+        let own = grant(&g, Some("projects/p/locations/l/repositories/r"));
+        assert_eq!(spelled(&own.args[2]), "repository=repository.name");
     }
 }

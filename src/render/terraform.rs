@@ -9,12 +9,12 @@ use askama::Template;
 
 use super::{Arg, Value, add_text, arg, render_one};
 use crate::error::Error;
-use crate::model::{Deployment, IamGrant, IamTarget};
+use crate::model::{Deployment, IamGrant, IamTarget, Principal, run_service_agent};
 use crate::tree::Tree;
 
 /// The google provider version the output is pinned to. The validator checks generated
 /// files against this version's schema (tests/data/google-provider-schema.json).
-pub const GOOGLE_PROVIDER_VERSION: &str = "6.50.0";
+pub const GOOGLE_PROVIDER_VERSION: &str = "7.5.0";
 /// Terraform releases the output is written for (what `terraform fmt` 1.11 checks also
 /// parses on 1.5; older releases are out of HashiCorp support).
 pub const TERRAFORM_VERSION: &str = ">= 1.5";
@@ -23,6 +23,9 @@ pub const TERRAFORM_VERSION: &str = ">= 1.5";
 const APIS: &str = "google_project_service.apis";
 const ACCOUNT: &str = "google_service_account.runtime";
 const SERVICE: &str = "google_cloud_run_v2_service.service";
+const REPOSITORY: &str = "google_artifact_registry_repository.images";
+/// The project, for its number (the Cloud Run service agent's email holds it).
+const PROJECT: &str = "data.google_project.project";
 
 /// One IAM grant as a Terraform resource.
 struct Grant<'a> {
@@ -33,23 +36,104 @@ struct Grant<'a> {
     args: Vec<Arg<'a>>,
 }
 
-/// The one place Terraform spells each kind of grant: its resource type and the arguments
-/// that name what it is on. The runtime account and the service are referred to, not
-/// named, so Terraform creates them first.
-fn grant(g: &IamGrant) -> Grant<'_> {
-    let of = |resource: &str, attr: &str| Value::Ref(format!("{resource}.{attr}"));
-    let (tf_type, mut args) = match g.target {
+/// Something the deployment uses but does not create, read as a `data` source so that
+/// `terraform plan` fails before anything is created when it is missing.
+struct Prerequisite<'a> {
+    tf_type: &'static str,
+    name: &'a str,
+    /// What to create when it is missing, for the comment above it.
+    create: String,
+    args: Vec<Arg<'a>>,
+}
+
+/// The prerequisite a grant reads from, when it is on something the deployment does not
+/// create; the grant refers to it, so it is checked first.
+fn prerequisite(g: &IamGrant) -> Option<Prerequisite<'_>> {
+    let create = g.prerequisite()?;
+    let (tf_type, args) = match g.target {
         IamTarget::Secret => (
-            "google_secret_manager_secret_iam_member",
+            "google_secret_manager_secret",
             vec![
-                arg("project", of("var", "project")),
+                arg("project", Value::Ref("var.project".to_string())),
                 arg("secret_id", Value::Text(&g.resource)),
             ],
         ),
         IamTarget::Bucket => (
-            "google_storage_bucket_iam_member",
-            vec![arg("bucket", Value::Text(&g.resource))],
+            "google_storage_bucket",
+            vec![arg("name", Value::Text(&g.resource))],
         ),
+        IamTarget::ManagedFolder => {
+            let (bucket, folder) = g.managed_folder();
+            (
+                // Reading the folder's policy fails when it is not a managed folder.
+                "google_storage_managed_folder_iam_policy",
+                vec![
+                    arg("bucket", Value::Text(bucket)),
+                    arg("managed_folder", Value::Text(folder)),
+                ],
+            )
+        }
+        IamTarget::Repository | IamTarget::ServiceAccount | IamTarget::Service => return None,
+    };
+    Some(Prerequisite {
+        tf_type,
+        name: &g.key,
+        create,
+        args,
+    })
+}
+
+/// The one place Terraform spells each kind of grant: its resource type and the arguments
+/// that name what it is on. What the configuration creates or reads (the runtime account,
+/// the service, the repository, a prerequisite) is referred to, not named, so Terraform
+/// creates or checks it first.
+fn grant<'a>(g: &'a IamGrant, own_repository: Option<&str>) -> Grant<'a> {
+    let of = |resource: &str, attr: &str| Value::Ref(format!("{resource}.{attr}"));
+    let data = |tf_type: &str, attr: &str| of(&format!("data.{tf_type}.{}", g.key), attr);
+    let (tf_type, mut args) = match g.target {
+        IamTarget::Secret => (
+            "google_secret_manager_secret_iam_member",
+            vec![
+                arg("project", data("google_secret_manager_secret", "project")),
+                arg(
+                    "secret_id",
+                    data("google_secret_manager_secret", "secret_id"),
+                ),
+            ],
+        ),
+        IamTarget::Bucket => (
+            "google_storage_bucket_iam_member",
+            vec![arg("bucket", data("google_storage_bucket", "name"))],
+        ),
+        IamTarget::ManagedFolder => {
+            let policy = "google_storage_managed_folder_iam_policy";
+            (
+                "google_storage_managed_folder_iam_member",
+                vec![
+                    arg("bucket", data(policy, "bucket")),
+                    arg("managed_folder", data(policy, "managed_folder")),
+                ],
+            )
+        }
+        IamTarget::Repository if own_repository == Some(g.resource.as_str()) => (
+            "google_artifact_registry_repository_iam_member",
+            vec![
+                arg("project", of(REPOSITORY, "project")),
+                arg("location", of(REPOSITORY, "location")),
+                arg("repository", of(REPOSITORY, "name")),
+            ],
+        ),
+        IamTarget::Repository => {
+            let (project, location, id) = g.repository();
+            (
+                "google_artifact_registry_repository_iam_member",
+                vec![
+                    arg("project", Value::Text(project)),
+                    arg("location", Value::Text(location)),
+                    arg("repository", Value::Text(id)),
+                ],
+            )
+        }
         IamTarget::ServiceAccount => (
             "google_service_account_iam_member",
             vec![arg("service_account_id", of(ACCOUNT, "name"))],
@@ -63,10 +147,13 @@ fn grant(g: &IamGrant) -> Grant<'_> {
             ],
         ),
     };
-    let member = if g.member_is_runtime {
-        of(ACCOUNT, "member")
-    } else {
-        Value::Text(&g.member)
+    let member = match g.principal {
+        Principal::Named => Value::Text(&g.member),
+        Principal::Runtime => of(ACCOUNT, "member"),
+        Principal::RunServiceAgent => Value::Ref(format!(
+            "\"{}\"",
+            run_service_agent(&format!("${{{PROJECT}.number}}"))
+        )),
     };
     args.extend([arg("role", Value::Text(&g.role)), arg("member", member)]);
     Grant {
@@ -96,6 +183,9 @@ struct Main<'a> {
     d: &'a Deployment,
     apis: &'static str,
     account: &'static str,
+    prerequisites: Vec<Prerequisite<'a>>,
+    /// Whether the Cloud Run service agent's email is needed (it holds the project number).
+    project_number: bool,
     grants: Vec<Grant<'a>>,
     /// Addresses the service waits for: the APIs, then the grants it checks when deploying.
     service_depends_on: Vec<String>,
@@ -109,7 +199,12 @@ struct Outputs {
 }
 
 pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
-    let grants: Vec<Grant> = d.iam.iter().map(grant).collect();
+    let own_repository = d.repository.as_ref().map(|r| r.name());
+    let grants: Vec<Grant> = d
+        .iam
+        .iter()
+        .map(|g| grant(g, own_repository.as_deref()))
+        .collect();
     let service_depends_on = std::iter::once(APIS.to_string())
         .chain(
             grants
@@ -122,6 +217,11 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         d,
         apis: APIS,
         account: ACCOUNT,
+        prerequisites: d.iam.iter().filter_map(prerequisite).collect(),
+        project_number: d
+            .iam
+            .iter()
+            .any(|g| g.principal == Principal::RunServiceAgent),
         grants,
         service_depends_on,
     };
@@ -268,13 +368,13 @@ mod tests {
             .into_iter()
             .map(|t| {
                 let g = sample_grant(t);
-                let args: Vec<String> = grant(&g).args.iter().map(spelled).collect();
+                let args: Vec<String> = grant(&g, None).args.iter().map(spelled).collect();
                 assert_eq!(
                     args[args.len() - 2..],
                     ["role = \"roles/x\"", "member = \"user:a@x.example\""],
                     "{t:?}"
                 );
-                grant(&g).tf_type
+                grant(&g, None).tf_type
             })
             .collect();
         assert_eq!(types.len(), IamTarget::ALL.len());
@@ -283,8 +383,8 @@ mod tests {
     #[test]
     fn the_runtime_account_and_the_service_are_referred_to() {
         let mut g = sample_grant(IamTarget::Service);
-        g.member_is_runtime = true;
-        let args: Vec<String> = grant(&g).args.iter().map(spelled).collect();
+        g.principal = Principal::Runtime;
+        let args: Vec<String> = grant(&g, None).args.iter().map(spelled).collect();
         assert_eq!(
             args,
             [
@@ -297,9 +397,52 @@ mod tests {
         );
         let sa = sample_grant(IamTarget::ServiceAccount);
         assert_eq!(
-            spelled(&grant(&sa).args[0]),
+            spelled(&grant(&sa, None).args[0]),
             "service_account_id = google_service_account.runtime.name"
         );
+    }
+
+    #[test]
+    fn a_repository_is_referred_to_when_created_here_and_the_agent_by_project_number() {
+        let mut g = sample_grant(IamTarget::Repository);
+        g.resource = "projects/p/locations/l/repositories/r".to_string();
+        g.principal = Principal::RunServiceAgent;
+        let spelled_args =
+            |own| -> Vec<String> { grant(&g, own).args.iter().map(spelled).collect() };
+        assert_eq!(
+            spelled_args(None),
+            [
+                "project = \"p\"",
+                "location = \"l\"",
+                "repository = \"r\"",
+                "role = \"roles/x\"",
+                "member = \"serviceAccount:service-${data.google_project.project.number}\
+                 @serverless-robot-prod.iam.gserviceaccount.com\"",
+            ]
+        );
+        let own = spelled_args(Some("projects/p/locations/l/repositories/r"));
+        assert_eq!(
+            own[2],
+            "repository = google_artifact_registry_repository.images.name"
+        );
+    }
+
+    #[test]
+    fn grants_on_what_the_deployment_does_not_create_read_it_first() {
+        for t in IamTarget::ALL {
+            let g = sample_grant(t);
+            let needs_check = prerequisite(&g).is_some();
+            let refers = grant(&g, None)
+                .args
+                .iter()
+                .any(|a| matches!(&a.value, Value::Ref(r) if r.starts_with("data.")));
+            assert_eq!(needs_check, refers, "{t:?}");
+            let created_elsewhere = matches!(
+                t,
+                IamTarget::Secret | IamTarget::Bucket | IamTarget::ManagedFolder
+            );
+            assert_eq!(needs_check, created_elsewhere, "{t:?}");
+        }
     }
 
     #[test]

@@ -3,11 +3,15 @@
 
 use std::ops::Range;
 
+use super::FEATURE_EXPECTED;
 use super::shape::{self, Kind};
 use crate::diagnostics::{Diagnostic, suggest};
 
 /// What the CPU key takes; validation says the same about a value of the right type.
 pub const CPU_HELP: &str = "use a fraction from 0.08 to below 1 (e.g. 0.5), or 1, 2, 4, 6 or 8";
+
+/// How to write one of `[model] features`.
+const FEATURE_HELP: &str = "write a name for a number column, e.g. `\"age\"`, or a table for another type, e.g. `{ name = \"plan\", type = \"category\", values = [\"free\", \"pro\"] }`";
 
 /// One located diagnostic for a toml or serde error message.
 pub fn diagnose(message: &str, span: Range<usize>, text: &str) -> Diagnostic {
@@ -57,6 +61,13 @@ fn wrong_type(d: Diagnostic, rest: &str) -> Diagnostic {
     let Some((found, wanted)) = rest.split_once(", expected ") else {
         return d;
     };
+    if wanted == FEATURE_EXPECTED {
+        let message = format!(
+            "expected a feature name in quotes or a feature table, found {}",
+            found_words(found)
+        );
+        return Diagnostic { message, ..d }.help(FEATURE_HELP);
+    }
     match Kind::from_expected(wanted) {
         Some(kind) => expected(d, kind, Some(&found_words(found))),
         None => d,

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor, value::MapAccessDeserializer};
 use toml::Spanned;
 
 pub use load::{SourceFile, load};
@@ -123,11 +124,22 @@ pub struct ModelSpec {
     /// A path relative to the spec's folder, or `gs://bucket/object`.
     #[schemars(with = "String")]
     pub source: Spanned<String>,
-    /// Input columns, in the order the model expects them. A custom handler without them
-    /// receives each instance as the request sent it.
+    /// Input columns, in the order the model expects them: a name (a number), or a table
+    /// `{ name, type, values }` for another type. A custom handler without them receives
+    /// each instance as the request sent it.
     #[serde(default = "no_features")]
-    #[schemars(with = "Vec<String>")]
-    pub features: Spanned<Vec<Spanned<String>>>,
+    #[schemars(with = "Vec<FeatureSpec>")]
+    pub features: Spanned<Vec<Spanned<FeatureSpec>>>,
+    /// What the model is called with: `matrix` (a float array in feature order) or
+    /// `dataframe` (sklearn only: a pandas DataFrame with the features' names and types).
+    /// When omitted, a DataFrame where a feature is a string or category, else a matrix.
+    #[serde(default)]
+    #[schemars(with = "Option<ModelInput>")]
+    pub input: Option<Spanned<ModelInput>>,
+    /// What each prediction is: `predict` (the model's prediction) or `proba` (a
+    /// classifier's `{"classes": [...], "scores": [...]}`).
+    #[serde(default)]
+    pub output: ModelOutput,
     /// `framework = "custom"` only: `FILE.py:CLASS`, a Python file beside the spec and the
     /// class in it that loads the model and predicts.
     #[serde(default)]
@@ -135,8 +147,157 @@ pub struct ModelSpec {
     pub handler: Option<Spanned<String>>,
 }
 
-fn no_features() -> Spanned<Vec<Spanned<String>>> {
+fn no_features() -> Spanned<Vec<Spanned<FeatureSpec>>> {
     unset(Vec::new())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelOutput {
+    #[default]
+    Predict,
+    Proba,
+}
+
+impl ModelOutput {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelOutput::Predict => "predict",
+            ModelOutput::Proba => "proba",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelInput {
+    Matrix,
+    Dataframe,
+}
+
+impl ModelSpec {
+    /// Whether the model is called with a DataFrame: asked for, or a feature holds text.
+    pub fn takes_dataframe(&self) -> bool {
+        match &self.input {
+            Some(input) => *input.get_ref() == ModelInput::Dataframe,
+            None => self.features.get_ref().iter().any(|f| {
+                matches!(
+                    f.get_ref().kind(),
+                    FeatureType::String | FeatureType::Category
+                )
+            }),
+        }
+    }
+}
+
+/// One input column as written: a bare name is a number.
+#[derive(Debug, Clone, JsonSchema)]
+#[serde(untagged)]
+pub enum FeatureSpec {
+    /// A number column.
+    Name(String),
+    /// A column with its type.
+    Typed(TypedFeatureSpec),
+}
+
+/// What serde says a feature entry takes, matched in explain.rs to say it in the spec's words.
+pub(crate) const FEATURE_EXPECTED: &str = "a feature name or a feature table";
+
+// By hand rather than `untagged`, so an entry's own error (an unknown key, a type that is
+// not one of the names) reaches the user instead of "did not match any variant".
+impl<'de> Deserialize<'de> for FeatureSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entry;
+        impl<'de> Visitor<'de> for Entry {
+            type Value = FeatureSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(FEATURE_EXPECTED)
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<FeatureSpec, E> {
+                Ok(FeatureSpec::Name(name.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FeatureSpec, A::Error> {
+                TypedFeatureSpec::deserialize(MapAccessDeserializer::new(map))
+                    .map(FeatureSpec::Typed)
+            }
+        }
+        deserializer.deserialize_any(Entry)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TypedFeatureSpec {
+    /// The column's name.
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// The JSON values the column takes; `number` when omitted.
+    #[serde(default, rename = "type")]
+    #[schemars(rename = "type", with = "Option<FeatureType>")]
+    pub kind: Option<Spanned<FeatureType>>,
+    /// `category` only, and required there: the values the column may take.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub values: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// What a feature's values are: `number` (any JSON number), `integer` (a whole number),
+/// `boolean`, `string` (any text) or `category` (one of the feature's `values`). `null` is a
+/// missing value in each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FeatureType {
+    Number,
+    Integer,
+    Boolean,
+    String,
+    Category,
+}
+
+impl FeatureType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeatureType::Number => "number",
+            FeatureType::Integer => "integer",
+            FeatureType::Boolean => "boolean",
+            FeatureType::String => "string",
+            FeatureType::Category => "category",
+        }
+    }
+}
+
+impl FeatureSpec {
+    pub fn name(&self) -> &str {
+        match self {
+            FeatureSpec::Name(name) => name,
+            FeatureSpec::Typed(t) => t.name.get_ref(),
+        }
+    }
+
+    pub fn kind(&self) -> FeatureType {
+        match self {
+            FeatureSpec::Name(_) => FeatureType::Number,
+            FeatureSpec::Typed(t) => t
+                .kind
+                .as_ref()
+                .map_or(FeatureType::Number, |k| *k.get_ref()),
+        }
+    }
+
+    /// A category's values as written; empty for other types.
+    pub fn values(&self) -> Vec<String> {
+        match self {
+            FeatureSpec::Typed(TypedFeatureSpec {
+                values: Some(values),
+                ..
+            }) => values
+                .get_ref()
+                .iter()
+                .map(|v| v.get_ref().clone())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

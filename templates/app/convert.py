@@ -8,6 +8,7 @@ Exit status 0 when they agree, 1 when they do not (the reason on stderr).
 """
 
 import argparse
+import json
 import sys
 
 import joblib
@@ -47,6 +48,11 @@ def convert(model, n_features):
         # The newest opsets ONNX Runtime 1.20 executes.
         target_opset={"": 21, "ai.onnx.ml": 3},
     )
+    if is_classifier(model):
+        # The probability output is a plain tensor: the app names its columns from this.
+        entry = onnx_model.metadata_props.add()
+        entry.key = "classes"
+        entry.value = json.dumps(model.classes_.tolist())
     return onnx_model.SerializeToString()
 
 

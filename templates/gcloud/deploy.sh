@@ -49,36 +49,88 @@ retry() {
 
 {%- macro grant(gr) %}
 step Granting {{ gr.g.role }} on {{ gr.g.resource }} to {{ gr.g.member }}
-retry gcloud{% for word in gr.group %} {{ word }}{% endfor %} add-iam-policy-binding {{ gr.resource }} \
-  --member={{ gr.g.member }} --role={{ gr.g.role }} --condition=None \
-  {% if gr.on_service %}--region="$region" {% endif %}--project="$project" --quiet >/dev/null
+retry gcloud{% for word in gr.group %} {{ word }}{% endfor %} add-iam-policy-binding {{ gr.resource|safe }} \
+  --member={{ gr.member|safe }} --role={{ gr.g.role }} --condition=None \
+  {{ gr.scope|safe }} --quiet >/dev/null
+{%- endmacro %}
+
+{%- macro converge(m) %}
+step Removing {{ m.role }} on {{ m.resource_name }} from members {{ d.spec_name }} no longer names
+while read -r member; do
+  case "$member" in
+{%- if !m.wanted.is_empty() %}
+    {% for w in m.wanted %}{{ w|safe }}{% if !loop.last %} | {% endif %}{% endfor %}) ;;
+{%- endif %}
+    ?*)
+      retry gcloud{% for word in m.group %} {{ word }}{% endfor %} remove-iam-policy-binding {{ m.resource|safe }} \
+        --member="$member" --role={{ m.role }} --condition=None \
+        {{ m.scope|safe }} --quiet >/dev/null
+      ;;
+  esac
+done < <(gcloud{% for word in m.group %} {{ word }}{% endfor %} get-iam-policy {{ m.resource|safe }} {{ m.scope|safe }} \
+  --flatten='bindings[].members' --filter=bindings.role={{ m.role }} --format='value(bindings.members)')
 {%- endmacro %}
 
 step "Enabling APIs in $project"
 gcloud services enable{% for api in d.apis %} {{ api }}{% endfor %} --project="$project" --quiet
+{%- if !prerequisites.is_empty() %}
 
+# What the deployment uses but does not create: all checked before anything is created.
+step "Checking prerequisites"
+missing=0
+require() {
+  local create=$1
+  shift
+  if ! "$@" >/dev/null 2>&1; then
+    echo "deploy.sh: missing prerequisite: create $create" >&2
+    missing=1
+  fi
+}
+{%- for p in prerequisites %}
+require {{ p.create }} \
+  {{ p.describe|safe }}
+{%- endfor %}
+if [ "$missing" -ne 0 ]; then
+  echo "deploy.sh: nothing was created." >&2
+  exit 1
+fi
+{%- endif %}
+{%- if project_number %}
+
+# The Cloud Run service agent, which pulls the image, is named by the project's number.
+project_number="$(gcloud projects describe "$project" --format='value(projectNumber)')"
+{%- endif %}
+
+# What this script creates carries a mark, so that teardown.sh deletes only that.
+account_mark="{{ account_mark|safe }}"
 step "Runtime service account $account"
-if gcloud iam service-accounts describe "$account" --project="$project" >/dev/null 2>&1; then
+if account_description="$(gcloud iam service-accounts describe "$account" --project="$project" \
+  --format='value(description)' 2>/dev/null)"; then
   echo "    exists"
 else
   gcloud iam service-accounts create {{ d.runtime_account.account_id }} \
     --display-name={{ d.runtime_account.display_name }} \
+    --description="$account_mark" \
     --project="$project" \
     --quiet
+  account_description=$account_mark
 fi
 {%- if let Some(repo) = d.repository %}
 
 repository={{ repo.id }}
 step "Artifact Registry repository $repository"
-if gcloud artifacts repositories describe "$repository" --location={{ repo.location }} --project={{ repo.project }} >/dev/null 2>&1; then
+if repository_owner="$(gcloud artifacts repositories describe "$repository" --location={{ repo.location }} --project={{ repo.project }} \
+  --format='value(labels.mlgen_service)' 2>/dev/null)"; then
   echo "    exists"
 else
   gcloud artifacts repositories create "$repository" \
     --repository-format=docker \
     --location={{ repo.location }} \
     --description={{ repo.description }} \
+    --labels=mlgen_service="$service" \
     --project={{ repo.project }} \
     --quiet
+  repository_owner=$service
 fi
 {%- endif %}
 {%- for g in grants %}
@@ -102,7 +154,7 @@ step "Building $image with Cloud Build"
 {%- endif %}
 
 step "Deploying $service to Cloud Run in $region"
-gcloud run deploy "$service" \
+gcloud {% if run_beta %}beta {% endif %}run deploy "$service" \
   --image="$image" \
   --project="$project" \
   --region="$region" \
@@ -127,10 +179,9 @@ gcloud run deploy "$service" \
   --ingress={{ d.service.ingress }} \
   --no-allow-unauthenticated \
   {{ switches.invoker_iam_check }} \
-{%- if d.service.labels.is_empty() %}
   --clear-labels \
-{%- else %}
-  --labels={% for l in d.service.labels %}{{ l.key }}={{ l.value }}{% if !loop.last %},{% endif %}{% endfor %} \
+{%- if !d.service.labels.is_empty() %}
+  --update-labels={% for l in d.service.labels %}{{ l.key }}={{ l.value }}{% if !loop.last %},{% endif %}{% endfor %} \
 {%- endif %}
 {%- if let Some(description) = d.service.description %}
   --description={{ description }} \
@@ -148,7 +199,7 @@ gcloud run deploy "$service" \
   --clear-volumes \
   --clear-volume-mounts \
 {%- for v in d.volumes %}
-  --add-volume=name={{ v.name }},type=cloud-storage,bucket={{ v.bucket }},readonly={{ v.read_only }} \
+  --add-volume=name={{ v.name }},type=cloud-storage,bucket={{ v.bucket }},readonly={{ v.read_only }}{% if !v.mount_options.is_empty() %},mount-options={% for o in v.mount_options %}{{ o }}{% if !loop.last %};{% endif %}{% endfor %}{% endif %} \
   --add-volume-mount=volume={{ v.name }},mount-path={{ v.mount_path }} \
 {%- endfor %}
   --startup-probe={{ probes.startup }} \
@@ -157,6 +208,16 @@ gcloud run deploy "$service" \
 {%- for g in grants %}
 {%- if !g.g.before_service %}
 {% call grant(g) %}{% endcall %}
+{%- endif %}
+{%- endfor %}
+
+# On what this script created, the roles it grants are the spec's alone: a member removed
+# from the spec loses its access.
+{%- for m in converge %}
+{% if let Some(owned) = m.owned_if %}if {{ owned|safe }}; then{% endif %}
+{%- call converge(m) %}{% endcall %}
+{%- if m.owned_if.is_some() %}
+fi
 {%- endif %}
 {%- endfor %}
 

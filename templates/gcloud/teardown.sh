@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Removes what deploy.sh created, in reverse order: the Cloud Run service (its invoker
 # grants go with it), the other IAM grants, {% if d.repository.is_some() %}the Artifact Registry repository (with every
-# image in it), {% endif %}and the runtime service account. The APIs stay enabled. Safe to re-run:
-# whatever is already gone is skipped.
+# image in it), {% endif %}and the runtime service account. {% if d.repository.is_some() %}The repository and the account are{% else %}The account is{% endif %}
+# deleted only when deploy.sh created {% if d.repository.is_some() %}them{% else %}it{% endif %} (it marks what it creates); one that existed
+# before is kept. The APIs stay enabled. Safe to re-run: whatever is already gone is skipped.
 #
 # Usage: teardown.sh [--yes]   (--yes skips the confirmation, for non-interactive use)
 set -euo pipefail
@@ -51,9 +52,9 @@ if [ "$assume_yes" != true ]; then
   echo "  - the Cloud Run service $service in $region"
   echo "  - the IAM grants deploy.sh made"
 {%- if let Some(repo) = d.repository %}
-  echo "  - the Artifact Registry repository $repository in {{ repo.location }}, with every image in it"
+  echo "  - the Artifact Registry repository $repository in {{ repo.location }}, with every image in it, if deploy.sh created it"
 {%- endif %}
-  echo "  - the service account $account"
+  echo "  - the service account $account, if deploy.sh created it"
   read -r -p "Type the service name to confirm: " answer
   if [ "$answer" != "$service" ]; then
     echo "Aborted; nothing was deleted." >&2
@@ -83,24 +84,42 @@ gone() {
   esac
 }
 
+{% if project_number -%}
+# The Cloud Run service agent, granted access to the image, is named by the project's number.
+project_number="$(gcloud projects describe "$project" --format='value(projectNumber)')"
+
+{% endif -%}
 step "Deleting Cloud Run service $service in $region"
 gone gcloud run services delete "$service" --region="$region" --project="$project" --quiet
 {%- for g in grants.iter().rev() %}
 {%- if !g.on_service %}
 
 step Removing {{ g.g.role }} on {{ g.g.resource }} from {{ g.g.member }}
-gone gcloud{% for word in g.group %} {{ word }}{% endfor %} remove-iam-policy-binding {{ g.resource }} \
-  --member={{ g.g.member }} --role={{ g.g.role }} --condition=None \
-  --project="$project" --quiet
+gone gcloud{% for word in g.group %} {{ word }}{% endfor %} remove-iam-policy-binding {{ g.resource|safe }} \
+  --member={{ g.member|safe }} --role={{ g.g.role }} --condition=None \
+  {{ g.scope|safe }} --quiet
 {%- endif %}
 {%- endfor %}
 {%- if let Some(repo) = d.repository %}
 
 step "Deleting Artifact Registry repository $repository"
-gone gcloud artifacts repositories delete "$repository" --location={{ repo.location }} --project={{ repo.project }} --quiet
+owner="$(gcloud artifacts repositories describe "$repository" --location={{ repo.location }} --project={{ repo.project }} \
+  --format='value(labels.mlgen_service)' 2>/dev/null)" || owner=$service
+if [ "$owner" = "$service" ]; then
+  gone gcloud artifacts repositories delete "$repository" --location={{ repo.location }} --project={{ repo.project }} --quiet
+else
+  echo "    kept: deploy.sh did not create it"
+fi
 {%- endif %}
 
 step "Deleting service account $account"
-gone gcloud iam service-accounts delete "$account" --project="$project" --quiet
+account_mark="{{ account_mark|safe }}"
+description="$(gcloud iam service-accounts describe "$account" --project="$project" \
+  --format='value(description)' 2>/dev/null)" || description=$account_mark
+if [ "$description" = "$account_mark" ]; then
+  gone gcloud iam service-accounts delete "$account" --project="$project" --quiet
+else
+  echo "    kept: deploy.sh did not create it"
+fi
 
 step "Done: $service and what deploy.sh created for it are gone"

@@ -14,6 +14,32 @@ import pulumi_gcp as gcp
 PROJECT = "{{ d.service.project }}"
 REGION = "{{ d.service.region }}"
 IMAGE = "{{ d.image.url }}"
+{%- if !prerequisites.is_empty() %}
+
+
+def require(create, lookup, **args):
+    """Looks up something the deployment uses but does not create; when it is missing, the
+    program stops here, before anything is created."""
+    try:
+        return lookup(**args)
+    except Exception as e:
+        raise RuntimeError(f"missing prerequisite: create {create}") from e
+
+
+{% for p in prerequisites -%}
+require(
+    "{{ p.create }}",
+    {{ p.function }},
+{%- for a in p.args %}
+    {{ a.name }}={% match a.value %}{% when Value::Text(text) %}"{{ text }}"{% when Value::Ref(r) %}{{ r|safe }}{% endmatch %},
+{%- endfor %}
+)
+{% endfor -%}
+{%- endif %}
+{%- if project_number %}
+# The Cloud Run service agent's email holds the project's number.
+PROJECT_NUMBER = gcp.organizations.get_project(project_id=PROJECT).number
+{%- endif %}
 
 # APIs the deployment calls. They stay enabled on destroy: other workloads may use them.
 APIS = [
@@ -96,7 +122,13 @@ service = gcp.cloudrunv2.Service(
 {%- for volume in d.volumes %}
             {
                 "name": "{{ volume.name }}",
-                "gcs": {"bucket": "{{ volume.bucket }}", "read_only": {{ volume.read_only|py_bool }}},
+                "gcs": {
+                    "bucket": "{{ volume.bucket }}",
+                    "read_only": {{ volume.read_only|py_bool }},
+{%- if !volume.mount_options.is_empty() %}
+                    "mount_options": [{% for o in volume.mount_options %}"{{ o }}"{% if !loop.last %}, {% endif %}{% endfor %}],
+{%- endif %}
+                },
             },
 {%- if loop.last %}
         {% endif %}
@@ -150,7 +182,8 @@ service = gcp.cloudrunv2.Service(
             }
         ],
     },
-    opts=pulumi.ResourceOptions(depends_on=[*apis, *before_service]),
+    # Protected, `pulumi destroy` stops before it deletes anything.
+    opts=pulumi.ResourceOptions(depends_on=[*apis, *before_service], protect={{ d.service.deletion_protection|py_bool }}),
 )
 
 # Who may deploy as the runtime account, and who may call the service.

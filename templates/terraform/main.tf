@@ -1,3 +1,20 @@
+{% for p in prerequisites -%}
+# Not created here: when it is missing, `terraform plan` stops, before anything is created.
+# Create {{ p.create }}.
+data "{{ p.tf_type }}" "{{ p.name }}" {
+  {%- for a in p.args %}
+  {{ a.name }} = {% match a.value %}{% when Value::Text(text) %}"{{ text }}"{% when Value::Ref(r) %}{{ r|safe }}{% endmatch %}
+  {%- endfor %}
+}
+
+{% endfor -%}
+{%- if project_number -%}
+# The project's number: the Cloud Run service agent's email holds it.
+data "google_project" "project" {
+  project_id = var.project
+}
+
+{% endif -%}
 # APIs the deployment uses. Destroying this configuration leaves them enabled: other
 # workloads in the project may need them.
 resource "google_project_service" "apis" {
@@ -38,7 +55,7 @@ resource "google_artifact_registry_repository" "images" {
 
 resource "{{ g.tf_type }}" "{{ g.key }}" {
   {%- for a in g.args %}
-  {{ a.name }} = {% match a.value %}{% when Value::Text(text) %}"{{ text }}"{% when Value::Ref(r) %}{{ r }}{% endmatch %}
+  {{ a.name }} = {% match a.value %}{% when Value::Text(text) %}"{{ text }}"{% when Value::Ref(r) %}{{ r|safe }}{% endmatch %}
   {%- endfor %}
 }
 {%- endfor %}
@@ -88,6 +105,9 @@ resource "google_cloud_run_v2_service" "service" {
       gcs {
         bucket = "{{ v.bucket }}"
         read_only = {{ v.read_only }}
+        {%- if !v.mount_options.is_empty() %}
+        mount_options = [{% for o in v.mount_options %}"{{ o }}"{% if !loop.last %}, {% endif %}{% endfor %}]
+        {%- endif %}
       }
     }
     {%- endfor %}
@@ -152,8 +172,16 @@ resource "google_cloud_run_v2_service" "service" {
     }
   }
 
+  {%- if d.service.deletion_protection %}
+
+  # `terraform destroy` stops at plan time, before it deletes anything else.
+  lifecycle {
+    prevent_destroy = true
+  }
+  {%- endif %}
+
   # Cloud Run checks at deploy time that the runtime account can read every secret and
-  # bucket it mounts, so those grants come first.
+  # the model it mounts, and that the image can be pulled, so those grants come first.
   depends_on = [
     {%- for a in service_depends_on %}
     {{ a }},

@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -62,8 +63,19 @@ def render_spec_text(tmp_path, text, name="svc"):
     d.mkdir(parents=True, exist_ok=True)
     spec = d / "mlgen.toml"
     spec.write_text(text)
+    put_model(spec)
     mlgen("apply", spec)
     return spec, d / "deploy"
+
+
+def put_model(spec):
+    """Puts a stand-in model file where the spec names a local one that is not there yet:
+    mlgen refuses a spec whose model file is missing."""
+    source = tomllib.loads(spec.read_text())["model"].get("source", "")
+    model = spec.parent / source
+    if source and not source.startswith("gs://") and not model.exists():
+        model.parent.mkdir(parents=True, exist_ok=True)
+        model.write_bytes(b"model")
 
 
 def copy_example(tmp_path, example):

@@ -9,7 +9,8 @@ by one `teardown.sh --yes` run, in order:
   back as gcloud would, KEY=VALUE lists included; env vars from the contents of the
   --env-vars-file as it was when gcloud read it);
 - the account and repository from their `create` calls, the APIs from `services enable`,
-  the IAM grants from the `add-iam-policy-binding` calls;
+  the IAM grants from the `add-iam-policy-binding` calls (the Cloud Run service agent's
+  project number written back as the model's PROJECT_NUMBER);
 - deletion_protection from the teardown: gcloud has no such setting (Cloud Run's
   deletion protection lives in Terraform/Pulumi state), so the scripts carry it by
   refusing to delete a protected service. It is true when the service was deployed and
@@ -18,7 +19,7 @@ by one `teardown.sh --yes` run, in order:
 
 import yaml
 
-from gcloud_standin import parse_dict
+from gcloud_standin import RUN_AGENT, parse_dict, project_number
 
 
 def _flags(argv):
@@ -77,9 +78,9 @@ def _probe(text):
 
 
 def extract(records):
-    deploys = _calls(records, "run deploy")
+    deploys = _calls(records, "run deploy") + _calls(records, "beta run deploy")
     assert deploys, "no successful `gcloud run deploy` was recorded"
-    flags, pos, deploy_record = deploys[-1]
+    flags, pos, deploy_record = max(deploys, key=lambda d: records.index(d[2]))
     deploy_index = records.index(deploy_record)
 
     gpu = None
@@ -91,8 +92,8 @@ def extract(records):
         }
 
     labels = {}
-    for value in flags.get("--labels", []):
-        labels.update(parse_dict("--labels", value))
+    for value in flags.get("--labels", []) + flags.get("--update-labels", []):
+        labels.update(parse_dict("--update-labels", value))
 
     env = {}
     if "--env-vars-file" in flags:
@@ -116,6 +117,7 @@ def extract(records):
             "bucket": v["bucket"],
             "read_only": v.get("readonly", "false").lower() == "true",
             "mount_path": mounts[v["name"]],
+            "mount_options": [o for o in v.get("mount-options", "").split(";") if o],
         })
 
     account = None
@@ -126,12 +128,24 @@ def extract(records):
         repository = {"id": p[0], "location": _last(f, "--location"),
                       "format": _last(f, "--repository-format").upper()}
 
+    agent = RUN_AGENT.format(project_number(_last(flags, "--project")))
     iam = set()
     for prefix, target in (("secrets", "secret"), ("storage buckets", "bucket"),
+                           ("storage managed-folders", "managed_folder"),
+                           ("artifacts repositories", "repository"),
                            ("iam service-accounts", "service_account"), ("run services", "service")):
         for f, p, _ in _calls(records, prefix + " add-iam-policy-binding"):
-            resource = p[0].removeprefix("gs://").rstrip("/") if target == "bucket" else p[0]
-            iam.add((target, resource, _last(f, "--role"), _last(f, "--member")))
+            resource = p[0]
+            if target == "bucket":
+                resource = resource.removeprefix("gs://").rstrip("/")
+            elif target == "managed_folder":
+                resource = resource.removeprefix("gs://")
+            elif target == "repository":
+                resource = f"projects/{_last(f, '--project')}/locations/{_last(f, '--location')}/repositories/{p[0]}"
+            member = _last(f, "--member")
+            if member == agent:
+                member = RUN_AGENT.format("PROJECT_NUMBER")
+            iam.add((target, resource, _last(f, "--role"), member))
 
     apis = set()
     for _, p, _ in _calls(records, "services enable"):

@@ -11,6 +11,9 @@ API = "gcp:projects/service:Service"
 IAM = {
     "gcp:secretmanager/secretIamMember:SecretIamMember": ("secret", "secretId"),
     "gcp:storage/bucketIAMMember:BucketIAMMember": ("bucket", "bucket"),
+    "gcp:storage/managedFolderIamMember:ManagedFolderIamMember": ("managed_folder", ("bucket", "managedFolder")),
+    "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember": (
+        "repository", ("project", "location", "repository")),
     "gcp:serviceaccount/iAMMember:IAMMember": ("service_account", "serviceAccountId"),
     "gcp:cloudrunv2/serviceIamMember:ServiceIamMember": ("service", "name"),
 }
@@ -46,6 +49,10 @@ def _probe(p):
 
 
 def _iam_resource(target, value):
+    if target == "managed_folder":
+        return "/".join(value)
+    if target == "repository":
+        return "projects/{}/locations/{}/repositories/{}".format(*value)
     if target == "service_account":
         # projects/PROJECT/serviceAccounts/EMAIL, the account's `name` output
         return value.rsplit("/", 1)[-1]
@@ -73,7 +80,8 @@ def extract(recorded):
             i = r["inputs"]
             iam.append({
                 "target": target,
-                "resource": _iam_resource(target, i[field]),
+                "resource": _iam_resource(
+                    target, tuple(i[f] for f in field) if isinstance(field, tuple) else i[field]),
                 "role": i["role"],
                 "member": i["member"],
             })
@@ -135,6 +143,7 @@ def extract(recorded):
                     "bucket": v["gcs"]["bucket"],
                     "read_only": v["gcs"]["readOnly"],
                     "mount_path": mounts[v["name"]],
+                    "mount_options": v["gcs"].get("mountOptions", []),
                 }
                 for v in template.get("volumes", [])
             ),

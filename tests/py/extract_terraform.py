@@ -12,6 +12,7 @@ import re
 
 from tf_validate import (
     BLOCK,
+    data_sources,
     hcl_string,
     is_expression,
     is_string_literal,
@@ -33,6 +34,8 @@ EXECUTION_ENVIRONMENT = {
 IAM_TARGETS = {
     "google_secret_manager_secret_iam_member": ("secret", "secret_id"),
     "google_storage_bucket_iam_member": ("bucket", "bucket"),
+    "google_storage_managed_folder_iam_member": ("managed_folder", ("bucket", "managed_folder")),
+    "google_artifact_registry_repository_iam_member": ("repository", ("project", "location", "repository")),
     "google_service_account_iam_member": ("service_account", "service_account_id"),
     "google_cloud_run_v2_service_iam_member": ("service", "name"),
 }
@@ -43,6 +46,7 @@ class Config:
         parsed = load_dir(tf_dir)
         self.vars = variables(parsed)
         self.res = {(t, n): b for _, t, n, b in resources(parsed)}
+        self.res.update({("data." + t, n): b for _, t, n, b in data_sources(parsed)})
 
     def one(self, rtype):
         found = [b for (t, _), b in self.res.items() if t == rtype]
@@ -61,7 +65,11 @@ class Config:
         if isinstance(v, list):
             return [self.value(x) for x in v]
         if is_string_literal(v):
-            return hcl_string(v)
+            # Interpolations (`${expr}`, not the literal `$${`) are read like expressions.
+            parts = re.split(r"(?<!\$)\$\{([^}]*)\}", v[1:-1])
+            return "".join(
+                str(self.expr(p)) if i % 2 else hcl_string(f'"{p}"') for i, p in enumerate(parts)
+            )
         if is_expression(v):
             return self.expr(v[2:-1])
         raise ValueError(f"cannot read {v!r}")
@@ -70,7 +78,7 @@ class Config:
         m = re.fullmatch(r"var\.(\w+)", e)
         if m:
             return self.value(self.vars[m[1]]["default"])
-        m = re.fullmatch(r"([\w-]+)\.([\w-]+)\.(\w+)", e)
+        m = re.fullmatch(r"((?:data\.)?[\w-]+)\.([\w-]+)\.(\w+)", e)
         if m:
             return self.attribute(m[1], m[2], m[3])
         raise ValueError(f"cannot resolve ${{{e}}}")
@@ -85,6 +93,10 @@ class Config:
                 "member": f"serviceAccount:{email}",
                 "name": f"projects/{project}/serviceAccounts/{email}",
             }[attr]
+        if rtype == "google_artifact_registry_repository" and attr == "name":
+            return self.value(body["repository_id"])
+        if rtype == "data.google_project" and attr == "number":
+            return "PROJECT_NUMBER"  # known only to the API; the model writes it so
         if attr in body:
             return self.value(body[attr])
         raise ValueError(f"cannot resolve {rtype}.{name}.{attr}")
@@ -164,12 +176,18 @@ def extract(tf_dir):
             "bucket": cfg.value(gcs["bucket"]),
             "read_only": cfg.value(gcs.get("read_only", False)),
             "mount_path": mounts[name],
+            "mount_options": cfg.value(gcs.get("mount_options", [])),
         })
 
     iam = []
     for rtype, (target, key) in IAM_TARGETS.items():
         for body in cfg.all(rtype):
-            resource = cfg.value(body[key])
+            if target == "managed_folder":
+                resource = "/".join(cfg.value(body[k]) for k in key)
+            elif target == "repository":
+                resource = "projects/{}/locations/{}/repositories/{}".format(*(cfg.value(body[k]) for k in key))
+            else:
+                resource = cfg.value(body[key])
             if target == "service_account":
                 resource = resource.rsplit("/", 1)[-1]  # projects/P/serviceAccounts/EMAIL
             iam.append({

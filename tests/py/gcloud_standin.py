@@ -12,13 +12,19 @@ Put a `gcloud` wrapper that runs this file first on PATH (test_gcloud.py does). 
    fails unless gcloud merges repeats (gcloud keeps the last one silently).
 2. checked against what a script must always say because nothing else is configured here:
    --project on every call, --region on run commands, --location on Artifact Registry
-   commands, --quiet on everything but describe (a prompt would hang a script), and a
+   commands, --quiet on everything but reads (a prompt would hang a script), and a
    service name for `run deploy`.
 3. simulated against a state file: describe fails until create ran, create fails if the
    resource exists, bindings need their resource, `run deploy` needs the runtime service
-   account, an image pushed to an existing repository (or built elsewhere), and
-   secretAccessor on every secret it reads; removing a binding that is not there fails
-   with gcloud's own message. API failures exit 1.
+   account, an image pushed to an existing repository (or built elsewhere), secretAccessor
+   on every secret it reads, read on the model's managed folder (or bucket) it mounts, and,
+   for an image in another project's repository, read there for the project's Cloud Run
+   service agent; removing a binding that is not there fails with gcloud's own message.
+   Labels follow `--clear-labels` then `--update-labels`, as gcloud applies them. What the
+   deployment uses but does not create (secrets, buckets, managed folders, other projects'
+   repositories) exists unless the state lists it under "absent". `--format=value(KEY)`,
+   `--flatten` and `--filter=KEY=VALUE` are applied to what describe and get-iam-policy
+   return, as gcloud's resource projections do for those simple forms. API failures exit 1.
 4. recorded as one JSON line in the log file: argv, cwd, exit status, error, the contents
    of any file a flag names (--env-vars-file, --config) and, for `builds submit`, the
    files the upload would contain after the ignore file.
@@ -56,6 +62,7 @@ EXIT_API = 1
 
 ACCOUNT_ID = re.compile(r"^[a-z]([-a-z0-9]{4,28}[a-z0-9])$")
 MEMBER = re.compile(r"^(user|group|serviceAccount|domain|principal|principalSet):\S+$")
+RUN_AGENT = "serviceAccount:service-{}@serverless-robot-prod.iam.gserviceaccount.com"
 AR_IMAGE = re.compile(r"^(?P<loc>[a-z0-9-]+)-docker\.pkg\.dev/(?P<project>[^/]+)/(?P<repo>[^/]+)/(?P<rest>.+)$")
 DOCKER_BUILDER = "gcr.io/cloud-builders/docker"
 
@@ -261,18 +268,19 @@ def check_dict(where, name, f, items):
 def check_policy(call):
     """What a script must always say, because the stand-in has no ambient configuration."""
     where = "gcloud." + call.command.replace(" ", ".")
-    needs = ["--project"]
-    if call.command.startswith("run "):
+    # `projects describe` names its project as the positional.
+    needs = [] if call.command == "projects describe" else ["--project"]
+    if call.command.removeprefix("beta ").startswith("run "):
         needs.append("--region")
     if call.command.startswith("artifacts "):
         needs.append("--location")
-    if not call.command.endswith(" describe"):
+    if not call.command.endswith((" describe", " get-iam-policy")):  # reads never prompt
         needs.append("--quiet")
     for n in needs:
         if not call.has(n):
             raise Usage(f"({where}) {n} must be given explicitly: scripts must not depend on "
                         "local gcloud configuration or prompts")
-    if call.command == "run deploy" and not call.positionals:
+    if call.command.removeprefix("beta ") == "run deploy" and not call.positionals:
         raise Usage(f"({where}) the service name must be given (gcloud would prompt)")
 
 
@@ -287,7 +295,7 @@ class State:
         else:
             self.data = {}
         for k, empty in (("apis", {}), ("accounts", {}), ("repositories", {}),
-                         ("bindings", []), ("images", []), ("services", {})):
+                         ("bindings", []), ("images", []), ("services", {}), ("absent", [])):
             self.data.setdefault(k, empty)
 
     def save(self):
@@ -304,12 +312,61 @@ def read_arg_file(call, flag):
     return path.read_text(encoding="utf-8")
 
 
+def project_number(project):
+    """A stable made-up number per project."""
+    return str(100000000000 + sum(ord(c) * 31 ** i for i, c in enumerate(project)) % 900000000000)
+
+
+def lookup(obj, key):
+    """`a.b` of nested dicts, or None."""
+    for part in key.split("."):
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(part)
+    return obj
+
+
+def projected(call, obj):
+    """What gcloud prints for OBJ under --flatten, --filter and --format=value(...): the
+    simple forms the scripts use. Without --format, a YAML-ish line per top-level key."""
+    rows = [obj]
+    flatten = call.one("--flatten")
+    if flatten is not None:
+        m = re.fullmatch(r"(\w+)\[\]\.(\w+)", flatten)
+        if not m:
+            raise Usage(f"the stand-in does not simulate --flatten={flatten}")
+        outer, inner = m.groups()
+        rows = [{outer: {**item, inner: value}} for item in obj.get(outer, []) for value in item.get(inner, [])]
+    filt = call.one("--filter")
+    if filt is not None:
+        key, eq, want = filt.partition("=")
+        if not eq:
+            raise Usage(f"the stand-in does not simulate --filter={filt}")
+        rows = [r for r in rows if lookup(r, key) == want]
+    fmt = call.one("--format")
+    if fmt is None:
+        return "".join(f"{k}: {v}\n" for k, v in obj.items())
+    m = re.fullmatch(r"value\(([\w.]+)\)", fmt)
+    if not m:
+        raise Usage(f"the stand-in does not simulate --format={fmt}")
+    return "".join(f"{'' if (v := lookup(r, m[1])) is None else v}\n" for r in rows)
+
+
+def policy(s, kind, resource):
+    """A resource's IAM policy from the recorded bindings."""
+    roles = {}
+    for b in s["bindings"]:
+        if b[:2] == [kind, resource]:
+            roles.setdefault(b[2], []).append(b[3])
+    return {"bindings": [{"role": r, "members": m} for r, m in sorted(roles.items())]}
+
+
 def simulate(call, state, record):
     import yaml  # noqa: PLC0415 (kept out of the import path of a usage error)
 
     s = state.data
     project = call.one("--project")
-    cmd = call.command
+    cmd = call.command.removeprefix("beta ")
     pos = call.positionals
     where = "gcloud." + cmd.replace(" ", ".")
 
@@ -346,14 +403,17 @@ def simulate(call, state, record):
             if email in s["accounts"]:
                 raise Api(f"({where}) Resource in projects [{project}] is the subject of a conflict: "
                           f"Service account {account_id} already exists within project projects/{project}.")
-            s["accounts"][email] = {"display_name": call.one("--display-name")}
+            s["accounts"][email] = {"display_name": call.one("--display-name"),
+                                    "description": call.one("--description")}
             return f"Created service account [{account_id}].\n"
         email = pos[0]
         if email not in s["accounts"]:
             raise Api(f"({where}) NOT_FOUND: Service account projects/{project}/serviceAccounts/{email} "
                       "does not exist.")
         if verb == "describe":
-            return f"email: {email}\n"
+            return projected(call, {"email": email, **s["accounts"][email]})
+        if verb == "get-iam-policy":
+            return projected(call, policy(s, "service_account", email))
         if verb == "delete":
             del s["accounts"][email]
             s["bindings"] = [b for b in s["bindings"] if b[:2] != ["service_account", email]]
@@ -366,11 +426,20 @@ def simulate(call, state, record):
         if verb == "create":
             if rkey in s["repositories"]:
                 raise Api(f"({where}) ALREADY_EXISTS: the repository already exists")
+            labels = parse_dict("--labels", call.one("--labels")) if call.has("--labels") else {}
             s["repositories"][rkey] = {"format": call.one("--repository-format"),
-                                       "description": call.one("--description")}
+                                       "description": call.one("--description"), "labels": labels}
             return ""
-        if rkey not in s["repositories"]:
+        # Another project's repository is not the deployment's: it exists unless absent.
+        foreign = project not in s["apis"] and f"repositories/{rkey}" not in s["absent"]
+        if rkey not in s["repositories"] and not (foreign and verb.endswith("-iam-policy-binding")):
             raise Api(f"({where}) NOT_FOUND: Requested entity was not found.")
+        if verb.endswith("-iam-policy-binding"):
+            return policy_change(call, s, binding("repository", rkey))
+        if verb == "get-iam-policy":
+            return projected(call, policy(s, "repository", rkey))
+        if verb == "describe":
+            return projected(call, s["repositories"][rkey])
         if verb == "delete":
             del s["repositories"][rkey]
             prefix = "{1}-docker.pkg.dev/{0}/{2}/".format(*rkey.split("/"))
@@ -378,13 +447,36 @@ def simulate(call, state, record):
         return ""
 
     if cmd.startswith("secrets "):
+        if f"secrets/{project}/{pos[0]}" in s["absent"]:
+            raise Api(f"({where}) NOT_FOUND: Secret [projects/{project}/secrets/{pos[0]}] not found.")
+        if cmd == "secrets describe":
+            return f"name: projects/{project}/secrets/{pos[0]}\n"
         return policy_change(call, s, binding("secret", pos[0]))
 
     if cmd.startswith("storage buckets "):
         m = re.fullmatch(r"gs://([a-z0-9][-a-z0-9_.]{1,220}[a-z0-9])/?", pos[0])
         if not m:
             raise Usage(f"({where}) Expected a bucket URL (gs://BUCKET), got {pos[0]}")
+        if f"buckets/{m[1]}" in s["absent"]:
+            raise Api(f"({where}) gs://{m[1]} not found: 404.")
+        if cmd == "storage buckets describe":
+            return f"name: {m[1]}\n"
         return policy_change(call, s, binding("bucket", m.group(1)))
+
+    if cmd.startswith("storage managed-folders "):
+        # The API's id of a managed folder: BUCKET/FOLDER/, the folder ending in `/`.
+        m = re.fullmatch(r"gs://([a-z0-9][-a-z0-9_.]{1,220}[a-z0-9])/(\S+/)", pos[0])
+        if not m:
+            raise Usage(f"({where}) Expected a managed folder URL (gs://BUCKET/FOLDER/), got {pos[0]}")
+        folder = f"{m[1]}/{m[2]}"
+        if f"buckets/{m[1]}" in s["absent"] or f"managedFolders/{folder}" in s["absent"]:
+            raise Api(f"({where}) gs://{folder} not found: 404.")
+        if cmd == "storage managed-folders describe":
+            return f"name: {m[2]}\nbucket: {m[1]}\n"
+        return policy_change(call, s, binding("managed_folder", folder))
+
+    if cmd == "projects describe":
+        return projected(call, {"projectId": pos[0], "projectNumber": project_number(pos[0])})
 
     if cmd == "builds submit":
         return build(call, s, record, yaml)
@@ -399,6 +491,8 @@ def simulate(call, state, record):
             raise Api(f"({where}) Service [{pos[0]}] could not be found.")
         if verb == "describe":
             return f"metadata:\n  name: {pos[0]}\n"
+        if verb == "get-iam-policy":
+            return projected(call, policy(s, "service", skey))
         if verb == "delete":
             del s["services"][skey]
             s["bindings"] = [b for b in s["bindings"] if b[:2] != ["service", skey]]
@@ -514,8 +608,35 @@ def deploy(call, s, record, yaml, skey):
                 raise Api(f"({where}) spec.template.spec.containers[0].env.valueFrom.secretKeyRef.name: "
                           f"Permission denied on secret: projects/{call.one('--project')}/secrets/{secret}"
                           f"/versions/{version} for Revision service account {account}.")
-    s["services"][skey] = {"image": image, "account": account, "env": env}
+    for value in call.flags.get("--add-volume", []):
+        volume = parse_dict("--add-volume", value)
+        needs_read(call, s, volume, member)
+    if m and m["project"] != call.one("--project"):
+        agent = RUN_AGENT.format(project_number(call.one("--project")))
+        rkey = f"{m['project']}/{m['loc']}/{m['repo']}"
+        if ["repository", rkey, "roles/artifactregistry.reader", agent] not in s["bindings"]:
+            raise Api(f"({where}) Google Cloud Run Service Agent {agent.split(':')[1]} must have permission "
+                      f"to read the image, {image}.")
+    labels = {} if call.has("--clear-labels") else dict(s["services"].get(skey, {}).get("labels", {}))
+    for value in call.flags.get("--update-labels", []) + call.flags.get("--labels", []):
+        labels.update(parse_dict("--update-labels", value))
+    s["services"][skey] = {"image": image, "account": account, "env": env, "labels": labels}
     return f"Service [{call.positionals[0]}] has been deployed.\n"
+
+
+def needs_read(call, s, volume, member):
+    """Cloud Run checks, when deploying, that the runtime account can read a mounted bucket:
+    the folder `only-dir` mounts, through its managed folder, or the whole bucket."""
+    options = dict(o.partition("=")[::2] for o in volume.get("mount-options", "").split(";") if o)
+    folder = options.get("only-dir")
+    bucket = volume["bucket"]
+    viewer = "roles/storage.objectViewer"
+    readable = ["bucket", bucket, viewer, member] in s["bindings"] or (
+        folder is not None and ["managed_folder", f"{bucket}/{folder}/", viewer, member] in s["bindings"])
+    if not readable:
+        where = f"gs://{bucket}/{folder or ''}"
+        raise Api(f"(gcloud.run.deploy) Permission denied on {where} for Revision service account "
+                  f"{member.split(':')[1]}.")
 
 
 # ---------------------------------------------------------------------------- main

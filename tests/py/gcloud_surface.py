@@ -30,27 +30,40 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "gcloud_surface.json"
 
-# Every command the generated deploy.sh and teardown.sh may run (GA track).
+# Every command the generated deploy.sh and teardown.sh may run: the GA track, and the beta
+# track's `run deploy` (only its `--add-volume` takes gcsfuse mount options).
 COMMANDS = [
+    "artifacts repositories add-iam-policy-binding",
     "artifacts repositories create",
     "artifacts repositories delete",
     "artifacts repositories describe",
+    "artifacts repositories get-iam-policy",
+    "artifacts repositories remove-iam-policy-binding",
+    "beta run deploy",
     "builds submit",
     "iam service-accounts add-iam-policy-binding",
     "iam service-accounts create",
     "iam service-accounts delete",
     "iam service-accounts describe",
+    "iam service-accounts get-iam-policy",
     "iam service-accounts remove-iam-policy-binding",
+    "projects describe",
     "run deploy",
     "run services add-iam-policy-binding",
     "run services delete",
     "run services describe",
+    "run services get-iam-policy",
     "run services remove-iam-policy-binding",
     "secrets add-iam-policy-binding",
+    "secrets describe",
     "secrets remove-iam-policy-binding",
     "services enable",
     "storage buckets add-iam-policy-binding",
+    "storage buckets describe",
     "storage buckets remove-iam-policy-binding",
+    "storage managed-folders add-iam-policy-binding",
+    "storage managed-folders describe",
+    "storage managed-folders remove-iam-policy-binding",
 ]
 
 
@@ -187,10 +200,10 @@ def extract(top):
     from googlecloudsdk.calliope import base
     from googlecloudsdk.command_lib.run import volumes
 
-    track = base.ReleaseTrack.GA
     surface = {"commands": {}, "subcommands": {}}
     for path in COMMANDS:
         words = path.split()
+        track = base.ReleaseTrack.BETA if words[0] == "beta" else base.ReleaseTrack.GA
         for i in range(len(words)):
             parent = top if i == 0 else top.LoadSubElementByPath(words[:i])
             key = " ".join(words[:i])
@@ -201,7 +214,7 @@ def extract(top):
         for arg in cmd.ai.flag_args:
             for name in arg.option_strings:
                 if name.startswith("--"):
-                    flags[name] = flag_info(arg, volumes if words[0] == "run" else None, track)
+                    flags[name] = flag_info(arg, volumes if "run" in words[:2] else None, track)
         # Flags every command inherits (--project, --quiet, and --region for run).
         for arg in cmd.ai.ancestor_flag_args:
             for name in arg.option_strings:
@@ -236,7 +249,7 @@ def main():
     surface = {
         "generated_by": "python3 tests/py/gcloud_surface.py",
         "sdk_version": (Path(sdk) / "VERSION").read_text().strip(),
-        "release_track": "GA",
+        "release_track": "GA, and BETA for the commands under `beta`",
         **extract(top),
     }
     text = json.dumps(surface, indent=1, sort_keys=False) + "\n"

@@ -54,7 +54,7 @@ def expected(m):
         "env": {e["name"]: e["value"] for e in m["env"]},
         "secrets": {e["name"]: {"secret": e["secret"], "version": e["version"]} for e in m["secrets"]},
         "volumes": sorted(
-            ({k: v[k] for k in ("name", "bucket", "read_only", "mount_path")} for v in m["volumes"]),
+            ({k: v[k] for k in ("name", "bucket", "read_only", "mount_path", "mount_options")} for v in m["volumes"]),
             key=lambda v: v["name"],
         ),
         "probes": {

@@ -3,10 +3,12 @@
 `run_program(main_py)` executes the program with the real `pulumi` and `pulumi_gcp` (pinned in
 tests/requirements/pulumi.txt) in a fresh interpreter, and returns what it registered:
 
-    {"resources": [{"type", "name", "inputs", "depends_on"}], "exports": {...}}
+    {"resources": [{"type", "name", "inputs", "depends_on", "protect", "retain_on_delete"}],
+     "exports": {...}, "calls": [{"token", "args"}]}
 
 `inputs` are the values the engine would receive (wire names, camelCase), with outputs of
-other resources resolved through the mocks. The run fails (ProgramError) on:
+other resources resolved through the mocks. `depends_on` holds every dependency the engine
+orders by: the explicit ones and those of the Outputs that fed an input. The run fails (ProgramError) on:
 
 - any exception, raised by the program or while registering its resources;
 - any stringified Output (an f-string, `str()` or `.format` on an Output): the SDK only
@@ -16,8 +18,13 @@ other resources resolved through the mocks. The run fails (ProgramError) on:
   any depth (the SDK sends misspelt keys through silently), a missing required key, or a
   scalar of the wrong type. The checks read the resource class's own type hints.
 
-Run as a script (`python pulumi_harness.py MAIN_PY OUT_JSON`), it writes
-{"resources", "exports", "problems"} to OUT_JSON; that is what run_program does.
+Provider functions (the lookups a program makes of what it does not create) answer from
+their arguments, plus the project number as `PROJECT_NUMBER`; `run_program(main_py,
+missing=TOKENS)` makes the functions named by TOKENS fail as the provider does for a
+resource that does not exist.
+
+Run as a script (`python pulumi_harness.py MAIN_PY OUT_JSON [MISSING_TOKEN...]`), it writes
+{"resources", "exports", "calls", "problems"} to OUT_JSON; that is what run_program does.
 """
 
 import collections.abc
@@ -44,23 +51,23 @@ class ProgramError(AssertionError):
         super().__init__("Pulumi program failed under mocks:\n- " + "\n- ".join(problems))
 
 
-def run_program(main_py, timeout=300):
+def run_program(main_py, timeout=300, missing=()):
     """Runs MAIN_PY under mocks in a fresh interpreter; returns the record or raises ProgramError."""
     main_py = Path(main_py).resolve()
     fd, out = tempfile.mkstemp(prefix="mlgen-pulumi-", suffix=".json")
     os.close(fd)
     out = Path(out)
     try:
-        return _run_in_subprocess(main_py, out, timeout)
+        return _run_in_subprocess(main_py, out, timeout, missing)
     finally:
         out.unlink(missing_ok=True)
 
 
-def _run_in_subprocess(main_py, out, timeout):
+def _run_in_subprocess(main_py, out, timeout, missing):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
     env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
     proc = subprocess.run(
-        [sys.executable, __file__, str(main_py), str(out)],
+        [sys.executable, __file__, str(main_py), str(out), *missing],
         check=False,
         capture_output=True,
         text=True,
@@ -76,7 +83,7 @@ def _run_in_subprocess(main_py, out, timeout):
         raise ProgramError(record["problems"], record)
     if proc.returncode != 0:
         raise ProgramError([f"harness exited {proc.returncode}:\n{proc.stderr}"], record)
-    return {"resources": record["resources"], "exports": record["exports"]}
+    return {"resources": record["resources"], "exports": record["exports"], "calls": record["calls"]}
 
 
 # --- type checking of plain-dict inputs against pulumi_gcp's declared types ---------------
@@ -247,13 +254,23 @@ def _computed(typ, name, inputs):
             name=f"projects/{project}/serviceAccounts/{email}",
             uniqueId="100000000000000000001",
         )
+    elif typ == "gcp:artifactregistry/repository:Repository":
+        state.update(name=inputs.get("repositoryId", name))
     elif typ == "gcp:cloudrunv2/service:Service":
         uri = f"https://{inputs.get('name', name)}-mock.{inputs.get('location', 'mock-region')}.run.app"
         state.update(name=inputs.get("name", name), uri=uri, urls=[uri], uid="mock-uid")
     return state
 
 
-def _run(main_py):
+def _lookup(token, args):
+    """What a provider function returns for something that exists."""
+    result = dict(args)
+    if token == "gcp:organizations/getProject:getProject":
+        result.update(number="PROJECT_NUMBER", name=args.get("projectId", "mock-project"))
+    return result
+
+
+def _run(main_py, missing=()):
     import pulumi
     import pulumi.runtime
     import yaml
@@ -262,8 +279,10 @@ def _run(main_py):
 
     problems = []
     resources = []
+    calls = []
     names = {}  # urn -> "type::name"
     dependencies = {}  # (type, name) -> [urn]
+    options = {}  # (type, name) -> resource options the engine acts on at destroy
 
     class Mocks(pulumi.runtime.Mocks):
         def new_resource(self, args):
@@ -272,14 +291,19 @@ def _run(main_py):
             return f"{args.name}-id", _computed(args.typ, args.name, args.inputs)
 
         def call(self, args):
-            problems.append(f"unexpected provider function call {args.token}")
-            return {}
+            calls.append({"token": args.token, "args": _jsonable(args.args)})
+            if args.token in missing:
+                # A failed invoke, as the engine reports a provider error to the program.
+                return {}, [("", "googleapi: Error 404: not found")]
+            return _lookup(args.token, args.args)
 
     class Monitor(MockMonitor):
         def RegisterResource(self, request):
             response = super().RegisterResource(request)
             names[response.urn] = f"{request.type}::{request.name}"
             dependencies[(request.type, request.name)] = list(request.dependencies)
+            options[(request.type, request.name)] = {
+                "protect": bool(request.protect), "retain_on_delete": bool(request.retainOnDelete)}
             return response
 
     class Collect(logging.Handler):
@@ -327,20 +351,22 @@ def _run(main_py):
 
     for r in resources:
         r["depends_on"] = sorted(names.get(u, u) for u in dependencies.get((r["type"], r["name"]), []))
+        r.update(options.get((r["type"], r["name"]), {"protect": False, "retain_on_delete": False}))
     exports = _jsonable(exports)
     for where, value in [("resources", resources), ("exports", exports)]:
         for path, text in _strings(value, where):
             if STRINGIFIED_OUTPUT in text:
                 problems.append(f"stringified Output at {path}: {text.splitlines()[0]!r}")
-    return {"resources": resources, "exports": exports, "problems": problems}
+    return {"resources": resources, "exports": exports, "calls": calls, "problems": problems}
 
 
 def main(argv):
     main_py, out = Path(argv[1]).resolve(), Path(argv[2])
     try:
-        record = _run(main_py)
+        record = _run(main_py, set(argv[3:]))
     except Exception:  # noqa: BLE001
-        record = {"resources": [], "exports": {}, "problems": ["harness crashed:\n" + traceback.format_exc()]}
+        record = {"resources": [], "exports": {}, "calls": [],
+                  "problems": ["harness crashed:\n" + traceback.format_exc()]}
     out.write_text(json.dumps(record, indent=2, sort_keys=True))
     return 0
 

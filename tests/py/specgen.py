@@ -111,7 +111,8 @@ def specs(draw):
         spec["resources"]["gpu"] = "nvidia-l4"
         spec["resources"]["gpu_zonal_redundancy"] = draw(st.booleans())
     elif draw(st.booleans()):
-        spec["resources"]["cpu_always_allocated"] = draw(st.booleans())
+        # A fractional CPU is only allocated during requests.
+        spec["resources"]["cpu_always_allocated"] = draw(st.booleans()) and not fractional
     secrets = draw(st.dictionaries(env_name, st.tuples(st.from_regex(r"[a-z][a-z0-9_-]{0,12}", fullmatch=True), st.integers(1, 40)), max_size=3))
     secrets = {k: v for k, v in secrets.items() if k not in spec["env"]}
     if secrets:

@@ -339,3 +339,59 @@ def test_a_handler_that_cannot_load_leaves_the_service_unready(tmp_path, handler
         assert app.proc.poll() is None
     finally:
         app.stop()
+
+
+# Answers each row's values with their Python types, as the handler received them.
+TYPES_HANDLER = """
+    class Model:
+        def load(self, path):
+            self.path = path
+
+        def predict(self, instances):
+            return [{k: [type(v).__name__, v] for k, v in row.items()} for row in instances]
+"""
+
+TYPED = """features = [
+  { name = "n", type = "integer" },
+  "x",
+  { name = "flag", type = "boolean" },
+  { name = "note", type = "string" },
+  { name = "plan", type = "category", values = ["free", "pro"] },
+]"""
+
+
+def test_typed_features_reach_the_handler_with_their_types(tmp_path):
+    app, _ = start(tmp_path, TYPES_HANDLER, features=TYPED)
+    try:
+        app.wait_ready()
+        rows = [[3, 2, True, "hi", "pro"], {"n": 4.0, "x": None, "flag": False, "note": "",
+                                            "plan": None}]
+        status, body = app.predict(rows)
+        assert status == 200, body
+        assert body["predictions"] == [
+            {"n": ["int", 3], "x": ["float", 2.0], "flag": ["bool", True],
+             "note": ["str", "hi"], "plan": ["str", "pro"]},
+            {"n": ["int", 4], "x": ["NoneType", None], "flag": ["bool", False],
+             "note": ["str", ""], "plan": ["NoneType", None]},
+        ]
+        assert_error(app.predict([[3.5, 2, True, "hi", "pro"]]), 422, "`n`", "whole number")
+        assert_error(app.predict([[3, 2, 1, "hi", "pro"]]), 422, "`flag`", "true or false")
+        assert_error(app.predict([[3, 2, True, "hi", "gold"]]), 422, "`plan`", '"gold"')
+        # The same rows through the Open Inference Protocol, one tensor per feature.
+        tensors = [
+            {"name": "n", "datatype": "INT64", "shape": [1], "data": [3]},
+            {"name": "x", "datatype": "INT32", "shape": [1], "data": [2]},
+            {"name": "flag", "datatype": "BOOL", "shape": [1], "data": [True]},
+            {"name": "note", "datatype": "BYTES", "shape": [1], "data": ["hi"]},
+            {"name": "plan", "datatype": "BYTES", "shape": [1], "data": ["pro"]},
+        ]
+        status, body = app.request("POST", "/v2/models/e2e-custom/infer", {"inputs": tensors})
+        assert status == 200, body
+        (out,) = body["outputs"]
+        assert out["datatype"] == "BYTES"
+        assert json.loads(out["data"][0]) == {
+            "n": ["int", 3], "x": ["float", 2.0], "flag": ["bool", True],
+            "note": ["str", "hi"], "plan": ["str", "pro"],
+        }
+    finally:
+        app.stop()

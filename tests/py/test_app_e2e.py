@@ -53,6 +53,7 @@ deletion_protection = false
 framework = "{framework}"
 source = "{source}"
 features = {features}
+{model}
 
 [container]
 python = "3.11"
@@ -297,9 +298,15 @@ class App:
         self.proc.wait()
 
 
-def build_service(tmp_path, framework, name="svc", cpu=1, serving="", wait_ms=2):
-    """Trains a model, renders its spec; returns (out_dir, model_path, reference predict)."""
-    file_name, train = TRAIN[framework]
+def build_service(
+    tmp_path, framework, name="svc", cpu=1, serving="", wait_ms=2, features=None, model="",
+    train=None,
+):
+    """Trains a model, renders its spec; returns (out_dir, model_path, reference predict).
+    `features` is the TOML of the spec's features (FEATURES, all numbers, by default),
+    `model` more keys of `[model]`, `train` a trainer other than the framework's own."""
+    file_name, own_train = TRAIN[framework]
+    train = train or own_train
     folder = tmp_path / name
     (folder / "models").mkdir(parents=True)
     model_path = folder / "models" / file_name
@@ -308,7 +315,8 @@ def build_service(tmp_path, framework, name="svc", cpu=1, serving="", wait_ms=2)
         name=f"e2e-{name}",
         framework=framework,
         source=f"models/{file_name}",
-        features=json.dumps(FEATURES),
+        features=features or json.dumps(FEATURES),
+        model=model,
         cpu=cpu,
         serving=serving,
         wait_ms=wait_ms,
@@ -371,8 +379,143 @@ def test_predictions_match_the_model(tmp_path, framework):
 
         status, info = app.request("GET", "/")
         assert status == 200
-        assert info["framework"] == framework and info["features"] == FEATURES
+        assert info["framework"] == framework
+        assert info["features"] == [{"name": f, "type": "number"} for f in FEATURES]
         assert info["name"] == "e2e-svc"
+    finally:
+        app.stop()
+
+
+# Class probabilities (output = "proba"), for every framework that gives them.
+
+
+def proba_xgboost(objective):
+    def train(path):
+        import xgboost
+
+        X, y = iris()
+        labels = (y == "virginica").astype(float) if objective.startswith("binary") else (
+            np.unique(y, return_inverse=True)[1]
+        )
+        params = {"objective": objective, "max_depth": 2, "nthread": 1}
+        if objective.startswith("multi"):
+            params["num_class"] = 3
+        booster = xgboost.train(params, xgboost.DMatrix(X, label=labels), num_boost_round=10)
+        booster.save_model(path)
+        if objective == "binary:logistic":
+            p = lambda rows: booster.predict(xgboost.DMatrix(rows))  # noqa: E731
+            return [0, 1], lambda rows: np.column_stack([1 - p(rows), p(rows)])
+        if objective == "multi:softprob":
+            return [0, 1, 2], lambda rows: booster.predict(xgboost.DMatrix(rows))
+
+        def softmax(rows):
+            m = booster.predict(xgboost.DMatrix(rows), output_margin=True)
+            e = np.exp(m - m.max(axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
+
+        return [0, 1, 2], softmax
+
+    return train
+
+
+def proba_lightgbm(objective):
+    def train(path):
+        import lightgbm
+
+        X, y = iris()
+        params = {"objective": objective, "num_leaves": 7, "min_data_in_leaf": 5, "verbose": -1}
+        if objective == "multiclass":
+            labels = np.unique(y, return_inverse=True)[1]
+            params["num_class"] = 3
+        else:
+            labels = (y == "versicolor").astype(float)
+        booster = lightgbm.train(params, lightgbm.Dataset(X, label=labels), num_boost_round=10)
+        booster.save_model(path)
+        if objective == "binary":
+            p = booster.predict
+            return [0, 1], lambda rows: np.column_stack([1 - p(rows), p(rows)])
+        return [0, 1, 2], booster.predict
+
+    return train
+
+
+def proba_onnx(path):
+    """skl2onnx's default: a ZipMap output, one {class: probability} per row."""
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = iris()
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    onx = to_onnx(model, X[:1].astype(np.float32), target_opset={"": 21, "ai.onnx.ml": 3})
+    Path(path).write_bytes(onx.SerializeToString())
+    return model.classes_.tolist(), model.predict_proba
+
+
+PROBA = {
+    "xgboost-binary": ("xgboost", proba_xgboost("binary:logistic")),
+    "xgboost-softprob": ("xgboost", proba_xgboost("multi:softprob")),
+    "xgboost-softmax": ("xgboost", proba_xgboost("multi:softmax")),
+    "lightgbm-binary": ("lightgbm", proba_lightgbm("binary")),
+    "lightgbm-multiclass": ("lightgbm", proba_lightgbm("multiclass")),
+    "onnx-zipmap": ("onnx", proba_onnx),
+}
+
+
+def assert_probabilities(body, classes, scores):
+    predictions = body["predictions"]
+    assert [p["classes"] for p in predictions] == [classes] * len(scores), predictions
+    got = [p["scores"] for p in predictions]
+    np.testing.assert_allclose(got, scores, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", sorted(PROBA))
+def test_probabilities_match_the_model(tmp_path, case):
+    framework, train = PROBA[case]
+    out_dir, model_path, (classes, proba) = build_service(
+        tmp_path, framework, model='output = "proba"', train=train
+    )
+    app = App(out_dir, app_venv(out_dir / "app" / "requirements.txt"), model_path, tmp_path)
+    try:
+        app.wait_ready()
+        status, body = app.predict(ROWS.tolist())
+        assert status == 200, body
+        assert_probabilities(body, classes, proba(ROWS))
+        results = {}
+        in_threads(lambda i: results.update({i: app.predict(ROWS[i % 4 : i % 4 + 1].tolist())}),
+                   range(12))
+        for i, (status, body) in results.items():
+            assert status == 200, body
+            assert_probabilities(body, classes, proba(ROWS[i % 4 : i % 4 + 1]))
+    finally:
+        app.stop()
+
+
+def regressor(path):
+    import joblib
+    from sklearn.linear_model import LinearRegression
+
+    X, _ = iris()
+    joblib.dump(LinearRegression().fit(X, X[:, 0]), path)
+
+
+@pytest.mark.parametrize(
+    ("framework", "train", "reason"),
+    [
+        ("sklearn", regressor, "LinearRegression has no predict_proba"),
+        ("onnx", train_onnx, "no output named for probabilities"),
+        ("xgboost", proba_xgboost("reg:squarederror"), "objective reg:squarederror"),
+    ],
+)
+def test_a_model_without_probabilities_stops_the_container(tmp_path, framework, train, reason):
+    out_dir, model_path, _ = build_service(
+        tmp_path, framework, model='output = "proba"', train=train
+    )
+    app = App(out_dir, app_venv(out_dir / "app" / "requirements.txt"), model_path, tmp_path)
+    try:
+        # As a model that cannot load: exit 3 with the reason, never a ready service.
+        assert app.proc.wait(timeout=60) == 3, app.output()
+        assert any(e["severity"] == "CRITICAL" and 'output = "proba"' in e["message"]
+                   and reason in e["message"] for e in app.logs()), app.output()
     finally:
         app.stop()
 
@@ -540,6 +683,201 @@ def test_logs_are_json_lines_with_the_trace(sk_app):
     assert entry["logging.googleapis.com/trace"] == f"projects/test-project/traces/{trace}"
     assert "instances[0]" in entry["message"]
     assert any(e["message"].startswith("model loaded") for e in entries)
+
+
+# Typed features: integers and booleans reach the model as numbers; wrong types get 422s.
+TYPED = """[
+  "sepal length",
+  { name = "sepal_width", type = "integer" },
+  { name = "petal.length", type = "number" },
+  { name = "petal-width", type = "boolean" },
+]"""
+
+
+def test_typed_features_are_checked_and_reach_the_model_as_numbers(tmp_path):
+    app, reference = start(tmp_path, "sklearn", features=TYPED)
+    try:
+        rows = [[5.1, 3, 1.4, False], [6.3, 3.0, 6.0, True], [5.9, None, 5.1, None]]
+        status, body = app.predict(rows[:2])
+        assert status == 200, body
+        assert body["predictions"] == reference(np.array(rows[:2], dtype=float))
+        status, body = app.predict([dict(zip(FEATURES, r, strict=True)) for r in rows[:2]])
+        assert status == 200 and body["predictions"] == reference(np.array(rows[:2], dtype=float))
+        # null is a missing value: NaN to the model, which this one refuses (a 500).
+        assert app.predict(rows[2:])[0] == 500
+        assert_error(app.predict([[5.1, 3.5, 1.4, False]]), 422, "instances[0]",
+                     "`sepal_width`", "whole number", "3.5")
+        assert_error(app.predict([rows[0], [5.1, 3, 1.4, 1]]), 422, "instances[1]",
+                     "`petal-width`", "true or false")
+        assert_error(app.predict([[True, 3, 1.4, False]]), 422, "`sepal length`", "a number")
+        assert_error(app.predict([[5.1, "3", 1.4, False]]), 422, "`sepal_width`")
+        assert_error(app.predict([[5.1, 3, 1.4]]), 422, "3 values", "takes 4")
+
+        info = app.request("GET", "/")[1]
+        assert [f["type"] for f in info["features"]] == ["number", "integer", "number", "boolean"]
+        doc = app.request("GET", "/openapi.json")[1]
+        schema = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+        row_array, row_object = schema["schema"]["properties"]["instances"]["items"]["oneOf"]
+        assert [i["type"][0] for i in row_array["prefixItems"]] == [
+            "number", "integer", "number", "boolean"
+        ]
+        assert row_object["properties"]["petal-width"]["type"] == ["boolean", "null"]
+        status, body = app.predict(rows[:1])
+        assert status == 200, body
+    finally:
+        app.stop()
+
+
+# DataFrames: a Pipeline trained on a pandas DataFrame, served unchanged.
+TABULAR = """[
+  { name = "tenure", type = "integer" },
+  "charges",
+  { name = "plan", type = "category", values = ["free", "pro", "team"] },
+  { name = "promo", type = "boolean" },
+  { name = "region", type = "string" },
+]"""
+TABULAR_NAMES = ["tenure", "charges", "plan", "promo", "region"]
+TABULAR_ROWS = [
+    [3, 20.5, "free", False, "eu"],
+    [40, 110.0, "team", True, "us"],
+    [12, 55.0, "pro", False, "eu"],
+    [7, 30.0, "free", True, "mars"],  # a region the encoder never saw: ignored
+]
+
+# Run with the app's own virtualenv (pandas is in it): trains a Pipeline whose
+# ColumnTransformer one-hot-encodes the text columns by name (mode "text"; "numbers": picks
+# two number columns by name), trained on a DataFrame with plain object strings; writes the
+# model and its own answers for the rows given.
+TRAIN_PIPELINE = """
+import json, sys
+import joblib, numpy as np, pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+model_path, rows, out, classes, mode = sys.argv[1:]
+rng = np.random.default_rng(0)
+n = 600
+df = pd.DataFrame({
+    "tenure": rng.integers(0, 60, n),
+    "charges": rng.uniform(10, 120, n),
+    "plan": rng.choice(["free", "pro", "team"], n),
+    "promo": rng.random(n) < 0.3,
+    "region": rng.choice(["eu", "us"], n),
+})
+score = ((df.plan == "free") * 2 + (df.tenure < 20) + (df.charges > 90) - df.promo).to_numpy()
+labels = classes.split(",")
+y = np.asarray(labels)[np.clip(score, 0, 2) if len(labels) == 3 else (score > 1).astype(int)]
+if mode == "numbers":
+    df = df[["tenure", "charges", "promo"]]
+    encode = ColumnTransformer([("picked", "passthrough", ["tenure", "promo"])])
+else:
+    encode = ColumnTransformer(
+        [("text", OneHotEncoder(handle_unknown="ignore"), ["plan", "region"])],
+        remainder="passthrough",
+    )
+model = make_pipeline(encode, LogisticRegression(max_iter=2000)).fit(df, y)
+joblib.dump(model, model_path)
+test = pd.DataFrame(json.loads(rows), columns=list(df.columns))
+json.dump({
+    "predict": model.predict(test).tolist(),
+    "proba": model.predict_proba(test).tolist(),
+    "classes": model.classes_.tolist(),
+}, open(out, "w"))
+"""
+
+
+def start_pipeline(tmp_path, rows=TABULAR_ROWS, features=TABULAR, model="",
+                   classes="stay,churn", mode="text"):
+    """Serves a Pipeline trained on a DataFrame (TRAIN_PIPELINE); returns (app, the model's
+    own answers for `rows`)."""
+    _, out_dir = render_spec_text(tmp_path, SPEC.format(
+        name="e2e-pipeline", framework="sklearn", source="models/model.joblib",
+        features=features, model=model, cpu=1, serving="", wait_ms=2,
+    ))
+    venv = app_venv(out_dir / "app" / "requirements.txt")
+    model_path = out_dir.parent / "models" / "model.joblib"
+    model_path.parent.mkdir(exist_ok=True)
+    answers = tmp_path / "answers.json"
+    subprocess.run(
+        [venv / "bin" / "python", "-c", TRAIN_PIPELINE, model_path, json.dumps(rows), answers,
+         classes, mode],
+        check=True,
+    )
+    app = App(out_dir, venv, model_path, tmp_path)
+    app.wait_ready()
+    return app, json.loads(answers.read_text())
+
+
+def test_a_dataframe_pipeline_with_typed_features_is_served_unchanged(tmp_path):
+    app, want = start_pipeline(tmp_path)
+    try:
+        status, body = app.predict(TABULAR_ROWS)
+        assert status == 200, body
+        assert body["predictions"] == want["predict"]
+        objects = [dict(zip(TABULAR_NAMES, r, strict=True)) for r in TABULAR_ROWS]
+        assert app.predict(objects) == (200, {"predictions": want["predict"]})
+        # Batched with other requests, each still gets its own rows' answers.
+        results = {}
+        in_threads(lambda i: results.update({i: app.predict([TABULAR_ROWS[i % 4]])}), range(16))
+        for i, (status, body) in results.items():
+            assert (status, body["predictions"]) == (200, [want["predict"][i % 4]]), body
+
+        row = TABULAR_ROWS[0]
+        assert_error(app.predict([row, ["3", *row[1:]]]), 422, "instances[1]", "`tenure`",
+                     "whole number")
+        assert_error(app.predict([[3, 20.5, "gold", False, "eu"]]), 422, "`plan`",
+                     'one of "free", "pro", "team"', '"gold"')
+        assert_error(app.predict([[3, 20.5, 1, False, "eu"]]), 422, "`plan`")
+        assert_error(app.predict([[3, 20.5, "free", "no", "eu"]]), 422, "`promo`",
+                     "true or false")
+        assert_error(app.predict([[3, 20.5, "free", False, 7]]), 422, "`region`", "text")
+        assert_error(app.predict([{**objects[0], "colour": "red"}]), 422,
+                     "unknown feature(s) `colour`")
+        assert_error(app.predict([row[:4]]), 422, "4 values", "takes 5")
+
+        info = app.request("GET", "/")[1]
+        assert info["features"][2] == {
+            "name": "plan", "type": "category", "values": ["free", "pro", "team"]
+        }
+        doc = app.request("GET", "/openapi.json")[1]
+        schema = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+        row_object = schema["schema"]["properties"]["instances"]["items"]["oneOf"][1]
+        assert row_object["properties"]["plan"]["enum"] == ["free", "pro", "team", None]
+        assert app.predict(TABULAR_ROWS) == (200, {"predictions": want["predict"]})
+    finally:
+        app.stop()
+
+
+def test_a_dataframe_pipeline_gives_its_class_probabilities(tmp_path):
+    app, want = start_pipeline(tmp_path, model='output = "proba"', classes="low,mid,high")
+    try:
+        status, body = app.predict(TABULAR_ROWS)
+        assert status == 200, body
+        assert_probabilities(body, want["classes"], want["proba"])
+        assert sorted(want["classes"]) == ["high", "low", "mid"]  # labels as the model has them
+        info = app.request("GET", "/")[1]
+        assert (info["input"], info["output"]) == ("dataframe", "proba")
+        doc = app.request("GET", "/openapi.json")[1]
+        ok = doc["paths"]["/predict"]["post"]["responses"]["200"]["content"]["application/json"]
+        item = ok["schema"]["properties"]["predictions"]["items"]
+        assert item["required"] == ["classes", "scores"]
+        assert_error(app.predict([[3, 20.5, "gold", False, "eu"]]), 422, "`plan`")
+    finally:
+        app.stop()
+
+
+def test_input_dataframe_gives_a_numeric_model_its_column_names(tmp_path):
+    """A ColumnTransformer that picks columns by name needs a DataFrame even when every
+    feature is a number: `input = "dataframe"` gives it one."""
+    rows = [[r[0], r[1], int(r[3])] for r in TABULAR_ROWS]
+    app, want = start_pipeline(tmp_path, rows, features='["tenure", "charges", "promo"]',
+                               model='input = "dataframe"', mode="numbers")
+    try:
+        assert app.predict(rows) == (200, {"predictions": want["predict"]})
+    finally:
+        app.stop()
 
 
 def test_requests_in_a_closed_loop_share_model_calls(tmp_path):
@@ -1080,6 +1418,34 @@ def test_onnx_conversion_is_checked_and_served(tmp_path):
         status, body = app.predict(as_objects(ROWS))
         assert status == 200, body
         assert body["predictions"] == reference(ROWS)
+    finally:
+        app.stop()
+
+
+def test_a_converted_classifier_gives_the_same_probabilities(tmp_path):
+    def train(path):
+        import joblib
+        from sklearn.ensemble import RandomForestClassifier
+
+        X, y = iris()
+        model = RandomForestClassifier(n_estimators=20, max_depth=4, random_state=0).fit(X, y)
+        joblib.dump(model, path)
+        return model
+
+    out_dir, model_path, model = build_service(
+        tmp_path, "sklearn", serving="convert_to_onnx = true", model='output = "proba"',
+        train=train,
+    )
+    build = app_venv(out_dir / "app" / "build-requirements.txt")
+    onnx_path = tmp_path / "model.onnx"
+    subprocess.run([build / "bin" / "python", out_dir / "app" / "convert.py", "--features", "4",
+                    model_path, onnx_path], check=True)
+    app = App(out_dir, app_venv(out_dir / "app" / "requirements.txt"), onnx_path, tmp_path)
+    try:
+        app.wait_ready()
+        status, body = app.predict(ROWS.tolist())
+        assert status == 200, body
+        assert_probabilities(body, model.classes_.tolist(), model.predict_proba(ROWS))
     finally:
         app.stop()
 

@@ -15,6 +15,7 @@ import pytest
 from conftest import ROOT, copy_example, mlgen, model_of, render_spec_text
 from extract_gcloud import extract
 from gcloud_runner import STANDIN, Gcloud, ok
+from iam_specs import CROSS_PROJECT
 from parity import expected
 
 SCRIPTS = ("deploy.sh", "teardown.sh")
@@ -49,7 +50,7 @@ def test_deploy_succeeds(tmp_path, example, gcloud):
     ok(gcloud.run(out / "gcloud" / "deploy.sh"))
     records = gcloud.records()
     no_usage_errors(records)
-    commands = [r["command"] for r in records if r["rc"] == 0]
+    commands = [r["command"].removeprefix("beta ") for r in records if r["rc"] == 0]
     assert commands[0] == "services enable"
     deploy_at = commands.index("run deploy")
     grants = [c for c in commands if c.endswith("add-iam-policy-binding")]
@@ -81,8 +82,6 @@ def test_build_uploads_context_without_ignored_files(tmp_path, gcloud):
     spec, out = copy_example(tmp_path, "iris-sklearn")
     model = model_of(spec)
     ctx = spec.parent
-    (ctx / "models").mkdir()
-    (ctx / "models" / "iris.joblib").write_bytes(b"model")
     for junk in (".git/HEAD", ".venv/bin/python", "__pycache__/x.pyc",
                  "deploy/terraform/.terraform/plugin", "deploy/terraform/terraform.tfstate"):
         (ctx / junk).parent.mkdir(parents=True, exist_ok=True)
@@ -178,7 +177,7 @@ def test_hostile_values_arrive_byte_for_byte(tmp_path, gcloud):
     model = model_of(spec)
     assert model["service"]["description"] == HOSTILE
     ok(gcloud.run(out / "gcloud" / "deploy.sh"))
-    [deploy] = [r for r in gcloud.records() if r.get("command") == "run deploy"]
+    [deploy] = [r for r in gcloud.records() if r.get("command", "").endswith("run deploy")]
     assert f"--description={HOSTILE}" in deploy["argv"]
     view = extract(gcloud.records())
     assert view["env"]["HOSTILE"] == HOSTILE
@@ -256,9 +255,14 @@ def test_standin_accepts_a_valid_deploy_and_simulates_state(gcloud):
     ok(gcloud.call("iam", "service-accounts", "describe", "a-runtime@p.iam.gserviceaccount.com", "--project=p"))
     again = gcloud.call("iam", "service-accounts", "create", "a-runtime", "--project=p", "--quiet")
     assert again.returncode == 1 and "already exists" in again.stderr
-    ok(gcloud.call(*DEPLOY, "--no-cpu-throttling", "--labels=^;^a=1;b=2",
-                   "--add-volume=name=m,type=cloud-storage,bucket=b,readonly=true",
-                   "--add-volume-mount=volume=m,mount-path=/mnt/m"))
+    volume = ["--add-volume=name=m,type=cloud-storage,bucket=bkt,readonly=true",
+              "--add-volume-mount=volume=m,mount-path=/mnt/m"]
+    unreadable = gcloud.call(*DEPLOY, *volume)
+    assert unreadable.returncode == 1 and "Permission denied on gs://bkt/" in unreadable.stderr
+    ok(gcloud.call("storage", "buckets", "add-iam-policy-binding", "gs://bkt",
+                   "--member=serviceAccount:x@other.iam.gserviceaccount.com", "--role=roles/storage.objectViewer",
+                   "--condition=None", "--project=p", "--quiet"))
+    ok(gcloud.call(*DEPLOY, "--no-cpu-throttling", "--labels=^;^a=1;b=2", *volume))
     denied = gcloud.call(*DEPLOY, "--set-secrets=K=s:1")
     assert denied.returncode == 1 and "Permission denied on secret" in denied.stderr
     gone = gcloud.call("secrets", "remove-iam-policy-binding", "s", "--member=user:a@b.c",
@@ -283,3 +287,96 @@ def test_importing_the_standin_leaves_the_network_alone():
     import gcloud_standin  # noqa: F401
 
     assert socket.socket.__name__ != "_no_network"
+
+
+# ---------------------------------------------------------------------- convergence, ownership
+
+
+def _bindings(world, kind, role):
+    return {b[3] for b in world["bindings"] if b[0] == kind and b[2] == role}
+
+
+def test_a_redeploy_removes_what_the_spec_no_longer_names(tmp_path, gcloud):
+    spec, out = copy_example(tmp_path, "fraud-onnx-gcs")
+    ok(gcloud.run(out / "gcloud" / "deploy.sh"))
+    world = gcloud.world()
+    [service] = world["services"].values()
+    assert service["labels"] == {"team": "risk", "cost-center": "cc-4410"}
+    checkout = "serviceAccount:checkout@acme-payments.iam.gserviceaccount.com"
+    deployer = "serviceAccount:deploy@acme-ci.iam.gserviceaccount.com"
+    assert checkout in _bindings(world, "service", "roles/run.invoker")
+    text = spec.read_text()
+    text = text.replace('labels = { team = "risk", cost-center = "cc-4410" }', 'labels = { team = "risk" }')
+    text = text.replace(f'  "{checkout}",\n', "")
+    text = text.replace(f'deployers = ["{deployer}"]', "deployers = []")
+    spec.write_text(text)
+    mlgen("apply", spec)
+    ok(gcloud.run(out / "gcloud" / "deploy.sh"))
+    no_usage_errors(gcloud.records())
+    world = gcloud.world()
+    [service] = world["services"].values()
+    assert service["labels"] == {"team": "risk"}
+    invokers = _bindings(world, "service", "roles/run.invoker")
+    assert checkout not in invokers and len(invokers) == 2
+    for kind, role in (("service", "roles/run.developer"), ("service_account", "roles/iam.serviceAccountUser"),
+                       ("repository", "roles/artifactregistry.writer")):
+        assert deployer not in _bindings(world, kind, role), role
+
+
+def test_teardown_keeps_an_account_and_a_repository_that_existed_before(tmp_path, gcloud):
+    spec, out = copy_example(tmp_path, "iris-sklearn")
+    unprotect(spec)
+    model = model_of(spec)
+    repo = model["repository"]
+    rkey = f"{repo['project']}/{repo['location']}/{repo['id']}"
+    other_image = f"{repo['location']}-docker.pkg.dev/{repo['project']}/{repo['id']}/other-service:3"
+    account = model["runtime_account"]["email"]
+    gcloud.state.write_text(json.dumps({
+        "repositories": {rkey: {"format": "docker", "description": "shared", "labels": {}}},
+        "images": [other_image],
+        "accounts": {account: {"display_name": "made by hand", "description": "ops team"}},
+    }))
+    ok(gcloud.run(out / "gcloud" / "deploy.sh"))
+    proc = ok(gcloud.run(out / "gcloud" / "teardown.sh", "--yes"))
+    assert proc.stdout.count("kept: deploy.sh did not create it") == 2
+    world = gcloud.world()
+    assert world["services"] == {}
+    assert rkey in world["repositories"] and other_image in world["images"]
+    assert account in world["accounts"]
+
+
+def test_teardown_deletes_what_deploy_created(tmp_path, gcloud):
+    spec, out = copy_example(tmp_path, "iris-sklearn")
+    unprotect(spec)
+    ok(gcloud.run(out / "gcloud" / "deploy.sh"))
+    world = gcloud.world()
+    [repo] = world["repositories"].values()
+    assert repo["labels"] == {"mlgen_service": model_of(spec)["service"]["name"]}
+    ok(gcloud.run(out / "gcloud" / "teardown.sh", "--yes"))
+    world = gcloud.world()
+    assert world["repositories"] == {} and world["accounts"] == {}
+
+
+def test_a_missing_prerequisite_stops_the_deploy_before_anything_is_created(tmp_path, gcloud):
+    _, out = copy_example(tmp_path, "fraud-onnx-gcs")
+    gcloud.state.write_text(json.dumps({
+        "absent": ["secrets/acme-payments/fraud-signing-salt", "managedFolders/acme-models-prod/fraud/v7/"],
+    }))
+    proc = gcloud.run(out / "gcloud" / "deploy.sh")
+    assert proc.returncode == 1
+    assert "create the secret fraud-signing-salt: gcloud secrets create fraud-signing-salt" in proc.stderr
+    assert "gcloud storage managed-folders create gs://acme-models-prod/fraud/v7/" in proc.stderr
+    assert "feature-store-key" not in proc.stderr
+    changes = [r["command"] for r in gcloud.records()
+               if r["rc"] == 0 and r["command"].split()[-1] not in ("describe", "enable")]
+    assert changes == []
+
+
+def test_an_image_of_another_project_is_pulled_by_the_service_agent(tmp_path, gcloud):
+    spec, out = render_spec_text(tmp_path, CROSS_PROJECT)
+    ok(gcloud.run(out / "gcloud" / "deploy.sh"))
+    records = gcloud.records()
+    no_usage_errors(records)
+    ok(gcloud.run(out / "gcloud" / "teardown.sh", "--yes"))
+    assert extract(gcloud.records()) == expected(model_of(spec))
+    assert gcloud.world()["bindings"] == []

@@ -16,7 +16,15 @@ import numpy as np
 import pytest
 import test_app_custom
 from conftest import ROOT
-from test_app_e2e import FEATURES, ROWS, assert_error, start
+from test_app_e2e import (
+    FEATURES,
+    ROWS,
+    TABULAR_NAMES,
+    TABULAR_ROWS,
+    assert_error,
+    start,
+    start_pipeline,
+)
 
 VENV = Path(os.environ.get("MLGEN_VENV", ROOT / ".venv"))
 PYTHON = VENV / "isolated" / "oip" / "bin" / "python"
@@ -61,19 +69,23 @@ def triton(url, model, call):
         i.set_data_from_numpy(a, binary_data=call["binary"])
         inputs.append(i)
     # Without `outputs` the client asks for every output in binary.
+    names = call.get("outputs", ["predictions"])
     outputs = None
     if not call.get("default_outputs"):
-        outputs = [http.InferRequestedOutput("predictions", binary_data=call["binary"])]
+        outputs = [http.InferRequestedOutput(n, binary_data=call["binary"]) for n in names]
     result = client.infer(model, inputs, outputs=outputs, request_id=call.get("id", ""))
-    out = result.get_output("predictions")
-    values = result.as_numpy("predictions")
-    return {
-        "id": result.get_response().get("id"),
-        "datatype": out["datatype"],
-        "shape": list(values.shape),
-        "data": plain(values),
-        "binary": "binary_data_size" in out.get("parameters", {}),
-    }
+    got = {}
+    for name in names:
+        out = result.get_output(name)
+        values = result.as_numpy(name)
+        got[name] = {
+            "datatype": out["datatype"],
+            "shape": list(values.shape),
+            "data": plain(values),
+            "binary": "binary_data_size" in out.get("parameters", {}),
+        }
+    # The first output's fields, and every output by name.
+    return {"id": result.get_response().get("id"), **got[names[0]], "outputs": got}
 
 
 async def kserve(url, model, call):
@@ -96,13 +108,16 @@ async def kserve(url, model, call):
             inputs.append(i)
         request = InferRequest(model, inputs, request_id=call.get("id"))
         result = await client.infer(base, request, model_name=model)
-        out = result.outputs[0]
-        return {
-            "id": result.id,
-            "datatype": out.datatype,
-            "shape": list(out.shape),
-            "data": plain(np.asarray(out.as_numpy())),
+        got = {
+            out.name: {
+                "datatype": out.datatype,
+                "shape": list(out.shape),
+                "data": plain(np.asarray(out.as_numpy())),
+            }
+            for out in result.outputs
         }
+        first = got[result.outputs[0].name]
+        return {"id": result.id, **first, "outputs": got}
     finally:
         await client.close()
 
@@ -272,5 +287,103 @@ def test_a_custom_text_handler_takes_bytes_tensors(tmp_path):
         numbers = [{"name": "text", "datatype": "INT64", "data": [1, 2]}]
         (result,) = clients(tmp_path, app, "e2e-custom", [infer("triton", numbers)])
         assert "must be a text" in result["error"], result
+    finally:
+        app.stop()
+
+
+# The typed features' tensors: integer, number, category, boolean, string.
+TABULAR_DATATYPES = ["INT64", "FP64", "BYTES", "BOOL", "BYTES"]
+
+
+def typed_tensors(rows, datatypes=TABULAR_DATATYPES):
+    return [
+        {"name": f, "datatype": d, "data": [r[j] for r in rows]}
+        for j, (f, d) in enumerate(zip(TABULAR_NAMES, datatypes, strict=True))
+    ]
+
+
+def test_typed_features_take_bytes_for_text_and_numbers_for_the_rest(tmp_path):
+    app, want = start_pipeline(tmp_path)
+    try:
+        calls = [
+            {"client": "triton", "kind": "health"},
+            infer("triton", typed_tensors(TABULAR_ROWS)),
+            infer("triton", typed_tensors(TABULAR_ROWS), binary=True),
+            infer("kserve", typed_tensors(TABULAR_ROWS)),
+            # A whole number in an FP tensor is still an integer.
+            infer(
+                "triton", typed_tensors(TABULAR_ROWS, ["FP32", "FP32", "BYTES", "BOOL", "BYTES"])
+            ),
+        ]
+        health, *results = clients(tmp_path, app, "e2e-pipeline", calls)
+        inputs = health["ok"]["metadata"]["inputs"]
+        assert [(i["name"], i["datatype"]) for i in inputs] == list(
+            zip(TABULAR_NAMES, TABULAR_DATATYPES, strict=True)
+        )
+        for call, result in zip(calls[1:], results, strict=True):
+            assert "ok" in result, (call, result)
+            got = result["ok"]
+            assert (got["datatype"], got["data"]) == ("BYTES", want["predict"]), (call, got)
+
+        row = TABULAR_ROWS[0]  # [3, 20.5, "free", False, "eu"]
+        wrong = [
+            # A category sent as a number, a number as text, a boolean as 0 or 1.
+            ([*row[:2], 1.0, *row[3:]], "FP64", 2, "`plan` is category: send BYTES"),
+            ([row[0], "20.5", *row[2:]], "BYTES", 1, "`charges` is number: send a numeric"),
+            ([*row[:3], 0, row[4]], "INT64", 3, "`promo` must be true or false"),
+        ]
+        calls = []
+        for values, datatype, at, _ in wrong:
+            datatypes = list(TABULAR_DATATYPES)
+            datatypes[at] = datatype
+            calls.append(infer("triton", typed_tensors([values], datatypes)))
+        for (*_, says), result in zip(wrong, clients(tmp_path, app, "e2e-pipeline", calls)):
+            assert "400" in result["error"] and says in result["error"], result
+        # Features of both kinds cannot share one [N, F] tensor.
+        post = lambda body: app.request("POST", "/v2/models/e2e-pipeline/infer", body)
+        mixed = {"name": "x", "shape": [1, 5], "datatype": "BYTES", "data": ["a"] * 5}
+        assert_error(post({"inputs": [mixed]}), 400, "`tenure` is integer")
+        assert app.predict(TABULAR_ROWS) == (200, {"predictions": want["predict"]})
+    finally:
+        app.stop()
+
+
+def test_probabilities_are_a_classes_and_a_scores_tensor(tmp_path):
+    app, want = start_pipeline(tmp_path, model='output = "proba"', classes="low,mid,high")
+    try:
+        n, k = len(TABULAR_ROWS), len(want["classes"])
+        both = ["classes", "scores"]
+        calls = [
+            {"client": "triton", "kind": "health"},
+            infer("triton", typed_tensors(TABULAR_ROWS), outputs=both),
+            infer("triton", typed_tensors(TABULAR_ROWS), binary=True, outputs=both),
+            infer("triton", typed_tensors(TABULAR_ROWS), outputs=["scores"]),
+            infer("kserve", typed_tensors(TABULAR_ROWS), outputs=both),
+        ]
+        health, *results = clients(tmp_path, app, "e2e-pipeline", calls)
+        outputs = health["ok"]["metadata"]["outputs"]
+        assert [(o["name"], o["datatype"], o["shape"]) for o in outputs] == [
+            ("classes", "BYTES", [-1, -1]),
+            ("scores", "FP64", [-1, -1]),
+        ]
+        for call, result in zip(calls[1:], results, strict=True):
+            got = result["ok"]["outputs"]
+            assert set(got) == set(call["outputs"]), (call, got)
+            scores = got["scores"]
+            assert (scores["datatype"], scores["shape"]) == ("FP64", [n, k]), scores
+            np.testing.assert_allclose(
+                np.reshape(scores["data"], (n, k)), want["proba"], rtol=1e-5, atol=1e-6
+            )
+            if "classes" in got:
+                classes = got["classes"]
+                assert (classes["datatype"], classes["shape"]) == ("BYTES", [n, k]), classes
+                assert classes["data"] == want["classes"] * n
+        post = lambda body: app.request("POST", "/v2/models/e2e-pipeline/infer", body)
+        tensors = [{**t, "shape": [n]} for t in typed_tensors(TABULAR_ROWS)]
+        assert_error(
+            post({"inputs": tensors, "outputs": [{"name": "predictions"}]}),
+            400,
+            "`classes`, `scores`",
+        )
     finally:
         app.stop()

@@ -15,6 +15,7 @@ import yaml
 from conftest import ROOT, copy_example, model_of, render_spec_text
 from extract_pulumi import extract
 from hypothesis import HealthCheck, given, note, seed, settings
+from iam_specs import CROSS_PROJECT
 from parity import expected
 from pulumi_harness import ProgramError, run_program
 from specgen import REPEAT, SEED, specs, to_toml
@@ -58,7 +59,7 @@ def test_grants_are_ordered_and_reference_outputs(tmp_path, example):
         ref = f"{r['type']}::{r['name']}"
         if grant["before_service"]:
             assert ref in service["depends_on"], f"{grant['key']} must exist before the service"
-        if grant["member_is_runtime"] or grant["target"] == "service_account":
+        if grant["principal"] == "runtime" or grant["target"] == "service_account":
             assert account in r["depends_on"], f"{grant['key']} must use the account's outputs"
         if grant["target"] == "service":
             assert f"{SERVICE}::service" in r["depends_on"], f"{grant['key']} must use the service's outputs"
@@ -298,3 +299,34 @@ def test_ruff_check_of_the_program_can_fail(tmp_path):
         check=False, capture_output=True, text=True,
     )
     assert ruff.returncode != 0 and "F401" in ruff.stdout and "F821" in ruff.stdout, ruff.stdout
+
+
+def test_an_image_of_another_project_is_pulled_by_the_service_agent(tmp_path):
+    spec, out = render_spec_text(tmp_path, CROSS_PROJECT)
+    recorded = run_program(out / "pulumi" / "__main__.py")
+    got = extract(recorded)
+    assert got == expected(model_of(spec))
+    [pull] = [r for r in recorded["resources"] if r["type"].endswith("RepositoryIamMember")]
+    assert pull["inputs"]["member"] == (
+        "serviceAccount:service-PROJECT_NUMBER@serverless-robot-prod.iam.gserviceaccount.com")
+    assert f"{SERVICE}::service" not in pull["depends_on"]
+    [service] = [r for r in recorded["resources"] if r["type"] == SERVICE]
+    assert f"{pull['type']}::{pull['name']}" in service["depends_on"]
+
+
+def test_prerequisites_are_looked_up_before_anything_is_created(tmp_path):
+    _, program = _program(tmp_path, "fraud-onnx-gcs")
+    recorded = run_program(program / "__main__.py")
+    looked_up = {c["token"] for c in recorded["calls"]}
+    assert looked_up == {"gcp:secretmanager/getSecret:getSecret",
+                         "gcp:storage/getManagedFolderIamPolicy:getManagedFolderIamPolicy"}
+    with pytest.raises(ProgramError) as failed:
+        run_program(program / "__main__.py", missing={"gcp:secretmanager/getSecret:getSecret"})
+    assert failed.value.recorded["resources"] == []
+    assert "missing prerequisite: create the secret feature-store-key: gcloud secrets create" in str(failed.value)
+
+
+def test_a_protected_service_is_protected_from_destroy(tmp_path, example):
+    spec, program = _program(tmp_path, example)
+    [service] = [r for r in run_program(program / "__main__.py")["resources"] if r["type"] == SERVICE]
+    assert service["protect"] == model_of(spec)["service"]["deletion_protection"]

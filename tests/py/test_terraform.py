@@ -10,6 +10,7 @@ import pytest
 import tf_validate
 from conftest import ROOT, copy_example, model_of, render_spec_text
 from extract_terraform import extract
+from iam_specs import CROSS_PROJECT
 from parity import expected
 
 
@@ -111,18 +112,46 @@ def test_spec_values_stay_inside_strings(tmp_path):
 
 
 def test_schema_pins_match():
-    """The committed schema, the extraction script and the generated pin name one version."""
+    """The committed schema, the extraction script, its overlay and the generated pin name
+    one version; the schema is what the script writes from the base and the overlay."""
     schema = tf_validate.SCHEMA
-    script = (ROOT / "tools" / "tf_schema" / "extract.py").read_text()
-    version = re.search(r'^PROVIDER_VERSION = "(.*)"', script, re.M)[1]
+    tools = ROOT / "tools" / "tf_schema"
+    script = (tools / "extract.py").read_text()
+    overlay_name = re.search(r'^OVERLAY = .*"(overlay-.*\.json)"', script, re.M)[1]
+    overlay = json.loads((tools / overlay_name).read_text())
+    version = overlay["provider_version"]
     wheel = re.search(r'^WHEEL_VERSION = "(.*)"', script, re.M)[1]
     assert schema["provider"]["version"] == version
-    assert schema["source"].endswith(f"=={wheel}")
+    assert schema["source"] == f"cdktf-cdktf-provider-google=={wheel} + tools/tf_schema/{overlay_name}"
     emitted = set(re.findall(r'"(google_[a-z0-9_]+)"', script))
+    emitted |= {r["resource_type"] for r in overlay["iam_member_resources"]}
     assert emitted == set(schema["resource_types"])
+    assert set(overlay["data_sources"]) == set(schema["data_sources"])
     rust = (ROOT / "src" / "render" / "terraform.rs").read_text()
     assert f'GOOGLE_PROVIDER_VERSION: &str = "{version}"' in rust
-    assert set(re.findall(r'"(google_[a-z0-9_]+)"', rust)) <= set(schema["resource_types"])
+    assert set(re.findall(r'"(google_[a-z0-9_]+)"', rust)) <= set(schema["resource_types"]) | set(schema["data_sources"])
+
+
+def test_schema_has_the_mount_options_of_the_pinned_provider():
+    gcs = tf_validate.SCHEMA["resource_types"]["google_cloud_run_v2_service"]["block"]["blocks"]["template"]
+    gcs = gcs["block"]["blocks"]["volumes"]["block"]["blocks"]["gcs"]["block"]
+    assert gcs["attributes"]["mount_options"] == {"required": False, "type": "list(string)"}
+
+
+def test_validator_checks_data_sources(tmp_path):
+    (tmp_path / "main.tf").write_text(
+        'data "google_storage_bucket" "b" {\n  name = "x"\n  colour = "red"\n}\n'
+        'data "google_nope" "n" {\n}\n'
+        'resource "google_storage_bucket_iam_member" "m" {\n'
+        '  bucket = data.google_storage_bucket.b.nope\n'
+        '  role   = data.google_storage_bucket.missing.name\n'
+        '  member = "user:a@b.example"\n}\n'
+    )
+    problems = "\n".join(tf_validate.validate(tmp_path))
+    assert "unknown argument `colour`" in problems
+    assert "data source google_nope is not one mlgen reads" in problems
+    assert "has no attribute `nope`" in problems
+    assert "`data.google_storage_bucket.missing.name` names no declared data source" in problems
 
 
 def test_schema_knows_blocks_from_attributes():
@@ -236,3 +265,27 @@ def test_extract_sees_a_changed_value(fraud_tf):
     after = extract(fraud_tf)
     assert after["secrets"]["FEATURE_STORE_API_KEY"]["version"] == "5"
     assert json.dumps(before) != json.dumps(after)
+
+
+def test_an_image_of_another_project_is_pulled_by_the_service_agent(tmp_path):
+    spec, out = render_spec_text(tmp_path, CROSS_PROJECT)
+    tf = out / "terraform"
+    assert tf_validate.validate(tf) == []
+    got = extract(tf)
+    assert got == expected(model_of(spec))
+    [pull] = [g for g in got["iam"] if g["target"] == "repository"]
+    assert pull["resource"] == "projects/p-images/locations/europe-west1/repositories/base"
+    assert pull["member"] == "serviceAccount:service-PROJECT_NUMBER@serverless-robot-prod.iam.gserviceaccount.com"
+    main = (tf / "main.tf").read_text()
+    assert 'data "google_project" "project"' in main
+    [volume] = got["volumes"]
+    assert volume["mount_options"] == ["only-dir=team/v2"]
+
+
+def test_a_protected_service_stops_destroy_before_anything_is_deleted(tmp_path, example):
+    spec, out = copy_example(tmp_path, example)
+    protected = model_of(spec)["service"]["deletion_protection"]
+    parsed = tf_validate.load_dir(out / "terraform")
+    [body] = [b for _, t, _, b in tf_validate.resources(parsed) if t == "google_cloud_run_v2_service"]
+    lifecycle = body.get("lifecycle", [{}])[0]
+    assert lifecycle.get("prevent_destroy", False) == protected

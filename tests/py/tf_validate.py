@@ -5,12 +5,13 @@ offline, so this does what it would check for mlgen's output, from the schema th
 tools/tf_schema/extract.py took from the provider's published bindings
 (tests/data/google-provider-schema.json):
 
-- every resource type exists in the pinned provider version;
+- every resource type and data source exists in the pinned provider version;
 - every argument and nested block exists, blocks are written as blocks and attributes as
   attributes, single blocks appear once, and required arguments and blocks are present;
 - every reference resolves: `var.x` to a declared variable, `google_x.name.attr` to a
-  declared resource and an attribute that resource type exports, `each.*` only under
-  `for_each`, and a `for_each` resource only with an index.
+  declared resource and an attribute that resource type exports, `data.google_x.name.attr`
+  likewise to a data source, `each.*` only under `for_each`, and a `for_each` resource only
+  with an index.
 
 `validate(tf_dir)` returns a list of problems, each naming the file and the path in it.
 """
@@ -122,6 +123,17 @@ def resources(parsed):
                 for name, body in named.items():
                     out.append((fname, unquote(rtype), unquote(name), body))
     return out
+
+
+def data_sources(parsed):
+    """[(file, type, name, body)] for every data block."""
+    return [
+        (fname, unquote(dtype), unquote(name), body)
+        for fname, doc in parsed.items()
+        for entry in doc.get("data", [])
+        for dtype, named in entry.items()
+        for name, body in named.items()
+    ]
 
 
 def variables(parsed):
@@ -246,7 +258,16 @@ def check_block(body, schema, where, problems, top_level=False):
             problems.append(f"{where}: missing required block `{key}`")
 
 
-def _check_reference(root, steps, where, declared, var_names, in_for_each, problems):
+def _check_data_reference(text, steps, where, declared_data, problems):
+    names = [s[1:] for s in steps[:3] if s.startswith(".")]
+    if len(names) < 2 or (names[0], names[1]) not in declared_data:
+        problems.append(f"{where}: `{text}` names no declared data source")
+        return
+    if len(names) == 3 and names[2] not in SCHEMA["data_sources"].get(names[0], {}).get("exported_attributes", []):
+        problems.append(f"{where}: `{text}`: data source {names[0]} has no attribute `{names[2]}`")
+
+
+def _check_reference(root, steps, where, declared, var_names, in_for_each, problems, declared_data=()):
     text = root + "".join(steps)
     if root == "var":
         if not steps or steps[0][1:] not in var_names:
@@ -256,7 +277,9 @@ def _check_reference(root, steps, where, declared, var_names, in_for_each, probl
             problems.append(f"{where}: `{text}` outside a for_each resource")
         elif not steps or steps[0] not in (".key", ".value"):
             problems.append(f"{where}: `{text}`: each has only .key and .value")
-    elif root in ("local", "data", "module", "count"):
+    elif root == "data":
+        _check_data_reference(text, steps, where, declared_data, problems)
+    elif root in ("local", "module", "count"):
         problems.append(f"{where}: `{text}`: mlgen declares no {root} values")
     elif root in BUILTIN_ROOTS:
         pass
@@ -293,9 +316,23 @@ def validate(tf_dir):
         if (rtype, name) in declared:
             problems.append(f"{fname}: resource {rtype}.{name} declared twice")
         declared[(rtype, name)] = "for_each" in body or "count" in body
+    data = data_sources(parsed)
+    declared_data = set()
+    for fname, dtype, name, body in data:
+        if (dtype, name) in declared_data:
+            problems.append(f"{fname}: data source {dtype}.{name} declared twice")
+        declared_data.add((dtype, name))
+        where = f"{fname}: data.{dtype}.{name}"
+        if dtype not in SCHEMA["data_sources"]:
+            problems.append(f"{where}: data source {dtype} is not one mlgen reads or not in google {SCHEMA['provider']['version']}")
+            continue
+        check_block(body, SCHEMA["data_sources"][dtype]["block"], where, problems, top_level=True)
+        for expr in expressions(body):
+            for root, steps in references(expr):
+                _check_reference(root, steps, where, declared, var_names, False, problems, declared_data)
 
     for fname, doc in parsed.items():
-        allowed = {"terraform", "provider", "variable", "output", "resource", "__comments__"}
+        allowed = {"terraform", "provider", "variable", "output", "resource", "data", "__comments__"}
         for key in doc:
             if key not in allowed:
                 problems.append(f"{fname}: unexpected top-level `{key}`")
@@ -332,7 +369,7 @@ def validate(tf_dir):
                         problems.append(f"{where}: unexpected `{key}`")
                 for expr in expressions(body):
                     for root, steps in references(expr):
-                        _check_reference(root, steps, where, declared, var_names, False, problems)
+                        _check_reference(root, steps, where, declared, var_names, False, problems, declared_data)
         for pentry in doc.get("provider", []):
             for pname, body in pentry.items():
                 for expr in expressions(body):
@@ -350,5 +387,6 @@ def validate(tf_dir):
                 problems.append(f"{where}.depends_on: {dep!r} is not a resource address")
         for expr in expressions(body):
             for root, steps in references(expr):
-                _check_reference(root, steps, where, declared, var_names, "for_each" in body, problems)
+                _check_reference(root, steps, where, declared, var_names, "for_each" in body, problems,
+                                 declared_data)
     return problems

@@ -21,8 +21,18 @@ Regenerate (needs PyPI; the wheel is about 45 MB and is not kept):
     python3 tools/tf_schema/extract.py --out tests/data/google-provider-schema.json
 
 or, with a wheel already downloaded (`pip download --no-deps
-cdktf-cdktf-provider-google==16.12.1`), `--wheel PATH`. Bump WHEEL_VERSION and
-PROVIDER_VERSION together, then the `required_providers` pin in templates/terraform/versions.tf.
+cdktf-cdktf-provider-google==16.12.1`), `--wheel PATH`.
+
+The bindings stop at provider 6.50.0, and mlgen pins a later provider (the first with
+`mount_options` on Cloud Run's Cloud Storage volumes). The difference, for what mlgen emits,
+is read from the provider's Go source at the pinned tag into a reviewed overlay
+(tools/tf_schema/overlay-<version>.json, each entry naming its source file), which this
+script applies last: new arguments, IAM member resource types (the provider builds each
+from its parent's fields plus role, member and a condition block) and the data sources mlgen
+reads prerequisites with. `--base FILE` applies the overlay to an already extracted schema
+instead of the wheel (applying it twice changes nothing). When bumping the provider, write
+the overlay for the new version from its source, then bump the `required_providers` pin
+(GOOGLE_PROVIDER_VERSION in src/render/terraform.rs).
 """
 
 import argparse
@@ -54,6 +64,7 @@ RESOURCE_TYPES = [
 ]
 
 PREFIX = "@cdktf/provider-google."
+OVERLAY = Path(__file__).with_name("overlay-7.5.0.json")
 
 
 def load_wheel(path):
@@ -197,11 +208,69 @@ def provider_schema(types, js_files):
     return block_schema(types, js_files[module], PREFIX + "provider.GoogleProviderConfig", "synthesizeHclAttributes()")
 
 
+def iam_member_schema(parent):
+    """The schema the provider's tpgiamresource.ResourceIamMember builds over a parent."""
+    attributes = dict(parent)
+    attributes.update({
+        "id": {"required": False, "type": "string"},
+        "member": {"required": True, "type": "string"},
+        "role": {"required": True, "type": "string"},
+    })
+    condition = {
+        "block": {
+            "attributes": {
+                "description": {"required": False, "type": "string"},
+                "expression": {"required": True, "type": "string"},
+                "title": {"required": True, "type": "string"},
+            },
+            "blocks": {},
+        },
+        "nesting": "single",
+        "required": False,
+    }
+    return {
+        "block": {"attributes": dict(sorted(attributes.items())), "blocks": {"condition": condition}},
+        "exported_attributes": sorted({*attributes, "condition", "etag"}),
+        "computed_only": ["etag"],
+    }
+
+
+def apply_overlay(schema, overlay):
+    """The schema with the overlay's additions; applying it twice changes nothing."""
+    for add in overlay["add_arguments"]:
+        resource = schema["resource_types"][add["resource_type"]]
+        block = resource["block"]
+        for name in add["block_path"]:
+            block = block["blocks"][name]["block"]
+        block["attributes"][add["name"]] = add["schema"]
+        block["attributes"] = dict(sorted(block["attributes"].items()))
+    for r in overlay["iam_member_resources"]:
+        schema["resource_types"][r["resource_type"]] = iam_member_schema(r["parent"])
+    schema["data_sources"] = {
+        name: {
+            "block": {"attributes": d["arguments"], "blocks": {}},
+            "exported_attributes": sorted(set(d["exported_attributes"]) | set(d["arguments"])),
+        }
+        for name, d in sorted(overlay["data_sources"].items())
+    }
+    schema["provider"]["version"] = overlay["provider_version"]
+    schema["source"] = f"{WHEEL}=={WHEEL_VERSION} + tools/tf_schema/{OVERLAY.name}"
+    schema["resource_types"] = dict(sorted(schema["resource_types"].items()))
+    return schema
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--wheel", help=f"a downloaded {WHEEL}=={WHEEL_VERSION} wheel")
+    ap.add_argument("--base", help="apply the overlay to this extracted schema instead of the wheel")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
+    overlay = json.loads(OVERLAY.read_text())
+    if args.base:
+        schema = apply_overlay(json.loads(Path(args.base).read_text()), overlay)
+        Path(args.out).write_text(json.dumps(schema, indent=1, sort_keys=True) + "\n")
+        print(f"wrote {args.out}: {args.base} with {OVERLAY.name}")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         wheel = args.wheel
         if wheel is None:
@@ -224,8 +293,9 @@ def main():
         "provider_block": provider_schema(assembly["types"], js),
         "resource_types": {t: resource_schema(assembly["types"], js, t) for t in RESOURCE_TYPES},
     }
+    schema = apply_overlay(schema, overlay)
     Path(args.out).write_text(json.dumps(schema, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {args.out}: {len(RESOURCE_TYPES)} resource types from {WHEEL} {WHEEL_VERSION}")
+    print(f"wrote {args.out}: {len(RESOURCE_TYPES)} resource types from {WHEEL} {WHEEL_VERSION}, then {OVERLAY.name}")
 
 
 if __name__ == "__main__":

@@ -47,27 +47,35 @@ retry() {
 step "Enabling APIs in $project"
 gcloud services enable artifactregistry.googleapis.com cloudbuild.googleapis.com iam.googleapis.com run.googleapis.com --project="$project" --quiet
 
+# What this script creates carries a mark, so that teardown.sh deletes only that.
+account_mark="Created by deploy.sh for Cloud Run service $service"
 step "Runtime service account $account"
-if gcloud iam service-accounts describe "$account" --project="$project" >/dev/null 2>&1; then
+if account_description="$(gcloud iam service-accounts describe "$account" --project="$project" \
+  --format='value(description)' 2>/dev/null)"; then
   echo "    exists"
 else
   gcloud iam service-accounts create churn-demo-run \
     --display-name='Churn demo runtime' \
+    --description="$account_mark" \
     --project="$project" \
     --quiet
+  account_description=$account_mark
 fi
 
 repository=demos
 step "Artifact Registry repository $repository"
-if gcloud artifacts repositories describe "$repository" --location=europe-west1 --project=acme-demos >/dev/null 2>&1; then
+if repository_owner="$(gcloud artifacts repositories describe "$repository" --location=europe-west1 --project=acme-demos \
+  --format='value(labels.mlgen_service)' 2>/dev/null)"; then
   echo "    exists"
 else
   gcloud artifacts repositories create "$repository" \
     --repository-format=docker \
     --location=europe-west1 \
     --description='Container images for churn-demo' \
+    --labels=mlgen_service="$service" \
     --project=acme-demos \
     --quiet
+  repository_owner=$service
 fi
 
 # The build context is the spec's folder, uploaded without what the ignore file lists; the
@@ -101,7 +109,8 @@ gcloud run deploy "$service" \
   --ingress=all \
   --no-allow-unauthenticated \
   --no-invoker-iam-check \
-  --labels=team=devrel,visibility=public \
+  --clear-labels \
+  --update-labels=team=devrel,visibility=public \
   --description='Public churn-risk demo: "what-if" scoring for the docs site' \
   --env-vars-file="$here"/env.yaml \
   --clear-secrets \
@@ -115,5 +124,71 @@ step Granting roles/iam.serviceAccountUser on churn-demo-run@acme-demos.iam.gser
 retry gcloud iam service-accounts add-iam-policy-binding churn-demo-run@acme-demos.iam.gserviceaccount.com \
   --member=user:devrel-lead@acme.example --role=roles/iam.serviceAccountUser --condition=None \
   --project="$project" --quiet >/dev/null
+
+step Granting roles/run.developer on churn-demo to user:devrel-lead@acme.example
+retry gcloud run services add-iam-policy-binding churn-demo \
+  --member=user:devrel-lead@acme.example --role=roles/run.developer --condition=None \
+  --region="$region" --project="$project" --quiet >/dev/null
+
+step Granting roles/artifactregistry.writer on projects/acme-demos/locations/europe-west1/repositories/demos to user:devrel-lead@acme.example
+retry gcloud artifacts repositories add-iam-policy-binding demos \
+  --member=user:devrel-lead@acme.example --role=roles/artifactregistry.writer --condition=None \
+  --location=europe-west1 --project=acme-demos --quiet >/dev/null
+
+# On what this script created, the roles it grants are the spec's alone: a member removed
+# from the spec loses its access.
+
+step Removing roles/run.developer on churn-demo from members mlgen.toml no longer names
+while read -r member; do
+  case "$member" in
+    user:devrel-lead@acme.example) ;;
+    ?*)
+      retry gcloud run services remove-iam-policy-binding churn-demo \
+        --member="$member" --role=roles/run.developer --condition=None \
+        --region="$region" --project="$project" --quiet >/dev/null
+      ;;
+  esac
+done < <(gcloud run services get-iam-policy churn-demo --region="$region" --project="$project" \
+  --flatten='bindings[].members' --filter=bindings.role=roles/run.developer --format='value(bindings.members)')
+
+step Removing roles/run.invoker on churn-demo from members mlgen.toml no longer names
+while read -r member; do
+  case "$member" in
+    ?*)
+      retry gcloud run services remove-iam-policy-binding churn-demo \
+        --member="$member" --role=roles/run.invoker --condition=None \
+        --region="$region" --project="$project" --quiet >/dev/null
+      ;;
+  esac
+done < <(gcloud run services get-iam-policy churn-demo --region="$region" --project="$project" \
+  --flatten='bindings[].members' --filter=bindings.role=roles/run.invoker --format='value(bindings.members)')
+if [ "$account_description" = "$account_mark" ]; then
+step Removing roles/iam.serviceAccountUser on churn-demo-run@acme-demos.iam.gserviceaccount.com from members mlgen.toml no longer names
+while read -r member; do
+  case "$member" in
+    user:devrel-lead@acme.example) ;;
+    ?*)
+      retry gcloud iam service-accounts remove-iam-policy-binding churn-demo-run@acme-demos.iam.gserviceaccount.com \
+        --member="$member" --role=roles/iam.serviceAccountUser --condition=None \
+        --project="$project" --quiet >/dev/null
+      ;;
+  esac
+done < <(gcloud iam service-accounts get-iam-policy churn-demo-run@acme-demos.iam.gserviceaccount.com --project="$project" \
+  --flatten='bindings[].members' --filter=bindings.role=roles/iam.serviceAccountUser --format='value(bindings.members)')
+fi
+if [ "$repository_owner" = "$service" ]; then
+step Removing roles/artifactregistry.writer on projects/acme-demos/locations/europe-west1/repositories/demos from members mlgen.toml no longer names
+while read -r member; do
+  case "$member" in
+    user:devrel-lead@acme.example) ;;
+    ?*)
+      retry gcloud artifacts repositories remove-iam-policy-binding demos \
+        --member="$member" --role=roles/artifactregistry.writer --condition=None \
+        --location=europe-west1 --project=acme-demos --quiet >/dev/null
+      ;;
+  esac
+done < <(gcloud artifacts repositories get-iam-policy demos --location=europe-west1 --project=acme-demos \
+  --flatten='bindings[].members' --filter=bindings.role=roles/artifactregistry.writer --format='value(bindings.members)')
+fi
 
 step "Done: $service is deployed in $region"

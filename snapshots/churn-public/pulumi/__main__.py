@@ -109,7 +109,8 @@ service = gcp.cloudrunv2.Service(
             }
         ],
     },
-    opts=pulumi.ResourceOptions(depends_on=[*apis, *before_service]),
+    # Protected, `pulumi destroy` stops before it deletes anything.
+    opts=pulumi.ResourceOptions(depends_on=[*apis, *before_service], protect=False),
 )
 
 # Who may deploy as the runtime account, and who may call the service.
@@ -118,6 +119,22 @@ after_service = [
         "deployer_act_as_devrel_lead_acme_example",
         service_account_id=runtime_account.name,
         role="roles/iam.serviceAccountUser",
+        member="user:devrel-lead@acme.example",
+    ),
+    gcp.cloudrunv2.ServiceIamMember(
+        "deployer_run_devrel_lead_acme_example",
+        project=service.project,
+        location=service.location,
+        name=service.name,
+        role="roles/run.developer",
+        member="user:devrel-lead@acme.example",
+    ),
+    gcp.artifactregistry.RepositoryIamMember(
+        "deployer_push_devrel_lead_acme_example",
+        project=repository.project,
+        location=repository.location,
+        repository=repository.name,
+        role="roles/artifactregistry.writer",
         member="user:devrel-lead@acme.example",
     ),
 ]

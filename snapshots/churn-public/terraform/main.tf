@@ -41,6 +41,22 @@ resource "google_service_account_iam_member" "deployer_act_as_devrel_lead_acme_e
   member             = "user:devrel-lead@acme.example"
 }
 
+resource "google_cloud_run_v2_service_iam_member" "deployer_run_devrel_lead_acme_example" {
+  project  = google_cloud_run_v2_service.service.project
+  location = google_cloud_run_v2_service.service.location
+  name     = google_cloud_run_v2_service.service.name
+  role     = "roles/run.developer"
+  member   = "user:devrel-lead@acme.example"
+}
+
+resource "google_artifact_registry_repository_iam_member" "deployer_push_devrel_lead_acme_example" {
+  project    = google_artifact_registry_repository.images.project
+  location   = google_artifact_registry_repository.images.location
+  repository = google_artifact_registry_repository.images.name
+  role       = "roles/artifactregistry.writer"
+  member     = "user:devrel-lead@acme.example"
+}
+
 resource "google_cloud_run_v2_service" "service" {
   name                 = "churn-demo"
   project              = var.project
@@ -118,7 +134,7 @@ resource "google_cloud_run_v2_service" "service" {
   }
 
   # Cloud Run checks at deploy time that the runtime account can read every secret and
-  # bucket it mounts, so those grants come first.
+  # the model it mounts, and that the image can be pulled, so those grants come first.
   depends_on = [
     google_project_service.apis,
   ]

@@ -47,27 +47,57 @@ retry() {
 step "Enabling APIs in $project"
 gcloud services enable artifactregistry.googleapis.com cloudbuild.googleapis.com iam.googleapis.com run.googleapis.com secretmanager.googleapis.com storage.googleapis.com --project="$project" --quiet
 
+# What the deployment uses but does not create: all checked before anything is created.
+step "Checking prerequisites"
+missing=0
+require() {
+  local create=$1
+  shift
+  if ! "$@" >/dev/null 2>&1; then
+    echo "deploy.sh: missing prerequisite: create $create" >&2
+    missing=1
+  fi
+}
+require 'the secret feature-store-key: gcloud secrets create feature-store-key --data-file=FILE' \
+  gcloud secrets describe feature-store-key --project="$project"
+require 'the secret fraud-signing-salt: gcloud secrets create fraud-signing-salt --data-file=FILE' \
+  gcloud secrets describe fraud-signing-salt --project="$project"
+require 'the managed folder over the model'\''s folder: gcloud storage managed-folders create gs://acme-models-prod/fraud/v7/' \
+  gcloud storage managed-folders describe gs://acme-models-prod/fraud/v7/ --project="$project"
+if [ "$missing" -ne 0 ]; then
+  echo "deploy.sh: nothing was created." >&2
+  exit 1
+fi
+
+# What this script creates carries a mark, so that teardown.sh deletes only that.
+account_mark="Created by deploy.sh for Cloud Run service $service"
 step "Runtime service account $account"
-if gcloud iam service-accounts describe "$account" --project="$project" >/dev/null 2>&1; then
+if account_description="$(gcloud iam service-accounts describe "$account" --project="$project" \
+  --format='value(description)' 2>/dev/null)"; then
   echo "    exists"
 else
   gcloud iam service-accounts create fraud-scorer-run \
     --display-name='Fraud scorer runtime' \
+    --description="$account_mark" \
     --project="$project" \
     --quiet
+  account_description=$account_mark
 fi
 
 repository=risk-models
 step "Artifact Registry repository $repository"
-if gcloud artifacts repositories describe "$repository" --location=us-central1 --project=acme-payments >/dev/null 2>&1; then
+if repository_owner="$(gcloud artifacts repositories describe "$repository" --location=us-central1 --project=acme-payments \
+  --format='value(labels.mlgen_service)' 2>/dev/null)"; then
   echo "    exists"
 else
   gcloud artifacts repositories create "$repository" \
     --repository-format=docker \
     --location=us-central1 \
     --description='Container images for fraud-scorer' \
+    --labels=mlgen_service="$service" \
     --project=acme-payments \
     --quiet
+  repository_owner=$service
 fi
 
 step Granting roles/secretmanager.secretAccessor on feature-store-key to serviceAccount:fraud-scorer-run@acme-payments.iam.gserviceaccount.com
@@ -80,8 +110,8 @@ retry gcloud secrets add-iam-policy-binding fraud-signing-salt \
   --member=serviceAccount:fraud-scorer-run@acme-payments.iam.gserviceaccount.com --role=roles/secretmanager.secretAccessor --condition=None \
   --project="$project" --quiet >/dev/null
 
-step Granting roles/storage.objectViewer on acme-models-prod to serviceAccount:fraud-scorer-run@acme-payments.iam.gserviceaccount.com
-retry gcloud storage buckets add-iam-policy-binding gs://acme-models-prod \
+step Granting roles/storage.objectViewer on acme-models-prod/fraud/v7/ to serviceAccount:fraud-scorer-run@acme-payments.iam.gserviceaccount.com
+retry gcloud storage managed-folders add-iam-policy-binding gs://acme-models-prod/fraud/v7/ \
   --member=serviceAccount:fraud-scorer-run@acme-payments.iam.gserviceaccount.com --role=roles/storage.objectViewer --condition=None \
   --project="$project" --quiet >/dev/null
 
@@ -98,7 +128,7 @@ step "Building $image with Cloud Build"
 )
 
 step "Deploying $service to Cloud Run in $region"
-gcloud run deploy "$service" \
+gcloud beta run deploy "$service" \
   --image="$image" \
   --project="$project" \
   --region="$region" \
@@ -116,13 +146,14 @@ gcloud run deploy "$service" \
   --ingress=internal-and-cloud-load-balancing \
   --no-allow-unauthenticated \
   --invoker-iam-check \
-  --labels=cost-center=cc-4410,team=risk \
+  --clear-labels \
+  --update-labels=cost-center=cc-4410,team=risk \
   --description='Card fraud scoring: returns P(fraud) per transaction' \
   --env-vars-file="$here"/env.yaml \
   --set-secrets=FEATURE_STORE_API_KEY=feature-store-key:4,SIGNING_SALT=fraud-signing-salt:2 \
   --clear-volumes \
   --clear-volume-mounts \
-  --add-volume=name=model,type=cloud-storage,bucket=acme-models-prod,readonly=true \
+  --add-volume=name=model,type=cloud-storage,bucket=acme-models-prod,readonly=true,mount-options=only-dir=fraud/v7 \
   --add-volume-mount=volume=model,mount-path=/mnt/model \
   --startup-probe=httpGet.path=/ready,httpGet.port=8080,initialDelaySeconds=0,periodSeconds=5,timeoutSeconds=3,failureThreshold=48 \
   --liveness-probe=httpGet.path=/live,httpGet.port=8080,initialDelaySeconds=0,periodSeconds=30,timeoutSeconds=5,failureThreshold=3 \
@@ -132,6 +163,16 @@ step Granting roles/iam.serviceAccountUser on fraud-scorer-run@acme-payments.iam
 retry gcloud iam service-accounts add-iam-policy-binding fraud-scorer-run@acme-payments.iam.gserviceaccount.com \
   --member=serviceAccount:deploy@acme-ci.iam.gserviceaccount.com --role=roles/iam.serviceAccountUser --condition=None \
   --project="$project" --quiet >/dev/null
+
+step Granting roles/run.developer on fraud-scorer to serviceAccount:deploy@acme-ci.iam.gserviceaccount.com
+retry gcloud run services add-iam-policy-binding fraud-scorer \
+  --member=serviceAccount:deploy@acme-ci.iam.gserviceaccount.com --role=roles/run.developer --condition=None \
+  --region="$region" --project="$project" --quiet >/dev/null
+
+step Granting roles/artifactregistry.writer on projects/acme-payments/locations/us-central1/repositories/risk-models to serviceAccount:deploy@acme-ci.iam.gserviceaccount.com
+retry gcloud artifacts repositories add-iam-policy-binding risk-models \
+  --member=serviceAccount:deploy@acme-ci.iam.gserviceaccount.com --role=roles/artifactregistry.writer --condition=None \
+  --location=us-central1 --project=acme-payments --quiet >/dev/null
 
 step Granting roles/run.invoker on fraud-scorer to serviceAccount:checkout@acme-payments.iam.gserviceaccount.com
 retry gcloud run services add-iam-policy-binding fraud-scorer \
@@ -147,5 +188,62 @@ step Granting roles/run.invoker on fraud-scorer to group:risk-analysts@acme.exam
 retry gcloud run services add-iam-policy-binding fraud-scorer \
   --member=group:risk-analysts@acme.example --role=roles/run.invoker --condition=None \
   --region="$region" --project="$project" --quiet >/dev/null
+
+# On what this script created, the roles it grants are the spec's alone: a member removed
+# from the spec loses its access.
+
+step Removing roles/run.developer on fraud-scorer from members mlgen.toml no longer names
+while read -r member; do
+  case "$member" in
+    serviceAccount:deploy@acme-ci.iam.gserviceaccount.com) ;;
+    ?*)
+      retry gcloud run services remove-iam-policy-binding fraud-scorer \
+        --member="$member" --role=roles/run.developer --condition=None \
+        --region="$region" --project="$project" --quiet >/dev/null
+      ;;
+  esac
+done < <(gcloud run services get-iam-policy fraud-scorer --region="$region" --project="$project" \
+  --flatten='bindings[].members' --filter=bindings.role=roles/run.developer --format='value(bindings.members)')
+
+step Removing roles/run.invoker on fraud-scorer from members mlgen.toml no longer names
+while read -r member; do
+  case "$member" in
+    serviceAccount:checkout@acme-payments.iam.gserviceaccount.com | serviceAccount:disputes@acme-payments.iam.gserviceaccount.com | group:risk-analysts@acme.example) ;;
+    ?*)
+      retry gcloud run services remove-iam-policy-binding fraud-scorer \
+        --member="$member" --role=roles/run.invoker --condition=None \
+        --region="$region" --project="$project" --quiet >/dev/null
+      ;;
+  esac
+done < <(gcloud run services get-iam-policy fraud-scorer --region="$region" --project="$project" \
+  --flatten='bindings[].members' --filter=bindings.role=roles/run.invoker --format='value(bindings.members)')
+if [ "$account_description" = "$account_mark" ]; then
+step Removing roles/iam.serviceAccountUser on fraud-scorer-run@acme-payments.iam.gserviceaccount.com from members mlgen.toml no longer names
+while read -r member; do
+  case "$member" in
+    serviceAccount:deploy@acme-ci.iam.gserviceaccount.com) ;;
+    ?*)
+      retry gcloud iam service-accounts remove-iam-policy-binding fraud-scorer-run@acme-payments.iam.gserviceaccount.com \
+        --member="$member" --role=roles/iam.serviceAccountUser --condition=None \
+        --project="$project" --quiet >/dev/null
+      ;;
+  esac
+done < <(gcloud iam service-accounts get-iam-policy fraud-scorer-run@acme-payments.iam.gserviceaccount.com --project="$project" \
+  --flatten='bindings[].members' --filter=bindings.role=roles/iam.serviceAccountUser --format='value(bindings.members)')
+fi
+if [ "$repository_owner" = "$service" ]; then
+step Removing roles/artifactregistry.writer on projects/acme-payments/locations/us-central1/repositories/risk-models from members mlgen.toml no longer names
+while read -r member; do
+  case "$member" in
+    serviceAccount:deploy@acme-ci.iam.gserviceaccount.com) ;;
+    ?*)
+      retry gcloud artifacts repositories remove-iam-policy-binding risk-models \
+        --member="$member" --role=roles/artifactregistry.writer --condition=None \
+        --location=us-central1 --project=acme-payments --quiet >/dev/null
+      ;;
+  esac
+done < <(gcloud artifacts repositories get-iam-policy risk-models --location=us-central1 --project=acme-payments \
+  --flatten='bindings[].members' --filter=bindings.role=roles/artifactregistry.writer --format='value(bindings.members)')
+fi
 
 step "Done: $service is deployed in $region"

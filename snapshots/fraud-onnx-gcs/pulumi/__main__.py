@@ -13,6 +13,36 @@ PROJECT = "acme-payments"
 REGION = "us-central1"
 IMAGE = "us-central1-docker.pkg.dev/acme-payments/risk-models/fraud-scorer:7.0.2"
 
+
+def require(create, lookup, **args):
+    """Looks up something the deployment uses but does not create; when it is missing, the
+    program stops here, before anything is created."""
+    try:
+        return lookup(**args)
+    except Exception as e:
+        raise RuntimeError(f"missing prerequisite: create {create}") from e
+
+
+require(
+    "the secret feature-store-key: gcloud secrets create feature-store-key --data-file=FILE",
+    gcp.secretmanager.get_secret,
+    project=PROJECT,
+    secret_id="feature-store-key",
+)
+require(
+    "the secret fraud-signing-salt: gcloud secrets create fraud-signing-salt --data-file=FILE",
+    gcp.secretmanager.get_secret,
+    project=PROJECT,
+    secret_id="fraud-signing-salt",
+)
+require(
+    "the managed folder over the model\'s folder: gcloud storage managed-folders create gs://acme-models-prod/fraud/v7/",
+    gcp.storage.get_managed_folder_iam_policy,
+    bucket="acme-models-prod",
+    managed_folder="fraud/v7/",
+)
+
+
 # APIs the deployment calls. They stay enabled on destroy: other workloads may use them.
 APIS = [
     "artifactregistry.googleapis.com",
@@ -67,9 +97,10 @@ before_service = [
         role="roles/secretmanager.secretAccessor",
         member=runtime_account.member,
     ),
-    gcp.storage.BucketIAMMember(
-        "model_read_acme_models_prod",
+    gcp.storage.ManagedFolderIamMember(
+        "model_read_acme_models_prod_fraud_v7",
         bucket="acme-models-prod",
+        managed_folder="fraud/v7/",
         role="roles/storage.objectViewer",
         member=runtime_account.member,
     ),
@@ -100,7 +131,11 @@ service = gcp.cloudrunv2.Service(
         "volumes": [
             {
                 "name": "model",
-                "gcs": {"bucket": "acme-models-prod", "read_only": True},
+                "gcs": {
+                    "bucket": "acme-models-prod",
+                    "read_only": True,
+                    "mount_options": ["only-dir=fraud/v7"],
+                },
             },
         ],
         "containers": [
@@ -151,7 +186,8 @@ service = gcp.cloudrunv2.Service(
             }
         ],
     },
-    opts=pulumi.ResourceOptions(depends_on=[*apis, *before_service]),
+    # Protected, `pulumi destroy` stops before it deletes anything.
+    opts=pulumi.ResourceOptions(depends_on=[*apis, *before_service], protect=True),
 )
 
 # Who may deploy as the runtime account, and who may call the service.
@@ -160,6 +196,22 @@ after_service = [
         "deployer_act_as_deploy_acme_ci",
         service_account_id=runtime_account.name,
         role="roles/iam.serviceAccountUser",
+        member="serviceAccount:deploy@acme-ci.iam.gserviceaccount.com",
+    ),
+    gcp.cloudrunv2.ServiceIamMember(
+        "deployer_run_deploy_acme_ci",
+        project=service.project,
+        location=service.location,
+        name=service.name,
+        role="roles/run.developer",
+        member="serviceAccount:deploy@acme-ci.iam.gserviceaccount.com",
+    ),
+    gcp.artifactregistry.RepositoryIamMember(
+        "deployer_push_deploy_acme_ci",
+        project=repository.project,
+        location=repository.location,
+        repository=repository.name,
+        role="roles/artifactregistry.writer",
         member="serviceAccount:deploy@acme-ci.iam.gserviceaccount.com",
     ),
     gcp.cloudrunv2.ServiceIamMember(

@@ -142,7 +142,7 @@ class Batcher:
         self.queued_rows -= rows
         self.last_rows = rows
         parts = [x for x, _ in batch]
-        X = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        X = parts[0] if len(parts) == 1 else concat(parts)
         if self.call_s < INLINE_S:
             settle(batch, self.predict_each(parts, X))
             self.finished()
@@ -210,6 +210,13 @@ class Batcher:
             self.busy = False
         settle(batch, results)
         self.finished()
+
+
+def concat(parts):
+    """One model input of the requests' inputs: float matrices stack, lists of rows join."""
+    if isinstance(parts[0], list):
+        return [row for part in parts for row in part]
+    return np.concatenate(parts)
 
 
 def settle(batch, results):

@@ -21,6 +21,7 @@ from settings import (
 
 # isort: split
 import asyncio
+import dataclasses
 import inspect
 import os
 import time
@@ -29,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import frameworks
 import openapi
+import outputs
 from batching import Batcher
 from frameworks import LoadFailed, ModelError
 from inputs import BadRequest
@@ -43,13 +45,24 @@ JSON = b"application/json"
 
 
 def load_model(path):
-    """Returns the model's Predictor."""
+    """Returns the model's Predictor, its `predict` taking the rows as the protocols parse
+    them and returning the predictions the service answers with."""
     predictor = frameworks.load(FRAMEWORK, path, DEVICE)
     if predictor.width is not None and predictor.width != len(FEATURES):
         raise ModelError(
             f"the model takes {predictor.width} features, the spec lists {len(FEATURES)}"
         )
-    return predictor
+    predict = predictor.predict
+    if CONFIG["output"] == "proba":
+        predict = outputs.probabilities(predictor)
+    if CONFIG["input"] == "dataframe":
+        import frames
+
+        def predict_frame(X, predict=predict):
+            return predict(frames.frame(X))
+
+        predict = predict_frame
+    return dataclasses.replace(predictor, predict=predict)
 
 
 async def drain(receive):
@@ -90,6 +103,8 @@ class App:
                 "framework": CONFIG["framework"],
                 "runtime": FRAMEWORK,
                 "features": FEATURES,
+                "input": CONFIG["input"],
+                "output": CONFIG["output"],
                 "ready": bool(self.ready and self.ready.is_set()),
                 "predict": vertex.PATH,
                 "openapi": "/openapi.json",

@@ -47,27 +47,35 @@ retry() {
 step "Enabling APIs in $project"
 gcloud services enable artifactregistry.googleapis.com cloudbuild.googleapis.com iam.googleapis.com run.googleapis.com --project="$project" --quiet
 
+# What this script creates carries a mark, so that teardown.sh deletes only that.
+account_mark="Created by deploy.sh for Cloud Run service $service"
 step "Runtime service account $account"
-if gcloud iam service-accounts describe "$account" --project="$project" >/dev/null 2>&1; then
+if account_description="$(gcloud iam service-accounts describe "$account" --project="$project" \
+  --format='value(description)' 2>/dev/null)"; then
   echo "    exists"
 else
   gcloud iam service-accounts create iris-runtime \
     --display-name='Iris model runtime' \
+    --description="$account_mark" \
     --project="$project" \
     --quiet
+  account_description=$account_mark
 fi
 
 repository=ml-models
 step "Artifact Registry repository $repository"
-if gcloud artifacts repositories describe "$repository" --location=europe-west1 --project=acme-ml-prod >/dev/null 2>&1; then
+if repository_owner="$(gcloud artifacts repositories describe "$repository" --location=europe-west1 --project=acme-ml-prod \
+  --format='value(labels.mlgen_service)' 2>/dev/null)"; then
   echo "    exists"
 else
   gcloud artifacts repositories create "$repository" \
     --repository-format=docker \
     --location=europe-west1 \
     --description='Container images for iris-classifier' \
+    --labels=mlgen_service="$service" \
     --project=acme-ml-prod \
     --quiet
+  repository_owner=$service
 fi
 
 # The build context is the spec's folder, uploaded without what the ignore file lists; the
@@ -101,7 +109,8 @@ gcloud run deploy "$service" \
   --ingress=all \
   --no-allow-unauthenticated \
   --invoker-iam-check \
-  --labels=env=prod,team=ml \
+  --clear-labels \
+  --update-labels=env=prod,team=ml \
   --description='Iris species classifier' \
   --env-vars-file="$here"/env.yaml \
   --clear-secrets \
@@ -116,6 +125,16 @@ retry gcloud iam service-accounts add-iam-policy-binding iris-runtime@acme-ml-pr
   --member=serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com --role=roles/iam.serviceAccountUser --condition=None \
   --project="$project" --quiet >/dev/null
 
+step Granting roles/run.developer on iris-classifier to serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com
+retry gcloud run services add-iam-policy-binding iris-classifier \
+  --member=serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com --role=roles/run.developer --condition=None \
+  --region="$region" --project="$project" --quiet >/dev/null
+
+step Granting roles/artifactregistry.writer on projects/acme-ml-prod/locations/europe-west1/repositories/ml-models to serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com
+retry gcloud artifacts repositories add-iam-policy-binding ml-models \
+  --member=serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com --role=roles/artifactregistry.writer --condition=None \
+  --location=europe-west1 --project=acme-ml-prod --quiet >/dev/null
+
 step Granting roles/run.invoker on iris-classifier to group:ml-clients@acme.example
 retry gcloud run services add-iam-policy-binding iris-classifier \
   --member=group:ml-clients@acme.example --role=roles/run.invoker --condition=None \
@@ -125,5 +144,62 @@ step Granting roles/run.invoker on iris-classifier to serviceAccount:batch@acme-
 retry gcloud run services add-iam-policy-binding iris-classifier \
   --member=serviceAccount:batch@acme-ml-prod.iam.gserviceaccount.com --role=roles/run.invoker --condition=None \
   --region="$region" --project="$project" --quiet >/dev/null
+
+# On what this script created, the roles it grants are the spec's alone: a member removed
+# from the spec loses its access.
+
+step Removing roles/run.developer on iris-classifier from members mlgen.toml no longer names
+while read -r member; do
+  case "$member" in
+    serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com) ;;
+    ?*)
+      retry gcloud run services remove-iam-policy-binding iris-classifier \
+        --member="$member" --role=roles/run.developer --condition=None \
+        --region="$region" --project="$project" --quiet >/dev/null
+      ;;
+  esac
+done < <(gcloud run services get-iam-policy iris-classifier --region="$region" --project="$project" \
+  --flatten='bindings[].members' --filter=bindings.role=roles/run.developer --format='value(bindings.members)')
+
+step Removing roles/run.invoker on iris-classifier from members mlgen.toml no longer names
+while read -r member; do
+  case "$member" in
+    group:ml-clients@acme.example | serviceAccount:batch@acme-ml-prod.iam.gserviceaccount.com) ;;
+    ?*)
+      retry gcloud run services remove-iam-policy-binding iris-classifier \
+        --member="$member" --role=roles/run.invoker --condition=None \
+        --region="$region" --project="$project" --quiet >/dev/null
+      ;;
+  esac
+done < <(gcloud run services get-iam-policy iris-classifier --region="$region" --project="$project" \
+  --flatten='bindings[].members' --filter=bindings.role=roles/run.invoker --format='value(bindings.members)')
+if [ "$account_description" = "$account_mark" ]; then
+step Removing roles/iam.serviceAccountUser on iris-runtime@acme-ml-prod.iam.gserviceaccount.com from members mlgen.toml no longer names
+while read -r member; do
+  case "$member" in
+    serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com) ;;
+    ?*)
+      retry gcloud iam service-accounts remove-iam-policy-binding iris-runtime@acme-ml-prod.iam.gserviceaccount.com \
+        --member="$member" --role=roles/iam.serviceAccountUser --condition=None \
+        --project="$project" --quiet >/dev/null
+      ;;
+  esac
+done < <(gcloud iam service-accounts get-iam-policy iris-runtime@acme-ml-prod.iam.gserviceaccount.com --project="$project" \
+  --flatten='bindings[].members' --filter=bindings.role=roles/iam.serviceAccountUser --format='value(bindings.members)')
+fi
+if [ "$repository_owner" = "$service" ]; then
+step Removing roles/artifactregistry.writer on projects/acme-ml-prod/locations/europe-west1/repositories/ml-models from members mlgen.toml no longer names
+while read -r member; do
+  case "$member" in
+    serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com) ;;
+    ?*)
+      retry gcloud artifacts repositories remove-iam-policy-binding ml-models \
+        --member="$member" --role=roles/artifactregistry.writer --condition=None \
+        --location=europe-west1 --project=acme-ml-prod --quiet >/dev/null
+      ;;
+  esac
+done < <(gcloud artifacts repositories get-iam-policy ml-models --location=europe-west1 --project=acme-ml-prod \
+  --flatten='bindings[].members' --filter=bindings.role=roles/artifactregistry.writer --format='value(bindings.members)')
+fi
 
 step "Done: $service is deployed in $region"

@@ -108,7 +108,8 @@ service = gcp.cloudrunv2.Service(
             }
         ],
     },
-    opts=pulumi.ResourceOptions(depends_on=[*apis, *before_service]),
+    # Protected, `pulumi destroy` stops before it deletes anything.
+    opts=pulumi.ResourceOptions(depends_on=[*apis, *before_service], protect=True),
 )
 
 # Who may deploy as the runtime account, and who may call the service.
@@ -117,6 +118,22 @@ after_service = [
         "deployer_act_as_ci_acme_ml_prod",
         service_account_id=runtime_account.name,
         role="roles/iam.serviceAccountUser",
+        member="serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com",
+    ),
+    gcp.cloudrunv2.ServiceIamMember(
+        "deployer_run_ci_acme_ml_prod",
+        project=service.project,
+        location=service.location,
+        name=service.name,
+        role="roles/run.developer",
+        member="serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com",
+    ),
+    gcp.artifactregistry.RepositoryIamMember(
+        "deployer_push_ci_acme_ml_prod",
+        project=repository.project,
+        location=repository.location,
+        repository=repository.name,
+        role="roles/artifactregistry.writer",
         member="serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com",
     ),
     gcp.cloudrunv2.ServiceIamMember(

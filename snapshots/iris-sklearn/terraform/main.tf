@@ -41,6 +41,22 @@ resource "google_service_account_iam_member" "deployer_act_as_ci_acme_ml_prod" {
   member             = "serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com"
 }
 
+resource "google_cloud_run_v2_service_iam_member" "deployer_run_ci_acme_ml_prod" {
+  project  = google_cloud_run_v2_service.service.project
+  location = google_cloud_run_v2_service.service.location
+  name     = google_cloud_run_v2_service.service.name
+  role     = "roles/run.developer"
+  member   = "serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com"
+}
+
+resource "google_artifact_registry_repository_iam_member" "deployer_push_ci_acme_ml_prod" {
+  project    = google_artifact_registry_repository.images.project
+  location   = google_artifact_registry_repository.images.location
+  repository = google_artifact_registry_repository.images.name
+  role       = "roles/artifactregistry.writer"
+  member     = "serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com"
+}
+
 resource "google_cloud_run_v2_service_iam_member" "invoker_ml_clients_acme_example" {
   project  = google_cloud_run_v2_service.service.project
   location = google_cloud_run_v2_service.service.location
@@ -128,8 +144,13 @@ resource "google_cloud_run_v2_service" "service" {
     }
   }
 
+  # `terraform destroy` stops at plan time, before it deletes anything else.
+  lifecycle {
+    prevent_destroy = true
+  }
+
   # Cloud Run checks at deploy time that the runtime account can read every secret and
-  # bucket it mounts, so those grants come first.
+  # the model it mounts, and that the image can be pulled, so those grants come first.
   depends_on = [
     google_project_service.apis,
   ]

@@ -47,27 +47,35 @@ retry() {
 step "Enabling APIs in $project"
 gcloud services enable artifactregistry.googleapis.com cloudbuild.googleapis.com iam.googleapis.com run.googleapis.com --project="$project" --quiet
 
+# What this script creates carries a mark, so that teardown.sh deletes only that.
+account_mark="Created by deploy.sh for Cloud Run service $service"
 step "Runtime service account $account"
-if gcloud iam service-accounts describe "$account" --project="$project" >/dev/null 2>&1; then
+if account_description="$(gcloud iam service-accounts describe "$account" --project="$project" \
+  --format='value(description)' 2>/dev/null)"; then
   echo "    exists"
 else
   gcloud iam service-accounts create sentiment-runtime \
     --display-name='review-sentiment runtime' \
+    --description="$account_mark" \
     --project="$project" \
     --quiet
+  account_description=$account_mark
 fi
 
 repository=ml-models
 step "Artifact Registry repository $repository"
-if gcloud artifacts repositories describe "$repository" --location=europe-west1 --project=acme-ml-prod >/dev/null 2>&1; then
+if repository_owner="$(gcloud artifacts repositories describe "$repository" --location=europe-west1 --project=acme-ml-prod \
+  --format='value(labels.mlgen_service)' 2>/dev/null)"; then
   echo "    exists"
 else
   gcloud artifacts repositories create "$repository" \
     --repository-format=docker \
     --location=europe-west1 \
     --description='Container images for review-sentiment' \
+    --labels=mlgen_service="$service" \
     --project=acme-ml-prod \
     --quiet
+  repository_owner=$service
 fi
 
 # The build context is the spec's folder, uploaded without what the ignore file lists; the
@@ -115,5 +123,59 @@ step Granting roles/run.invoker on review-sentiment to group:ml-clients@acme.exa
 retry gcloud run services add-iam-policy-binding review-sentiment \
   --member=group:ml-clients@acme.example --role=roles/run.invoker --condition=None \
   --region="$region" --project="$project" --quiet >/dev/null
+
+# On what this script created, the roles it grants are the spec's alone: a member removed
+# from the spec loses its access.
+
+step Removing roles/run.developer on review-sentiment from members mlgen.toml no longer names
+while read -r member; do
+  case "$member" in
+    ?*)
+      retry gcloud run services remove-iam-policy-binding review-sentiment \
+        --member="$member" --role=roles/run.developer --condition=None \
+        --region="$region" --project="$project" --quiet >/dev/null
+      ;;
+  esac
+done < <(gcloud run services get-iam-policy review-sentiment --region="$region" --project="$project" \
+  --flatten='bindings[].members' --filter=bindings.role=roles/run.developer --format='value(bindings.members)')
+
+step Removing roles/run.invoker on review-sentiment from members mlgen.toml no longer names
+while read -r member; do
+  case "$member" in
+    group:ml-clients@acme.example) ;;
+    ?*)
+      retry gcloud run services remove-iam-policy-binding review-sentiment \
+        --member="$member" --role=roles/run.invoker --condition=None \
+        --region="$region" --project="$project" --quiet >/dev/null
+      ;;
+  esac
+done < <(gcloud run services get-iam-policy review-sentiment --region="$region" --project="$project" \
+  --flatten='bindings[].members' --filter=bindings.role=roles/run.invoker --format='value(bindings.members)')
+if [ "$account_description" = "$account_mark" ]; then
+step Removing roles/iam.serviceAccountUser on sentiment-runtime@acme-ml-prod.iam.gserviceaccount.com from members mlgen.toml no longer names
+while read -r member; do
+  case "$member" in
+    ?*)
+      retry gcloud iam service-accounts remove-iam-policy-binding sentiment-runtime@acme-ml-prod.iam.gserviceaccount.com \
+        --member="$member" --role=roles/iam.serviceAccountUser --condition=None \
+        --project="$project" --quiet >/dev/null
+      ;;
+  esac
+done < <(gcloud iam service-accounts get-iam-policy sentiment-runtime@acme-ml-prod.iam.gserviceaccount.com --project="$project" \
+  --flatten='bindings[].members' --filter=bindings.role=roles/iam.serviceAccountUser --format='value(bindings.members)')
+fi
+if [ "$repository_owner" = "$service" ]; then
+step Removing roles/artifactregistry.writer on projects/acme-ml-prod/locations/europe-west1/repositories/ml-models from members mlgen.toml no longer names
+while read -r member; do
+  case "$member" in
+    ?*)
+      retry gcloud artifacts repositories remove-iam-policy-binding ml-models \
+        --member="$member" --role=roles/artifactregistry.writer --condition=None \
+        --location=europe-west1 --project=acme-ml-prod --quiet >/dev/null
+      ;;
+  esac
+done < <(gcloud artifacts repositories get-iam-policy ml-models --location=europe-west1 --project=acme-ml-prod \
+  --flatten='bindings[].members' --filter=bindings.role=roles/artifactregistry.writer --format='value(bindings.members)')
+fi
 
 step "Done: $service is deployed in $region"

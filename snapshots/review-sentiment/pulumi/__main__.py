@@ -103,7 +103,8 @@ service = gcp.cloudrunv2.Service(
             }
         ],
     },
-    opts=pulumi.ResourceOptions(depends_on=[*apis, *before_service]),
+    # Protected, `pulumi destroy` stops before it deletes anything.
+    opts=pulumi.ResourceOptions(depends_on=[*apis, *before_service], protect=True),
 )
 
 # Who may deploy as the runtime account, and who may call the service.

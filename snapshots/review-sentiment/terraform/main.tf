@@ -105,8 +105,13 @@ resource "google_cloud_run_v2_service" "service" {
     }
   }
 
+  # `terraform destroy` stops at plan time, before it deletes anything else.
+  lifecycle {
+    prevent_destroy = true
+  }
+
   # Cloud Run checks at deploy time that the runtime account can read every secret and
-  # bucket it mounts, so those grants come first.
+  # the model it mounts, and that the image can be pulled, so those grants come first.
   depends_on = [
     google_project_service.apis,
   ]

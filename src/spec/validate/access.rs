@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use super::Checker;
 use super::ids::{is_domain, is_email};
 use crate::diagnostics::suggest;
-use crate::spec::AccessSpec;
+use crate::spec::{AccessSpec, Ingress};
 
 pub(super) fn check(c: &mut Checker, a: &AccessSpec) {
     for (key, list) in [
@@ -38,6 +38,35 @@ pub(super) fn check(c: &mut Checker, a: &AccessSpec) {
             "invokers have no effect on a public service".into(),
             "`public = true` turns the invoker check off; remove `invokers`, or set `public = false`",
         );
+    }
+    warn_unreachable_people(c, a);
+}
+
+/// People call from their own machines, outside Google Cloud, which an internal-only
+/// service does not accept requests from.
+fn warn_unreachable_people(c: &mut Checker, a: &AccessSpec) {
+    let through = match a.ingress {
+        Ingress::All => return,
+        Ingress::Internal => "a VPC network of the project (or Shared VPC)",
+        Ingress::InternalAndCloudLoadBalancing => {
+            "a VPC network of the project or a Cloud Load Balancer in front of the service"
+        }
+    };
+    for m in &a.invokers {
+        let kind = m.get_ref().split_once(':').map_or("", |(kind, _)| kind);
+        if matches!(kind, "user" | "group" | "domain") {
+            c.warn(
+                "access.invokers",
+                m.span(),
+                format!(
+                    "`{}` is a person or group of people, but the service only takes requests from inside Google Cloud",
+                    m.get_ref()
+                ),
+                format!(
+                    "requests from a laptop or the internet never reach it; they must come through {through}, which mlgen does not create. Set `ingress = \"all\"` for people to call it directly (the invoker check still applies), or invite only service accounts"
+                ),
+            );
+        }
     }
 }
 
@@ -119,5 +148,26 @@ mod tests {
                 .unwrap_err()
                 .contains(".gserviceaccount.com")
         );
+    }
+
+    #[test]
+    fn people_invited_to_an_internal_service_are_warned() {
+        let edits =
+            |ingress: &str| super::super::testing::edited(&[("ingress = \"all\"", ingress)]).access;
+        let warned = |a: &AccessSpec| {
+            let mut c = Checker::default();
+            check(&mut c, a);
+            assert!(c.out.is_empty(), "{:?}", c.out);
+            c.warnings
+                .into_iter()
+                .map(|d| d.message)
+                .collect::<Vec<_>>()
+        };
+        assert!(warned(&edits("ingress = \"all\"")).is_empty());
+        for ingress in ["internal", "internal-and-cloud-load-balancing"] {
+            let w = warned(&edits(&format!("ingress = \"{ingress}\"")));
+            let [only] = &w[..] else { panic!("{w:?}") };
+            assert!(only.contains("`group:ml-clients@acme.example`"), "{only}");
+        }
     }
 }

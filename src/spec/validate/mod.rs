@@ -7,6 +7,11 @@
 //!
 //! Each table has its own module; checks that span tables live with the table whose key
 //! the error points at.
+//!
+//! Warnings are diagnostics too, for settings Cloud Run accepts but that will not do what
+//! the user wants (invokers who cannot reach the service, a GPU the model never uses). They
+//! come back beside the parsed values, never fail, and are shown by `validate`, `plan` and
+//! `apply`.
 
 mod access;
 mod account;
@@ -23,6 +28,7 @@ mod service;
 mod serving;
 
 use std::ops::Range;
+use std::path::Path;
 
 use toml::Spanned;
 
@@ -40,6 +46,8 @@ pub struct Checked {
     pub timeout_s: u32,
     pub gpu: Option<&'static GpuType>,
     pub source: ModelSource,
+    /// Advice that does not stop generation, in text order.
+    pub warnings: Vec<Diagnostic>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,9 +62,19 @@ pub enum ModelSource {
 #[derive(Default)]
 struct Checker {
     out: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
 }
 
 impl Checker {
+    fn warn(&mut self, key: &str, span: Range<usize>, message: String, help: impl Into<String>) {
+        self.warnings.push(
+            Diagnostic::new(key, span, message)
+                .label("here")
+                .help(help)
+                .warning(),
+        );
+    }
+
     fn err(&mut self, key: &str, span: Range<usize>, message: String, help: impl Into<String>) {
         self.out.push(
             Diagnostic::new(key, span, message)
@@ -109,18 +127,32 @@ pub fn validate(spec: &Spec) -> Result<Checked, Vec<Diagnostic>> {
     env::check(&mut c, spec);
     serving::check(&mut c, spec, source.as_ref());
     cost::check(&mut c, &spec.cost);
+    if let Some(gpu) = sized.gpu {
+        resources::warn_gpu_quota(&mut c, spec, gpu);
+        model::warn_cpu_only_on_gpu(&mut c, spec, gpu);
+    }
     if c.out.is_empty() {
+        c.warnings.sort_by_key(|d| d.span.start);
         Ok(Checked {
             millicpu: sized.millicpu,
             memory_mib: sized.memory_mib,
             timeout_s,
             gpu: sized.gpu,
             source: source.expect("no diagnostics means the source parsed"),
+            warnings: c.warnings,
         })
     } else {
         c.out.sort_by_key(|d| d.span.start);
         Err(c.out)
     }
+}
+
+/// Checks what the spec names on disk beside it (`spec_dir`): the local model file, which
+/// the image build copies. Kept apart from [`validate`], which reads the spec alone.
+pub fn check_files(spec: &Spec, checked: &Checked, spec_dir: &Path) -> Result<(), Vec<Diagnostic>> {
+    let mut c = Checker::default();
+    model::check_local_file(&mut c, &spec.model, &checked.source, spec_dir);
+    if c.out.is_empty() { Ok(()) } else { Err(c.out) }
 }
 
 /// `a`, unless it is a default's empty span, which points nowhere; then `b`.

@@ -1,16 +1,26 @@
 //! `[model]`: where the model file is, which library reads it, and its input columns.
 
 use std::collections::BTreeSet;
+use std::ops::Range;
+use std::path::Path;
 
 use super::ids::{is_bucket, is_feature_char, is_safe_path};
+use super::resources::zonal_redundancy;
 use super::{Checker, ModelSource};
-use crate::spec::{Framework, ModelSpec};
+use crate::cost::pricing;
+use crate::platform::Generation;
+use crate::platform::GpuType;
+use crate::runtime::runtime;
+use crate::spec::{
+    FeatureSpec, FeatureType, Framework, ModelInput, ModelOutput, ModelSpec, Spec, TypedFeatureSpec,
+};
 
 /// The app's own modules: a handler module of the same name would shadow one of them.
 const APP_MODULES: &[&str] = &[
     "batching",
     "config",
     "convert",
+    "frames",
     "frameworks",
     "inputs",
     "logs",
@@ -33,6 +43,8 @@ pub(super) fn check(c: &mut Checker, m: &ModelSpec) -> Option<ModelSource> {
     if *m.framework.get_ref() != Framework::Custom || !m.features.get_ref().is_empty() {
         check_features(c, m);
     }
+    check_input(c, m);
+    check_output(c, m);
     source
 }
 
@@ -65,6 +77,62 @@ fn check_handler(c: &mut Checker, m: &ModelSpec) {
             handler.span(),
             format!("`{}` is not a usable handler", handler.get_ref()),
             help,
+        );
+    }
+}
+
+/// A DataFrame goes to sklearn models only; text features need one. A custom handler takes
+/// the rows themselves.
+fn check_input(c: &mut Checker, m: &ModelSpec) {
+    let Some(input) = &m.input else { return };
+    let framework = *m.framework.get_ref();
+    if framework == Framework::Custom {
+        c.err(
+            "model.input",
+            input.span(),
+            "a custom handler is called with the instances, not a matrix or a DataFrame".into(),
+            "remove `input`: the handler's `predict` gets each row typed as its features say (an object by feature name), and builds what its model takes",
+        );
+        return;
+    }
+    if *input.get_ref() == ModelInput::Dataframe && framework != Framework::Sklearn {
+        c.err(
+            "model.input",
+            input.span(),
+            format!(
+                "a {} model is called with a matrix, not a DataFrame",
+                framework.as_str()
+            ),
+            "remove `input`: only sklearn models take `input = \"dataframe\"`",
+        );
+    }
+    let text = m.features.get_ref().iter().find(|f| {
+        matches!(
+            f.get_ref().kind(),
+            FeatureType::String | FeatureType::Category
+        )
+    });
+    if let (ModelInput::Matrix, Some(f)) = (input.get_ref(), text) {
+        c.err(
+            "model.input",
+            input.span(),
+            format!(
+                "feature `{}` holds text, which a matrix cannot",
+                f.get_ref().name()
+            ),
+            "use `input = \"dataframe\"`, or remove `input`",
+        );
+    }
+}
+
+/// Probabilities come from a model mlgen calls; a handler returns its own predictions.
+fn check_output(c: &mut Checker, m: &ModelSpec) {
+    if *m.framework.get_ref() == Framework::Custom && m.output == ModelOutput::Proba {
+        c.err(
+            "model.output",
+            m.framework.span(),
+            "`output = \"proba\"` is not read with a custom handler".into(),
+            "remove `output`, and have the handler's `predict` return `{\"classes\": [...], \"scores\": [...]}` per instance if that is what the service answers",
         );
     }
 }
@@ -111,7 +179,7 @@ pub(super) fn check_source_fits(
     millicpu: u32,
 ) {
     if let Some(ModelSource::Gcs { .. }) = source
-        && millicpu < 1000
+        && Generation::for_cpu(millicpu) == Generation::Gen1
     {
         c.err(
             "model.source",
@@ -120,6 +188,94 @@ pub(super) fn check_source_fits(
             "set `cpu = 1` or more, or bake the model into the image with a local path",
         );
     }
+}
+
+/// The image build copies a local model from beside the spec: it must be there, or the
+/// build is the first to notice.
+pub(super) fn check_local_file(
+    c: &mut Checker,
+    m: &ModelSpec,
+    source: &ModelSource,
+    spec_dir: &Path,
+) {
+    let ModelSource::Local { path } = source else {
+        return;
+    };
+    let file = spec_dir.join(path);
+    if !file.is_file() {
+        let found = if file.exists() {
+            "is not a file"
+        } else {
+            "does not exist"
+        };
+        c.err(
+            "model.source",
+            m.source.span(),
+            format!("the model file {} {found}", file.display()),
+            "put the model there (the path is relative to the spec's folder, which the image build copies it from), or point `source` at it",
+        );
+    }
+}
+
+/// A framework without GPU packages in `data/runtime.toml` runs on the CPU even when the
+/// service has a GPU, which is then paid for and never used.
+pub(super) fn warn_cpu_only_on_gpu(c: &mut Checker, spec: &Spec, gpu: &GpuType) {
+    let framework = *spec.model.framework.get_ref();
+    // A handler brings its own packages, which may well use the GPU.
+    if framework == Framework::Custom {
+        return;
+    }
+    // A converted sklearn model is served by ONNX Runtime.
+    let served_by = if *spec.serving.convert_to_onnx.get_ref() {
+        Framework::Onnx
+    } else {
+        framework
+    };
+    let frameworks = &runtime().frameworks;
+    if frameworks[served_by.as_str()].gpu_packages.is_some() {
+        return;
+    }
+    let on_gpu: Vec<String> = frameworks
+        .iter()
+        .filter(|(_, p)| p.gpu_packages.is_some())
+        .map(|(name, _)| format!("`{name}`"))
+        .collect();
+    let region = spec.service.region.get_ref();
+    let hours = f64::from(pricing().hours_per_month);
+    let price = gpu_hourly_usd(gpu, region, zonal_redundancy(&spec.resources))
+        .map(|usd| {
+            format!(
+                " (${usd:.2} an hour, ${:.0} a month per instance in {region}, at list prices)",
+                usd * hours
+            )
+        })
+        .unwrap_or_default();
+    c.warn(
+        "model.framework",
+        spec.model.framework.span(),
+        format!(
+            "a {} model runs on the CPU: the {} of each instance is never used",
+            served_by.as_str(),
+            gpu.kind
+        ),
+        format!(
+            "the {} is billed for every second each instance runs{price}; remove `gpu` and size the CPU instead, or serve a model that runs on the GPU ({})",
+            gpu.kind,
+            on_gpu.join(", ")
+        ),
+    );
+}
+
+/// The list price of one GPU for an hour, where `data/pricing.toml` has it.
+fn gpu_hourly_usd(gpu: &GpuType, region: &str, zonal_redundancy: bool) -> Option<f64> {
+    let p = pricing();
+    let rates = p.gpu.get(&gpu.kind)?.get(&p.tier(region)?)?;
+    let per_second = if zonal_redundancy {
+        rates.zonal_redundancy
+    } else {
+        rates.no_zonal_redundancy
+    };
+    Some(per_second * 3600.0)
 }
 
 fn parse_source(c: &mut Checker, m: &ModelSpec) -> Option<ModelSource> {
@@ -200,20 +356,95 @@ fn check_features(c: &mut Checker, m: &ModelSpec) {
     }
     let mut seen = BTreeSet::new();
     for f in features {
-        let name = f.get_ref();
+        let name = f.get_ref().name();
+        let span = match f.get_ref() {
+            FeatureSpec::Name(_) => f.span(),
+            FeatureSpec::Typed(t) => t.name.span(),
+        };
         if name.is_empty() || name.len() > 128 || !name.chars().all(is_feature_char) {
             c.err(
                 "model.features",
-                f.span(),
+                span,
                 format!("`{name}` is not a usable feature name"),
                 "use 1-128 letters, digits, `_`, `-`, `.` or spaces",
             );
-        } else if !seen.insert(name.as_str()) {
+        } else if !seen.insert(name) {
             c.err(
                 "model.features",
-                f.span(),
+                span,
                 format!("feature `{name}` is listed twice"),
                 "list each feature once",
+            );
+        }
+        if let FeatureSpec::Typed(t) = f.get_ref() {
+            check_values(c, f.span(), t);
+            check_framework_takes(c, *m.framework.get_ref(), t);
+        }
+    }
+}
+
+/// Text columns reach only an sklearn model, as a DataFrame, or a custom handler, as text;
+/// the boosters and ONNX models take a matrix of numbers.
+fn check_framework_takes(c: &mut Checker, framework: Framework, t: &TypedFeatureSpec) {
+    let Some(kind) = &t.kind else { return };
+    if !matches!(framework, Framework::Sklearn | Framework::Custom)
+        && matches!(kind.get_ref(), FeatureType::String | FeatureType::Category)
+    {
+        c.err(
+            "model.features",
+            kind.span(),
+            format!(
+                "a {} model takes numbers; feature `{}` is a {}",
+                framework.as_str(),
+                t.name.get_ref(),
+                kind.get_ref().as_str()
+            ),
+            "use `number`, `integer` or `boolean`, or serve an sklearn Pipeline that encodes the text",
+        );
+    }
+}
+
+/// A category needs its values, each once; no other type takes any.
+fn check_values(c: &mut Checker, entry: Range<usize>, t: &TypedFeatureSpec) {
+    let name = t.name.get_ref();
+    let category = t.kind.as_ref().map(|k| *k.get_ref()) == Some(FeatureType::Category);
+    let Some(values) = &t.values else {
+        if category {
+            c.err(
+                "model.features",
+                entry,
+                format!("category feature `{name}` lists no values"),
+                "add the values it may take, e.g. `values = [\"free\", \"pro\"]`",
+            );
+        }
+        return;
+    };
+    if !category {
+        c.err(
+            "model.features",
+            values.span(),
+            format!("feature `{name}` has values but is not a category"),
+            "only `type = \"category\"` takes `values`: set that type, or remove `values`",
+        );
+    } else if values.get_ref().is_empty() {
+        c.err(
+            "model.features",
+            values.span(),
+            format!("category feature `{name}` lists no values"),
+            "list the values it may take, e.g. `values = [\"free\", \"pro\"]`",
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for v in values.get_ref() {
+        if !seen.insert(v.get_ref()) {
+            c.err(
+                "model.features",
+                v.span(),
+                format!(
+                    "value `{}` of feature `{name}` is listed twice",
+                    v.get_ref()
+                ),
+                "list each value once",
             );
         }
     }
@@ -256,5 +487,59 @@ mod tests {
             ["model.source"]
         );
         assert!(keys(|c| check_source_fits(c, &m, Some(&gcs), 1000)).is_empty());
+    }
+
+    #[test]
+    fn a_local_model_must_be_a_file_beside_the_spec() {
+        let m = spec("cpu = 1", "cpu = 1").model;
+        let local = ModelSource::Local {
+            path: "models/iris.joblib".into(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let check_in = |dir: &Path| keys(|c| check_local_file(c, &m, &local, dir));
+        assert_eq!(check_in(dir.path()), ["model.source"]);
+        std::fs::create_dir_all(dir.path().join("models/iris.joblib")).unwrap();
+        assert_eq!(
+            check_in(dir.path()),
+            ["model.source"],
+            "a folder is no model"
+        );
+        std::fs::remove_dir(dir.path().join("models/iris.joblib")).unwrap();
+        std::fs::write(dir.path().join("models/iris.joblib"), b"model").unwrap();
+        assert!(check_in(dir.path()).is_empty());
+        let gcs = ModelSource::Gcs {
+            bucket: "b".into(),
+            object: "o".into(),
+        };
+        assert!(keys(|c| check_local_file(c, &m, &gcs, dir.path())).is_empty());
+    }
+
+    fn gpu_warnings(edits: &[(&str, &str)]) -> Vec<crate::diagnostics::Diagnostic> {
+        let gpu = "cpu = 4\ngpu = \"nvidia-l4\"";
+        let mut all = vec![("cpu = 1", gpu), ("\"2Gi\"", "\"16Gi\"")];
+        all.extend_from_slice(edits);
+        let s = super::super::testing::edited(&all);
+        let l4 = crate::platform::platform().gpu("nvidia-l4").unwrap();
+        let mut c = Checker::default();
+        warn_cpu_only_on_gpu(&mut c, &s, l4);
+        c.warnings
+    }
+
+    #[test]
+    fn only_frameworks_without_gpu_packages_warn_on_a_gpu() {
+        let [w] = &gpu_warnings(&[])[..] else {
+            panic!("sklearn on a GPU must warn")
+        };
+        assert_eq!(w.key, "model.framework");
+        let help = w.help.as_deref().unwrap();
+        assert!(help.contains("$1.05 an hour"), "{help}");
+        assert!(help.contains("`xgboost`"), "{help}");
+        let converted = [("[env]", "[serving]\nconvert_to_onnx = true\n\n[env]")];
+        assert!(gpu_warnings(&converted)[0].message.contains("onnx model"));
+        let xgb = [
+            ("\"sklearn\"", "\"xgboost\""),
+            ("models/iris.joblib", "models/iris.ubj"),
+        ];
+        assert!(gpu_warnings(&xgb).is_empty());
     }
 }

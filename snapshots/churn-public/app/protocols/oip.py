@@ -3,12 +3,16 @@
 path as /predict; the model's name is the service's.
 
 Inputs: one tensor per feature, named as the feature, each [N] or [N, 1]; or one tensor
-[N, F] with the features in the spec's order. Without features (a custom handler reading
-the instances as sent), one tensor [N, ...] whose rows are the instances. Numeric tensors
-(BOOL, INT*, UINT*, FP*) give numbers; BYTES give UTF-8 strings. Data comes as JSON (flat
-or nested, row-major) or in the binary tensor extension. Output: one tensor `predictions`,
-[N] or [N, ...]: INT64, FP64 or BOOL where the predictions are numbers, else BYTES
-(strings as they are, anything else as JSON text), in binary when the request asks for it.
+[N, F] with the features in the spec's order, where they are all text or all not. Without
+features (a custom handler reading the instances as sent), one tensor [N, ...] whose rows
+are the instances. Numeric tensors (BOOL, INT*, UINT*, FP*) feed number, integer and
+boolean features; BYTES (UTF-8 strings) feed string and category features. Data comes as
+JSON (flat or nested, row-major) or in the binary tensor extension.
+
+Output: one tensor `predictions`, [N] or [N, ...]: INT64, FP64 or BOOL where the
+predictions are numbers, else BYTES (strings as they are, anything else as JSON text). With
+`output = "proba"`, two tensors instead: `classes` (BYTES [N, C], each label as text) and
+`scores` (FP64 [N, C]). Each in binary when the request asks for it.
 """
 
 import inputs
@@ -18,10 +22,16 @@ from inputs import BadRequest
 from outputs import dumps
 from settings import CONFIG, FEATURES, FRAMEWORK
 
+NAMES = [f["name"] for f in FEATURES]
+
 PREFIX = "/v2"
 NAME = CONFIG["service"]
 MODEL = f"{PREFIX}/models/{NAME}"
-OUTPUT = "predictions"
+PROBA = CONFIG["output"] == "proba"
+OUTPUTS = ("classes", "scores") if PROBA else ("predictions",)
+TEXT = ("string", "category")
+# Each feature's tensor datatype in the model's metadata.
+DATATYPES = {"number": "FP64", "integer": "INT64", "boolean": "BOOL", "string": "BYTES"}
 INFER = object()  # what route() answers for an inference request
 
 # Datatypes as little-endian numpy types (the binary extension's byte order).
@@ -75,15 +85,23 @@ def metadata():
         "name": NAME,
         "versions": [version()],
         "platform": f"mlgen-{FRAMEWORK}",
-        "inputs": [{"name": f, "datatype": "FP64", "shape": [-1]} for f in FEATURES],
-        # The output's datatype follows the predictions (numbers, or BYTES).
-        "outputs": [{"name": OUTPUT, "datatype": "FP64" if numeric() else "BYTES", "shape": [-1]}],
+        "inputs": [
+            {"name": f["name"], "datatype": DATATYPES.get(f["type"], "BYTES"), "shape": [-1]}
+            for f in FEATURES
+        ],
+        "outputs": output_metadata(),
     }
 
 
-def numeric():
-    """Whether the model's predictions are numbers, where the framework says."""
-    return FRAMEWORK in ("xgboost", "lightgbm")
+def output_metadata():
+    if PROBA:
+        return [
+            {"name": "classes", "datatype": "BYTES", "shape": [-1, -1]},
+            {"name": "scores", "datatype": "FP64", "shape": [-1, -1]},
+        ]
+    # The datatype follows the predictions: numbers where the framework says, else BYTES.
+    numeric = FRAMEWORK in ("xgboost", "lightgbm")
+    return [{"name": "predictions", "datatype": "FP64" if numeric else "BYTES", "shape": [-1]}]
 
 
 class Call:
@@ -94,6 +112,7 @@ class Call:
         self.json_size = headers.get(b"inference-header-content-length")
         self.id = None
         self.binary = False
+        self.outputs = OUTPUTS
         self.content_type = b"application/json"
         self.headers = ()
 
@@ -129,6 +148,7 @@ class Call:
         return body[:size], Blobs(body[size:])
 
     def wants_binary(self, request):
+        """Whether the outputs go in binary; the outputs asked for are kept, in their order."""
         everything = bool((request.get("parameters") or {}).get("binary_data_output"))
         wanted = request.get("outputs")
         if wanted is None:
@@ -136,19 +156,26 @@ class Call:
         if not isinstance(wanted, list) or not all(isinstance(o, dict) for o in wanted):
             raise BadRequest(400, "`outputs` must be a list of objects")
         for o in wanted:
-            if o.get("name") != OUTPUT:
-                raise BadRequest(400, f"no output {o.get('name')!r}: the model's is `{OUTPUT}`")
+            if o.get("name") not in OUTPUTS:
+                names = ", ".join(f"`{n}`" for n in OUTPUTS)
+                raise BadRequest(400, f"no output {o.get('name')!r}: the model's are {names}")
+        if wanted:
+            self.outputs = [o["name"] for o in wanted]
         return any((o.get("parameters") or {}).get("binary_data", everything) for o in wanted)
 
     def answer(self, predictions):
-        datatype, array = output(predictions)
-        out = {"name": OUTPUT, "datatype": datatype, "shape": list(array.shape)}
-        if self.binary:
-            data = to_binary(datatype, array)
-            out["parameters"] = {"binary_data_size": len(data)}
-        else:
-            out["data"] = array.ravel().tolist()
-        response = {"model_name": NAME, "model_version": version(), "outputs": [out]}
+        tensors = split_proba(predictions) if PROBA else {"predictions": predictions}
+        outs, blobs = [], []
+        for name in self.outputs:
+            datatype, array = output(tensors[name])
+            out = {"name": name, "datatype": datatype, "shape": list(array.shape)}
+            if self.binary:
+                blobs.append(to_binary(datatype, array))
+                out["parameters"] = {"binary_data_size": len(blobs[-1])}
+            else:
+                out["data"] = array.ravel().tolist()
+            outs.append(out)
+        response = {"model_name": NAME, "model_version": version(), "outputs": outs}
         if self.id is not None:
             response["id"] = self.id
         header = dumps(response)
@@ -156,7 +183,7 @@ class Call:
             return header
         self.content_type = b"application/octet-stream"
         self.headers = [(b"inference-header-content-length", str(len(header)).encode())]
-        return header + data
+        return header + b"".join(blobs)
 
 
 class Blobs:
@@ -240,16 +267,40 @@ def from_binary(name, datatype, raw, size):
     return np.array(values, dtype=object)
 
 
+def split_proba(predictions):
+    """Each row's {"classes", "scores"} as the two tensors: labels as text, scores as floats."""
+    classes = [
+        [c if isinstance(c, str) else dumps(c).decode() for c in p["classes"]] for p in predictions
+    ]
+    scores = np.array([p["scores"] for p in predictions], dtype="<f8")
+    return {"classes": np.array(classes, dtype=object), "scores": scores}
+
+
+def check_datatype(name, array, features):
+    """BYTES feed text features, numeric tensors the others: a 400 where they do not meet."""
+    text = array.dtype.kind == "O"
+    for f in features:
+        if (f["type"] in TEXT) != text:
+            wants = "BYTES" if f["type"] in TEXT else "a numeric datatype (FP*, INT*, BOOL)"
+            raise BadRequest(
+                400, f"input `{name}`: feature `{f['name']}` is {f['type']}: send {wants}"
+            )
+
+
 def to_rows(tensors):
     """The instances the tensors hold, each a list of values (or, without features, a value)."""
     if not tensors:
         raise BadRequest(400, "`inputs` is empty")
-    if FEATURES and set(tensors) == set(FEATURES):
-        columns = [tensors[f] for f in FEATURES]
+    if FEATURES and set(tensors) == set(NAMES):
+        columns = [tensors[f] for f in NAMES]
         n = len(columns[0])
         for f, c in zip(FEATURES, columns, strict=True):
+            name = f["name"]
             if c.ndim not in (1, 2) or c.shape[1:] not in ((), (1,)) or len(c) != n:
-                raise BadRequest(400, f"input `{f}` must be [{n}] or [{n}, 1], got {list(c.shape)}")
+                raise BadRequest(
+                    400, f"input `{name}` must be [{n}] or [{n}, 1], got {list(c.shape)}"
+                )
+            check_datatype(name, c, [f])
         rows = [list(r) for r in zip(*(c.reshape(n).tolist() for c in columns), strict=True)]
     elif len(tensors) == 1:
         (name, array), *_ = tensors.items()
@@ -262,11 +313,12 @@ def to_rows(tensors):
             )
         if array.ndim == 0:
             raise BadRequest(400, f"input `{name}` must have one row per instance")
+        check_datatype(name, array, FEATURES)
         rows = array.tolist()
     else:
         raise BadRequest(
             400,
-            f"send one input per feature ({', '.join(FEATURES) or 'none declared'}) or one "
+            f"send one input per feature ({', '.join(NAMES) or 'none declared'}) or one "
             f"[N, F] input; got {', '.join(tensors)}",
         )
     if not rows:
@@ -286,6 +338,12 @@ def output(predictions):
         if array.dtype.kind == "b":
             return "BOOL", array
         return "FP64", array.astype("<f8")
+    if (
+        array is not None
+        and array.dtype.kind in "UO"
+        and all(isinstance(p, str) for p in array.flat)
+    ):
+        return "BYTES", array.astype(object)
     texts = [p if isinstance(p, str) else dumps(p).decode() for p in predictions]
     return "BYTES", np.array(texts, dtype=object)
 
@@ -311,10 +369,12 @@ def paths(err):
         MODEL + "/ready": {"get": {"summary": "Open Inference Protocol: model readiness"}},
         MODEL + "/infer": {
             "post": {
-                "summary": "Open Inference Protocol: predict (one output, `predictions`)",
+                "summary": "Open Inference Protocol: predict (outputs "
+                + ", ".join(f"`{n}`" for n in OUTPUTS)
+                + ")",
                 "requestBody": {"required": True, "content": json_body},
                 "responses": {
-                    "200": {"description": "The `predictions` tensor", "content": json_body},
+                    "200": {"description": "The output tensors", "content": json_body},
                     "400": err("The inputs do not fit the features"),
                     "500": err("The model failed; quote request_id"),
                     "503": err("The model is still loading"),

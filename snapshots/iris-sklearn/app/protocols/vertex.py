@@ -6,9 +6,22 @@ import inputs
 import orjson
 from inputs import BadRequest
 from outputs import dumps
-from settings import MAX_BODY
+from settings import CONFIG, MAX_BODY
 
 PATH = "/predict"
+# One prediction: the model's own, or a classifier's classes with their scores.
+PREDICTION = (
+    {
+        "type": "object",
+        "properties": {
+            "classes": {"type": "array", "description": "The labels, as the model has them"},
+            "scores": {"type": "array", "items": {"type": "number"}},
+        },
+        "required": ["classes", "scores"],
+    }
+    if CONFIG["output"] == "proba"
+    else {}
+)
 
 
 def parse(body):
@@ -59,7 +72,9 @@ def paths(err):
                             "application/json": {
                                 "schema": {
                                     "type": "object",
-                                    "properties": {"predictions": {"type": "array"}},
+                                    "properties": {
+                                        "predictions": {"type": "array", "items": PREDICTION}
+                                    },
                                     "required": ["predictions"],
                                 }
                             }

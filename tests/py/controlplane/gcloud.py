@@ -1,0 +1,150 @@
+"""The generated gcloud scripts replayed call by call, as gcloud would send them to the APIs.
+
+The scripts run against the stand-in gcloud (gcloud_standin.py), which checks each call's
+syntax and answers describes from its own state; the calls it accepted are replayed here, in
+order, each checked against the cloud as it is at that moment. A call the cloud refuses ends
+the replay, as `set -e` ends the script.
+"""
+
+import json
+
+import yaml
+from gcloud_runner import Gcloud
+
+from controlplane.engine import Outcome
+from controlplane.project import NotModelled, Rejected, Res, binding
+from controlplane.service import RunDeploy
+
+ALL_USERS_INVOKER = ("roles/run.invoker", "allUsers")
+# Failures teardown.sh expects (what it deletes may be gone already).
+TOLERATED = (" delete", " remove-iam-policy-binding")
+
+
+class Scripts:
+    """deploy.sh / teardown.sh of one output folder, against one cloud."""
+
+    def __init__(self, cloud, root):
+        self.cloud = cloud
+        self.gcloud = Gcloud(root)
+        # The scripts retry refused calls with pauses; the replay needs no pause.
+        (root / "bin" / "sleep").write_text("#!/bin/sh\nexit 0\n")
+        (root / "bin" / "sleep").chmod(0o755)
+        self.seen = 0
+        self._seed()
+
+    def _seed(self):
+        """What already exists before the first run, as the stand-in keeps it."""
+        images = [f"{path}:{tag}" for path, e in self.cloud.images.items() for tag in e["tags"]]
+        repositories = {}
+        for name, r in self.cloud.repositories.items():
+            _, p, _, loc, _, repo = name.split("/")
+            repositories[f"{p}/{loc}/{repo}"] = {"format": r["format"], "description": r["description"]}
+        accounts = {n.rsplit("/", 1)[1]: {"display_name": a["displayName"]} for n, a in self.cloud.accounts.items()}
+        self.gcloud.state.write_text(json.dumps({"repositories": repositories, "images": images, "accounts": accounts}))
+
+    def run(self, script, *args):
+        """Runs the script, replays the calls it made; returns (process, Outcome)."""
+        proc = self.gcloud.run(script, *args)
+        records = self.gcloud.records()
+        new, self.seen = records[self.seen:], len(records)
+        out = Outcome()
+        for r in new:
+            command = r.get("command", "")
+            if command.endswith(" describe") or (r["rc"] != 0 and command.endswith(TOLERATED)):
+                continue
+            try:
+                if r["rc"] != 0:
+                    self._refused(r)
+                for res, action, *how in self._calls(r):
+                    self.cloud.apply(res, action, **(how[0] if how else {}))
+                    out.changed.append((action, res.kind, res.name))
+            except Rejected as e:
+                out.errors.append(f"gcloud {' '.join(r['argv'][:3])}: {e}")
+                break
+        return proc, out
+
+    def _refused(self, r):
+        """A call the stand-in refused: the cloud's reason when it has one, else the stand-in's."""
+        try:
+            trial = self.cloud.copy()
+            for res, action, *how in self._calls(r):
+                trial.apply(res, action, **(how[0] if how else {}))
+        except (KeyError, IndexError):  # refused before it was complete enough to send
+            pass
+        raise Rejected(r.get("error", "the stand-in refused the call"))
+
+    def _calls(self, r):
+        """[(Res, action[, how])] that one recorded call makes; `how` carries gcloud's semantics."""
+        argv, command = r["argv"], r["command"]
+        flags = _flags(argv)
+        project = flags["--project"]
+        pos = [a for a in argv[len(command.split()):] if not a.startswith("--")]
+        verb = command.split()[-1]
+        if command == "services enable":
+            return [(Res("api", f"projects/{project}/services/{a}", {"project": project, "service": a}), "create")
+                    for a in pos]
+        if command == "builds submit":
+            tags = [flags["--tag"]] if "--tag" in flags else json.loads(r["files"]["--config"])["images"]
+            return [(Res("build", f"builds/{project}", {"project": project, "tags": tags}), "create")]
+        if command == "run deploy":
+            return self._deploy(r, project, flags, pos[0])
+        if verb in ("add-iam-policy-binding", "remove-iam-policy-binding"):
+            resource = self._resource(command, project, flags, pos[0])
+            action = "create" if verb.startswith("add") else "delete"
+            return [(binding(resource, flags["--role"], flags["--member"]), action)]
+        if command == "iam service-accounts create":
+            email = f"{pos[0]}@{project}.iam.gserviceaccount.com"
+            return [(Res("account", f"projects/{project}/serviceAccounts/{email}",
+                         {"project": project, "accountId": pos[0], "displayName": flags.get("--display-name")}),
+                     "create")]
+        if command in ("iam service-accounts delete", "artifacts repositories delete", "run services delete"):
+            return [(Res(_KIND[command], self._resource(command, project, flags, pos[0])), "delete")]
+        if command == "artifacts repositories create":
+            return [(Res("repository", self._resource(command, project, flags, pos[0]),
+                         {"format": flags["--repository-format"].upper(), "description": flags.get("--description")}),
+                     "create")]
+        raise NotModelled(f"the control plane does not replay `gcloud {command}`")
+
+    @staticmethod
+    def _resource(command, project, flags, name):
+        """The resource name gcloud expands a positional into."""
+        if command.startswith("iam service-accounts"):
+            return f"projects/{project}/serviceAccounts/{name}"
+        if command.startswith("artifacts repositories"):
+            return f"projects/{project}/locations/{flags['--location']}/repositories/{name}"
+        if command.startswith("run services"):
+            return f"projects/{project}/locations/{flags['--region']}/services/{name}"
+        if command.startswith("secrets"):
+            return f"projects/{project}/secrets/{name}"
+        if command.startswith("storage buckets"):
+            return "b/" + name.removeprefix("gs://").rstrip("/")
+        if command.startswith("projects"):
+            return f"projects/{name}"
+        raise NotModelled(f"no resource name for `gcloud {command}`")
+
+    def _deploy(self, r, project, flags, name):
+        full = f"projects/{project}/locations/{flags['--region']}/services/{name}"
+        call = RunDeploy(r["argv"], r["files"].get("--env-vars-file"), yaml.safe_load)
+        old = self.cloud.services.get(full)
+        config = call.config(old and old["config"])
+        steps = [(Res("service", full, {"config": config, "deletionProtection": False}),
+                  "update" if old else "create", {"new_revision": True})]
+        invoker = binding(full, *ALL_USERS_INVOKER)
+        if call.switch("--allow-unauthenticated"):
+            steps.append((invoker, "create"))
+        elif call.switch("--allow-unauthenticated") is False and (full, *ALL_USERS_INVOKER) in self.cloud.policies:
+            steps.append((invoker, "delete"))
+        return steps
+
+
+_KIND = {"iam service-accounts delete": "account", "artifacts repositories delete": "repository",
+         "run services delete": "service"}
+
+
+def _flags(argv):
+    out = {}
+    for tok in argv:
+        if tok.startswith("--"):
+            name, _, value = tok.partition("=")
+            out[name] = value
+    return out

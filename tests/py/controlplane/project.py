@@ -1,0 +1,392 @@
+"""The simulated cloud: state of the projects a deploy touches, and the rules a real first
+deploy meets. Every mutation goes through `apply(res, action)`; with `check` it first
+validates against the current state and raises Rejected with the API's reason.
+
+Resources (`Res`) are the control plane's own vocabulary, one per API object:
+
+    api         projects/{p}/services/{api}          {project, service, disable_on_destroy}
+    account     projects/{p}/serviceAccounts/{email} {project, accountId, displayName}
+    repository  projects/{p}/locations/{l}/repositories/{r}  {format, description}
+    build       a Cloud Build that pushes images     {project, tags}
+    service     projects/{p}/locations/{l}/services/{s}  {config, deletionProtection}
+    binding     (resource, role, member) in the resource's IAM policy
+
+`config` is the Cloud Run service as the provider's camelCase shape spells it
+(see service.py); every target builds the same shape, so end states compare directly.
+"""
+
+import copy
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from controlplane import formats
+
+# The API that must be enabled before a resource of each kind is created.
+API_OF = {
+    "account": "iam.googleapis.com",
+    "repository": "artifactregistry.googleapis.com",
+    "service": "run.googleapis.com",
+    "build": "cloudbuild.googleapis.com",
+    "secret": "secretmanager.googleapis.com",
+    "bucket": "storage.googleapis.com",
+}
+
+# The permissions the rules check, by predefined role (cloud.google.com/iam/docs/roles-permissions).
+ROLE_PERMISSIONS = {
+    "roles/owner": {"*"},
+    "roles/editor": {"*"},
+    "roles/secretmanager.secretAccessor": {"secretmanager.versions.access"},
+    "roles/secretmanager.admin": {"secretmanager.versions.access"},
+    "roles/storage.objectViewer": {"storage.objects.get", "storage.objects.list"},
+    "roles/storage.objectUser": {"storage.objects.get", "storage.objects.list", "storage.objects.create"},
+    "roles/storage.objectAdmin": {"storage.objects.get", "storage.objects.list", "storage.objects.create"},
+    "roles/storage.admin": {"storage.objects.get", "storage.objects.list", "storage.objects.create"},
+    "roles/artifactregistry.reader": {"artifactregistry.repositories.downloadArtifacts"},
+    "roles/artifactregistry.writer": {"artifactregistry.repositories.downloadArtifacts",
+                                      "artifactregistry.repositories.uploadArtifacts"},
+    "roles/artifactregistry.repoAdmin": {"artifactregistry.repositories.downloadArtifacts",
+                                         "artifactregistry.repositories.uploadArtifacts"},
+    "roles/artifactregistry.admin": {"artifactregistry.repositories.downloadArtifacts",
+                                     "artifactregistry.repositories.uploadArtifacts"},
+    "roles/iam.serviceAccountUser": {"iam.serviceAccounts.actAs"},
+    "roles/run.developer": {"run.services.get", "run.services.create", "run.services.update"},
+    "roles/run.admin": {"run.services.get", "run.services.create", "run.services.update",
+                        "run.services.setIamPolicy"},
+    "roles/run.invoker": {"run.routes.invoke"},
+}
+
+# What a deployer does on day two: act as the runtime account, update the service, push an image.
+DEPLOY_PERMISSIONS = {
+    "account": "iam.serviceAccounts.actAs",
+    "service": "run.services.update",
+    "repository": "artifactregistry.repositories.uploadArtifacts",
+}
+
+AR_IMAGE = re.compile(r"(?P<loc>[a-z0-9-]+)-docker\.pkg\.dev/(?P<project>[^/]+)/(?P<repo>[^/]+)/"
+                      r"(?P<image>[^:@]+)(?::(?P<tag>[^@]+))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?")
+
+
+class Rejected(Exception):
+    """What the API (or the tool, before calling it) refused, and why."""
+
+
+class NotModelled(Exception):
+    """A resource or call the control plane does not know: extend it rather than guess."""
+
+
+@dataclass(frozen=True)
+class Res:
+    kind: str
+    name: str
+    attrs: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+def binding(resource, role, member):
+    return Res("binding", f"{resource}#{role}#{member}", {"resource": resource, "role": role, "member": member})
+
+
+def image_repository(url):
+    m = AR_IMAGE.fullmatch(url or "")
+    return None if m is None else f"projects/{m['project']}/locations/{m['loc']}/repositories/{m['repo']}"
+
+
+def service_agent(number):
+    return f"serviceAccount:service-{number}@serverless-robot-prod.iam.gserviceaccount.com"
+
+
+class Cloud:
+    """The projects a deploy touches. `project` is the deploy's own; others may hold images."""
+
+    def __init__(self, project, secrets=(), buckets=(), gpu_quota=None, accounts=(), number="123456789012"):
+        self.project = project
+        self.number = number
+        self.apis = {}  # project -> set of enabled APIs
+        self.accounts = {  # resource name -> {displayName}
+            f"projects/{email.split('@')[1].split('.')[0]}/serviceAccounts/{email}": {"displayName": None}
+            for email in accounts
+        }
+        self.repositories = {}  # resource name -> {format, description}
+        self.images = {}  # image path (no tag) -> {"tags": {tag: digest}, "digests": [digest]}
+        self.services = {}  # resource name -> {config, deletionProtection, digest, revision}
+        self.policies = set()  # (resource, role, member)
+        self.secrets = {f"projects/{project}/secrets/{s}" for s in secrets}
+        self.buckets = set(buckets)
+        self.gpu_quota = dict(gpu_quota or {})  # region -> GPUs
+        self.changes = []  # (action, kind, name) of every applied mutation
+
+    def copy(self):
+        return copy.deepcopy(self)
+
+    # --- state read by the rules -------------------------------------------------------
+
+    def enabled(self, project, api):
+        return api in self.apis.get(project, set())
+
+    def may(self, member, permission, *resources):
+        """True when member holds permission on one of resources or on the project above it."""
+        scopes = set(resources) | {"/".join(r.split("/")[:2]) for r in resources if r.startswith("projects/")}
+        for resource, role, who in self.policies:
+            granted = ROLE_PERMISSIONS.get(role, set())
+            if who == member and resource in scopes and ("*" in granted or permission in granted):
+                return True
+        return False
+
+    def push(self, url):
+        """An image build and push, by hand or by Cloud Build. Builds are not reproducible
+        (timestamps), so each gets a new digest: the n-th build of an image has the same
+        digest in every target, which keeps end states comparable."""
+        m = AR_IMAGE.fullmatch(url)
+        assert m and m["tag"], f"not a tagged Artifact Registry image: {url}"
+        path = url.rsplit(":", 1)[0]
+        entry = self.images.setdefault(path, {"tags": {}, "digests": []})
+        digest = "sha256:" + hashlib.sha256(f"{path}|{len(entry['digests'])}".encode()).hexdigest()
+        entry["tags"][m["tag"]] = digest
+        entry["digests"].append(digest)
+        return digest
+
+    def resolve(self, url):
+        """The digest an image reference names, or None when the registry has no such image."""
+        m = AR_IMAGE.fullmatch(url or "")
+        if m is None:
+            return None
+        entry = self.images.get(f"{m['loc']}-docker.pkg.dev/{m['project']}/{m['repo']}/{m['image']}")
+        if entry is None:
+            return None
+        if m["digest"]:
+            return m["digest"] if m["digest"] in entry["digests"] else None
+        return entry["tags"].get(m["tag"])
+
+    # --- mutations ---------------------------------------------------------------------
+
+    def apply(self, res, action, check=True, **how):
+        """Creates, updates or deletes res; `how` carries tool semantics (see the kinds)."""
+        before = self._snapshot()
+        getattr(self, f"_{res.kind}")(res, action, check, **how)
+        if self._snapshot() != before:  # enabling an enabled API, say, changes nothing
+            self.changes.append((action, res.kind, res.name))
+
+    def _snapshot(self):
+        return repr((sorted((p, sorted(a)) for p, a in self.apis.items()), self.accounts, self.repositories,
+                     self.images, self.services, sorted(self.policies)))
+
+    def _require_api(self, project, kind):
+        api = API_OF[kind]
+        if not self.enabled(project, api):
+            raise Rejected(f"{api} has not been used in project {project} before or it is disabled "
+                           f"(SERVICE_DISABLED), creating a {kind}")
+
+    def _api(self, res, action, check):
+        project, api = res.attrs["project"], res.attrs["service"]
+        if action == "delete":
+            if res.attrs.get("disable_on_destroy", True):
+                self.apis.get(project, set()).discard(api)
+            return
+        self.apis.setdefault(project, set()).add(api)
+
+    def _account(self, res, action, check):
+        a = res.attrs
+        if check:
+            if not formats.is_name("account", res.name):
+                raise Rejected(f"invalid service account name {res.name!r}")
+            if action == "create":
+                self._require_api(a["project"], "account")
+                if not formats.is_account_id(a["accountId"]):
+                    raise Rejected(f"accountId {a['accountId']!r} must be 6-30 characters and "
+                                   f"{formats.ACCOUNT_ID_DOC}")
+                if res.name in self.accounts:
+                    raise Rejected(f"ALREADY_EXISTS: service account {res.name} already exists")
+            elif res.name not in self.accounts:
+                raise Rejected(f"NOT_FOUND: {res.name}")
+        if action == "delete":
+            self.accounts.pop(res.name, None)
+            self.policies = {p for p in self.policies if p[0] != res.name}
+        else:
+            self.accounts[res.name] = {"displayName": a.get("displayName")}
+
+    def _repository(self, res, action, check):
+        project = res.name.split("/")[1]
+        if check:
+            if not formats.is_name("repository", res.name):
+                raise Rejected(f"invalid repository name {res.name!r}")
+            if action == "create":
+                self._require_api(project, "repository")
+                if res.name in self.repositories:
+                    raise Rejected(f"ALREADY_EXISTS: the repository {res.name} already exists")
+            elif res.name not in self.repositories:
+                raise Rejected(f"NOT_FOUND: {res.name}")
+        if action == "delete":
+            self.repositories.pop(res.name, None)
+            _, p, _, loc, _, repo = res.name.split("/")
+            prefix = f"{loc}-docker.pkg.dev/{p}/{repo}/"
+            self.images = {k: v for k, v in self.images.items() if not k.startswith(prefix)}
+            self.policies = {x for x in self.policies if x[0] != res.name}
+        else:
+            self.repositories[res.name] = {k: res.attrs.get(k) for k in ("format", "description")}
+
+    def _build(self, res, action, check):
+        if action == "delete":
+            return
+        if check:
+            self._require_api(res.attrs["project"], "build")
+            for tag in res.attrs["tags"]:
+                repo = image_repository(tag)
+                if repo is None:
+                    raise Rejected(f"{tag} is not an Artifact Registry image")
+                self._require_api(repo.split("/")[1], "repository")
+                if repo not in self.repositories:
+                    raise Rejected(f"push of {tag} failed: name unknown: repository {repo} not found")
+        for tag in res.attrs["tags"]:
+            self.push(tag)
+
+    def _binding(self, res, action, check):
+        a = res.attrs
+        key = (a["resource"], a["role"], a["member"])
+        if check:
+            self._check_binding(a["resource"], a["role"], a["member"])
+        if action == "delete":
+            self.policies.discard(key)
+        else:
+            self.policies.add(key)
+
+    def _check_binding(self, resource, role, member):
+        kind, project = self._target(resource)
+        # The calls are billed to (and need the API in) the deploy's project, wherever the
+        # target lives.
+        project = project or self.project
+        if kind in API_OF:
+            self._require_api(project, kind)
+        exists = {
+            "account": lambda: resource in self.accounts,
+            "secret": lambda: resource in self.secrets,
+            "bucket": lambda: resource.removeprefix("b/") in self.buckets,
+            "repository": lambda: resource in self.repositories,
+            "service": lambda: resource in self.services,
+            "project": lambda: True,
+        }[kind]
+        if not exists():
+            raise Rejected(f"NOT_FOUND: {resource} does not exist (setting its IAM policy)")
+        if not formats.is_member(member):
+            raise Rejected(f"INVALID_ARGUMENT: Invalid principal {member!r} in the policy of {resource}")
+        if not re.fullmatch(r"roles/[\w.]+|projects/[^/]+/roles/[\w.]+", role):
+            raise Rejected(f"INVALID_ARGUMENT: Role {role} is not supported")
+        # IAM refuses a service account of a project it knows that does not exist.
+        email = member.removeprefix("serviceAccount:")
+        name = f"projects/{self.project}/serviceAccounts/{email}"
+        if member == f"serviceAccount:{email}" and email.endswith(f"@{self.project}.iam.gserviceaccount.com") \
+                and name not in self.accounts:
+            raise Rejected(f"INVALID_ARGUMENT: Service account {email} does not exist")
+
+    @staticmethod
+    def _target(resource):
+        for kind in ("account", "secret", "repository", "service"):
+            m = formats.name_pattern(kind).fullmatch(resource)
+            if m:
+                return kind, m[1]
+        if re.fullmatch(r"b/" + formats.BUCKET.pattern, resource):
+            return "bucket", None
+        if re.fullmatch(r"projects/[^/]+", resource):
+            return "project", resource.split("/")[1]
+        raise Rejected(f"INVALID_ARGUMENT: {resource!r} is not a resource name the IAM API accepts")
+
+    def _service(self, res, action, check, new_revision=False):
+        if action == "delete":
+            if check:
+                if res.name not in self.services:
+                    raise Rejected(f"NOT_FOUND: {res.name}")
+                if self.services[res.name]["deletionProtection"]:
+                    raise Rejected(f"cannot destroy service {res.name} without setting "
+                                   "deletion_protection=false and running apply")
+            self.services.pop(res.name, None)
+            self.policies = {p for p in self.policies if p[0] != res.name}
+            return
+        config = res.attrs["config"]
+        if check:
+            self._check_service(res.name, config, action)
+        digest = self.resolve(config["template"]["containers"][0]["image"])
+        old = self.services.get(res.name)
+        revision = 1 if old is None else old["revision"] + int(
+            new_revision or old["config"] != config or old["digest"] != digest)
+        self.services[res.name] = {"config": config, "digest": digest, "revision": revision,
+                                   "deletionProtection": res.attrs.get("deletionProtection", False)}
+
+    def _check_service(self, name, config, action):
+        if not formats.is_name("service", name):
+            raise Rejected(f"invalid service name {name!r}")
+        _, project, _, region, _, _ = name.split("/")
+        self._require_api(project, "service")
+        if action == "create" and name in self.services:
+            raise Rejected(f"ALREADY_EXISTS: {name}")
+        template = config["template"]
+        account = template.get("serviceAccount")
+        if not formats.EMAIL.fullmatch(account or ""):
+            raise Rejected(f"template.serviceAccount must be the email address of the account, got {account!r}")
+        if account.endswith(f"@{project}.iam.gserviceaccount.com") and \
+                f"projects/{project}/serviceAccounts/{account}" not in self.accounts:
+            raise Rejected(f"Service account {account} does not exist")
+        runtime = f"serviceAccount:{account}"
+        (container,) = template["containers"]
+        self._check_image(container["image"], project)
+        for env in container.get("envs", []):
+            ref = (env.get("valueSource") or {}).get("secretKeyRef")
+            if ref:
+                self._check_secret(ref["secret"], project, account, runtime)
+        for volume in template.get("volumes", []):
+            bucket = volume["gcs"]["bucket"]
+            if bucket not in self.buckets:
+                raise Rejected(f"Cloud Storage bucket {bucket} for volume {volume['name']} does not exist")
+            if not self.may(runtime, "storage.objects.get", f"b/{bucket}"):
+                raise Rejected(f"Permission denied on bucket {bucket} for Revision service account {account}")
+        accelerator = (template.get("nodeSelector") or {}).get("accelerator")
+        if accelerator:
+            gpus = int(container["resources"]["limits"]["nvidia.com/gpu"])
+            if self.gpu_quota.get(region, 0) < gpus:
+                raise Rejected(f"Quota exceeded for total allowable count of GPUs per project per region "
+                               f"({accelerator}) in {region}: request a quota increase")
+
+    def _check_image(self, image, project):
+        if self.resolve(image) is None:
+            raise Rejected(f"Image '{image}' not found.")
+        repo = image_repository(image)
+        if repo.split("/")[1] != project and not self.may(
+                service_agent(self.number), "artifactregistry.repositories.downloadArtifacts", repo):
+            raise Rejected(f"Cloud Run Service Agent {service_agent(self.number)} must have permission "
+                           f"to read the image {image}")
+
+    def _check_secret(self, secret, project, account, runtime):
+        name = secret if secret.startswith("projects/") else f"projects/{project}/secrets/{secret}"
+        if not formats.is_name("secret", name):
+            raise Rejected(f"secretKeyRef.secret {secret!r} is not a secret name or resource name")
+        if name not in self.secrets:
+            raise Rejected(f"Secret {name} was not found")
+        if not self.may(runtime, "secretmanager.versions.access", name):
+            raise Rejected(f"Permission denied on secret: {name} for Revision service account {account}")
+
+    # --- what the deploy left --------------------------------------------------------
+
+    def deployer_gaps(self, member, service, account, repository):
+        """The permissions a deployer lacks, as (resource, permission)."""
+        wanted = [(account, DEPLOY_PERMISSIONS["account"]), (service, DEPLOY_PERMISSIONS["service"])]
+        if repository:
+            wanted.append((repository, DEPLOY_PERMISSIONS["repository"]))
+        return [(r, p) for r, p in wanted if not self.may(member, p, r)]
+
+    def end_state(self):
+        """Everything a deploy leaves, in one comparable value (revisions and the deletion
+        protection flag aside: gcloud keeps no such flag, and counts revisions its own way)."""
+        services = {}
+        for name, s in self.services.items():
+            config = copy.deepcopy(s["config"])
+            container = config["template"]["containers"][0]
+            m = AR_IMAGE.fullmatch(container["image"])
+            # Compared by what runs: a tag and the digest it named at deploy time are one image.
+            container["image"] = f"{m['loc']}-docker.pkg.dev/{m['project']}/{m['repo']}/{m['image']}@{s['digest']}"
+            services[name] = config
+        return copy.deepcopy({
+            "apis": {p: sorted(a) for p, a in self.apis.items() if a},
+            "accounts": self.accounts,
+            "repositories": self.repositories,
+            "images": self.images,
+            "services": services,
+            "policies": sorted(self.policies),
+        })

@@ -1,0 +1,99 @@
+"""The Google provider's resources (Terraform google, and pulumi-gcp which bridges it) as
+control-plane resources: `resource(kind, attrs)` takes the provider's arguments, camelCase
+(Pulumi's wire names; Terraform's snake_case converted) and returns a project.Res.
+"""
+
+from controlplane import formats, service
+from controlplane.project import NotModelled, Rejected, Res, binding
+
+TERRAFORM = {
+    "google_project_service": "api",
+    "google_service_account": "account",
+    "google_artifact_registry_repository": "repository",
+    "google_cloud_run_v2_service": "service",
+    "google_secret_manager_secret_iam_member": "secret_member",
+    "google_storage_bucket_iam_member": "bucket_member",
+    "google_service_account_iam_member": "account_member",
+    "google_cloud_run_v2_service_iam_member": "service_member",
+    "google_artifact_registry_repository_iam_member": "repository_member",
+    "google_project_iam_member": "project_member",
+}
+PULUMI = {
+    "gcp:projects/service:Service": "api",
+    "gcp:serviceaccount/account:Account": "account",
+    "gcp:artifactregistry/repository:Repository": "repository",
+    "gcp:cloudrunv2/service:Service": "service",
+    "gcp:secretmanager/secretIamMember:SecretIamMember": "secret_member",
+    "gcp:storage/bucketIAMMember:BucketIAMMember": "bucket_member",
+    "gcp:serviceaccount/iAMMember:IAMMember": "account_member",
+    "gcp:cloudrunv2/serviceIamMember:ServiceIamMember": "service_member",
+    "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember": "repository_member",
+    "gcp:projects/iAMMember:IAMMember": "project_member",
+}
+
+
+def kind_of(table, rtype):
+    kind = table.get(rtype)
+    if kind is None:
+        raise NotModelled(f"the control plane does not model {rtype}: add it to controlplane/provider.py")
+    return kind
+
+
+def _full(value, template):
+    """The provider takes a short id or the full resource name."""
+    return value if value.startswith("projects/") else template
+
+
+def _account_link(value):
+    # verify.ServiceAccountLinkRegex, checked by the provider before any call.
+    if not formats.PROVIDER_SERVICE_ACCOUNT_LINK.fullmatch(value or ""):
+        raise Rejected(f"service_account_id ({value!r}) doesn't match the provider's ServiceAccountLinkRegex "
+                       "projects/{project}/serviceAccounts/{email}")
+    return value
+
+
+MEMBER_TARGETS = {
+    "secret_member": lambda a: _full(a["secretId"], f"projects/{a.get('project')}/secrets/{a['secretId']}"),
+    "bucket_member": lambda a: "b/" + a["bucket"].removeprefix("b/"),
+    "account_member": lambda a: _account_link(a["serviceAccountId"]),
+    "service_member": lambda a: _full(
+        a["name"], f"projects/{a.get('project')}/locations/{a.get('location')}/services/{a['name']}"),
+    "repository_member": lambda a: _full(
+        a["repository"], f"projects/{a.get('project')}/locations/{a.get('location')}/repositories/{a['repository']}"),
+    "project_member": lambda a: f"projects/{a['project']}",
+}
+
+
+def resource(kind, a):
+    if kind == "api":
+        return Res("api", f"projects/{a['project']}/services/{a['service']}",
+                   {"project": a["project"], "service": a["service"],
+                    "disable_on_destroy": a.get("disableOnDestroy", True)})
+    if kind == "account":
+        email = f"{a['accountId']}@{a['project']}.iam.gserviceaccount.com"
+        return Res("account", f"projects/{a['project']}/serviceAccounts/{email}",
+                   {"project": a["project"], "accountId": a["accountId"], "displayName": a.get("displayName")})
+    if kind == "repository":
+        return Res("repository", f"projects/{a['project']}/locations/{a['location']}/repositories/{a['repositoryId']}",
+                   {"format": a["format"], "description": a.get("description")})
+    if kind == "service":
+        return Res("service", f"projects/{a['project']}/locations/{a['location']}/services/{a['name']}",
+                   {"config": service.canonical(a), "deletionProtection": a.get("deletionProtection", True)})
+    return binding(MEMBER_TARGETS[kind](a), a["role"], a["member"])
+
+
+def outputs(kind, a, number):
+    """What the provider computes once a resource exists (the mocks' and Terraform's view)."""
+    out = dict(a)
+    if kind == "account":
+        email = f"{a['accountId']}@{a['project']}.iam.gserviceaccount.com"
+        name = f"projects/{a['project']}/serviceAccounts/{email}"
+        out.update(email=email, member=f"serviceAccount:{email}", name=name, id=name, uniqueId="1" * 21)
+    elif kind == "service":
+        name = f"projects/{a['project']}/locations/{a['location']}/services/{a['name']}"
+        out.update(id=name, uri=f"https://{a['name']}-{number}.{a['location']}.run.app")
+    elif kind == "repository":
+        out.update(id=f"projects/{a['project']}/locations/{a['location']}/repositories/{a['repositoryId']}",
+                   name=a["repositoryId"],
+                   registryUri=f"{a['location']}-docker.pkg.dev/{a['project']}/{a['repositoryId']}")
+    return out

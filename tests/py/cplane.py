@@ -1,0 +1,169 @@
+"""Deploying generated output onto the simulated control plane (controlplane/), per target.
+
+`Setup(tmp_path, example)` renders an example (once per run, then copied) with its model.
+`fresh_cloud(spec, model)` is a new project with what mlgen cannot create in place: the secrets
+and bucket the spec names, GPU quota, and the other accounts of the project that the spec
+grants to. `Deployment(target, cloud, workdir)` deploys one output folder with one target and
+keeps that target's state (Terraform state, Pulumi stack, gcloud's world) between runs.
+"""
+
+import hashlib
+import shutil
+import tomllib
+
+import tomli_w
+from conftest import copy_example, mlgen, model_of
+from controlplane.gcloud import Scripts
+from controlplane.project import Cloud, Rejected
+from controlplane.pulumi import Pulumi
+from controlplane.terraform import Terraform
+from pulumi_harness import run_program
+
+TARGETS = ("terraform", "pulumi", "gcloud")
+
+
+def spec_of(spec_path):
+    return tomllib.loads(spec_path.read_text())
+
+
+def fresh_cloud(spec, model, secrets=True, bucket=True, gpu_quota=True):
+    """An empty project (APIs off) holding the deploy's prerequisites, less those turned off."""
+    project = model["service"]["project"]
+    access = spec.get("access", {})
+    members = [*access.get("invokers", []), *access.get("deployers", [])]
+    gpu = model["container"]["gpu"]
+    return Cloud(
+        project,
+        secrets=[s["secret"] for s in model["secrets"]] if secrets else (),
+        buckets=[v["bucket"] for v in model["volumes"]] if bucket else (),
+        gpu_quota={model["service"]["region"]: gpu["count"] if gpu else 0} if gpu_quota else {},
+        accounts=[m.removeprefix("serviceAccount:") for m in members
+                  if m.startswith("serviceAccount:") and m.endswith(f"@{project}.iam.gserviceaccount.com")],
+    )
+
+
+class Deployment:
+    def __init__(self, target, cloud, workdir):
+        self.target = target
+        self.cloud = cloud
+        if target == "terraform":
+            self.tool = Terraform(cloud)
+        elif target == "pulumi":
+            self.tool = Pulumi(cloud)
+        else:
+            workdir.mkdir(parents=True, exist_ok=True)
+            self.tool = Scripts(cloud, workdir / "gcloud-standin")
+
+    def deploy(self, out, image=None):
+        """One deploy of the output folder `out`. With `image` (Terraform and Pulumi), the
+        documented manual steps first: create the repository alone, then push the image."""
+        if self.target == "gcloud":
+            proc, outcome = self.tool.run(out / "gcloud" / "deploy.sh")
+            if proc.returncode != 0 and outcome.ok:
+                outcome.errors.append(f"deploy.sh exited {proc.returncode}: {proc.stderr[-2000:]}")
+            return outcome
+        if image is not None:
+            first = self._run(out, only=self._repositories(out))
+            if not first.ok:
+                return first
+            self.cloud.push(image)
+        return self._run(out)
+
+    def destroy(self, out):
+        if self.target == "gcloud":
+            proc, outcome = self.tool.run(out / "gcloud" / "teardown.sh", "--yes")
+            if proc.returncode != 0 and outcome.ok:
+                outcome.errors.append(f"teardown.sh exited {proc.returncode}: {proc.stderr[-2000:]}")
+            return outcome
+        return self.tool.destroy()
+
+    def _run(self, out, only=None):
+        if self.target == "terraform":
+            return self.tool.apply(out / "terraform", only=only)
+        return self.tool.up(recorded(out), only=only)
+
+    def _repositories(self, out):
+        try:
+            nodes = self.tool.plan(out / "terraform" if self.target == "terraform" else recorded(out))
+        except Rejected:
+            return []  # the apply that follows reports it
+        return [k for k, n in nodes.items() if n.res.kind == "repository"]
+
+
+_RECORDS = {}
+
+
+def recorded(out):
+    """The mocked run of out's Pulumi program, once per program text (a run takes seconds;
+    the program reads no other file, so its text decides what it registers)."""
+    main = out / "pulumi" / "__main__.py"
+    key = hashlib.sha256(main.read_bytes()).hexdigest()
+    if key not in _RECORDS:
+        _RECORDS[key] = run_program(main)
+    return _RECORDS[key]
+
+
+_RENDERED = {}
+
+
+class Setup:
+    """A spec rendered into tmp, with its model, and fresh clouds and deployments for it."""
+
+    def __init__(self, tmp_path, spec_path):
+        self.tmp = tmp_path
+        self.spec_path = spec_path
+        self.out = spec_path.parent / "deploy"
+        self.model = model_of(spec_path)
+        self.spec = spec_of(spec_path)
+
+    @classmethod
+    def example(cls, tmp_path, name):
+        """An example, rendered once per run and copied: rendering is the slow part."""
+        if name not in _RENDERED:
+            spec_path, _ = copy_example(tmp_path / "rendered", name)
+            _RENDERED[name] = spec_path.parent
+        shutil.copytree(_RENDERED[name], tmp_path / name)
+        return cls(tmp_path, tmp_path / name / "mlgen.toml")
+
+    @classmethod
+    def of(cls, tmp_path, spec):
+        """A spec dict (specgen's), written with its local model file and applied."""
+        folder = tmp_path / "svc"
+        folder.mkdir()
+        source = spec["model"]["source"]
+        if not source.startswith("gs://"):
+            (folder / source).parent.mkdir(parents=True)
+            (folder / source).write_bytes(b"model")
+        (folder / "mlgen.toml").write_text(tomli_w.dumps(spec))
+        mlgen("apply", folder / "mlgen.toml")
+        return cls(tmp_path, folder / "mlgen.toml")
+
+    @property
+    def image(self):
+        return self.model["image"]["url"] if self.model["image"]["built_here"] else None
+
+    def cloud(self, **prereqs):
+        return fresh_cloud(self.spec, self.model, **prereqs)
+
+    def deployment(self, target, cloud=None):
+        return Deployment(target, cloud or self.cloud(), self.tmp / f"state-{target}")
+
+    def deployed(self, target):
+        """A deployment after its first run (Terraform and Pulumi with the manual image push)."""
+        d = self.deployment(target)
+        outcome = d.deploy(self.out, image=self.image)
+        assert outcome.ok, outcome.errors
+        return d
+
+    def respec(self, edit):
+        """Edits the spec's text and applies it again into the same output folder."""
+        text = self.spec_path.read_text()
+        assert edit(text) != text, f"{edit.__name__} changed nothing"
+        self.spec_path.write_text(edit(text))
+        mlgen("apply", self.spec_path)
+        self.model = model_of(self.spec_path)
+
+
+def service_of(setup, cloud):
+    s = setup.model["service"]
+    return cloud.services[f"projects/{s['project']}/locations/{s['region']}/services/{s['name']}"]
