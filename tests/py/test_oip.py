@@ -21,7 +21,11 @@ from test_app_e2e import (
     ROWS,
     TABULAR_NAMES,
     TABULAR_ROWS,
+    App,
+    app_venv,
     assert_error,
+    build_service,
+    proba_xgboost,
     start,
     start_pipeline,
 )
@@ -380,10 +384,33 @@ def test_probabilities_are_a_classes_and_a_scores_tensor(tmp_path):
                 assert classes["data"] == want["classes"] * n
         post = lambda body: app.request("POST", "/v2/models/e2e-pipeline/infer", body)
         tensors = [{**t, "shape": [n]} for t in typed_tensors(TABULAR_ROWS)]
+        # The outputs asked for, in the order asked.
+        for wanted in (["scores"], ["scores", "classes"]):
+            asked = [{"name": name} for name in wanted]
+            status, body = post({"inputs": tensors, "outputs": asked})
+            assert status == 200, body
+            assert [o["name"] for o in body["outputs"]] == wanted
         assert_error(
             post({"inputs": tensors, "outputs": [{"name": "predictions"}]}),
             400,
             "`classes`, `scores`",
         )
+    finally:
+        app.stop()
+
+
+def test_labels_that_are_numbers_are_classes_as_text(tmp_path):
+    out_dir, model_path, (classes, proba) = build_service(
+        tmp_path, "xgboost", model='output = "proba"', train=proba_xgboost("multi:softprob")
+    )
+    app = App(out_dir, app_venv(out_dir / "app" / "requirements.txt"), model_path, tmp_path)
+    try:
+        app.wait_ready()
+        tensor = {"name": "x", "shape": list(ROWS.shape), "datatype": "FP64", "data": ROWS.tolist()}
+        status, body = app.request("POST", f"/v2/models/{MODEL}/infer", {"inputs": [tensor]})
+        assert status == 200, body
+        got = {o["name"]: o for o in body["outputs"]}
+        assert got["classes"]["data"] == [str(c) for c in classes] * len(ROWS)
+        np.testing.assert_allclose(got["scores"]["data"], proba(ROWS).ravel(), rtol=1e-5)
     finally:
         app.stop()
