@@ -86,7 +86,7 @@ fn an_unknown_key_lists_the_valid_keys_once() {
 #[test]
 fn every_missing_required_key_is_reported_at_its_table() {
     let t = with("deletion_protection = true\n", "")
-        .replace("source = \"models/iris.joblib\"\n", "")
+        .replace("framework = \"sklearn\"\n", "")
         .replace("account_id = \"iris-runtime\"\n", "");
     let ds = diagnostics(&t);
     let keys: Vec<&str> = ds.iter().map(|d| d.key.as_str()).collect();
@@ -94,7 +94,7 @@ fn every_missing_required_key_is_reported_at_its_table() {
         keys,
         [
             "service.deletion_protection",
-            "model.source",
+            "model.framework",
             "service_account.account_id"
         ]
     );
@@ -108,7 +108,7 @@ fn every_missing_required_key_is_reported_at_its_table() {
         "service",
         "true or false",
     );
-    expect(&t, "model.source", "model", "text in quotes");
+    expect(&t, "model.framework", "model", "`custom`");
 }
 
 #[test]
@@ -874,7 +874,10 @@ fn only_a_custom_handler_may_go_without_features() {
 
 #[test]
 fn included_files_are_relative_paths_inside_the_spec_folder() {
-    let t = |include: &str| with("port = 8080", &format!("port = 8080\ninclude = {include}"));
+    let t = |include: &str| {
+        custom("serve.py:Model")
+            .replace("port = 8080", &format!("port = 8080\ninclude = {include}"))
+    };
     assert_eq!(diagnostics(&t(r#"["tokenizer/", "labels.json"]"#)), vec![]);
     expect(
         &t(r#"["../secrets.json"]"#),
@@ -1137,4 +1140,121 @@ fn output_takes_predict_or_proba() {
     expect(&t, "model.output", "\"probability\"", "`proba`");
     let ok = with("\"petal_width\"]", "\"petal_width\"]\noutput = \"proba\"");
     assert!(diagnostics(&ok).is_empty(), "{:#?}", diagnostics(&ok));
+}
+
+#[test]
+fn only_a_custom_handler_may_go_without_a_source() {
+    let no_source = |text: &str| text.replace("source = \"models/iris.joblib\"\n", "");
+    assert_eq!(diagnostics(&no_source(&custom("serve.py:Model"))), vec![]);
+    expect(
+        &no_source(BASE),
+        "model.source",
+        "sklearn",
+        "only a custom handler",
+    );
+    assert_eq!(diagnostics(&no_source(BASE)).len(), 1);
+}
+
+#[test]
+fn only_a_custom_handler_includes_files() {
+    let t = with("port = 8080", "port = 8080\ninclude = [\"labels.json\"]");
+    expect(
+        &t,
+        "container.include",
+        "labels.json",
+        "framework = \"custom\"",
+    );
+    assert_eq!(diagnostics(&t).len(), 1);
+}
+
+#[test]
+fn the_handler_and_what_it_includes_are_looked_for_beside_the_spec() {
+    let text = custom("src/serve.py:Model").replace(
+        "port = 8080",
+        "port = 8080\ninclude = [\"tokenizer/\", \"labels.json\"]",
+    );
+    let spec = load::parse(&file(&text)).unwrap();
+    let checked = validate::validate(&spec).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let at = |path: &str| dir.path().join(path);
+    std::fs::create_dir_all(at("models")).unwrap();
+    std::fs::write(at("models/iris.joblib"), "model").unwrap();
+    // (key, what the span covers, message and help)
+    let problems = || -> Vec<(String, String, String)> {
+        validate::check_files(&spec, &checked, dir.path())
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| {
+                let said = format!("{} {}", d.message, d.help.unwrap_or_default());
+                (d.key, text[d.span].to_string(), said)
+            })
+            .collect()
+    };
+    let found = problems();
+    let located: Vec<(&str, &str)> = found
+        .iter()
+        .map(|(k, at, _)| (k.as_str(), at.as_str()))
+        .collect();
+    assert_eq!(
+        located,
+        [
+            ("model.handler", "\"src/serve.py:Model\""),
+            ("container.include", "\"tokenizer/\""),
+            ("container.include", "\"labels.json\""),
+        ]
+    );
+    assert!(
+        found
+            .iter()
+            .all(|(.., said)| said.contains("does not exist")),
+        "{found:#?}"
+    );
+
+    // A folder where a file is named, and a file where a folder is.
+    std::fs::create_dir_all(at("src")).unwrap();
+    std::fs::write(at("src/serve.py"), "class Model: ...").unwrap();
+    std::fs::write(at("tokenizer"), "a file").unwrap();
+    std::fs::create_dir(at("labels.json")).unwrap();
+    let found = problems();
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert!(
+        found[0].2.contains("is not a folder") && found[0].2.contains("without the trailing `/`")
+    );
+    assert!(found[1].2.contains("is not a file") && found[1].2.contains("end it with `/`"));
+
+    std::fs::remove_file(at("tokenizer")).unwrap();
+    std::fs::create_dir(at("tokenizer")).unwrap();
+    std::fs::remove_dir(at("labels.json")).unwrap();
+    std::fs::write(at("labels.json"), "[]").unwrap();
+    assert_eq!(problems(), vec![]);
+}
+
+#[test]
+fn a_custom_handler_takes_text_features_but_no_input_or_output() {
+    let text = custom("serve.py:Model").replace(
+        "\"petal_width\"]",
+        "{ name = \"plan\", type = \"category\", values = [\"a\"] }, { name = \"note\", type = \"string\" }]",
+    );
+    assert_eq!(diagnostics(&text), vec![]);
+    let input = text.replace(
+        "handler = \"serve.py:Model\"",
+        "handler = \"serve.py:Model\"\ninput = \"dataframe\"",
+    );
+    expect(
+        &input,
+        "model.input",
+        "dataframe",
+        "typed as its features say",
+    );
+    assert_eq!(diagnostics(&input).len(), 1);
+    let proba = text.replace(
+        "handler = \"serve.py:Model\"",
+        "handler = \"serve.py:Model\"\noutput = \"proba\"",
+    );
+    expect(&proba, "model.output", "custom", "\"classes\"");
+    // A custom model on a GPU may use it through its own packages: no CPU-only warning.
+    let gpu = on_gpu(&custom("serve.py:Model"));
+    let keys: Vec<String> = warnings(&gpu).into_iter().map(|w| w.key).collect();
+    assert_eq!(keys, ["resources.gpu"]);
 }

@@ -35,7 +35,7 @@ pub use scaling::Scaling;
 pub use service::{Label, Service};
 pub use serving::Serving;
 pub use source::{
-    Feature, GCS_MOUNT_PATH, Handler, IMAGE_HANDLER_DIR, IMAGE_MODEL_DIR, Model, Volume,
+    Feature, GCS_MOUNT_PATH, Handler, IMAGE_HANDLER_DIR, IMAGE_MODEL_DIR, Model, ModelFile, Volume,
 };
 
 use crate::spec::Spec;

@@ -121,9 +121,11 @@ pub struct ModelSpec {
     /// The library that loads and runs the model.
     #[schemars(with = "Framework")]
     pub framework: Spanned<Framework>,
-    /// A path relative to the spec's folder, or `gs://bucket/object`.
-    #[schemars(with = "String")]
-    pub source: Spanned<String>,
+    /// A path relative to the spec's folder, or `gs://bucket/object`. Only a custom
+    /// handler may go without one: its `load` then gets `None`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub source: Option<Spanned<String>>,
     /// Input columns, in the order the model expects them: a name (a number), or a table
     /// `{ name, type, values }` for another type. A custom handler without them receives
     /// each instance as the request sent it.

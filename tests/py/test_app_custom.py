@@ -25,7 +25,7 @@ deletion_protection = false
 [model]
 framework = "custom"
 handler = "{handler}"
-source = "models/model.joblib"
+{source}
 {features}
 
 [container]
@@ -56,17 +56,24 @@ TEXTS = [
 LABELS = ["good", "bad", "good", "bad"]
 
 
-def start(tmp_path, handler_source, train=None, features="", include="[]", files=None):
+def start(
+    tmp_path, handler_source, train=None, features="", include="[]", files=None, source=True
+):
     """Renders a custom service whose handler file is `handler_source` (with `files` beside
     it), writes its model with `train(path)` and starts its app, not yet ready; returns the
-    app and what `train` returned."""
+    app and what `train` returned. Without `source`, the spec names no model file."""
     folder = tmp_path / "custom"
     (folder / "models").mkdir(parents=True)
     (folder / "serve.py").write_text(textwrap.dedent(handler_source))
     for path, text in (files or {}).items():
         (folder / path).parent.mkdir(parents=True, exist_ok=True)
         (folder / path).write_text(text)
-    text = SPEC.format(handler="serve.py:Model", features=features, include=include)
+    text = SPEC.format(
+        handler="serve.py:Model",
+        source='source = "models/model.joblib"' if source else "",
+        features=features,
+        include=include,
+    )
     _, out_dir = render_spec_text(tmp_path, text, name="custom")
     model_path = folder / "models" / "model.joblib"
     reference = train(model_path) if train else None
@@ -74,7 +81,8 @@ def start(tmp_path, handler_source, train=None, features="", include="[]", files
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(e2e, "RUN_ENV", {**e2e.RUN_ENV, "MLGEN_HANDLER_DIR": str(folder)})
         venv = app_venv(out_dir / "app" / "requirements.txt")
-        return App(out_dir, venv, model_path, tmp_path), reference
+        # An empty MLGEN_MODEL_PATH leaves the spec's path (None without a source).
+        return App(out_dir, venv, model_path if source else "", tmp_path), reference
 
 
 def train_text(path):
@@ -315,7 +323,7 @@ def test_a_handler_that_is_not_batchable_gets_a_call_per_request(tmp_path):
     ("handler", "reason"),
     [
         (
-            "class Model:\n    def load(self, path):\n        open(path)\n",
+            "class Model:\n    def load(self, path):\n        open('/nonexistent/weights.bin')\n",
             "FileNotFoundError",
         ),
         ("class Other:\n    pass\n", "has no class Model"),
@@ -393,5 +401,22 @@ def test_typed_features_reach_the_handler_with_their_types(tmp_path):
             "n": ["int", 3], "x": ["float", 2.0], "flag": ["bool", True],
             "note": ["str", "hi"], "plan": ["str", "pro"],
         }
+    finally:
+        app.stop()
+
+
+def test_a_handler_without_a_source_loads_from_none(tmp_path):
+    handler = """
+        class Model:
+            def load(self, path):
+                self.path = path
+
+            def predict(self, instances):
+                return [repr(self.path)] * len(instances)
+    """
+    app, _ = start(tmp_path, handler, source=False)
+    try:
+        app.wait_ready()
+        assert app.predict(["a", "b"]) == (200, {"predictions": ["None", "None"]})
     finally:
         app.stop()

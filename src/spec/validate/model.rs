@@ -4,9 +4,11 @@ use std::collections::BTreeSet;
 use std::ops::Range;
 use std::path::Path;
 
+use toml::Spanned;
+
 use super::ids::{is_bucket, is_feature_char, is_safe_path};
 use super::resources::zonal_redundancy;
-use super::{Checker, ModelSource};
+use super::{Checker, ModelSource, not_beside};
 use crate::cost::pricing;
 use crate::platform::Generation;
 use crate::platform::GpuType;
@@ -33,10 +35,17 @@ const APP_MODULES: &[&str] = &[
 ];
 
 /// Checks the table; the source comes back parsed when it is valid.
+/// The source is None where it is invalid, or absent (which only a custom handler may be).
 pub(super) fn check(c: &mut Checker, m: &ModelSpec) -> Option<ModelSource> {
-    let source = parse_source(c, m);
-    if source.is_some() {
-        check_extension(c, m);
+    let source = match &m.source {
+        Some(src) => parse_source(c, src),
+        None => {
+            require_source(c, m);
+            None
+        }
+    };
+    if let (Some(_), Some(src)) = (&source, &m.source) {
+        check_extension(c, *m.framework.get_ref(), src);
     }
     check_handler(c, m);
     // A custom handler may take the request's instances as they come.
@@ -46,6 +55,19 @@ pub(super) fn check(c: &mut Checker, m: &ModelSpec) -> Option<ModelSource> {
     check_input(c, m);
     check_output(c, m);
     source
+}
+
+/// Every model but a custom handler's is read from its `source`.
+fn require_source(c: &mut Checker, m: &ModelSpec) {
+    let framework = *m.framework.get_ref();
+    if framework != Framework::Custom {
+        c.err(
+            "model.source",
+            m.framework.span(),
+            format!("a {} model needs a `source`", framework.as_str()),
+            "add `source = \"models/model.joblib\"` (a path relative to the spec's folder) or `source = \"gs://bucket/path/model.joblib\"`; only a custom handler may go without",
+        );
+    }
 }
 
 /// `handler = "FILE.py:CLASS"` goes with `framework = "custom"`, and only with it.
@@ -183,11 +205,16 @@ pub(super) fn check_source_fits(
     {
         c.err(
             "model.source",
-            m.source.span(),
+            source_span(m),
             "a Cloud Storage model needs the gen2 environment, which needs at least 1 CPU".into(),
             "set `cpu = 1` or more, or bake the model into the image with a local path",
         );
     }
+}
+
+/// Where `source` is written; the checks of a parsed source run only where it is.
+fn source_span(m: &ModelSpec) -> Range<usize> {
+    m.source.as_ref().map_or(m.framework.span(), Spanned::span)
 }
 
 /// The image build copies a local model from beside the spec: it must be there, or the
@@ -201,18 +228,28 @@ pub(super) fn check_local_file(
     let ModelSource::Local { path } = source else {
         return;
     };
-    let file = spec_dir.join(path);
-    if !file.is_file() {
-        let found = if file.exists() {
-            "is not a file"
-        } else {
-            "does not exist"
-        };
+    if let Some(found) = not_beside(spec_dir, path, false) {
         c.err(
             "model.source",
-            m.source.span(),
-            format!("the model file {} {found}", file.display()),
+            source_span(m),
+            format!("the model file {} {found}", spec_dir.join(path).display()),
             "put the model there (the path is relative to the spec's folder, which the image build copies it from), or point `source` at it",
+        );
+    }
+}
+
+/// The image build copies the handler's file from beside the spec too.
+pub(super) fn check_handler_file(c: &mut Checker, m: &ModelSpec, spec_dir: &Path) {
+    let Some(handler) = &m.handler else { return };
+    let Ok((file, _)) = parse_handler(handler.get_ref()) else {
+        return;
+    };
+    if let Some(found) = not_beside(spec_dir, file, false) {
+        c.err(
+            "model.handler",
+            handler.span(),
+            format!("the handler file {} {found}", spec_dir.join(file).display()),
+            "put the handler's Python file there (the path is relative to the spec's folder, which the image build copies it from), or point `handler` at it",
         );
     }
 }
@@ -278,8 +315,8 @@ fn gpu_hourly_usd(gpu: &GpuType, region: &str, zonal_redundancy: bool) -> Option
     Some(per_second * 3600.0)
 }
 
-fn parse_source(c: &mut Checker, m: &ModelSpec) -> Option<ModelSource> {
-    let src = m.source.get_ref();
+fn parse_source(c: &mut Checker, source: &Spanned<String>) -> Option<ModelSource> {
+    let src = source.get_ref();
     let (message, help) = if let Some(rest) = src.strip_prefix("gs://") {
         match rest.split_once('/') {
             Some((bucket, object))
@@ -310,13 +347,12 @@ fn parse_source(c: &mut Checker, m: &ModelSpec) -> Option<ModelSource> {
             path: src.to_string(),
         });
     };
-    c.err("model.source", m.source.span(), message, help);
+    c.err("model.source", source.span(), message, help);
     None
 }
 
-fn check_extension(c: &mut Checker, m: &ModelSpec) {
-    let src = m.source.get_ref();
-    let framework = *m.framework.get_ref();
+fn check_extension(c: &mut Checker, framework: Framework, source: &Spanned<String>) {
+    let src = source.get_ref();
     let exts: &[&str] = match framework {
         Framework::Sklearn => &["joblib", "pkl", "pickle"],
         Framework::Xgboost => &["json", "ubj"],
@@ -330,7 +366,7 @@ fn check_extension(c: &mut Checker, m: &ModelSpec) {
         let listed: Vec<String> = exts.iter().map(|e| format!("`.{e}`")).collect();
         c.err(
             "model.source",
-            m.source.span(),
+            source.span(),
             format!(
                 "`{src}` does not look like a {} model file",
                 framework.as_str()
