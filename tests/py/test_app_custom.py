@@ -326,6 +326,10 @@ def test_a_handler_that_is_not_batchable_gets_a_call_per_request(tmp_path):
             "class Model:\n    def load(self, path):\n        open('/nonexistent/weights.bin')\n",
             "FileNotFoundError",
         ),
+        (
+            "class Model:\n    def load(self, path):\n        pass\n",
+            "has no attribute 'predict'",
+        ),
         ("class Other:\n    pass\n", "has no class Model"),
         ("import not_installed_anywhere\n", "No module named 'not_installed_anywhere'"),
     ],

@@ -24,12 +24,12 @@ def load(path, device):
     try:
         model = instantiate()
         model.load(path)
-    except Exception as e:  # whatever the handler raises, it did not load
+        return predictor(model)
+    except Exception as e:  # whatever the handler raises or lacks, it did not load
         raise LoadFailed(
             f"the handler {HANDLER['file']}:{HANDLER['class']} did not load: "
             f"{type(e).__name__}: {e}"
         ) from e
-    return predictor(model)
 
 
 def instantiate():
