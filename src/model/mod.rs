@@ -13,6 +13,7 @@ mod container;
 mod env;
 mod iam;
 mod image;
+mod monitoring;
 mod probes;
 mod python;
 mod scaling;
@@ -29,6 +30,9 @@ pub use container::{Container, Gpu};
 pub use env::{EnvVar, SecretEnv};
 pub use iam::{IamGrant, IamTarget, Principal, run_service_agent};
 pub use image::{Build, Image, Repository};
+pub use monitoring::{
+    AlertPolicy, Channel, Chart, Condition, Dashboard, Monitoring, Series, UptimeCheck, metrics,
+};
 pub use probes::{LIVE_PATH, Probe, ProbeSetting, Probes, READY_PATH};
 pub use python::{Python, package_name};
 pub use scaling::Scaling;
@@ -68,6 +72,8 @@ pub struct Deployment {
     pub build: Build,
     /// What the cost estimate `plan` prints depends on.
     pub cost: crate::cost::Inputs,
+    /// Alert policies, channels, uptime check and dashboard; only with `[monitoring]`.
+    pub monitoring: Option<Monitoring>,
 }
 
 /// Builds the deployment from a validated spec. `out_dir` is the output folder relative to
@@ -98,12 +104,23 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         &model.serve_framework,
         spec.cost.mean_request_ms.as_ref().map(|m| *m.get_ref()),
     );
+    let probes = Probes::on_port(container.port);
+    let monitoring = monitoring::resolve(
+        spec.monitoring.as_ref(),
+        &monitoring::Inputs {
+            service: &service,
+            scaling: &scaling,
+            probes: &probes,
+            gpu,
+        },
+    );
     Deployment {
         spec_name: spec_name.to_string(),
         apis: apis(
             repository.is_some(),
             !secrets.is_empty(),
             !volumes.is_empty(),
+            monitoring.is_some(),
         ),
         image,
         repository,
@@ -112,7 +129,7 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         env: env::plain(spec),
         secrets,
         volumes,
-        probes: Probes::on_port(container.port),
+        probes,
         iam,
         python: python::resolve(&spec.container, &model, gpu),
         serving: serving::resolve(&spec.serving, checked, &model.serve_framework, gpu),
@@ -121,11 +138,12 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         service,
         build: Build::new(out_dir),
         cost,
+        monitoring,
     }
 }
 
 /// The APIs the deployment calls, sorted.
-fn apis(image_built_here: bool, secrets: bool, volumes: bool) -> Vec<String> {
+fn apis(image_built_here: bool, secrets: bool, volumes: bool, monitoring: bool) -> Vec<String> {
     let mut apis: BTreeSet<&str> = ["run.googleapis.com", "iam.googleapis.com"].into();
     if image_built_here {
         // The image is built with Cloud Build and pushed to Artifact Registry.
@@ -139,6 +157,9 @@ fn apis(image_built_here: bool, secrets: bool, volumes: bool) -> Vec<String> {
     }
     if volumes {
         apis.insert("storage.googleapis.com");
+    }
+    if monitoring {
+        apis.insert("monitoring.googleapis.com");
     }
     apis.into_iter().map(str::to_string).collect()
 }
@@ -203,11 +224,11 @@ mod tests {
     #[test]
     fn apis_follow_what_the_deployment_uses() {
         assert_eq!(
-            apis(false, false, false),
+            apis(false, false, false, false),
             ["iam.googleapis.com", "run.googleapis.com"]
         );
-        let all = apis(true, true, true);
-        assert_eq!(all.len(), 6);
+        let all = apis(true, true, true, true);
+        assert_eq!(all.len(), 7);
         assert!(all.is_sorted());
     }
 

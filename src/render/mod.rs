@@ -3,6 +3,7 @@
 pub mod docker;
 pub mod escape;
 pub mod gcloud;
+pub mod monitoring;
 pub mod pulumi;
 pub mod terraform;
 
@@ -36,6 +37,7 @@ pub fn render(d: &Deployment) -> Result<Tree, Error> {
     pulumi::render(d, &mut tree)?;
     terraform::render(d, &mut tree)?;
     gcloud::render(d, &mut tree)?;
+    monitoring::render(d, &mut tree)?;
     // The cost estimate's inputs, so `plan` can show what a spec change does to the cost.
     tree.add(crate::cost::FILE, &d.cost.to_json());
     Ok(tree)

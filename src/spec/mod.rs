@@ -62,6 +62,9 @@ pub struct Spec {
     /// Inputs of the cost estimate `mlgen plan` prints.
     #[serde(default)]
     pub cost: CostSpec,
+    /// Alert policies, an uptime check and a dashboard in Cloud Monitoring; none without it.
+    #[serde(default)]
+    pub monitoring: Option<MonitoringSpec>,
     /// Where each table sits in the text, filled in by [`load::parse`].
     #[serde(skip)]
     #[schemars(skip)]
@@ -504,6 +507,32 @@ pub struct CostSpec {
     #[serde(default)]
     #[schemars(with = "Option<f64>")]
     pub mean_request_ms: Option<Spanned<f64>>,
+}
+
+/// Alert policies, an uptime check and a dashboard in Cloud Monitoring.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct MonitoringSpec {
+    /// Where alerts are sent, e.g. `email:oncall@example.com`.
+    #[schemars(with = "Vec<String>")]
+    pub notify: Vec<Spanned<String>>,
+    /// Alert when the 99th percentile request latency stays above this many milliseconds;
+    /// by default half the request timeout.
+    #[schemars(with = "Option<i64>")]
+    pub p99_ms: Option<Spanned<i64>>,
+    /// Alert when the share of requests answered with a 5xx status stays above this (0-1).
+    #[schemars(with = "f64")]
+    pub error_rate: Spanned<f64>,
+}
+
+impl Default for MonitoringSpec {
+    fn default() -> Self {
+        MonitoringSpec {
+            notify: Vec::new(),
+            p99_ms: None,
+            error_rate: unset(0.01),
+        }
+    }
 }
 
 /// A Secret Manager reference: never a value.

@@ -198,3 +198,4 @@ after_service = [
 pulumi.export("uri", service.uri)
 pulumi.export("runtime_account", runtime_account.email)
 pulumi.export("image", IMAGE)
+{%- include "pulumi/_monitoring.py" %}

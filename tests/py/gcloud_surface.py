@@ -66,6 +66,23 @@ COMMANDS = [
     "storage managed-folders remove-iam-policy-binding",
 ]
 
+# The commands of monitoring.sh ([monitoring]). Alert policies have only an alpha command and
+# notification channels a beta one; the track is the path's first word.
+MONITORING_COMMANDS = [
+    "alpha monitoring policies create",
+    "alpha monitoring policies list",
+    "alpha monitoring policies update",
+    "beta monitoring channels create",
+    "beta monitoring channels list",
+    "beta monitoring channels update",
+    "monitoring dashboards create",
+    "monitoring dashboards list",
+    "monitoring dashboards update",
+    "monitoring uptime create",
+    "monitoring uptime list-configs",
+    "monitoring uptime update",
+]
+
 
 def default_sdk():
     try:
@@ -201,7 +218,7 @@ def extract(top):
     from googlecloudsdk.command_lib.run import volumes
 
     surface = {"commands": {}, "subcommands": {}}
-    for path in COMMANDS:
+    for path in COMMANDS + MONITORING_COMMANDS:
         words = path.split()
         track = base.ReleaseTrack.BETA if words[0] == "beta" else base.ReleaseTrack.GA
         for i in range(len(words)):

@@ -22,8 +22,11 @@ def generated(tmp_path, example):
 
 
 def test_files(generated):
-    _, tf = generated
-    assert sorted(p.name for p in tf.iterdir()) == ["main.tf", "outputs.tf", "variables.tf", "versions.tf"]
+    spec, tf = generated
+    expected = ["main.tf", "outputs.tf", "variables.tf", "versions.tf"]
+    if model_of(spec)["monitoring"]:
+        expected += ["dashboard.json", "monitoring.tf"]
+    assert sorted(p.name for p in tf.iterdir()) == sorted(expected)
 
 
 def test_fmt_check(generated):

@@ -63,6 +63,14 @@ RESOURCE_TYPES = [
     "google_storage_bucket_iam_member",
 ]
 
+# The resource types of monitoring.tf ([monitoring]), kept as their own list.
+MONITORING_RESOURCE_TYPES = [
+    "google_monitoring_alert_policy",
+    "google_monitoring_dashboard",
+    "google_monitoring_notification_channel",
+    "google_monitoring_uptime_check_config",
+]
+
 PREFIX = "@cdktf/provider-google."
 OVERLAY = Path(__file__).with_name("overlay-7.5.0.json")
 
@@ -291,11 +299,14 @@ def main():
         "provider": {"source": "hashicorp/google", "version": PROVIDER_VERSION},
         "meta_arguments": ["count", "depends_on", "for_each", "lifecycle", "provider"],
         "provider_block": provider_schema(assembly["types"], js),
-        "resource_types": {t: resource_schema(assembly["types"], js, t) for t in RESOURCE_TYPES},
+        "resource_types": {
+            t: resource_schema(assembly["types"], js, t)
+            for t in sorted(RESOURCE_TYPES + MONITORING_RESOURCE_TYPES)
+        },
     }
     schema = apply_overlay(schema, overlay)
     Path(args.out).write_text(json.dumps(schema, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {args.out}: {len(RESOURCE_TYPES)} resource types from {WHEEL} {WHEEL_VERSION}, then {OVERLAY.name}")
+    print(f"wrote {args.out}: {len(schema['resource_types'])} resource types from {WHEEL} {WHEEL_VERSION}, then {OVERLAY.name}")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ retry() {
 }
 
 step "Enabling APIs in $project"
-gcloud services enable artifactregistry.googleapis.com cloudbuild.googleapis.com iam.googleapis.com run.googleapis.com --project="$project" --quiet
+gcloud services enable artifactregistry.googleapis.com cloudbuild.googleapis.com iam.googleapis.com monitoring.googleapis.com run.googleapis.com --project="$project" --quiet
 
 # What this script creates carries a mark, so that teardown.sh deletes only that.
 account_mark="Created by deploy.sh for Cloud Run service $service"

@@ -18,6 +18,7 @@ APIS = [
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
     "iam.googleapis.com",
+    "monitoring.googleapis.com",
     "run.googleapis.com",
 ]
 apis = [
@@ -142,3 +143,322 @@ after_service = [
 pulumi.export("uri", service.uri)
 pulumi.export("runtime_account", runtime_account.email)
 pulumi.export("image", IMAGE)
+
+# Cloud Monitoring: where alerts go, the alert policies, an uptime check and a dashboard.
+# Thresholds come from the spec's [monitoring] table.
+channels = [
+    gcp.monitoring.NotificationChannel(
+        "channel-email_devrel_oncall_acme_example",
+        project=PROJECT,
+        display_name="churn-demo alerts: devrel-oncall@acme.example",
+        type="email",
+        labels={
+            "email_address": "devrel-oncall@acme.example",
+        },
+        opts=pulumi.ResourceOptions(depends_on=apis),
+    ),
+]
+
+gcp.monitoring.AlertPolicy(
+    "alert-errors",
+    project=PROJECT,
+    display_name="churn-demo: 5xx responses",
+    combiner="OR",
+    notification_channels=[c.name for c in channels],
+    documentation={"content": "More than `error_rate` of the requests got a 5xx answer for 5 minutes. Check the service\'s logs and its latest revision.", "mime_type": "text/markdown"},
+    conditions=[
+        {
+            "display_name": "5xx share of requests above 0.01",
+            "condition_threshold": {
+                "filter": "metric.type=\"run.googleapis.com/request_count\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-demo\" AND metric.labels.response_code_class=\"5xx\"",
+                "denominator_filter": "metric.type=\"run.googleapis.com/request_count\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-demo\"",
+                "comparison": "COMPARISON_GT",
+                "threshold_value": 0.01,
+                "duration": "300s",
+                "aggregations": [{"alignment_period": "60s", "per_series_aligner": "ALIGN_RATE", "cross_series_reducer": "REDUCE_SUM"}],
+                "denominator_aggregations": [{"alignment_period": "60s", "per_series_aligner": "ALIGN_RATE", "cross_series_reducer": "REDUCE_SUM"}],
+                "trigger": {"count": 1},
+            },
+        }
+    ],
+    opts=pulumi.ResourceOptions(depends_on=apis),
+)
+
+gcp.monitoring.AlertPolicy(
+    "alert-latency",
+    project=PROJECT,
+    display_name="churn-demo: request latency",
+    combiner="OR",
+    notification_channels=[c.name for c in channels],
+    documentation={"content": "The slowest 1% of requests took longer than `p99_ms` for 5 minutes. Check CPU and memory on the dashboard, and the request timeout.", "mime_type": "text/markdown"},
+    conditions=[
+        {
+            "display_name": "p99 request latency above 2000 ms",
+            "condition_threshold": {
+                "filter": "metric.type=\"run.googleapis.com/request_latencies\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-demo\"",
+                "comparison": "COMPARISON_GT",
+                "threshold_value": 2000,
+                "duration": "300s",
+                "aggregations": [{"alignment_period": "60s", "per_series_aligner": "ALIGN_DELTA", "cross_series_reducer": "REDUCE_PERCENTILE_99"}],
+                "trigger": {"count": 1},
+            },
+        }
+    ],
+    opts=pulumi.ResourceOptions(depends_on=apis),
+)
+
+gcp.monitoring.AlertPolicy(
+    "alert-saturation",
+    project=PROJECT,
+    display_name="churn-demo: instances at the maximum",
+    combiner="OR",
+    notification_channels=[c.name for c in channels],
+    documentation={"content": "The service ran at `max_instances` for 5 minutes: requests beyond its capacity wait or fail. Raise `max_instances` or `concurrency`.", "mime_type": "text/markdown"},
+    conditions=[
+        {
+            "display_name": "instance count at max_instances (4)",
+            "condition_threshold": {
+                "filter": "metric.type=\"run.googleapis.com/container/instance_count\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-demo\"",
+                "comparison": "COMPARISON_GE",
+                "threshold_value": 4,
+                "duration": "300s",
+                "aggregations": [{"alignment_period": "60s", "per_series_aligner": "ALIGN_MAX", "cross_series_reducer": "REDUCE_SUM"}],
+                "trigger": {"count": 1},
+            },
+        }
+    ],
+    opts=pulumi.ResourceOptions(depends_on=apis),
+)
+
+gcp.monitoring.AlertPolicy(
+    "alert-startup",
+    project=PROJECT,
+    display_name="churn-demo: slow container startup",
+    combiner="OR",
+    notification_channels=[c.name for c in channels],
+    documentation={"content": "New instances took more than half the time the startup probe allows to become ready. Check the model\'s size and load time.", "mime_type": "text/markdown"},
+    conditions=[
+        {
+            "display_name": "p99 container startup above 120000 ms",
+            "condition_threshold": {
+                "filter": "metric.type=\"run.googleapis.com/container/startup_latencies\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-demo\"",
+                "comparison": "COMPARISON_GT",
+                "threshold_value": 120000,
+                "duration": "0s",
+                "aggregations": [{"alignment_period": "60s", "per_series_aligner": "ALIGN_DELTA", "cross_series_reducer": "REDUCE_PERCENTILE_99"}],
+                "trigger": {"count": 1},
+            },
+        }
+    ],
+    opts=pulumi.ResourceOptions(depends_on=apis),
+)
+
+gcp.monitoring.UptimeCheckConfig(
+    "uptime",
+    project=PROJECT,
+    display_name="churn-demo: uptime",
+    period="60s",
+    timeout="10s",
+    http_check={"path": "/live", "port": 443, "use_ssl": True, "validate_ssl": True},
+    monitored_resource={
+        "type": "cloud_run_revision",
+        "labels": {
+            "location": "europe-west1",
+            "project_id": "acme-demos",
+            "service_name": "churn-demo",
+        },
+    },
+    opts=pulumi.ResourceOptions(depends_on=apis),
+)
+
+# The same dashboard document the other targets create.
+gcp.monitoring.Dashboard(
+    "dashboard",
+    project=PROJECT,
+    dashboard_json=(
+        "{\n"
+        "  \"displayName\": \"churn-demo (Cloud Run)\",\n"
+        "  \"mosaicLayout\": {\n"
+        "    \"columns\": 48,\n"
+        "    \"tiles\": [\n"
+        "      {\n"
+        "        \"height\": 16,\n"
+        "        \"widget\": {\n"
+        "          \"title\": \"Requests per second by response class\",\n"
+        "          \"xyChart\": {\n"
+        "            \"dataSets\": [\n"
+        "              {\n"
+        "                \"plotType\": \"LINE\",\n"
+        "                \"timeSeriesQuery\": {\n"
+        "                  \"timeSeriesFilter\": {\n"
+        "                    \"aggregation\": {\n"
+        "                      \"alignmentPeriod\": \"60s\",\n"
+        "                      \"crossSeriesReducer\": \"REDUCE_SUM\",\n"
+        "                      \"groupByFields\": [\n"
+        "                        \"metric.label.response_code_class\"\n"
+        "                      ],\n"
+        "                      \"perSeriesAligner\": \"ALIGN_RATE\"\n"
+        "                    },\n"
+        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/request_count\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-demo\\\"\"\n"
+        "                  }\n"
+        "                }\n"
+        "              }\n"
+        "            ]\n"
+        "          }\n"
+        "        },\n"
+        "        \"width\": 24,\n"
+        "        \"xPos\": 0,\n"
+        "        \"yPos\": 0\n"
+        "      },\n"
+        "      {\n"
+        "        \"height\": 16,\n"
+        "        \"widget\": {\n"
+        "          \"title\": \"Request latency p50 and p99 (ms)\",\n"
+        "          \"xyChart\": {\n"
+        "            \"dataSets\": [\n"
+        "              {\n"
+        "                \"plotType\": \"LINE\",\n"
+        "                \"timeSeriesQuery\": {\n"
+        "                  \"timeSeriesFilter\": {\n"
+        "                    \"aggregation\": {\n"
+        "                      \"alignmentPeriod\": \"60s\",\n"
+        "                      \"crossSeriesReducer\": \"REDUCE_PERCENTILE_50\",\n"
+        "                      \"perSeriesAligner\": \"ALIGN_DELTA\"\n"
+        "                    },\n"
+        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/request_latencies\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-demo\\\"\"\n"
+        "                  }\n"
+        "                }\n"
+        "              },\n"
+        "              {\n"
+        "                \"plotType\": \"LINE\",\n"
+        "                \"timeSeriesQuery\": {\n"
+        "                  \"timeSeriesFilter\": {\n"
+        "                    \"aggregation\": {\n"
+        "                      \"alignmentPeriod\": \"60s\",\n"
+        "                      \"crossSeriesReducer\": \"REDUCE_PERCENTILE_99\",\n"
+        "                      \"perSeriesAligner\": \"ALIGN_DELTA\"\n"
+        "                    },\n"
+        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/request_latencies\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-demo\\\"\"\n"
+        "                  }\n"
+        "                }\n"
+        "              }\n"
+        "            ]\n"
+        "          }\n"
+        "        },\n"
+        "        \"width\": 24,\n"
+        "        \"xPos\": 24,\n"
+        "        \"yPos\": 0\n"
+        "      },\n"
+        "      {\n"
+        "        \"height\": 16,\n"
+        "        \"widget\": {\n"
+        "          \"title\": \"Instances by state\",\n"
+        "          \"xyChart\": {\n"
+        "            \"dataSets\": [\n"
+        "              {\n"
+        "                \"plotType\": \"LINE\",\n"
+        "                \"timeSeriesQuery\": {\n"
+        "                  \"timeSeriesFilter\": {\n"
+        "                    \"aggregation\": {\n"
+        "                      \"alignmentPeriod\": \"60s\",\n"
+        "                      \"crossSeriesReducer\": \"REDUCE_SUM\",\n"
+        "                      \"groupByFields\": [\n"
+        "                        \"metric.label.state\"\n"
+        "                      ],\n"
+        "                      \"perSeriesAligner\": \"ALIGN_MAX\"\n"
+        "                    },\n"
+        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/container/instance_count\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-demo\\\"\"\n"
+        "                  }\n"
+        "                }\n"
+        "              }\n"
+        "            ]\n"
+        "          }\n"
+        "        },\n"
+        "        \"width\": 24,\n"
+        "        \"xPos\": 0,\n"
+        "        \"yPos\": 16\n"
+        "      },\n"
+        "      {\n"
+        "        \"height\": 16,\n"
+        "        \"widget\": {\n"
+        "          \"title\": \"CPU utilisation p99\",\n"
+        "          \"xyChart\": {\n"
+        "            \"dataSets\": [\n"
+        "              {\n"
+        "                \"plotType\": \"LINE\",\n"
+        "                \"timeSeriesQuery\": {\n"
+        "                  \"timeSeriesFilter\": {\n"
+        "                    \"aggregation\": {\n"
+        "                      \"alignmentPeriod\": \"60s\",\n"
+        "                      \"crossSeriesReducer\": \"REDUCE_PERCENTILE_99\",\n"
+        "                      \"perSeriesAligner\": \"ALIGN_DELTA\"\n"
+        "                    },\n"
+        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/container/cpu/utilizations\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-demo\\\"\"\n"
+        "                  }\n"
+        "                }\n"
+        "              }\n"
+        "            ]\n"
+        "          }\n"
+        "        },\n"
+        "        \"width\": 24,\n"
+        "        \"xPos\": 24,\n"
+        "        \"yPos\": 16\n"
+        "      },\n"
+        "      {\n"
+        "        \"height\": 16,\n"
+        "        \"widget\": {\n"
+        "          \"title\": \"Memory utilisation p99\",\n"
+        "          \"xyChart\": {\n"
+        "            \"dataSets\": [\n"
+        "              {\n"
+        "                \"plotType\": \"LINE\",\n"
+        "                \"timeSeriesQuery\": {\n"
+        "                  \"timeSeriesFilter\": {\n"
+        "                    \"aggregation\": {\n"
+        "                      \"alignmentPeriod\": \"60s\",\n"
+        "                      \"crossSeriesReducer\": \"REDUCE_PERCENTILE_99\",\n"
+        "                      \"perSeriesAligner\": \"ALIGN_DELTA\"\n"
+        "                    },\n"
+        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/container/memory/utilizations\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-demo\\\"\"\n"
+        "                  }\n"
+        "                }\n"
+        "              }\n"
+        "            ]\n"
+        "          }\n"
+        "        },\n"
+        "        \"width\": 24,\n"
+        "        \"xPos\": 0,\n"
+        "        \"yPos\": 32\n"
+        "      },\n"
+        "      {\n"
+        "        \"height\": 16,\n"
+        "        \"widget\": {\n"
+        "          \"title\": \"Container startup latency p99 (ms)\",\n"
+        "          \"xyChart\": {\n"
+        "            \"dataSets\": [\n"
+        "              {\n"
+        "                \"plotType\": \"LINE\",\n"
+        "                \"timeSeriesQuery\": {\n"
+        "                  \"timeSeriesFilter\": {\n"
+        "                    \"aggregation\": {\n"
+        "                      \"alignmentPeriod\": \"60s\",\n"
+        "                      \"crossSeriesReducer\": \"REDUCE_PERCENTILE_99\",\n"
+        "                      \"perSeriesAligner\": \"ALIGN_DELTA\"\n"
+        "                    },\n"
+        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/container/startup_latencies\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-demo\\\"\"\n"
+        "                  }\n"
+        "                }\n"
+        "              }\n"
+        "            ]\n"
+        "          }\n"
+        "        },\n"
+        "        \"width\": 24,\n"
+        "        \"xPos\": 24,\n"
+        "        \"yPos\": 32\n"
+        "      }\n"
+        "    ]\n"
+        "  }\n"
+        "}\n"
+    ),
+    opts=pulumi.ResourceOptions(depends_on=apis),
+)

@@ -21,6 +21,7 @@ mod env;
 mod ids;
 mod image;
 mod model;
+mod monitoring;
 mod quantities;
 mod resources;
 mod scaling;
@@ -129,6 +130,7 @@ pub fn validate(spec: &Spec) -> Result<Checked, Vec<Diagnostic>> {
     env::check(&mut c, spec);
     serving::check(&mut c, spec, source.as_ref());
     cost::check(&mut c, &spec.cost);
+    monitoring::check(&mut c, spec.monitoring.as_ref(), timeout_s);
     if let Some(gpu) = sized.gpu {
         resources::warn_gpu_quota(&mut c, spec, gpu);
         model::warn_cpu_only_on_gpu(&mut c, spec, gpu);
