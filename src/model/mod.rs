@@ -43,7 +43,9 @@ pub use python::{Python, package_name};
 pub use scaling::Scaling;
 pub use service::{Label, Service};
 pub use serving::Serving;
-pub use source::{Feature, GCS_MOUNT_PATH, IMAGE_MODEL_DIR, Model, Volume};
+pub use source::{
+    Feature, GCS_MOUNT_PATH, Handler, IMAGE_HANDLER_DIR, IMAGE_MODEL_DIR, Model, ModelFile, Volume,
+};
 
 use crate::spec::Spec;
 use crate::spec::validate::Checked;

@@ -78,6 +78,10 @@ const APP: &[(&str, &str)] = &[
         "protocols/vertex.py",
         include_str!("../../templates/app/protocols/vertex.py"),
     ),
+    (
+        "protocols/oip.py",
+        include_str!("../../templates/app/protocols/oip.py"),
+    ),
 ];
 
 /// One module per framework the app serves with (the model's `serve_framework`).
@@ -97,6 +101,10 @@ const FRAMEWORKS: &[(&str, &str)] = &[
     (
         "frameworks/onnx.py",
         include_str!("../../templates/app/frameworks/onnx.py"),
+    ),
+    (
+        "frameworks/custom.py",
+        include_str!("../../templates/app/frameworks/custom.py"),
     ),
 ];
 

@@ -105,6 +105,8 @@ pub enum Framework {
     Xgboost,
     Lightgbm,
     Onnx,
+    // The service's own Python class (`handler`) loads and runs the model.
+    Custom,
 }
 
 impl Framework {
@@ -114,6 +116,7 @@ impl Framework {
             Framework::Xgboost => "xgboost",
             Framework::Lightgbm => "lightgbm",
             Framework::Onnx => "onnx",
+            Framework::Custom => "custom",
         }
     }
 }
@@ -124,11 +127,15 @@ pub struct ModelSpec {
     /// The library that loads and runs the model.
     #[schemars(with = "Framework")]
     pub framework: Spanned<Framework>,
-    /// A path relative to the spec's folder, or `gs://bucket/object`.
-    #[schemars(with = "String")]
-    pub source: Spanned<String>,
+    /// A path relative to the spec's folder, or `gs://bucket/object`. Only a custom
+    /// handler may go without one: its `load` then gets `None`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub source: Option<Spanned<String>>,
     /// Input columns, in the order the model expects them: a name (a number), or a table
-    /// `{ name, type, values }` for another type.
+    /// `{ name, type, values }` for another type. A custom handler without them receives
+    /// each instance as the request sent it.
+    #[serde(default = "no_features")]
     #[schemars(with = "Vec<FeatureSpec>")]
     pub features: Spanned<Vec<Spanned<FeatureSpec>>>,
     /// What the model is called with: `matrix` (a float array in feature order) or
@@ -141,6 +148,15 @@ pub struct ModelSpec {
     /// classifier's `{"classes": [...], "scores": [...]}`).
     #[serde(default)]
     pub output: ModelOutput,
+    /// `framework = "custom"` only: `FILE.py:CLASS`, a Python file beside the spec and the
+    /// class in it that loads the model and predicts.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub handler: Option<Spanned<String>>,
+}
+
+fn no_features() -> Spanned<Vec<Spanned<FeatureSpec>>> {
+    unset(Vec::new())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
@@ -307,6 +323,10 @@ pub struct ContainerSpec {
     /// Overrides the pinned base image; must carry a tag or digest.
     #[schemars(with = "Option<String>")]
     pub base_image: Option<Spanned<String>>,
+    /// Files and folders (ending in `/`) beside the spec that a custom handler reads,
+    /// copied into the image next to it.
+    #[schemars(with = "Vec<String>")]
+    pub include: Vec<Spanned<String>>,
 }
 
 impl Default for ContainerSpec {
@@ -316,6 +336,7 @@ impl Default for ContainerSpec {
             requirements: Vec::new(),
             port: unset(8080),
             base_image: None,
+            include: Vec::new(),
         }
     }
 }
