@@ -21,7 +21,7 @@ GCLOUD_KEEPS_GRANTS = ("deploy.sh keeps the runtime account's grants on a secret
 GPU_QUOTA_NOT_CHECKED = "GPU quota is not checked before anything is created: the service fails on it last"
 PIPELINE_LEFT = "teardown.sh leaves what ci-setup.sh created: the pipeline's account, its identity pool, their grants"
 REPOSITORY_NOT_REUSED = "creating the repository fails when it exists already (ALREADY_EXISTS): nothing imports it"
-PROTECTED_EXAMPLES = ["fraud-onnx-gcs", "iris-sklearn"]
+PROTECTED_EXAMPLES = ["fraud-onnx-gcs", "iris-sklearn", "review-sentiment"]
 UNPROTECTED_EXAMPLES = ["churn-public", "forecast-gpu"]
 
 
