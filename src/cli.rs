@@ -117,6 +117,10 @@ pub struct PlanArgs {
     /// The output folder; default `deploy/` beside each spec. Only with one spec.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write the GitHub workflow to DIR/.github/workflows/mlgen.yml (DIR: the repository
+    /// root), where GitHub runs it, instead of the output folder. Only with one spec.
+    #[arg(long, value_name = "DIR")]
+    pub ci_root: Option<PathBuf>,
     /// Exit 2 when anything would change.
     #[arg(long)]
     pub check: bool,
@@ -134,6 +138,10 @@ pub struct ApplyArgs {
     /// The output folder; default `deploy/` beside each spec. Only with one spec.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write the GitHub workflow to DIR/.github/workflows/mlgen.yml (DIR: the repository
+    /// root), where GitHub runs it, instead of the output folder. Only with one spec.
+    #[arg(long, value_name = "DIR")]
+    pub ci_root: Option<PathBuf>,
     /// Overwrite or remove generated files that were edited by hand, and take over files
     /// mlgen did not write.
     #[arg(long)]

@@ -129,6 +129,17 @@ pub enum Refusal {
     LockExists { lock: PathBuf },
     #[error("{} is not a valid mlgen manifest ({reason}); it records which files mlgen owns", path.display())]
     BadManifest { path: PathBuf, reason: String },
+    #[error(
+        "--ci-root {} with [ci] directory = \"{directory}\" names {}, but the spec is in {}: the pipeline would run mlgen in another folder",
+        ci_root.display(), ci_root.join(directory).display(), spec_dir.display()
+    )]
+    CiRootMismatch {
+        ci_root: PathBuf,
+        directory: String,
+        spec_dir: PathBuf,
+        /// The spec's folder relative to the root, when the root holds it.
+        inside: Option<String>,
+    },
 }
 
 impl Entry {
@@ -186,6 +197,12 @@ impl Refusal {
                 spec_dir.display(),
                 spec_dir.join("generated").display()
             ),
+            Refusal::CiRootMismatch { inside, .. } => match inside {
+                Some(dir) => format!(
+                    "set `directory = \"{dir}\"` under [ci], or pass the repository root as --ci-root"
+                ),
+                None => "pass the repository root that holds the spec as --ci-root".to_string(),
+            },
             Refusal::OutIsSpecFolder { spec_dir, .. } => {
                 format!("use a subfolder such as {}", spec_dir.join("deploy").display())
             }

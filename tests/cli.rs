@@ -1133,3 +1133,54 @@ fn a_gpu_service_is_reminded_of_its_quota_and_a_cpu_model_of_the_cost() {
         "{err}"
     );
 }
+
+#[test]
+fn a_ci_root_must_hold_the_spec_at_the_ci_directory() {
+    // The repository root holds the spec in svc/a; [ci] directory says where.
+    let repo = tempfile::tempdir().unwrap();
+    let dir = repo.path().join("svc/a");
+    fs::create_dir_all(&dir).unwrap();
+    copy_example("churn-public", &dir);
+    let spec = dir.join("mlgen.toml");
+    let apply = |root: &Path| {
+        mlgen()
+            .arg("apply")
+            .arg(&spec)
+            .arg("--ci-root")
+            .arg(root)
+            .output()
+            .unwrap()
+    };
+    // The default directory (".") is not where the spec is: refused, nothing written, and
+    // the help names the directory that would agree.
+    let o = apply(repo.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("the spec is in"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("set `directory = \"svc/a\"` under [ci]"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!repo.path().join(".github").exists() && !dir.join("deploy").exists());
+    // A root that does not hold the spec gets the other advice.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let o = apply(elsewhere.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("pass the repository root that holds the spec as --ci-root"),
+        "{}",
+        stderr(&o)
+    );
+    // Following the advice works, and the pipeline's own `plan --check` agrees.
+    let text = fs::read_to_string(&spec).unwrap();
+    let text = text.replace("[ci]\n", "[ci]\ndirectory = \"svc/a\"\n");
+    fs::write(&spec, text).unwrap();
+    assert_eq!(apply(repo.path()).status.code(), Some(0));
+    assert!(repo.path().join(".github/workflows/mlgen.yml").exists());
+    let o = mlgen()
+        .current_dir(&dir)
+        .args(["plan", "--check", "mlgen.toml", "--ci-root", "../.."])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}

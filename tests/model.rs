@@ -196,6 +196,33 @@ fn image_built_elsewhere_needs_no_repository() {
 }
 
 #[test]
+fn a_custom_handler_is_copied_into_the_image_with_what_it_includes() {
+    let d = resolve(&example("review-sentiment"));
+    let h = d.model.handler.as_ref().unwrap();
+    assert_eq!(
+        (h.file.as_str(), h.module.as_str(), h.class.as_str()),
+        ("serve.py", "serve", "Model")
+    );
+    assert_eq!(d.model.include, ["labels.json"]);
+    // The app runs the handler; the image installs the serving stack and the spec's pins only.
+    assert_eq!(d.model.serve_framework, "custom");
+    assert!(
+        !d.python
+            .requirements
+            .iter()
+            .any(|r| r.starts_with("scikit-learn"))
+    );
+
+    let nested = example("review-sentiment").replace("serve.py:Model", "src/text_model.py:Scorer");
+    let h = resolve(&nested).model.handler.unwrap();
+    assert_eq!(
+        (h.file.as_str(), h.module.as_str(), h.class.as_str()),
+        ("src/text_model.py", "text_model", "Scorer")
+    );
+    assert!(resolve(&example("iris-sklearn")).model.handler.is_none());
+}
+
+#[test]
 fn features_resolve_with_their_type_and_values() {
     let text = example("iris-sklearn").replace(
         "\"petal_width\"]",
@@ -267,4 +294,42 @@ fn output_resolves_to_predict_unless_proba_is_asked_for() {
     let proba =
         example("iris-sklearn").replace("\"petal_width\"]", "\"petal_width\"]\noutput = \"proba\"");
     assert_eq!(resolve(&proba).model.output, "proba");
+}
+
+#[test]
+fn a_custom_handler_without_a_source_gets_none_and_no_model_grant() {
+    // From Cloud Storage, the runtime account may read the model's folder.
+    let from_gcs = example("review-sentiment").replace(
+        "source = \"sentiment.json\"",
+        "source = \"gs://acme-models/sentiment/v1/sentiment.json\"",
+    );
+    let reads_model = |d: &Deployment| {
+        d.iam
+            .iter()
+            .any(|g| matches!(g.target, IamTarget::Bucket | IamTarget::ManagedFolder))
+    };
+    assert!(reads_model(&resolve(&from_gcs)));
+
+    let text = example("review-sentiment").replace("source = \"sentiment.json\"\n", "");
+    let d = resolve(&text);
+    assert_eq!(d.model.file, None);
+    assert!(d.volumes.is_empty());
+    assert!(!reads_model(&d), "{:#?}", d.iam);
+    let file = SourceFile {
+        path: PathBuf::from("svc/mlgen.toml"),
+        text,
+    };
+    let (_, tree) = pipeline::compile(&file).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_str(tree.get("app/config.json").unwrap()).unwrap();
+    assert_eq!(config["model_path"], serde_json::Value::Null);
+    let dockerfile = tree.get("Dockerfile").unwrap();
+    assert!(!dockerfile.contains("/app/model"), "{dockerfile}");
+    assert!(dockerfile.contains("load() gets None"), "{dockerfile}");
+    assert!(
+        !tree
+            .get("Dockerfile.dockerignore")
+            .unwrap()
+            .contains("sentiment.json")
+    );
 }

@@ -86,10 +86,7 @@ fn an_unknown_key_lists_the_valid_keys_once() {
 #[test]
 fn every_missing_required_key_is_reported_at_its_table() {
     let t = with("deletion_protection = true\n", "")
-        .replace(
-            "features = [\"sepal_length\", \"sepal_width\", \"petal_length\", \"petal_width\"]\n",
-            "",
-        )
+        .replace("framework = \"sklearn\"\n", "")
         .replace("account_id = \"iris-runtime\"\n", "");
     let ds = diagnostics(&t);
     let keys: Vec<&str> = ds.iter().map(|d| d.key.as_str()).collect();
@@ -97,7 +94,7 @@ fn every_missing_required_key_is_reported_at_its_table() {
         keys,
         [
             "service.deletion_protection",
-            "model.features",
+            "model.framework",
             "service_account.account_id"
         ]
     );
@@ -111,7 +108,7 @@ fn every_missing_required_key_is_reported_at_its_table() {
         "service",
         "true or false",
     );
-    expect(&t, "model.features", "model", "a list of names");
+    expect(&t, "model.framework", "model", "`custom`");
 }
 
 #[test]
@@ -776,6 +773,138 @@ fn all_problems_are_reported_at_once() {
     assert_eq!(diagnostics(&t).len(), 2);
 }
 
+/// The base spec served by a custom handler: `handler` replaces nothing else.
+fn custom(handler: &str) -> String {
+    with(
+        "framework = \"sklearn\"",
+        &format!("framework = \"custom\"\nhandler = \"{handler}\""),
+    )
+}
+
+#[test]
+fn a_custom_handler_is_a_python_file_and_a_class_beside_the_spec() {
+    assert_eq!(diagnostics(&custom("serve.py:Model")), vec![]);
+    assert_eq!(diagnostics(&custom("src/text_model.py:Model_2")), vec![]);
+    // Any model file: the handler reads it.
+    let t = custom("serve.py:Model").replace("models/iris.joblib", "models/weights.bin");
+    assert_eq!(diagnostics(&t), vec![]);
+    expect(
+        &custom("serve.py"),
+        "model.handler",
+        "serve.py",
+        "FILE.py:CLASS",
+    );
+    expect(
+        &custom("serve.txt:Model"),
+        "model.handler",
+        "serve.txt",
+        "`.py`",
+    );
+    expect(
+        &custom("../serve.py:Model"),
+        "model.handler",
+        "../serve.py",
+        "without `..`",
+    );
+    expect(
+        &custom("my-model.py:Model"),
+        "model.handler",
+        "my-model.py",
+        "module name",
+    );
+    expect(
+        &custom("server.py:Model"),
+        "model.handler",
+        "server.py",
+        "server_handler.py",
+    );
+    expect(
+        &custom("serve.py:2Model"),
+        "model.handler",
+        "2Model",
+        "class name",
+    );
+}
+
+#[test]
+fn handler_and_custom_come_together() {
+    let t = with("framework = \"sklearn\"", "framework = \"custom\"");
+    expect(
+        &t,
+        "model.handler",
+        "\"custom\"",
+        "handler = \"serve.py:Model\"",
+    );
+    let t = with(
+        "framework = \"sklearn\"",
+        "framework = \"sklearn\"\nhandler = \"serve.py:Model\"",
+    );
+    expect(
+        &t,
+        "model.handler",
+        "serve.py:Model",
+        "framework = \"custom\"",
+    );
+    let t = format!(
+        "{}\n[serving]\nconvert_to_onnx = true\n",
+        custom("serve.py:Model")
+    );
+    expect(
+        &t,
+        "serving.convert_to_onnx",
+        "true",
+        "remove `convert_to_onnx`",
+    );
+}
+
+#[test]
+fn only_a_custom_handler_may_go_without_features() {
+    let no_features = |text: &str| {
+        let line = text.lines().find(|l| l.starts_with("features")).unwrap();
+        text.replace(line, "")
+    };
+    assert_eq!(diagnostics(&no_features(&custom("serve.py:Model"))), vec![]);
+    expect(
+        &no_features(BASE),
+        "model.features",
+        "sklearn",
+        "input columns",
+    );
+}
+
+#[test]
+fn included_files_are_relative_paths_inside_the_spec_folder() {
+    let t = |include: &str| {
+        custom("serve.py:Model")
+            .replace("port = 8080", &format!("port = 8080\ninclude = {include}"))
+    };
+    assert_eq!(diagnostics(&t(r#"["tokenizer/", "labels.json"]"#)), vec![]);
+    expect(
+        &t(r#"["../secrets.json"]"#),
+        "container.include",
+        "../secrets.json",
+        "without `..`",
+    );
+    expect(
+        &t(r#"["/etc/passwd"]"#),
+        "container.include",
+        "/etc/passwd",
+        "relative path",
+    );
+    expect(
+        &t(r#"["a//b"]"#),
+        "container.include",
+        "a//b",
+        "relative path",
+    );
+    expect(
+        &t(r#"["vocab/", "vocab"]"#),
+        "container.include",
+        "\"vocab\"",
+        "once",
+    );
+}
+
 #[test]
 fn one_cpu_or_more_runs_gen2_which_needs_512_mib() {
     let t = with("memory = \"2Gi\"", "memory = \"256Mi\"");
@@ -1018,4 +1147,121 @@ fn output_takes_predict_or_proba() {
     expect(&t, "model.output", "\"probability\"", "`proba`");
     let ok = with("\"petal_width\"]", "\"petal_width\"]\noutput = \"proba\"");
     assert!(diagnostics(&ok).is_empty(), "{:#?}", diagnostics(&ok));
+}
+
+#[test]
+fn only_a_custom_handler_may_go_without_a_source() {
+    let no_source = |text: &str| text.replace("source = \"models/iris.joblib\"\n", "");
+    assert_eq!(diagnostics(&no_source(&custom("serve.py:Model"))), vec![]);
+    expect(
+        &no_source(BASE),
+        "model.source",
+        "sklearn",
+        "only a custom handler",
+    );
+    assert_eq!(diagnostics(&no_source(BASE)).len(), 1);
+}
+
+#[test]
+fn only_a_custom_handler_includes_files() {
+    let t = with("port = 8080", "port = 8080\ninclude = [\"labels.json\"]");
+    expect(
+        &t,
+        "container.include",
+        "labels.json",
+        "framework = \"custom\"",
+    );
+    assert_eq!(diagnostics(&t).len(), 1);
+}
+
+#[test]
+fn the_handler_and_what_it_includes_are_looked_for_beside_the_spec() {
+    let text = custom("src/serve.py:Model").replace(
+        "port = 8080",
+        "port = 8080\ninclude = [\"tokenizer/\", \"labels.json\"]",
+    );
+    let spec = load::parse(&file(&text)).unwrap();
+    let checked = validate::validate(&spec).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let at = |path: &str| dir.path().join(path);
+    std::fs::create_dir_all(at("models")).unwrap();
+    std::fs::write(at("models/iris.joblib"), "model").unwrap();
+    // (key, what the span covers, message and help)
+    let problems = || -> Vec<(String, String, String)> {
+        validate::check_files(&spec, &checked, dir.path())
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| {
+                let said = format!("{} {}", d.message, d.help.unwrap_or_default());
+                (d.key, text[d.span].to_string(), said)
+            })
+            .collect()
+    };
+    let found = problems();
+    let located: Vec<(&str, &str)> = found
+        .iter()
+        .map(|(k, at, _)| (k.as_str(), at.as_str()))
+        .collect();
+    assert_eq!(
+        located,
+        [
+            ("model.handler", "\"src/serve.py:Model\""),
+            ("container.include", "\"tokenizer/\""),
+            ("container.include", "\"labels.json\""),
+        ]
+    );
+    assert!(
+        found
+            .iter()
+            .all(|(.., said)| said.contains("does not exist")),
+        "{found:#?}"
+    );
+
+    // A folder where a file is named, and a file where a folder is.
+    std::fs::create_dir_all(at("src")).unwrap();
+    std::fs::write(at("src/serve.py"), "class Model: ...").unwrap();
+    std::fs::write(at("tokenizer"), "a file").unwrap();
+    std::fs::create_dir(at("labels.json")).unwrap();
+    let found = problems();
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert!(
+        found[0].2.contains("is not a folder") && found[0].2.contains("without the trailing `/`")
+    );
+    assert!(found[1].2.contains("is not a file") && found[1].2.contains("end it with `/`"));
+
+    std::fs::remove_file(at("tokenizer")).unwrap();
+    std::fs::create_dir(at("tokenizer")).unwrap();
+    std::fs::remove_dir(at("labels.json")).unwrap();
+    std::fs::write(at("labels.json"), "[]").unwrap();
+    assert_eq!(problems(), vec![]);
+}
+
+#[test]
+fn a_custom_handler_takes_text_features_but_no_input_or_output() {
+    let text = custom("serve.py:Model").replace(
+        "\"petal_width\"]",
+        "{ name = \"plan\", type = \"category\", values = [\"a\"] }, { name = \"note\", type = \"string\" }]",
+    );
+    assert_eq!(diagnostics(&text), vec![]);
+    let input = text.replace(
+        "handler = \"serve.py:Model\"",
+        "handler = \"serve.py:Model\"\ninput = \"dataframe\"",
+    );
+    expect(
+        &input,
+        "model.input",
+        "dataframe",
+        "typed as its features say",
+    );
+    assert_eq!(diagnostics(&input).len(), 1);
+    let proba = text.replace(
+        "handler = \"serve.py:Model\"",
+        "handler = \"serve.py:Model\"\noutput = \"proba\"",
+    );
+    expect(&proba, "model.output", "custom", "\"classes\"");
+    // A custom model on a GPU may use it through its own packages: no CPU-only warning.
+    let gpu = on_gpu(&custom("serve.py:Model"));
+    let keys: Vec<String> = warnings(&gpu).into_iter().map(|w| w.key).collect();
+    assert_eq!(keys, ["resources.gpu"]);
 }

@@ -1,5 +1,6 @@
 //! One function per subcommand; each returns the exit status.
 
+mod ci_root;
 mod init;
 mod man;
 
@@ -12,7 +13,7 @@ use crate::error::{Error, Refusal};
 use crate::output::{self, report};
 use clap::CommandFactory;
 
-use crate::{cost, discover, parallel, pipeline, plan, schema, write};
+use crate::{cost, discover, parallel, pipeline, schema, write};
 
 /// Exit codes, documented in `--help`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,10 +115,11 @@ fn spec_list(specs: &[PathBuf], out: Option<&Path>) -> Result<Vec<PathBuf>, Erro
 }
 
 fn plan_cmd(a: PlanArgs) -> Result<ExitStatus, Error> {
-    let specs = spec_list(&a.specs, a.out.as_deref())?;
+    let specs = spec_list(&a.specs, a.out.as_deref().or(a.ci_root.as_deref()))?;
     let results = parallel::map(&specs, |spec| {
         let p = pipeline::prepare(spec, a.out.as_deref())?;
-        let plan = plan::plan(&p.tree, &p.out_dir)?;
+        ci_root::check(a.ci_root.as_deref(), spec, &p.deployment)?;
+        let plan = ci_root::plan(&p.tree, &p.out_dir, a.ci_root.as_deref())?;
         let recorded = plan
             .changes
             .iter()
@@ -193,10 +195,11 @@ fn plan_cmd(a: PlanArgs) -> Result<ExitStatus, Error> {
 }
 
 fn apply(a: ApplyArgs) -> Result<ExitStatus, Error> {
-    let specs = spec_list(&a.specs, a.out.as_deref())?;
+    let specs = spec_list(&a.specs, a.out.as_deref().or(a.ci_root.as_deref()))?;
     let results = parallel::map(&specs, |spec| {
         let p = pipeline::prepare(spec, a.out.as_deref())?;
-        let (plan, outcome) = write::apply(&p.tree, &p.out_dir, a.force)?;
+        ci_root::check(a.ci_root.as_deref(), spec, &p.deployment)?;
+        let (plan, outcome) = ci_root::apply(&p.tree, &p.out_dir, a.ci_root.as_deref(), a.force)?;
         Ok::<_, Error>((p.out_dir, plan.summary(), outcome, p.warnings))
     });
     let many = specs.len() > 1;

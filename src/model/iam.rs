@@ -186,26 +186,15 @@ pub(super) fn grants(i: &Inputs) -> Vec<IamGrant> {
         out.push(IamTarget::Repository, &repo, REPO_READER, member, true);
     }
     let own_repository = i.repository.map(Repository::name);
-    // What deploying a new revision takes: act as the runtime account, update the
-    // service, push the image it runs.
     for d in &i.access.deployers {
         let deployer = (d.get_ref().as_str(), Principal::Named);
-        out.push(
-            IamTarget::ServiceAccount,
-            &i.runtime.email,
-            ACT_AS,
-            deployer,
-            false,
-        );
-        out.push(
-            IamTarget::Service,
-            &i.service.name,
-            RUN_DEVELOPER,
-            deployer,
-            false,
-        );
-        if let Some(repo) = &own_repository {
-            out.push(IamTarget::Repository, repo, REPO_WRITER, deployer, false);
+        for (target, role) in deploy_roles(own_repository.is_some()) {
+            let resource = match target {
+                IamTarget::ServiceAccount => i.runtime.email.as_str(),
+                IamTarget::Repository => own_repository.as_deref().expect("asked for"),
+                _ => i.service.name.as_str(),
+            };
+            out.push(target, resource, role, deployer, false);
         }
     }
     for c in &i.access.invokers {
@@ -216,7 +205,21 @@ pub(super) fn grants(i: &Inputs) -> Vec<IamGrant> {
 }
 
 /// A role and the prefix of the keys of its grants.
-type Role = (&'static str, &'static str);
+pub(super) type Role = (&'static str, &'static str);
+
+/// What deploying a new revision takes, for the spec's deployers and the deploy pipeline
+/// alike: act as the runtime account, update the service, push the image it runs when the
+/// spec owns its repository.
+pub(super) fn deploy_roles(own_repository: bool) -> Vec<(IamTarget, Role)> {
+    let mut roles = vec![
+        (IamTarget::ServiceAccount, ACT_AS),
+        (IamTarget::Service, RUN_DEVELOPER),
+    ];
+    if own_repository {
+        roles.push((IamTarget::Repository, REPO_WRITER));
+    }
+    roles
+}
 
 const SECRET_READER: Role = ("secret_access", "roles/secretmanager.secretAccessor");
 const OBJECT_READER: Role = ("model_read", "roles/storage.objectViewer");

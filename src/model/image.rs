@@ -35,7 +35,7 @@ pub struct Repository {
 /// The generated files in the output folder's `app/` that every image copies.
 const APP_FILES: [&str; 2] = ["config.json", "requirements.txt"];
 /// The app's code in every image, under `app/`; [`Build::app_code`] adds the framework's.
-const APP_CODE: [&str; 12] = [
+const APP_CODE: [&str; 13] = [
     "main.py",
     "server.py",
     "settings.py",
@@ -48,6 +48,7 @@ const APP_CODE: [&str; 12] = [
     "frameworks/__init__.py",
     "protocols/__init__.py",
     "protocols/vertex.py",
+    "protocols/oip.py",
 ];
 /// The files in `app/` that only the ONNX conversion stage copies.
 pub const CONVERT_FILES: [&str; 2] = ["build-requirements.txt", "convert.py"];
@@ -69,7 +70,8 @@ pub struct Build {
     /// of the framework that serves the model.
     pub app_code: Vec<String>,
     /// Every file the image is built from, relative to the build context, sorted: the
-    /// only files uploaded, and what the image's content tag is the hash of.
+    /// only files uploaded, and what the image's content tag is the hash of. A folder
+    /// (an include ending in `/`) stands for every file under it, in path order.
     pub inputs: Vec<String>,
 }
 
@@ -143,7 +145,9 @@ impl Build {
             .into_iter()
             .chain(APP_FILES.iter().chain(convert).map(app))
             .chain(app_code.iter().map(|f| app(&f.as_str())))
-            .chain(model.local_path.clone())
+            .chain(model.file.as_ref().and_then(|f| f.local_path.clone()))
+            .chain(model.handler.as_ref().map(|h| h.file.clone()))
+            .chain(model.include.iter().cloned())
             .collect();
         inputs.sort();
         inputs.dedup();
@@ -188,8 +192,12 @@ mod tests {
 
     fn model(local_path: Option<&str>, convert_to_onnx: bool) -> Model {
         let d = super::super::fixture::deployment("");
-        Model {
+        let file = d.model.file.clone().map(|f| super::super::ModelFile {
             local_path: local_path.map(str::to_string),
+            ..f
+        });
+        Model {
+            file,
             convert_to_onnx,
             ..d.model
         }

@@ -60,6 +60,39 @@ pub fn serving_stack(serve_framework: &str, gpu: bool, dataframe: bool) -> Strin
     format!("{serve_framework}{frames}-{device}")
 }
 
+/// The framework whose packages are the spec's own: a custom handler.
+pub const CUSTOM: &str = "custom";
+
+/// The stack an image installs on Python `python`. A custom handler brings its packages as
+/// `requirements` pins and gets the smallest locked stack that holds every one of them (the
+/// serving packages alone when it has none), so what it installs is still resolved and
+/// hashed as a whole; a pin no stack holds is reported by validation ([`unlocked`]).
+pub fn image_stack(
+    python: &str,
+    serve_framework: &str,
+    gpu: bool,
+    dataframe: bool,
+    requirements: &[&str],
+) -> String {
+    let stack = serving_stack(serve_framework, gpu, dataframe);
+    let Some(locked) = locks().stacks.get(python) else {
+        return stack; // an unknown Python version is reported on its own
+    };
+    if serve_framework != CUSTOM {
+        return stack;
+    }
+    let holds_all = |pins: &Vec<String>| {
+        requirements
+            .iter()
+            .all(|r| pins.iter().any(|p| same_pin(p, r)))
+    };
+    locked
+        .iter()
+        .filter(|(name, pins)| name.as_str() != CONVERSION && holds_all(pins))
+        .min_by_key(|(name, pins)| (pins.len(), name.as_str()))
+        .map_or(stack, |(name, _)| name.clone())
+}
+
 /// The pins of `stack` on Python `python`, sorted by name.
 pub fn pins(python: &str, stack: &str) -> &'static [String] {
     &locks().stacks[python][stack]
@@ -175,6 +208,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A custom handler installs the smallest stack holding all its pins, the serving
+    /// stack alone without any; other frameworks their own stack whatever they restate.
+    #[test]
+    fn a_custom_handler_gets_the_smallest_stack_with_its_pins() {
+        let stack = |framework, requirements: &[&str]| {
+            image_stack("3.12", framework, false, false, requirements)
+        };
+        assert_eq!(stack(CUSTOM, &[]), "custom-cpu");
+        assert_eq!(stack(CUSTOM, &["numpy==2.2.6"]), "custom-cpu");
+        assert_eq!(stack(CUSTOM, &["Scikit_Learn==1.6.1"]), "sklearn-cpu");
+        let frames = ["scikit-learn==1.6.1", "pandas==2.2.3"];
+        assert_eq!(stack(CUSTOM, &frames), "sklearn-pandas-cpu");
+        assert_eq!(stack(CUSTOM, &["torch==2.5.0"]), "custom-cpu");
+        assert_eq!(stack("xgboost", &["scikit-learn==1.6.1"]), "xgboost-cpu");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! One module per spec table; [`resolve`] only composes them.
 
 mod account;
+mod ci;
 mod container;
 mod env;
 mod iam;
@@ -27,6 +28,10 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 pub use account::Account;
+pub use ci::{
+    CLOUDBUILD_CONFIG, Ci, CiBuild, CiGrant, CiGrantOn, Environment, Federation, GITHUB_WORKFLOW,
+    Trigger,
+};
 pub use container::{Container, Gpu};
 pub use env::{EnvVar, SecretEnv};
 pub use iam::{IamGrant, IamTarget, Principal, run_service_agent};
@@ -39,7 +44,10 @@ pub use python::{Python, package_name};
 pub use scaling::Scaling;
 pub use service::{Label, Service};
 pub use serving::Serving;
-pub use source::{Feature, GCS_MOUNT_PATH, IMAGE_MODEL_DIR, Model, Volume, serve_framework};
+pub use source::{
+    Feature, GCS_MOUNT_PATH, Handler, IMAGE_HANDLER_DIR, IMAGE_MODEL_DIR, Model, ModelFile, Volume,
+    serve_framework,
+};
 
 use crate::spec::Spec;
 use crate::spec::validate::Checked;
@@ -73,6 +81,8 @@ pub struct Deployment {
     pub cost: crate::cost::Inputs,
     /// Alert policies, channels, uptime check and dashboard; only with `[monitoring]`.
     pub monitoring: Option<Monitoring>,
+    /// The deploy pipeline, when the spec has `[ci]`.
+    pub ci: Option<Ci>,
 }
 
 /// Builds the deployment from a validated spec. `out_dir` is the output folder relative to
@@ -113,7 +123,7 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
             gpu,
         },
     );
-    Deployment {
+    let mut d = Deployment {
         spec_name: spec_name.to_string(),
         apis: apis(
             repository.is_some(),
@@ -138,7 +148,10 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         service,
         cost,
         monitoring,
-    }
+        ci: None,
+    };
+    d.ci = spec.ci.as_ref().map(|c| ci::resolve(c, &d));
+    d
 }
 
 /// The APIs the deployment calls, sorted.

@@ -42,7 +42,13 @@ pub(super) fn resolve(spec: &ContainerSpec, model: &Model, gpu: bool) -> Python 
         || base_images().python[&version].clone(),
         |b| b.get_ref().clone(),
     );
-    let stack = lock::serving_stack(&model.serve_framework, gpu, model.input == "dataframe");
+    let user: Vec<&str> = spec
+        .requirements
+        .iter()
+        .map(|r| r.get_ref().as_str())
+        .collect();
+    let dataframe = model.input == "dataframe";
+    let stack = lock::image_stack(&version, &model.serve_framework, gpu, dataframe, &user);
     Python {
         requirements: lock::pins(&version, &stack).to_vec(),
         stack,

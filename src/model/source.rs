@@ -10,19 +10,19 @@ use crate::spec::{Framework, ModelSpec, Spec};
 pub const GCS_MOUNT_PATH: &str = "/mnt/model";
 /// Where a baked-in model lives inside the image.
 pub const IMAGE_MODEL_DIR: &str = "/app/model";
+/// Where a custom handler and the files it includes live inside the image, laid out as they
+/// are beside the spec.
+pub const IMAGE_HANDLER_DIR: &str = "/app/handler";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Model {
     pub framework: String,
-    /// For `local`: the path relative to the build context (the spec's folder).
-    pub local_path: Option<String>,
-    /// For `gcs`: the `gs://` URI.
-    pub gcs_uri: Option<String>,
-    /// Where the app finds the model at run time.
-    pub container_path: String,
-    pub file_name: String,
+    /// The model's file; none for a custom handler without a `source`, whose `load` then
+    /// gets `None`.
+    pub file: Option<ModelFile>,
     pub features: Vec<Feature>,
-    /// What the app calls the model with: `matrix` (floats) or `dataframe` (pandas).
+    /// What the app calls the model with: `matrix` (floats), `dataframe` (pandas), or
+    /// `instances` (a custom handler's rows, typed as the features say).
     pub input: String,
     /// What each prediction is: `predict`, or `proba` (classes and their scores).
     pub output: String,
@@ -31,6 +31,45 @@ pub struct Model {
     /// The library that loads `container_path` at run time: `onnx` for a converted sklearn
     /// model, otherwise `framework`.
     pub serve_framework: String,
+    /// `custom` only: the class that loads and runs the model.
+    pub handler: Option<Handler>,
+    /// Files and folders (ending in `/`) beside the spec, copied into [`IMAGE_HANDLER_DIR`].
+    pub include: Vec<String>,
+}
+
+/// Where the model file comes from, and where the app finds it at run time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelFile {
+    /// For `local`: the path relative to the build context (the spec's folder).
+    pub local_path: Option<String>,
+    /// For `gcs`: the `gs://` URI.
+    pub gcs_uri: Option<String>,
+    /// Where the app finds the model at run time.
+    pub container_path: String,
+    pub file_name: String,
+}
+
+/// A custom handler: a class in a Python file beside the spec.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Handler {
+    /// The file, relative to the spec's folder (the build context).
+    pub file: String,
+    /// The module the app imports it as: the file's name without `.py`.
+    pub module: String,
+    pub class: String,
+}
+
+impl Handler {
+    /// `FILE.py:CLASS`, as validated.
+    fn of(text: &str) -> Self {
+        let (file, class) = text.split_once(':').expect("a validated handler");
+        let name = file_name(file);
+        Handler {
+            module: name.strip_suffix(".py").unwrap_or(&name).to_string(),
+            file: file.to_string(),
+            class: class.to_string(),
+        }
+    }
 }
 
 /// One input column, as the app checks it.
@@ -74,7 +113,57 @@ pub struct Volume {
 
 /// The model, and the volume that mounts it when it is not in the image.
 pub(super) fn resolve(spec: &Spec, checked: &Checked) -> (Model, Option<Volume>) {
-    let (volume, local_path, gcs_uri, source_path) = match &checked.source {
+    let framework = *spec.model.framework.get_ref();
+    let convert_to_onnx = *spec.serving.convert_to_onnx.get_ref();
+    let (file, volume) = match &checked.source {
+        Some(source) => {
+            let (file, volume) = model_file(source, convert_to_onnx);
+            (Some(file), volume)
+        }
+        None => (None, None),
+    };
+    let model = Model {
+        framework: framework.as_str().to_string(),
+        file,
+        features: features(&spec.model),
+        input: if framework == Framework::Custom {
+            "instances"
+        } else if spec.model.takes_dataframe() {
+            "dataframe"
+        } else {
+            "matrix"
+        }
+        .to_string(),
+        output: spec.model.output.as_str().to_string(),
+        convert_to_onnx,
+        serve_framework: serve_framework(spec).as_str().to_string(),
+        handler: spec
+            .model
+            .handler
+            .as_ref()
+            .map(|h| Handler::of(h.get_ref())),
+        include: spec
+            .container
+            .include
+            .iter()
+            .map(|f| f.get_ref().clone())
+            .collect(),
+    };
+    (model, volume)
+}
+
+/// The library that loads the model at run time: ONNX Runtime for a converted model.
+pub fn serve_framework(spec: &Spec) -> Framework {
+    if *spec.serving.convert_to_onnx.get_ref() {
+        Framework::Onnx
+    } else {
+        *spec.model.framework.get_ref()
+    }
+}
+
+/// The model file of `source`, and the volume that mounts it when it is not in the image.
+fn model_file(source: &ModelSource, convert_to_onnx: bool) -> (ModelFile, Option<Volume>) {
+    let (volume, local_path, gcs_uri, source_path) = match source {
         ModelSource::Local { path } => (
             None,
             Some(path.clone()),
@@ -106,10 +195,8 @@ pub(super) fn resolve(spec: &Spec, checked: &Checked) -> (Model, Option<Volume>)
             )
         }
     };
-    let framework = *spec.model.framework.get_ref();
-    let convert_to_onnx = *spec.serving.convert_to_onnx.get_ref();
+    // A converted model is written next to where the original would be, as `.onnx`.
     let container_path = if convert_to_onnx {
-        // A converted model is written next to where the original would be, as `.onnx`.
         let stem = source_path
             .rsplit_once('.')
             .map_or(source_path.as_str(), |(s, _)| s);
@@ -117,33 +204,13 @@ pub(super) fn resolve(spec: &Spec, checked: &Checked) -> (Model, Option<Volume>)
     } else {
         source_path.clone()
     };
-    let model = Model {
-        framework: framework.as_str().to_string(),
-        file_name: file_name(&source_path),
+    let file = ModelFile {
         local_path,
         gcs_uri,
         container_path,
-        features: features(&spec.model),
-        input: if spec.model.takes_dataframe() {
-            "dataframe"
-        } else {
-            "matrix"
-        }
-        .to_string(),
-        output: spec.model.output.as_str().to_string(),
-        convert_to_onnx,
-        serve_framework: serve_framework(spec).as_str().to_string(),
+        file_name: file_name(&source_path),
     };
-    (model, volume)
-}
-
-/// The library that loads the model at run time: ONNX Runtime for a converted model.
-pub fn serve_framework(spec: &Spec) -> Framework {
-    if *spec.serving.convert_to_onnx.get_ref() {
-        Framework::Onnx
-    } else {
-        *spec.model.framework.get_ref()
-    }
+    (file, volume)
 }
 
 fn file_name(path: &str) -> String {
@@ -155,9 +222,10 @@ mod tests {
     use super::super::fixture::{BASE, checked, spec_text};
     use super::*;
 
-    fn model(text: &str) -> (Model, Option<Volume>) {
+    fn model(text: &str) -> (ModelFile, Option<Volume>) {
         let s = spec_text(text);
-        resolve(&s, &checked(&s))
+        let (m, volume) = resolve(&s, &checked(&s));
+        (m.file.expect("a model with a source"), volume)
     }
 
     #[test]
@@ -190,12 +258,14 @@ mod tests {
 
     #[test]
     fn a_converted_model_is_served_as_onnx_beside_the_original() {
-        let (m, _) = model(&format!("{BASE}[serving]\nconvert_to_onnx = true\n"));
-        assert_eq!(m.container_path, "/app/model/m.onnx");
+        let s = spec_text(&format!("{BASE}[serving]\nconvert_to_onnx = true\n"));
+        let (m, _) = resolve(&s, &checked(&s));
         assert_eq!(
             (m.framework.as_str(), m.serve_framework.as_str()),
             ("sklearn", "onnx")
         );
-        assert_eq!(m.file_name, "m.joblib");
+        let file = m.file.unwrap();
+        assert_eq!(file.container_path, "/app/model/m.onnx");
+        assert_eq!(file.file_name, "m.joblib");
     }
 }

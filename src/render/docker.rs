@@ -97,6 +97,10 @@ const APP_CODE: &[(&str, &str)] = &[
         include_str!("../../templates/app/protocols/vertex.py"),
     ),
     (
+        "protocols/oip.py",
+        include_str!("../../templates/app/protocols/oip.py"),
+    ),
+    (
         "frameworks/sklearn.py",
         include_str!("../../templates/app/frameworks/sklearn.py"),
     ),
@@ -111,6 +115,10 @@ const APP_CODE: &[(&str, &str)] = &[
     (
         "frameworks/onnx.py",
         include_str!("../../templates/app/frameworks/onnx.py"),
+    ),
+    (
+        "frameworks/custom.py",
+        include_str!("../../templates/app/frameworks/custom.py"),
     ),
 ];
 
@@ -271,6 +279,7 @@ mod tests {
             "fraud-onnx-gcs",
             "churn-public",
             "forecast-gpu",
+            "review-sentiment",
         ] {
             let path = PathBuf::from(format!("examples/{example}/mlgen.toml"));
             let file = SourceFile {

@@ -296,10 +296,12 @@ struct Allow<'a> {
     dir: bool,
 }
 
-/// The allowlist of `inputs` (sorted): each folder on the way, once, then the file.
+/// The allowlist of `inputs` (sorted): each folder on the way, once, then the file. An
+/// input folder (ending in `/`) is re-included whole, as a file would be.
 fn allowlist(inputs: &[String]) -> Vec<Allow<'_>> {
     let mut out: Vec<Allow> = Vec::new();
     for input in inputs {
+        let input = input.trim_end_matches('/');
         let folders = input.match_indices('/').map(|(i, _)| &input[..i]);
         for path in folders {
             if !out.iter().any(|a| a.dir && a.path == path) {

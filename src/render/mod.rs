@@ -1,5 +1,6 @@
 //! One renderer per target, all reading the same [`Deployment`]; the result is a [`Tree`].
 
+pub mod ci;
 pub mod docker;
 pub mod escape;
 pub mod gcloud;
@@ -70,6 +71,7 @@ pub fn render(d: &Deployment) -> Result<Tree, Error> {
     terraform::render(d, &mut tree)?;
     gcloud::render(d, &mut tree)?;
     monitoring::render(d, &mut tree)?;
+    ci::render(d, &mut tree)?;
     // The cost estimate's inputs, so `plan` can show what a spec change does to the cost.
     tree.add(crate::cost::FILE, &d.cost.to_json());
     Ok(tree)

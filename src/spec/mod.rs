@@ -17,8 +17,8 @@ pub mod validate;
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
-use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor, value::MapAccessDeserializer};
+use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 pub use load::{SourceFile, load};
@@ -65,6 +65,9 @@ pub struct Spec {
     /// Alert policies, an uptime check and a dashboard in Cloud Monitoring; none without it.
     #[serde(default)]
     pub monitoring: Option<MonitoringSpec>,
+    /// The pipeline that deploys on merge, with keyless authentication.
+    #[serde(default)]
+    pub ci: Option<CiSpec>,
     /// Where each table sits in the text, filled in by [`load::parse`].
     #[serde(skip)]
     #[schemars(skip)]
@@ -102,6 +105,8 @@ pub enum Framework {
     Xgboost,
     Lightgbm,
     Onnx,
+    // The service's own Python class (`handler`) loads and runs the model.
+    Custom,
 }
 
 impl Framework {
@@ -111,6 +116,7 @@ impl Framework {
             Framework::Xgboost => "xgboost",
             Framework::Lightgbm => "lightgbm",
             Framework::Onnx => "onnx",
+            Framework::Custom => "custom",
         }
     }
 }
@@ -121,11 +127,15 @@ pub struct ModelSpec {
     /// The library that loads and runs the model.
     #[schemars(with = "Framework")]
     pub framework: Spanned<Framework>,
-    /// A path relative to the spec's folder, or `gs://bucket/object`.
-    #[schemars(with = "String")]
-    pub source: Spanned<String>,
+    /// A path relative to the spec's folder, or `gs://bucket/object`. Only a custom
+    /// handler may go without one: its `load` then gets `None`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub source: Option<Spanned<String>>,
     /// Input columns, in the order the model expects them: a name (a number), or a table
-    /// `{ name, type, values }` for another type.
+    /// `{ name, type, values }` for another type. A custom handler without them receives
+    /// each instance as the request sent it.
+    #[serde(default = "no_features")]
     #[schemars(with = "Vec<FeatureSpec>")]
     pub features: Spanned<Vec<Spanned<FeatureSpec>>>,
     /// What the model is called with: `matrix` (a float array in feature order) or
@@ -138,6 +148,15 @@ pub struct ModelSpec {
     /// classifier's `{"classes": [...], "scores": [...]}`).
     #[serde(default)]
     pub output: ModelOutput,
+    /// `framework = "custom"` only: `FILE.py:CLASS`, a Python file beside the spec and the
+    /// class in it that loads the model and predicts.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub handler: Option<Spanned<String>>,
+}
+
+fn no_features() -> Spanned<Vec<Spanned<FeatureSpec>>> {
+    unset(Vec::new())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
@@ -304,6 +323,10 @@ pub struct ContainerSpec {
     /// Overrides the pinned base image; must carry a tag or digest.
     #[schemars(with = "Option<String>")]
     pub base_image: Option<Spanned<String>>,
+    /// Files and folders (ending in `/`) beside the spec that a custom handler reads,
+    /// copied into the image next to it.
+    #[schemars(with = "Vec<String>")]
+    pub include: Vec<Spanned<String>>,
 }
 
 impl Default for ContainerSpec {
@@ -313,6 +336,7 @@ impl Default for ContainerSpec {
             requirements: Vec::new(),
             port: unset(8080),
             base_image: None,
+            include: Vec::new(),
         }
     }
 }
@@ -512,6 +536,65 @@ impl Default for MonitoringSpec {
             error_rate: unset(0.01),
         }
     }
+}
+
+/// Where the deploy pipeline runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CiProvider {
+    /// A GitHub Actions workflow, authenticated through Workload Identity Federation.
+    Github,
+    /// A Cloud Build trigger running as the deploy service account.
+    Cloudbuild,
+}
+
+/// `[ci]`: the pipeline that checks, builds once and deploys on every push to a branch.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CiSpec {
+    /// `github` (GitHub Actions) or `cloudbuild` (a Cloud Build trigger).
+    #[schemars(with = "CiProvider")]
+    pub provider: Spanned<CiProvider>,
+    /// The GitHub repository that deploys, `owner/name`.
+    #[schemars(with = "String")]
+    pub repository: Spanned<String>,
+    /// The branch whose pushes deploy.
+    #[serde(default = "default_branch")]
+    #[schemars(with = "String", default = "default_branch_text")]
+    pub branch: Spanned<String>,
+    /// The spec's folder relative to the repository root, where the pipeline runs.
+    #[serde(default = "default_directory")]
+    #[schemars(with = "String", default = "default_directory_text")]
+    pub directory: Spanned<String>,
+    /// The command that runs mlgen in the pipeline, e.g. `./bin/mlgen`; it must be on the
+    /// runner (mlgen is not published to a registry the pipeline could install it from).
+    #[serde(default = "default_mlgen")]
+    #[schemars(with = "String", default = "default_mlgen_text")]
+    pub mlgen: Spanned<String>,
+}
+
+fn default_branch_text() -> String {
+    "main".to_string()
+}
+
+fn default_directory_text() -> String {
+    ".".to_string()
+}
+
+fn default_mlgen_text() -> String {
+    "mlgen".to_string()
+}
+
+fn default_branch() -> Spanned<String> {
+    unset(default_branch_text())
+}
+
+fn default_directory() -> Spanned<String> {
+    unset(default_directory_text())
+}
+
+fn default_mlgen() -> Spanned<String> {
+    unset(default_mlgen_text())
 }
 
 /// A Secret Manager reference: never a value.

@@ -214,7 +214,7 @@ mod tests {
         assert_eq!(required(at("secrets.X").unwrap()), ["secret", "version"]);
         assert_eq!(
             choices(at("model.framework").unwrap()),
-            ["sklearn", "xgboost", "lightgbm", "onnx"]
+            ["sklearn", "xgboost", "lightgbm", "onnx", "custom"]
         );
         assert!(at("service.regoin").is_none());
     }

@@ -1,6 +1,6 @@
 """The service's OpenAPI document, served at /openapi.json."""
 
-from protocols import vertex
+from protocols import oip, vertex
 from settings import CONFIG, LIVE_PATH, READY_PATH
 
 ERROR = {
@@ -24,6 +24,7 @@ def document():
         },
         "paths": {
             **vertex.paths(err),
+            **oip.paths(err),
             READY_PATH: {"get": {"summary": "200 once the model is loaded, 503 before"}},
             LIVE_PATH: {"get": {"summary": "200 while the process serves"}},
             "/": {"get": {"summary": "The model's name, framework and features"}},

@@ -2,7 +2,8 @@
 
 Imported before numpy or any model library: it sizes their native thread pools.
 
-Environment: MLGEN_MODEL_PATH (overrides the model path).
+Environment: MLGEN_MODEL_PATH (overrides the model path), MLGEN_HANDLER_DIR (overrides the
+folder of a custom handler).
 """
 
 import os
@@ -21,6 +22,9 @@ FEATURES = list(CONFIG["features"])
 FRAMEWORK = CONFIG["serve_framework"]
 DEVICE = CONFIG["device"]
 MODEL_PATH = os.environ.get("MLGEN_MODEL_PATH") or CONFIG["model_path"]
+# A custom handler: its file (under HANDLER_DIR, laid out as beside the spec), module and class.
+HANDLER = CONFIG["handler"]
+HANDLER_DIR = os.environ.get("MLGEN_HANDLER_DIR") or (HANDLER and HANDLER["dir"])
 MAX_BATCH = int(CONFIG["max_batch_size"])
 MAX_WAIT_S = float(CONFIG["max_batch_wait_ms"]) / 1000.0
 MAX_BODY = int(CONFIG["max_request_bytes"])

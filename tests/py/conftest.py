@@ -88,6 +88,32 @@ def copy_example(tmp_path, example):
     return spec, d / "deploy"
 
 
+def copy_with_include_folder(tmp_path):
+    """The custom-handler example with a folder among its includes (nested files, and a
+    file beside the folder that is not included), applied; returns (spec, out_dir)."""
+    d = tmp_path / "review-sentiment"
+    shutil.copytree(ROOT / "examples" / "review-sentiment", d, ignore=shutil.ignore_patterns("deploy"))
+    for path in ("assets/vocab.txt", "assets/sub/weights.bin", "assets.txt"):
+        (d / path).parent.mkdir(parents=True, exist_ok=True)
+        (d / path).write_text(path)
+    spec = d / "mlgen.toml"
+    spec.write_text(spec.read_text().replace('include = ["labels.json"]', 'include = ["labels.json", "assets/"]'))
+    mlgen("apply", spec)
+    return spec, d / "deploy"
+
+
+def image_files(context, inputs):
+    """The build's inputs as files: a folder (ending in `/`) as every file under it, in
+    path order, the way every target hashes them."""
+    out = []
+    for f in inputs:
+        if f.endswith("/"):
+            out += sorted(p.relative_to(context).as_posix() for p in (context / f).rglob("*") if p.is_file())
+        else:
+            out.append(f)
+    return out
+
+
 @pytest.fixture(params=EXAMPLES)
 def example(request):
     """Each example's name."""

@@ -2,8 +2,8 @@
 
 `Setup(tmp_path, example)` renders an example (once per run, then copied) with its model.
 `fresh_cloud(spec, model)` is a new project with what mlgen cannot create in place: the secrets
-and bucket the spec names, GPU quota, and the other accounts of the project that the spec
-grants to. `Deployment(target, cloud, workdir)` deploys one output folder with one target and
+and bucket (with the managed folder over the model's folder) the spec names, GPU quota, and
+the other accounts of the project that the spec grants to. `Deployment(target, cloud, workdir)` deploys one output folder with one target and
 keeps that target's state (Terraform state, Pulumi stack, gcloud's world) between runs.
 """
 
@@ -13,10 +13,12 @@ import tomllib
 
 import tomli_w
 from conftest import copy_example, mlgen, model_of
+from controlplane.engine import Outcome
 from controlplane.gcloud import Scripts
 from controlplane.project import Cloud, Rejected
 from controlplane.pulumi import Pulumi
 from controlplane.terraform import Terraform
+from gcloud_standin import project_number
 from pulumi_harness import run_program
 
 TARGETS = ("terraform", "pulumi", "gcloud")
@@ -24,6 +26,17 @@ TARGETS = ("terraform", "pulumi", "gcloud")
 
 def spec_of(spec_path):
     return tomllib.loads(spec_path.read_text())
+
+
+def prerequisites(model):
+    """Resource names of what the deploy uses but does not create."""
+    project = model["service"]["project"]
+    names = [f"projects/{project}/secrets/{s['secret']}" for s in model["secrets"]]
+    for v in model["volumes"]:
+        names.append(f"b/{v['bucket']}")
+        if v.get("folder"):
+            names.append(f"b/{v['bucket']}/managedFolders/{v['folder']}")
+    return names
 
 
 def fresh_cloud(spec, model, secrets=True, bucket=True, gpu_quota=True):
@@ -34,8 +47,11 @@ def fresh_cloud(spec, model, secrets=True, bucket=True, gpu_quota=True):
     gpu = model["container"]["gpu"]
     return Cloud(
         project,
+        number=project_number(project),  # the number the stand-in gcloud answers with
         secrets=[s["secret"] for s in model["secrets"]] if secrets else (),
         buckets=[v["bucket"] for v in model["volumes"]] if bucket else (),
+        folders=[f"b/{v['bucket']}/managedFolders/{v['folder']}" for v in model["volumes"] if v.get("folder")]
+        if bucket else (),
         gpu_quota={model["service"]["region"]: gpu["count"] if gpu else 0} if gpu_quota else {},
         accounts=[m.removeprefix("serviceAccount:") for m in members
                   if m.startswith("serviceAccount:") and m.endswith(f"@{project}.iam.gserviceaccount.com")],
@@ -43,7 +59,7 @@ def fresh_cloud(spec, model, secrets=True, bucket=True, gpu_quota=True):
 
 
 class Deployment:
-    def __init__(self, target, cloud, workdir):
+    def __init__(self, target, cloud, workdir, uses=()):
         self.target = target
         self.cloud = cloud
         if target == "terraform":
@@ -52,16 +68,14 @@ class Deployment:
             self.tool = Pulumi(cloud)
         else:
             workdir.mkdir(parents=True, exist_ok=True)
-            self.tool = Scripts(cloud, workdir / "gcloud-standin")
+            self.tool = Scripts(cloud, workdir / "gcloud-standin", uses)
 
     def deploy(self, out, image=None):
         """One deploy of the output folder `out`. With `image` (Terraform and Pulumi), the
         documented manual steps first: create the repository alone, then push the image."""
         if self.target == "gcloud":
-            proc, outcome = self.tool.run(out / "gcloud" / "deploy.sh")
-            if proc.returncode != 0 and outcome.ok:
-                outcome.errors.append(f"deploy.sh exited {proc.returncode}: {proc.stderr[-2000:]}")
-            return outcome
+            pipeline = ["ci-setup.sh"] if (out / "gcloud" / "ci-setup.sh").exists() else []
+            return self._scripts(out, "deploy.sh", *pipeline)
         if image is not None:
             first = self._run(out, only=self._repositories(out))
             if not first.ok:
@@ -71,11 +85,23 @@ class Deployment:
 
     def destroy(self, out):
         if self.target == "gcloud":
-            proc, outcome = self.tool.run(out / "gcloud" / "teardown.sh", "--yes")
-            if proc.returncode != 0 and outcome.ok:
-                outcome.errors.append(f"teardown.sh exited {proc.returncode}: {proc.stderr[-2000:]}")
-            return outcome
+            return self._scripts(out, "teardown.sh --yes")
         return self.tool.destroy()
+
+    def _scripts(self, out, *commands):
+        """Runs gcloud scripts in turn (ci-setup.sh, when the spec has a pipeline, after
+        deploy.sh, as its usage says); stops at the first that fails."""
+        outcome = Outcome()
+        for command in commands:
+            script, *args = command.split()
+            proc, one = self.tool.run(out / "gcloud" / script, *args)
+            outcome.changed += one.changed
+            outcome.errors += one.errors
+            if proc.returncode != 0 and one.ok:
+                outcome.errors.append(f"{script} exited {proc.returncode}: {proc.stderr[-2000:]}")
+            if not outcome.ok:
+                break
+        return outcome
 
     def _run(self, out, only=None):
         if self.target == "terraform":
@@ -146,7 +172,7 @@ class Setup:
         return fresh_cloud(self.spec, self.model, **prereqs)
 
     def deployment(self, target, cloud=None):
-        return Deployment(target, cloud or self.cloud(), self.tmp / f"state-{target}")
+        return Deployment(target, cloud or self.cloud(), self.tmp / f"state-{target}", prerequisites(self.model))
 
     def deployed(self, target):
         """A deployment after its first run (Terraform and Pulumi with the manual image push)."""

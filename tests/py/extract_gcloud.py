@@ -11,6 +11,8 @@ by one `teardown.sh --yes` run, in order:
 - the account and repository from their `create` calls, the APIs from `services enable`,
   the IAM grants from the `add-iam-policy-binding` calls (the Cloud Run service agent's
   project number written back as the model's PROJECT_NUMBER);
+- the pipeline's cloud side (`ci`) from `ci_records`, the calls of one ci-setup.sh run
+  after the deploy, or None without them;
 - deletion_protection from the teardown: gcloud has no such setting (Cloud Run's
   deletion protection lives in Terraform/Pulumi state), so the scripts carry it by
   refusing to delete a protected service. It is true when the service was deployed and
@@ -78,7 +80,7 @@ def _probe(text):
     }
 
 
-def extract(records):
+def extract(records, ci_records=()):
     deploys = _calls(records, "run deploy") + _calls(records, "beta run deploy")
     assert deploys, "no successful `gcloud run deploy` was recorded"
     flags, pos, deploy_record = max(deploys, key=lambda d: records.index(d[2]))
@@ -121,32 +123,14 @@ def extract(records):
             "mount_options": [o for o in v.get("mount-options", "").split(";") if o],
         })
 
-    account = None
-    for f, p, _ in _calls(records, "iam service-accounts create"):
-        account = {"account_id": p[0], "display_name": _last(f, "--display-name")}
     repository = None
     for f, p, _ in _calls(records, "artifacts repositories create"):
         repository = {"id": p[0], "location": _last(f, "--location"),
                       "format": _last(f, "--repository-format").upper()}
 
-    agent = RUN_AGENT.format(project_number(_last(flags, "--project")))
-    iam = set()
-    for prefix, target in (("secrets", "secret"), ("storage buckets", "bucket"),
-                           ("storage managed-folders", "managed_folder"),
-                           ("artifacts repositories", "repository"),
-                           ("iam service-accounts", "service_account"), ("run services", "service")):
-        for f, p, _ in _calls(records, prefix + " add-iam-policy-binding"):
-            resource = p[0]
-            if target == "bucket":
-                resource = resource.removeprefix("gs://").rstrip("/")
-            elif target == "managed_folder":
-                resource = resource.removeprefix("gs://")
-            elif target == "repository":
-                resource = f"projects/{_last(f, '--project')}/locations/{_last(f, '--location')}/repositories/{p[0]}"
-            member = _last(f, "--member")
-            if member == agent:
-                member = RUN_AGENT.format("PROJECT_NUMBER")
-            iam.add((target, resource, _last(f, "--role"), member))
+    account = None
+    for f, p, _ in _calls(records, "iam service-accounts create"):
+        account = {"account_id": p[0], "display_name": _last(f, "--display-name")}
 
     apis = set()
     for _, p, _ in _calls(records, "services enable"):
@@ -195,9 +179,67 @@ def extract(records):
             "startup": _probe(_last(flags, "--startup-probe")),
             "liveness": _probe(_last(flags, "--liveness-probe")),
         },
-        "iam": [
-            {"target": t, "resource": r, "role": role, "member": m}
-            for t, r, role, m in sorted(iam)
-        ],
+        "iam": _grants(records, _last(flags, "--project")),
         "apis": sorted(apis),
+        "ci": _ci(ci_records) if ci_records else None,
+    }
+
+
+GRANT_GROUPS = (("secrets", "secret"), ("storage buckets", "bucket"),
+                ("storage managed-folders", "managed_folder"), ("artifacts repositories", "repository"),
+                ("iam service-accounts", "service_account"), ("run services", "service"),
+                ("projects", "project"))
+
+
+def _grants(records, project):
+    """Every binding added, with the project's number written back as PROJECT_NUMBER."""
+    number = project_number(project)
+    out = set()
+    for prefix, target in GRANT_GROUPS:
+        for f, p, _ in _calls(records, prefix + " add-iam-policy-binding"):
+            resource = p[0]
+            if target == "bucket":
+                resource = resource.removeprefix("gs://").rstrip("/")
+            elif target == "managed_folder":
+                resource = resource.removeprefix("gs://")
+            elif target == "repository":
+                resource = f"projects/{_last(f, '--project')}/locations/{_last(f, '--location')}/repositories/{p[0]}"
+            member = _last(f, "--member")
+            if member == RUN_AGENT.format(number):
+                member = RUN_AGENT.format("PROJECT_NUMBER")
+            member = member.replace(f"/projects/{number}/", "/projects/PROJECT_NUMBER/")
+            out.add((target, resource, _last(f, "--role"), member))
+    return [{"target": t, "resource": r, "role": role, "member": m} for t, r, role, m in sorted(out)]
+
+
+def _ci(records):
+    """The pipeline's cloud side, from one ci-setup.sh run."""
+    [(f, p, _)] = _calls(records, "iam service-accounts create")
+    project = _last(f, "--project")
+    pools = _calls(records, "iam workload-identity-pools providers create-oidc")
+    triggers = _calls(records, "builds triggers create github")
+    pool = trigger = None
+    for pf, pp, _ in pools:
+        pool = {
+            "id": _last(pf, "--workload-identity-pool"),
+            "provider_id": pp[0],
+            "issuer_uri": _last(pf, "--issuer-uri"),
+            "attribute_mapping": parse_dict("--attribute-mapping", _last(pf, "--attribute-mapping")),
+            "attribute_condition": _last(pf, "--attribute-condition"),
+        }
+    for tf, _, _ in triggers:
+        trigger = {
+            "name": _last(tf, "--name"),
+            "filename": _last(tf, "--build-config"),
+            "github": {"owner": _last(tf, "--repo-owner"), "name": _last(tf, "--repo-name"),
+                       "branch": _last(tf, "--branch-pattern")},
+            "approval_required": "--require-approval" in tf,
+            "service_account": _last(tf, "--service-account").rsplit("/", 1)[-1],
+        }
+    return {
+        "account": {"account_id": p[0], "display_name": _last(f, "--display-name")},
+        "apis": sorted(api for _, ap, _ in _calls(records, "services enable") for api in ap),
+        "iam": _grants(records, project),
+        "pool": pool,
+        "trigger": trigger,
     }

@@ -4,7 +4,7 @@
 inputs each resource would send to the provider, with outputs of other resources resolved.
 """
 
-from parity import by_digest
+from parity import by_digest, sorted_grants
 
 SERVICE = "gcp:cloudrunv2/service:Service"
 ACCOUNT = "gcp:serviceaccount/account:Account"
@@ -18,7 +18,10 @@ IAM = {
         "repository", ("project", "location", "repository")),
     "gcp:serviceaccount/iAMMember:IAMMember": ("service_account", "serviceAccountId"),
     "gcp:cloudrunv2/serviceIamMember:ServiceIamMember": ("service", "name"),
+    "gcp:projects/iAMMember:IAMMember": ("project", "project"),
 }
+POOL_PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
+TRIGGER = "gcp:cloudbuild/trigger:Trigger"
 INGRESS = {
     "INGRESS_TRAFFIC_ALL": "all",
     "INGRESS_TRAFFIC_INTERNAL_ONLY": "internal",
@@ -28,8 +31,8 @@ EXECUTION_ENVIRONMENT = {"EXECUTION_ENVIRONMENT_GEN1": "gen1", "EXECUTION_ENVIRO
 GPU_LIMIT = "nvidia.com/gpu"
 
 
-def _only(resources, typ):
-    found = [r["inputs"] for r in resources if r["type"] == typ]
+def _only(resources, typ, name=None):
+    found = [r["inputs"] for r in resources if r["type"] == typ and name in (None, r["name"])]
     assert len(found) <= 1, f"{len(found)} resources of type {typ}"
     return found[0] if found else None
 
@@ -65,7 +68,8 @@ def extract(recorded):
     resources = recorded["resources"]
     svc = _only(resources, SERVICE)
     assert svc is not None, "no Cloud Run service"
-    account = _only(resources, ACCOUNT)
+    account = _only(resources, ACCOUNT, "runtime")
+    ci_account = _only(resources, ACCOUNT, "ci")
     repo = _only(resources, REPOSITORY)
     template = svc["template"]
     (container,) = template["containers"]
@@ -75,18 +79,10 @@ def extract(recorded):
     envs = container.get("envs", [])
     mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
 
-    iam = []
-    for r in resources:
-        if r["type"] in IAM:
-            target, field = IAM[r["type"]]
-            i = r["inputs"]
-            iam.append({
-                "target": target,
-                "resource": _iam_resource(
-                    target, tuple(i[f] for f in field) if isinstance(field, tuple) else i[field]),
-                "role": i["role"],
-                "member": i["member"],
-            })
+    grants = _iam(resources)
+    ci_member = ci_account and f"serviceAccount:{ci_account['accountId']}@{ci_account['project']}.iam.gserviceaccount.com"
+    main_grants = [g for g in grants if g["member"] != ci_member and not g["member"].startswith("principalSet:")]
+    apis = {r["name"]: r["inputs"]["service"] for r in resources if r["type"] == API}
 
     return {
         "service": {
@@ -155,6 +151,49 @@ def extract(recorded):
             "startup": _probe(container["startupProbe"]),
             "liveness": _probe(container["livenessProbe"]),
         },
-        "iam": sorted(iam, key=lambda g: (g["target"], g["resource"], g["role"], g["member"])),
-        "apis": sorted(r["inputs"]["service"] for r in resources if r["type"] == API),
+        "iam": sorted_grants(main_grants),
+        "apis": sorted(api for name, api in apis.items() if not name.startswith("ci-")),
+        "ci": ci_account and {
+            "account": {"account_id": ci_account["accountId"], "display_name": ci_account["displayName"]},
+            "apis": sorted(api for name, api in apis.items() if name.startswith("ci-")),
+            "iam": sorted_grants([g for g in grants if g not in main_grants]),
+            "pool": _pool(_only(resources, POOL_PROVIDER)),
+            "trigger": _trigger(_only(resources, TRIGGER)),
+        },
+    }
+
+
+def _iam(resources):
+    out = []
+    for r in resources:
+        if r["type"] in IAM:
+            target, field = IAM[r["type"]]
+            i = r["inputs"]
+            out.append({
+                "target": target,
+                "resource": _iam_resource(
+                    target, tuple(i[f] for f in field) if isinstance(field, tuple) else i[field]),
+                "role": i["role"],
+                "member": i["member"],
+            })
+    return out
+
+
+def _pool(p):
+    return p and {
+        "id": p["workloadIdentityPoolId"],
+        "provider_id": p["workloadIdentityPoolProviderId"],
+        "issuer_uri": p["oidc"]["issuerUri"],
+        "attribute_mapping": p["attributeMapping"],
+        "attribute_condition": p["attributeCondition"],
+    }
+
+
+def _trigger(t):
+    return t and {
+        "name": t["name"],
+        "filename": t["filename"],
+        "github": {"owner": t["github"]["owner"], "name": t["github"]["name"], "branch": t["github"]["push"]["branch"]},
+        "approval_required": t["approvalConfig"]["approvalRequired"],
+        "service_account": t["serviceAccount"].rsplit("/", 1)[-1],
     }

@@ -10,7 +10,7 @@ Anything it cannot resolve is an error, never a guess.
 
 import re
 
-from parity import by_digest
+from parity import by_digest, sorted_grants
 from tf_validate import (
     BLOCK,
     data_sources,
@@ -39,6 +39,7 @@ IAM_TARGETS = {
     "google_artifact_registry_repository_iam_member": ("repository", ("project", "location", "repository")),
     "google_service_account_iam_member": ("service_account", "service_account_id"),
     "google_cloud_run_v2_service_iam_member": ("service", "name"),
+    "google_project_iam_member": ("project", "project"),
 }
 
 
@@ -97,14 +98,18 @@ class Config:
 
     def attribute(self, rtype, name, attr):
         body = self.res[(rtype, name)]
-        if rtype == "google_service_account" and attr in ("email", "member", "name"):
+        if rtype == "google_service_account" and attr in ("email", "member", "name", "id"):
             project = self.value(body["project"])
             email = f"{self.value(body['account_id'])}@{project}.iam.gserviceaccount.com"
             return {
                 "email": email,
                 "member": f"serviceAccount:{email}",
                 "name": f"projects/{project}/serviceAccounts/{email}",
+                "id": f"projects/{project}/serviceAccounts/{email}",
             }[attr]
+        if rtype == "google_iam_workload_identity_pool" and attr == "name":
+            pool = self.value(body["workload_identity_pool_id"])
+            return f"projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/{pool}"
         if rtype == "google_artifact_registry_repository" and attr == "name":
             return self.value(body["repository_id"])
         if rtype == "data.google_project" and attr == "number":
@@ -129,9 +134,11 @@ def seconds(duration):
     return int(m[1])
 
 
-def apis(cfg):
+def apis(cfg, names):
     out = []
-    for body in cfg.all("google_project_service"):
+    for (rtype, name), body in sorted(cfg.res.items()):
+        if rtype != "google_project_service" or name not in names:
+            continue
         if "for_each" in body:
             fe = body["for_each"]
             m = re.fullmatch(r"\$\{toset\(\[(.*)\]\)\}", fe, re.S)
@@ -164,7 +171,7 @@ def extract(tf_dir):
     limits = cfg.value(res["limits"])
     node = block(tpl, "node_selector")
     scaling = block(tpl, "scaling")
-    account = cfg.one("google_service_account")
+    account = cfg.res[("google_service_account", "runtime")]
     repos = cfg.all("google_artifact_registry_repository")
     assert len(repos) <= 1
 
@@ -191,23 +198,10 @@ def extract(tf_dir):
             "mount_options": cfg.value(gcs.get("mount_options", [])),
         })
 
-    iam = []
-    for rtype, (target, key) in IAM_TARGETS.items():
-        for body in cfg.all(rtype):
-            if target == "managed_folder":
-                resource = "/".join(cfg.value(body[k]) for k in key)
-            elif target == "repository":
-                resource = "projects/{}/locations/{}/repositories/{}".format(*(cfg.value(body[k]) for k in key))
-            else:
-                resource = cfg.value(body[key])
-            if target == "service_account":
-                resource = resource.rsplit("/", 1)[-1]  # projects/P/serviceAccounts/EMAIL
-            iam.append({
-                "target": target,
-                "resource": resource,
-                "role": cfg.value(body["role"]),
-                "member": cfg.value(body["member"]),
-            })
+    ci_account = cfg.res.get(("google_service_account", "ci"))
+    ci_member = ci_account and cfg.attribute("google_service_account", "ci", "member")
+    grants = iam(cfg)
+    main_grants = [g for g in grants if g["member"] != ci_member and not g["member"].startswith("principalSet:")]
 
     return {
         "service": {
@@ -257,6 +251,69 @@ def extract(tf_dir):
             "startup": probe(cfg, block(ctr, "startup_probe")),
             "liveness": probe(cfg, block(ctr, "liveness_probe")),
         },
-        "iam": sorted(iam, key=lambda g: (g["target"], g["resource"], g["role"], g["member"])),
-        "apis": apis(cfg),
+        "iam": sorted_grants(main_grants),
+        "apis": apis(cfg, {"apis"}),
+        "ci": ci_account and {
+            "account": {
+                "account_id": cfg.value(ci_account["account_id"]),
+                "display_name": cfg.value(ci_account["display_name"]),
+            },
+            "apis": apis(cfg, {"ci_apis"}),
+            "iam": sorted_grants([g for g in grants if g not in main_grants]),
+            "pool": pool(cfg),
+            "trigger": trigger(cfg),
+        },
+    }
+
+
+def iam(cfg):
+    """Every IAM member resource as a grant."""
+    out = []
+    for rtype, (target, key) in IAM_TARGETS.items():
+        for body in cfg.all(rtype):
+            if target == "managed_folder":
+                resource = "/".join(cfg.value(body[k]) for k in key)
+            elif target == "repository":
+                resource = "projects/{}/locations/{}/repositories/{}".format(*(cfg.value(body[k]) for k in key))
+            else:
+                resource = cfg.value(body[key])
+            if target == "service_account":
+                resource = resource.rsplit("/", 1)[-1]  # projects/P/serviceAccounts/EMAIL
+            out.append({
+                "target": target,
+                "resource": resource,
+                "role": cfg.value(body["role"]),
+                "member": cfg.value(body["member"]),
+            })
+    return out
+
+
+def pool(cfg):
+    body = cfg.res.get(("google_iam_workload_identity_pool_provider", "ci"))
+    if body is None:
+        return None
+    return {
+        "id": cfg.value(body["workload_identity_pool_id"]),
+        "provider_id": cfg.value(body["workload_identity_pool_provider_id"]),
+        "issuer_uri": cfg.value(block(body, "oidc")["issuer_uri"]),
+        "attribute_mapping": cfg.value(body["attribute_mapping"]),
+        "attribute_condition": cfg.value(body["attribute_condition"]),
+    }
+
+
+def trigger(cfg):
+    body = cfg.res.get(("google_cloudbuild_trigger", "ci"))
+    if body is None:
+        return None
+    github = block(body, "github")
+    return {
+        "name": cfg.value(body["name"]),
+        "filename": cfg.value(body["filename"]),
+        "github": {
+            "owner": cfg.value(github["owner"]),
+            "name": cfg.value(github["name"]),
+            "branch": cfg.value(block(github, "push")["branch"]),
+        },
+        "approval_required": cfg.value(block(body, "approval_config")["approval_required"]),
+        "service_account": cfg.value(body["service_account"]).rsplit("/", 1)[-1],
     }

@@ -45,6 +45,19 @@ class Gcloud:
             capture_output=True, text=True, stdin=subprocess.DEVNULL,
         )
 
+    def deploy_then_teardown(self, out):
+        """Runs deploy.sh, then ci-setup.sh where there is one, then `teardown.sh --yes`
+        (which shows whether deletion protection holds: gcloud keeps no such flag). Returns
+        the calls of the deploy and the teardown, and those of the pipeline's setup."""
+        ok(self.run(out / "gcloud" / "deploy.sh"))
+        deployed = len(self.records())
+        if (out / "gcloud" / "ci-setup.sh").exists():
+            ok(self.run(out / "gcloud" / "ci-setup.sh"))
+        set_up = len(self.records())
+        self.run(out / "gcloud" / "teardown.sh", "--yes")
+        records = self.records()
+        return records[:deployed] + records[set_up:], records[deployed:set_up]
+
     def records(self):
         if not self.log.exists():
             return []

@@ -22,7 +22,9 @@ Put a `gcloud` wrapper that runs this file first on PATH (test_gcloud.py does). 
    service agent; removing a binding that is not there fails with gcloud's own message.
    Labels follow `--clear-labels` then `--update-labels`, as gcloud applies them. What the
    deployment uses but does not create (secrets, buckets, managed folders, other projects'
-   repositories) exists unless the state lists it under "absent". `--format=value(KEY)`,
+   repositories) exists unless the state lists it under "absent". The pipeline's setup:
+   Workload Identity pools and their OIDC providers, a principal set only of an existing
+   pool (by project number), a Cloud Build trigger only as an existing account. `--format=value(KEY)`,
    `--flatten` and `--filter=KEY=VALUE` are applied to what describe and get-iam-policy
    return, as gcloud's resource projections do for those simple forms. API failures exit 1.
 4. recorded as one JSON line in the log file: argv, cwd, exit status, error, the contents
@@ -270,8 +272,8 @@ def check_dict(where, name, f, items):
 def check_policy(call):
     """What a script must always say, because the stand-in has no ambient configuration."""
     where = "gcloud." + call.command.replace(" ", ".")
-    # `projects describe` names its project as the positional.
-    needs = [] if call.command == "projects describe" else ["--project"]
+    # `projects` commands name their project as the positional.
+    needs = [] if call.command.startswith("projects ") else ["--project"]
     if call.command.removeprefix("beta ").startswith("run "):
         needs.append("--region")
     if call.command.startswith("artifacts repositories "):
@@ -298,7 +300,8 @@ class State:
             self.data = {}
         # images: every pushed tag (IMAGE:TAG) -> the digest it resolves to.
         for k, empty in (("apis", {}), ("accounts", {}), ("repositories", {}),
-                         ("bindings", []), ("images", {}), ("services", {}), ("absent", [])):
+                         ("bindings", []), ("images", {}), ("services", {}), ("absent", []),
+                         ("pools", {}), ("triggers", {})):
             self.data.setdefault(k, empty)
 
     def save(self):
@@ -377,6 +380,8 @@ def simulate(call, state, record):
         member, role = call.one("--member"), call.one("--role")
         if not MEMBER.match(member or ""):
             raise Api(f"({where}) INVALID_ARGUMENT: Invalid principal: {member}")
+        if member.startswith("principalSet:") and not federated(member, s):
+            raise Api(f"({where}) INVALID_ARGUMENT: Identity Pool does not exist ({member}).")
         if not (role or "").startswith("roles/"):
             raise Api(f"({where}) INVALID_ARGUMENT: Role {role} is not supported")
         if call.one("--condition") != "None":
@@ -481,6 +486,15 @@ def simulate(call, state, record):
     if cmd == "projects describe":
         return projected(call, {"projectId": pos[0], "projectNumber": project_number(pos[0])})
 
+    if cmd == "projects add-iam-policy-binding":
+        return policy_change(call, s, binding("project", pos[0]))
+
+    if cmd.startswith("iam workload-identity-pools "):
+        return workload_identity(call, s, where)
+
+    if cmd.startswith("builds triggers "):
+        return trigger(call, s, where)
+
     if cmd == "builds submit":
         return build(call, s, record, yaml)
 
@@ -506,6 +520,73 @@ def simulate(call, state, record):
         return policy_change(call, s, binding("service", skey))
 
     raise Usage(f"({where}) the stand-in does not simulate this command yet")
+
+
+PRINCIPAL_SET = re.compile(
+    r"^principalSet://iam\.googleapis\.com/projects/(?P<number>\d+)/locations/(?P<location>[a-z0-9-]+)/"
+    r"workloadIdentityPools/(?P<pool>[a-z0-9-]+)/attribute\.[a-z_]+/\S+$")
+
+
+def federated(member, s):
+    """Whether a principal set names, by project number, a pool that exists."""
+    m = PRINCIPAL_SET.match(member)
+    return bool(m) and any(
+        project_number(key.split("/")[0]) == m["number"] and key.split("/")[1:] == [m["location"], m["pool"]]
+        for key in s["pools"])
+
+
+def workload_identity(call, s, where):
+    """Pools and their OIDC providers: describe fails until create ran, create fails if it
+    exists, a provider needs its pool, update needs the provider."""
+    cmd = call.command.removeprefix("iam workload-identity-pools ")
+    location = call.one("--location")
+    if not cmd.startswith("providers "):
+        key = f"{call.one('--project')}/{location}/{call.positionals[0]}"
+        if cmd == "create":
+            if key in s["pools"]:
+                raise Api(f"({where}) ALREADY_EXISTS: Requested entity already exists")
+            s["pools"][key] = {"display_name": call.one("--display-name"),
+                               "description": call.one("--description"), "providers": {}}
+            return ""
+        if key not in s["pools"]:
+            raise Api(f"({where}) NOT_FOUND: Requested entity was not found.")
+        return projected(call, {"name": key})
+    pool_key = f"{call.one('--project')}/{location}/{call.one('--workload-identity-pool')}"
+    if pool_key not in s["pools"]:
+        raise Api(f"({where}) NOT_FOUND: Requested entity was not found.")
+    providers = s["pools"][pool_key]["providers"]
+    provider = call.positionals[0]
+    verb = cmd.split()[-1]
+    if (verb == "create-oidc") == (provider in providers):
+        raise Api(f"({where}) " + ("ALREADY_EXISTS: Requested entity already exists" if provider in providers
+                                   else "NOT_FOUND: Requested entity was not found."))
+    if verb == "describe":
+        return projected(call, {"name": provider, **providers[provider]})
+    previous = providers.get(provider, {})
+    providers[provider] = {
+        "issuer_uri": call.one("--issuer-uri", previous.get("issuer_uri")),
+        "attribute_mapping": parse_dict("--attribute-mapping", call.one("--attribute-mapping")),
+        "attribute_condition": call.one("--attribute-condition"),
+    }
+    return ""
+
+
+def trigger(call, s, where):
+    """Cloud Build triggers by name: created once, running as an existing service account."""
+    project = call.one("--project")
+    if call.command == "builds triggers describe":
+        key = f"{project}/{call.positionals[0]}"
+        if key not in s["triggers"]:
+            raise Api(f"({where}) NOT_FOUND: Requested entity was not found.")
+        return projected(call, {"name": call.positionals[0], **s["triggers"][key]})
+    key = f"{project}/{call.one('--name')}"
+    if key in s["triggers"]:
+        raise Api(f"({where}) ALREADY_EXISTS: trigger {call.one('--name')} already exists")
+    account = (call.one("--service-account") or "").rsplit("/", 1)[-1]
+    if account not in s["accounts"]:
+        raise Api(f"({where}) INVALID_ARGUMENT: service account {account} does not exist")
+    s["triggers"][key] = {"service_account": account, "build_config": call.one("--build-config")}
+    return ""
 
 
 def policy_change(call, s, b):

@@ -30,7 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "gcloud_surface.json"
 
-# Every command the generated deploy.sh and teardown.sh may run: the GA track, and the beta
+# Every command the generated deploy.sh, teardown.sh and ci-setup.sh may run: the GA track, and the beta
 # track's `run deploy` (only its `--add-volume` takes gcsfuse mount options).
 COMMANDS = [
     "artifacts docker images describe",
@@ -42,12 +42,20 @@ COMMANDS = [
     "artifacts repositories remove-iam-policy-binding",
     "beta run deploy",
     "builds submit",
+    "builds triggers create github",
+    "builds triggers describe",
     "iam service-accounts add-iam-policy-binding",
     "iam service-accounts create",
     "iam service-accounts delete",
     "iam service-accounts describe",
     "iam service-accounts get-iam-policy",
     "iam service-accounts remove-iam-policy-binding",
+    "iam workload-identity-pools create",
+    "iam workload-identity-pools describe",
+    "iam workload-identity-pools providers create-oidc",
+    "iam workload-identity-pools providers describe",
+    "iam workload-identity-pools providers update-oidc",
+    "projects add-iam-policy-binding",
     "projects describe",
     "run deploy",
     "run services add-iam-policy-binding",

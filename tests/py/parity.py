@@ -77,9 +77,59 @@ def expected(m):
                 "path", "port", "initial_delay_seconds", "period_seconds", "timeout_seconds", "failure_threshold")}
             for kind in ("startup", "liveness")
         },
-        "iam": sorted(
-            ({k: g[k] for k in ("target", "resource", "role", "member")} for g in m["iam"]),
-            key=lambda g: (g["target"], g["resource"], g["role"], g["member"]),
-        ),
+        "iam": sorted_grants({k: g[k] for k in ("target", "resource", "role", "member")} for g in m["iam"]),
         "apis": sorted(m["apis"]),
+        "ci": ci(m),
+    }
+
+
+def sorted_grants(grants):
+    return sorted(grants, key=lambda g: (g["target"], g["resource"], g["role"], g["member"]))
+
+
+# Where each grant of the deploy account is, as the `iam` entries name resources.
+CI_TARGETS = {
+    "runtime_account": ("service_account", lambda m: m["runtime_account"]["email"]),
+    "service": ("service", lambda m: m["service"]["name"]),
+    "repository": ("repository", lambda m: "projects/{project}/locations/{location}/repositories/{id}".format(
+        **m["repository"])),
+    "project": ("project", lambda m: m["service"]["project"]),
+}
+
+
+def ci(m):
+    """The pipeline's cloud side: its account, grants, APIs and pool or trigger."""
+    c = m["ci"]
+    if c is None:
+        return None
+    account = c["account"]
+    grants = [
+        {"target": CI_TARGETS[g["on"]][0], "resource": CI_TARGETS[g["on"]][1](m), "role": g["role"],
+         "member": account["member"]}
+        for g in c["grants"]
+    ]
+    f, t = c["federation"], c["trigger"]
+    if f:
+        pool = f"projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/{f['pool_id']}"
+        grants.append({"target": "service_account", "resource": account["email"],
+                       "role": "roles/iam.workloadIdentityUser",
+                       "member": f"principalSet://iam.googleapis.com/{pool}/{f['principal_suffix']}"})
+    return {
+        "account": {"account_id": account["account_id"], "display_name": account["display_name"]},
+        "apis": sorted(c["apis"]),
+        "iam": sorted_grants(grants),
+        "pool": f and {
+            "id": f["pool_id"],
+            "provider_id": f["provider_id"],
+            "issuer_uri": f["issuer_uri"],
+            "attribute_mapping": dict(f["attribute_mapping"]),
+            "attribute_condition": f["attribute_condition"],
+        },
+        "trigger": t and {
+            "name": t["name"],
+            "filename": t["filename"],
+            "github": {"owner": c["owner"], "name": c["name"], "branch": c["branch_regex"]},
+            "approval_required": t["approval_required"],
+            "service_account": account["email"],
+        },
     }

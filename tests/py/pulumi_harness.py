@@ -255,6 +255,13 @@ def _computed(typ, name, inputs):
             name=f"projects/{project}/serviceAccounts/{email}",
             uniqueId="100000000000000000001",
         )
+    elif typ == "gcp:iam/workloadIdentityPool:WorkloadIdentityPool":
+        pool = inputs.get("workloadIdentityPoolId", name)
+        state.update(name=f"projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/{pool}")
+    elif typ == "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider":
+        pool = inputs.get("workloadIdentityPoolId", "mock-pool")
+        provider = inputs.get("workloadIdentityPoolProviderId", name)
+        state.update(name=f"projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/{pool}/providers/{provider}")
     elif typ == "gcp:artifactregistry/repository:Repository":
         state.update(name=inputs.get("repositoryId", name))
     elif typ == "gcp:cloudrunv2/service:Service":
@@ -303,7 +310,9 @@ def _run(main_py, missing=()):
         def new_resource(self, args):
             record = {"type": args.typ, "name": args.name, "inputs": _jsonable(args.inputs)}
             resources.append(record)
-            return f"{args.name}-id", _computed(args.typ, args.name, args.inputs)
+            state = _computed(args.typ, args.name, args.inputs)
+            # The provider's id of a service account is its name; other ids are opaque.
+            return state["name"] if args.typ == "gcp:serviceaccount/account:Account" else f"{args.name}-id", state
 
         def call(self, args):
             inputs = _jsonable(args.args)

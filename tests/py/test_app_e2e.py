@@ -1276,6 +1276,7 @@ import os, runpy, sys, time
 started, release, main = sys.argv[1:]
 sys.path.insert(0, os.path.dirname(main))
 import server
+from frameworks import Predictor
 
 
 def load_model(path):
@@ -1289,7 +1290,7 @@ def load_model(path):
             time.sleep(0.3)
         return X[:, 0]
 
-    return predict
+    return Predictor(predict)
 
 
 server.load_model = load_model

@@ -16,17 +16,12 @@ from specgen import REPEAT, SEED, specs
 IMAGE_BY_HAND = "the image is not built by the deploy: the service needs it pushed by hand first"
 MUTABLE_TAG = "the service names a mutable tag: a rebuild under the same tag does not roll out"
 GCLOUD_REDEPLOYS = "deploy.sh rebuilds the image and rolls out a new revision on every run"
-GCLOUD_ONLY_ADDS = "deploy.sh only adds: grants stay and --labels merges (it is --update-labels)"
-NOT_CHECKED_FIRST = "prerequisites are not checked before anything is created"
-DEPLOYERS = "deployers get iam.serviceAccountUser only: no run.developer, no repository writer"
-CROSS_PROJECT = "no artifactregistry.reader for the Cloud Run service agent on another project's image"
-PROTECTED = "destroy deletes grants and the repository before it fails on the protected service"
-REUSED_REPOSITORY = {
-    "terraform": "creating the repository fails when it exists already",
-    "pulumi": "creating the repository fails when it exists already",
-    "gcloud": "teardown.sh deletes a repository (and its images) that it did not create",
-}
-PROTECTED_EXAMPLES = ["fraud-onnx-gcs", "iris-sklearn"]
+GCLOUD_KEEPS_GRANTS = ("deploy.sh keeps the runtime account's grants on a secret and on the model's folder that "
+                       "left the spec: it prunes grants only on what it created")
+GPU_QUOTA_NOT_CHECKED = "GPU quota is not checked before anything is created: the service fails on it last"
+PIPELINE_LEFT = "teardown.sh leaves what ci-setup.sh created: the pipeline's account, its identity pool, their grants"
+REPOSITORY_NOT_REUSED = "creating the repository fails when it exists already (ALREADY_EXISTS): nothing imports it"
+PROTECTED_EXAMPLES = ["fraud-onnx-gcs", "iris-sklearn", "review-sentiment"]
 UNPROTECTED_EXAMPLES = ["churn-public", "forecast-gpu"]
 
 
@@ -74,9 +69,19 @@ def test_a_rebuild_rolls_out(tmp_path, target):
 def test_the_three_targets_end_in_the_same_state(tmp_path, example):
     setup = Setup.example(tmp_path, example)
     states = {t: setup.deployed(t).cloud.end_state() for t in TARGETS}
+    assert_same_end_states(states)
+
+
+# deploy.sh leaves Cloud Monitoring to monitoring.sh, a separate script that test_monitoring.py
+# runs against its own stand-in.
+NOT_DEPLOYED_BY = {"gcloud": {"monitoring"}}
+
+
+def assert_same_end_states(states):
     for target in ("pulumi", "gcloud"):
         for part, value in states["terraform"].items():
-            assert states[target][part] == value, f"{target} differs from terraform in {part}"
+            if part not in NOT_DEPLOYED_BY.get(target, ()):
+                assert states[target][part] == value, f"{target} differs from terraform in {part}"
 
 
 # --- day two: what leaves the spec loses its access -----------------------------------
@@ -114,8 +119,8 @@ def secret_gone(cloud):
                    for p in cloud.policies)
 
 
-def bucket_gone(cloud):
-    return not any(p[0] == "b/acme-models-prod" and p[2] == RUNTIME for p in cloud.policies) \
+def bucket_gone(cloud):  # a grant on the bucket or on a managed folder in it
+    return not any(re.match(r"b/acme-models-prod(/|$)", p[0]) and p[2] == RUNTIME for p in cloud.policies) \
         and not cloud.services[SERVICE]["config"]["template"]["volumes"]
 
 
@@ -127,7 +132,7 @@ REMOVALS = {
 }
 
 
-@pytest.mark.parametrize("target", xfail_for({"gcloud"}, GCLOUD_ONLY_ADDS))
+@pytest.mark.parametrize("target", xfail_for({"gcloud"}, GCLOUD_KEEPS_GRANTS))
 def test_removing_from_the_spec_removes_its_access(tmp_path, target):
     """An invoker, a label, a secret and the bucket leave the spec at once (one redeploy
     for the four keeps the suite quick); each must lose its access."""
@@ -153,8 +158,9 @@ def left_by(cloud, before):
     return {k: (before[k], after[k]) for k in after if k != "apis" and after[k] != before[k]}
 
 
-@pytest.mark.parametrize("example", UNPROTECTED_EXAMPLES)
-@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize(("target", "example"), [
+    pytest.param(t, e, marks=pytest.mark.xfail(strict=True, reason=PIPELINE_LEFT)) if (t, e) == ("gcloud", "churn-public")
+    else (t, e) for e in UNPROTECTED_EXAMPLES for t in TARGETS])
 def test_teardown_removes_exactly_what_the_deploy_created(tmp_path, target, example):
     setup = Setup.example(tmp_path, example)
     d = setup.deployment(target)
@@ -165,8 +171,7 @@ def test_teardown_removes_exactly_what_the_deploy_created(tmp_path, target, exam
     assert left_by(d.cloud, before) == {}
 
 
-@pytest.mark.parametrize("target", [pytest.param(t, marks=pytest.mark.xfail(strict=True, reason=REUSED_REPOSITORY[t]))
-                                    for t in TARGETS])
+@pytest.mark.parametrize("target", xfail_for({"terraform", "pulumi"}, REPOSITORY_NOT_REUSED))
 def test_a_repository_that_existed_before_survives_with_its_images(tmp_path, target):
     setup = Setup.example(tmp_path, "churn-public")
     cloud = setup.cloud()
@@ -174,18 +179,20 @@ def test_a_repository_that_existed_before_survives_with_its_images(tmp_path, tar
     cloud.repositories[f"projects/{repo['project']}/locations/{repo['location']}/repositories/{repo['id']}"] = {
         "format": "DOCKER", "description": "shared"}
     cloud.apis[repo["project"]] = {"artifactregistry.googleapis.com"}
-    cloud.push(f"{repo['location']}-docker.pkg.dev/{repo['project']}/{repo['id']}/other-service:1.0")
+    other = f"{repo['location']}-docker.pkg.dev/{repo['project']}/{repo['id']}/other-service"
+    cloud.push(f"{other}:1.0")
     before = cloud.end_state()
     d = setup.deployment(target, cloud)
     assert d.deploy(setup.out, image=setup.image).ok
     outcome = d.destroy(setup.out)
     assert outcome.ok, outcome.errors
-    left = left_by(d.cloud, before)
-    assert "repositories" not in left and "images" not in left, left
+    after = d.cloud.end_state()
+    assert after["repositories"] == before["repositories"]
+    assert after["images"].get(other) == before["images"][other]
 
 
 @pytest.mark.parametrize("example", PROTECTED_EXAMPLES)
-@pytest.mark.parametrize("target", xfail_for({"terraform", "pulumi"}, PROTECTED))
+@pytest.mark.parametrize("target", TARGETS)
 def test_with_deletion_protection_teardown_deletes_nothing(tmp_path, target, example):
     setup = Setup.example(tmp_path, example)
     d = setup.deployed(target)
@@ -204,8 +211,10 @@ MISSING = {
 }
 
 
-@pytest.mark.parametrize("missing", sorted(MISSING))
-@pytest.mark.parametrize("target", xfail_for(set(TARGETS), NOT_CHECKED_FIRST))
+@pytest.mark.parametrize("missing", [
+    pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=GPU_QUOTA_NOT_CHECKED)) if m == "gpu quota" else m
+    for m in sorted(MISSING)])
+@pytest.mark.parametrize("target", TARGETS)
 def test_a_missing_prerequisite_fails_before_anything_is_created(tmp_path, target, missing):
     example, switch, named = MISSING[missing]
     setup = Setup.example(tmp_path, example)
@@ -220,27 +229,42 @@ def test_a_missing_prerequisite_fails_before_anything_is_created(tmp_path, targe
 # --- who may do what ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("target", xfail_for(set(TARGETS), DEPLOYERS))
+@pytest.mark.parametrize("target", TARGETS)
 def test_deployers_hold_what_a_deploy_needs(tmp_path, target):
     setup = Setup.example(tmp_path, "fraud-onnx-gcs")
     d = setup.deployed(target)
-    s, account, repo = setup.model["service"], setup.model["runtime_account"], setup.model["repository"]
-    gaps = {
-        member: d.cloud.deployer_gaps(
-            member,
-            f"projects/{s['project']}/locations/{s['region']}/services/{s['name']}",
-            f"projects/{s['project']}/serviceAccounts/{account['email']}",
-            f"projects/{repo['project']}/locations/{repo['location']}/repositories/{repo['id']}",
-        )
-        for member in setup.spec["access"]["deployers"]
-    }
+    gaps = {member: deployer_gaps(setup, d.cloud, member) for member in setup.spec["access"]["deployers"]}
     assert all(not g for g in gaps.values()), gaps
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_the_pipeline_deploys_with_what_it_is_granted(tmp_path, target):
+    """The account a [ci] pipeline acts as, through its identity pool, may deploy."""
+    setup = Setup.example(tmp_path, "churn-public")
+    d = setup.deployed(target)
+    ci = setup.model["ci"]
+    assert deployer_gaps(setup, d.cloud, ci["account"]["member"]) == []
+    account = f"projects/{setup.model['service']['project']}/serviceAccounts/{ci['account']['email']}"
+    assert any(r == account and role == "roles/iam.workloadIdentityUser" and m.startswith("principalSet://")
+               for r, role, m in d.cloud.policies)
+    pools = [n for n in d.cloud.pools if "/providers/" in n]
+    assert [p.rsplit("/", 1)[1] for p in pools] == [setup.model["ci"]["provider"]], pools
+
+
+def deployer_gaps(setup, cloud, member):
+    s, account, repo = setup.model["service"], setup.model["runtime_account"], setup.model["repository"]
+    return cloud.deployer_gaps(
+        member,
+        f"projects/{s['project']}/locations/{s['region']}/services/{s['name']}",
+        f"projects/{s['project']}/serviceAccounts/{account['email']}",
+        f"projects/{repo['project']}/locations/{repo['location']}/repositories/{repo['id']}",
+    )
 
 
 SHARED_IMAGE = "us-central1-docker.pkg.dev/acme-shared/base/iris:2.0.0"
 
 
-@pytest.mark.parametrize("target", xfail_for(set(TARGETS), CROSS_PROJECT))
+@pytest.mark.parametrize("target", TARGETS)
 def test_the_service_agent_can_pull_an_image_from_another_project(tmp_path, target):
     setup = Setup.example(tmp_path, "iris-sklearn")
     setup.respec(lambda t: re.sub(r'\[image\]\nrepository = "[^"]*"\ntag = "[^"]*"',
@@ -249,6 +273,7 @@ def test_the_service_agent_can_pull_an_image_from_another_project(tmp_path, targ
     cloud = setup.cloud()
     cloud.repositories["projects/acme-shared/locations/us-central1/repositories/base"] = {
         "format": "DOCKER", "description": None}
+    cloud.apis["acme-shared"] = {"artifactregistry.googleapis.com"}
     cloud.push(SHARED_IMAGE)
     d = setup.deployment(target, cloud)
     outcome = d.deploy(setup.out)
@@ -273,9 +298,7 @@ def test_random_specs_deploy_and_end_alike_in_every_target(tmp_path_factory, spe
         if target != "gcloud":  # deploy.sh redeploys on every run: see test_a_second_run_changes_nothing
             assert d.deploy(setup.out).ok
             assert d.cloud.end_state() == states[target], f"{target}: a second run changed the state"
-    for target in ("pulumi", "gcloud"):
-        for part, value in states["terraform"].items():
-            assert states[target][part] == value, f"{target} differs from terraform in {part}"
+    assert_same_end_states(states)
 
 
 def test_the_examples_cover_each_case():

@@ -26,6 +26,13 @@ def test_resource_names_are_the_sdk_collection_paths(kind, path):
     assert not formats.is_name(kind, "x1@acme.iam.gserviceaccount.com")
 
 
+def test_a_managed_folder_is_named_by_its_path():
+    assert formats.collection_path("folder") == "b/{bucket}/managedFolders/{managedFolder}"
+    assert formats.is_name("folder", "b/acme-models-prod/managedFolders/fraud/v7/")
+    assert not formats.is_name("folder", "b/acme-models-prod/managedFolders/fraud/v7")
+    assert not formats.is_name("folder", "b/acme-models-prod")
+
+
 def test_account_ids_follow_the_create_request_doc():
     assert formats.ACCOUNT_ID_DOC in doc("iam/v1", "iam_v1_messages.py")
     assert "must be 6-30 characters long" in doc("iam/v1", "iam_v1_messages.py")

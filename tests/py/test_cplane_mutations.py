@@ -31,7 +31,7 @@ MUTATIONS = {
                                               "service_account_id=runtime_account.email")),
     }, "ServiceAccountLinkRegex"),
     "grant after the service": ({
-        "terraform": ("terraform/main.tf", _sub(r"^\s*google_storage_bucket_iam_member\.\w+,\n", "")),
+        "terraform": ("terraform/main.tf", _sub(r"^\s*google_storage_(?:bucket|managed_folder)_iam_member\.\w+,\n", "")),
         "pulumi": ("pulumi/__main__.py", _sub(r"depends_on=\[\*apis, \*before_service\]", "depends_on=[*apis]")),
         "gcloud": ("gcloud/deploy.sh", _move_bucket_grant_after_the_service),
     }, "Permission denied"),
@@ -45,7 +45,19 @@ MUTATIONS = {
         for target, path in (("terraform", "terraform/main.tf"), ("pulumi", "pulumi/__main__.py"),
                              ("gcloud", "gcloud/deploy.sh"))
     }, "Invalid principal"),
+    # A principal set names its pool by the project's number; the id names no pool.
+    "project id for number": ({
+        "terraform": ("terraform/ci.tf", _sub(r"\$\{google_iam_workload_identity_pool\.ci\.name\}",
+                                              "projects/${var.project}/locations/global/workloadIdentityPools/gh-churn-demo")),
+        "gcloud": ("gcloud/ci-setup.sh", _sub(r"projects/\$number/locations", "projects/$project/locations")),
+    }, "Identity Pool does not exist"),
+    "missing monitoring API": ({
+        target: (path, _sub(r'^\s*"monitoring\.googleapis\.com",\n', ""))
+        for target, path in (("terraform", "terraform/main.tf"), ("pulumi", "pulumi/__main__.py"))
+    }, "SERVICE_DISABLED"),
 }
+# The example each mutation breaks, where not fraud-onnx-gcs.
+EXAMPLE = {"project id for number": "churn-public", "missing monitoring API": "churn-public"}
 
 CASES = [(name, target) for name, (edits, _) in MUTATIONS.items() for target in TARGETS if target in edits]
 
@@ -54,7 +66,7 @@ CASES = [(name, target) for name, (edits, _) in MUTATIONS.items() for target in 
 def test_the_control_plane_refuses_a_broken_deploy(tmp_path, mutation, target):
     edits, reason = MUTATIONS[mutation]
     path, edit = edits[target]
-    setup = Setup.example(tmp_path, "fraud-onnx-gcs")
+    setup = Setup.example(tmp_path, EXAMPLE.get(mutation, "fraud-onnx-gcs"))
     f = setup.out / path
     f.write_text(edit(f.read_text()))
     outcome = setup.deployment(target).deploy(setup.out, image=setup.image)

@@ -13,10 +13,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import ci_specs
 import pytest
-from conftest import ROOT, copy_example, mlgen, model_of, render_spec_text
+from conftest import ROOT, copy_example, copy_with_include_folder, image_files, mlgen, model_of, render_spec_text
 from extract_gcloud import extract
 from gcloud_runner import STANDIN, Gcloud, ok
+from gcloud_standin import project_number
 from iam_specs import CROSS_PROJECT
 from parity import expected
 
@@ -110,10 +112,9 @@ def real_gcloud():
     return str(Path(sdk) / "bin" / "gcloud") if sdk else shutil.which("gcloud")
 
 
-def test_real_gcloud_lists_only_the_image_inputs_for_upload(tmp_path):
-    """gcloud's own ignore-file reader (offline: it only lists files) agrees: with the
-    generated ignore file, nothing but the Dockerfile's inputs leaves the machine."""
-    spec, _ = spec_folder_with_clutter(tmp_path)
+def listed_for_upload(tmp_path, spec):
+    """What gcloud's own ignore-file reader (offline: it only lists files) uploads with the
+    generated ignore file."""
     model = model_of(spec)
     # `meta list-files-for-upload` reads the folder's .gcloudignore, the file
     # `builds submit --ignore-file` names.
@@ -124,7 +125,20 @@ def test_real_gcloud_lists_only_the_image_inputs_for_upload(tmp_path):
         env={**os.environ, "CLOUDSDK_CONFIG": str(tmp_path / "gcloud-config"), "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"},
     )
     assert proc.returncode == 0, proc.stderr
-    assert sorted(proc.stdout.split()) == model["build"]["inputs"]
+    return sorted(proc.stdout.split())
+
+
+def test_real_gcloud_lists_only_the_image_inputs_for_upload(tmp_path):
+    """With the generated ignore file, nothing but the Dockerfile's inputs leaves the machine."""
+    spec, _ = spec_folder_with_clutter(tmp_path)
+    assert listed_for_upload(tmp_path, spec) == model_of(spec)["build"]["inputs"]
+
+
+def test_real_gcloud_uploads_an_included_folder_whole(tmp_path):
+    spec, _ = copy_with_include_folder(tmp_path)
+    inputs = model_of(spec)["build"]["inputs"]
+    assert listed_for_upload(tmp_path, spec) == sorted(image_files(spec.parent, inputs))
+    assert "assets.txt" not in image_files(spec.parent, inputs)
 
 
 # ----------------------------------------------------------------------------- teardown
@@ -172,9 +186,7 @@ def test_teardown_asks_unless_yes(tmp_path, gcloud):
 
 def test_parity_with_model(tmp_path, example, gcloud):
     spec, out = copy_example(tmp_path, example)
-    ok(gcloud.run(out / "gcloud" / "deploy.sh"))
-    gcloud.run(out / "gcloud" / "teardown.sh", "--yes")
-    assert extract(gcloud.records()) == expected(model_of(spec))
+    assert extract(*gcloud.deploy_then_teardown(out)) == expected(model_of(spec))
 
 
 def test_prebuilt_image_without_env(tmp_path, gcloud):
@@ -230,7 +242,13 @@ def shellcheck(*paths):
 
 def test_shellcheck_clean(tmp_path, example):
     _, out = copy_example(tmp_path, example)
-    proc = shellcheck(*(out / "gcloud" / s for s in SCRIPTS))
+    proc = shellcheck(*(out / "gcloud").glob("*.sh"))
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_shellcheck_clean_ci_setup_for_cloudbuild(tmp_path):
+    _, out = ci_specs.with_provider(tmp_path, "cloudbuild")
+    proc = shellcheck(out / "gcloud" / "ci-setup.sh")
     assert proc.returncode == 0, proc.stdout
 
 
@@ -411,3 +429,55 @@ def test_an_image_of_another_project_is_pulled_by_the_service_agent(tmp_path, gc
     ok(gcloud.run(out / "gcloud" / "teardown.sh", "--yes"))
     assert extract(gcloud.records()) == expected(model_of(spec))
     assert gcloud.world()["bindings"] == []
+
+
+# ---------------------------------------------------------------------------- pipeline
+
+
+@pytest.mark.parametrize("provider", ["github", "cloudbuild"])
+def test_ci_setup_creates_what_the_model_says_and_converges(tmp_path, gcloud, provider):
+    """ci-setup.sh after deploy.sh: every call valid, the pool and provider (GitHub) or the
+    trigger (Cloud Build) and the deploy account's grants as the model resolves them; run
+    again, it creates nothing and fails nothing."""
+    spec, out = ci_specs.with_provider(tmp_path, provider)
+    ok(gcloud.run(out / "gcloud" / "deploy.sh"))
+    deployed = len(gcloud.records())
+    ok(gcloud.run(out / "gcloud" / "ci-setup.sh"))
+    records = gcloud.records()
+    no_usage_errors(records)
+    assert extract(records[:deployed], records[deployed:])["ci"] == expected(model_of(spec))["ci"]
+    world = gcloud.world()
+    assert (len(world["pools"]), len(world["triggers"])) == ((1, 0) if provider == "github" else (0, 1))
+    setup = gcloud.run(out / "gcloud" / "ci-setup.sh")
+    ok(setup)
+    again = gcloud.records()[len(records):]
+    no_usage_errors(again)
+    assert not [r["command"] for r in again if r["command"].endswith((" create", " create-oidc", " github"))]
+    assert gcloud.world() == world
+
+
+def test_standin_refuses_a_principal_set_of_a_pool_that_does_not_exist(gcloud):
+    member = ("principalSet://iam.googleapis.com/projects/{}/locations/global/workloadIdentityPools/gh-a/"
+              "attribute.repository/o/r")
+    ok(gcloud.call("iam", "service-accounts", "create", "svc-deploy", "--project=p-1", "--quiet"))
+    grant = ("iam", "service-accounts", "add-iam-policy-binding", "svc-deploy@p-1.iam.gserviceaccount.com",
+             "--role=roles/iam.workloadIdentityUser", "--condition=None", "--project=p-1", "--quiet")
+    number = project_number("p-1")
+    assert gcloud.call(*grant, f"--member={member.format(number)}").returncode == 1
+    ok(gcloud.call("iam", "workload-identity-pools", "create", "gh-a", "--location=global", "--project=p-1",
+                   "--quiet"))
+    assert gcloud.call(*grant, f"--member={member.format('999')}").returncode == 1
+    ok(gcloud.call(*grant, f"--member={member.format(number)}"))
+
+
+def test_standin_runs_a_trigger_only_as_an_existing_account(gcloud):
+    create = ("builds", "triggers", "create", "github", "--name=svc-deploy", "--repo-owner=o", "--repo-name=r",
+              "--branch-pattern=^main$", "--build-config=cloudbuild.yaml",
+              "--service-account=projects/p-1/serviceAccounts/svc-deploy@p-1.iam.gserviceaccount.com",
+              "--project=p-1", "--quiet")
+    assert gcloud.call(*create).returncode == 1
+    assert gcloud.call("builds", "triggers", "describe", "svc-deploy", "--project=p-1").returncode == 1
+    ok(gcloud.call("iam", "service-accounts", "create", "svc-deploy", "--project=p-1", "--quiet"))
+    ok(gcloud.call(*create))
+    ok(gcloud.call("builds", "triggers", "describe", "svc-deploy", "--project=p-1"))
+    assert gcloud.call(*create).returncode == 1

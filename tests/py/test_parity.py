@@ -18,7 +18,7 @@ import extract_gcloud
 import extract_pulumi
 import extract_terraform
 import pytest
-from conftest import ROOT, copy_example, model_of, render_spec_text
+from conftest import ROOT, copy_example, copy_with_include_folder, image_files, model_of, render_spec_text
 from gcloud_runner import Gcloud, ok
 from hypothesis import HealthCheck, Phase, given, note, seed, settings
 from parity import expected
@@ -31,14 +31,11 @@ HOSTILE = json.loads((ROOT / "tests" / "py" / "data" / "hostile.json").read_text
 def views(workdir, out):
     """The deployment each target describes."""
     recorded = run_program(out / "pulumi" / "__main__.py")
-    gcloud = Gcloud(workdir / "gcloud-standin")
-    ok(gcloud.run(out / "gcloud" / "deploy.sh"))
-    # teardown shows whether deletion protection holds (gcloud keeps no such flag).
-    gcloud.run(out / "gcloud" / "teardown.sh", "--yes")
+    records, ci_records = Gcloud(workdir / "gcloud-standin").deploy_then_teardown(out)
     return {
         "pulumi": extract_pulumi.extract(recorded),
         "terraform": extract_terraform.extract(out / "terraform"),
-        "gcloud": extract_gcloud.extract(gcloud.records()),
+        "gcloud": extract_gcloud.extract(records, ci_records),
     }
 
 
@@ -147,7 +144,7 @@ def test_free_text_reaches_the_container_only_as_json_data(tmp_path):
 
 def content_tag(context, inputs):
     """The reference hash: the SHA-256 of the inputs' hex SHA-256 digests, in order."""
-    digests = "".join(hashlib.sha256((context / f).read_bytes()).hexdigest() for f in inputs)
+    digests = "".join(hashlib.sha256((context / f).read_bytes()).hexdigest() for f in image_files(context, inputs))
     return hashlib.sha256(digests.encode()).hexdigest()
 
 
@@ -191,6 +188,19 @@ def test_every_target_tags_the_image_with_the_hash_of_its_inputs(tmp_path):
     # Any input changed, every target's tag changes with it.
     app = out / "app" / "server.py"
     app.write_text(app.read_text() + "\n")
+    changed = content_tag(spec.parent, inputs)
+    assert changed != want
+    assert set(tags_of_every_target(tmp_path / "second", out).values()) == {changed}
+
+
+def test_an_included_folder_is_hashed_file_by_file_in_every_target(tmp_path):
+    spec, out = copy_with_include_folder(tmp_path)
+    inputs = model_of(spec)["build"]["inputs"]
+    assert "assets/" in inputs
+    want = content_tag(spec.parent, inputs)
+    assert tags_of_every_target(tmp_path / "first", out) == dict.fromkeys(("pulumi", "terraform", "gcloud"), want)
+    # A file deep in the folder changed, every target's tag changes with it.
+    (spec.parent / "assets" / "sub" / "weights.bin").write_text("retrained")
     changed = content_tag(spec.parent, inputs)
     assert changed != want
     assert set(tags_of_every_target(tmp_path / "second", out).values()) == {changed}

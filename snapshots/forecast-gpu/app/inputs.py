@@ -3,12 +3,15 @@
 
 Rows whose features are all numbers, integers or booleans become one float64 matrix in
 feature order (null: NaN, a missing value); rows with text features stay lists of checked
-values, in feature order, for the model call to make its DataFrame of.
+values, in feature order, for the model call to make its DataFrame of. A custom handler
+gets each row as an object by feature name, each value of its feature's type.
 """
+
+import math
 
 import numpy as np
 import orjson
-from settings import FEATURES
+from settings import FEATURES, FRAMEWORK
 
 NAMES = [f["name"] for f in FEATURES]
 N_FEATURES = len(FEATURES)
@@ -84,7 +87,7 @@ def _typed(value, row, column):
 _check = _number if NUMBERS else _typed
 
 
-def _row_values(row, i):
+def _row_values(row, i, check=_check):
     if isinstance(row, dict):
         if len(row) != N_FEATURES or not NAME_SET.issuperset(row):
             unknown = sorted(k for k in row if k not in NAME_SET)
@@ -95,13 +98,13 @@ def _row_values(row, i):
             if missing:
                 problems.append("missing feature(s) " + ", ".join(f"`{k}`" for k in missing))
             raise BadRequest(422, f"instances[{i}]: " + "; ".join(problems))
-        return [_check(row[f], i, j) for j, f in enumerate(NAMES)]
+        return [check(row[f], i, j) for j, f in enumerate(NAMES)]
     if isinstance(row, list):
         if len(row) != N_FEATURES:
             raise BadRequest(
                 422, f"instances[{i}] has {len(row)} values; the model takes {N_FEATURES}"
             )
-        return [_check(v, i, j) for j, v in enumerate(row)]
+        return [check(v, i, j) for j, v in enumerate(row)]
     raise BadRequest(
         422,
         f"instances[{i}] must be an array of {N_FEATURES} "
@@ -143,8 +146,41 @@ def feature_schema(feature):
     return schema
 
 
+def _as_declared(kind):
+    """A checked value as its feature's type says: numbers as floats, integers as ints (3.0
+    is 3); None, or a NaN number, where the value is missing."""
+    if kind == "number":
+        return lambda v: None if v is None or math.isnan(v) else float(v)
+    if kind == "integer":
+        return lambda v: None if v is None else int(v)
+    return lambda v: v
+
+
+DECLARED = [_as_declared(f["type"]) for f in FEATURES]
+
+
+def _instance(row, i):
+    values = _row_values(row, i, _typed)
+    return {name: cast(v) for name, cast, v in zip(NAMES, DECLARED, values, strict=True)}
+
+
+def to_instances(rows, may_hold_booleans=True):
+    """The rows for a custom handler, as a 1-d object array (which the batcher stacks and
+    slices as it does a matrix): with features, each row an object by feature name, checked
+    as for any model and typed as declared; without, each as the request sent it."""
+    if FEATURES:
+        rows = [_instance(r, i) for i, r in enumerate(rows)]
+    return np.fromiter(rows, dtype=object, count=len(rows))
+
+
+# What a protocol hands the model: a custom handler's instances, any other model's matrix.
+model_input = to_instances if FRAMEWORK == "custom" else to_matrix
+
+
 def row_schemas():
     """JSON schemas of one instance: an array in feature order, or an object by name."""
+    if not FEATURES:
+        return [{"description": "Any JSON value, as the handler reads it"}]
     row_array = {
         "type": "array",
         "description": "Values in feature order: " + ", ".join(NAMES),

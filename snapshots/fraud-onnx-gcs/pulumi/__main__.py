@@ -30,6 +30,7 @@ IMAGE_INPUTS = [
     "deploy/app/openapi.py",
     "deploy/app/outputs.py",
     "deploy/app/protocols/__init__.py",
+    "deploy/app/protocols/oip.py",
     "deploy/app/protocols/vertex.py",
     "deploy/app/requirements.txt",
     "deploy/app/server.py",
@@ -105,10 +106,20 @@ repository = gcp.artifactregistry.Repository(
 )
 
 
+def image_files():
+    """The image's inputs, a folder (ending in `/`) as every file under it, in path order."""
+    for f in IMAGE_INPUTS:
+        if f.endswith("/"):
+            found = (p.relative_to(BUILD_CONTEXT).as_posix() for p in (BUILD_CONTEXT / f).rglob("*") if p.is_file())
+            yield from sorted(found)
+        else:
+            yield f
+
+
 def content_tag():
     """The hash of the image's inputs: the SHA-256 of their SHA-256 digests, in order, as
     Terraform and deploy.sh compute it. A changed file builds a new image."""
-    digests = "".join(hashlib.sha256((BUILD_CONTEXT / f).read_bytes()).hexdigest() for f in IMAGE_INPUTS)
+    digests = "".join(hashlib.sha256((BUILD_CONTEXT / f).read_bytes()).hexdigest() for f in image_files())
     return hashlib.sha256(digests.encode()).hexdigest()
 
 

@@ -61,7 +61,8 @@ resource "google_artifact_registry_repository" "images" {
 locals {
   # The build context (the spec's folder) and the files the image is built from. The
   # image is tagged with their hash (the SHA-256 of their SHA-256 digests, in this order;
-  # Pulumi and deploy.sh compute the same), so a changed file builds a new image.
+  # Pulumi and deploy.sh compute the same), so a changed file builds a new image. A
+  # folder (ending in `/`) stands for every file under it, in path order.
   build_context = "${path.module}/../.."
   image_inputs = [
     "deploy/Dockerfile",
@@ -77,12 +78,16 @@ locals {
     "deploy/app/openapi.py",
     "deploy/app/outputs.py",
     "deploy/app/protocols/__init__.py",
+    "deploy/app/protocols/oip.py",
     "deploy/app/protocols/vertex.py",
     "deploy/app/requirements.txt",
     "deploy/app/server.py",
     "deploy/app/settings.py",
   ]
-  content_tag = sha256(join("", [for f in local.image_inputs : filesha256("${local.build_context}/${f}")]))
+  image_files = flatten([
+    for f in local.image_inputs : endswith(f, "/") ? sort(fileset(local.build_context, "${f}**")) : [f]
+  ])
+  content_tag = sha256(join("", [for f in local.image_files : filesha256("${local.build_context}/${f}")]))
 }
 
 # The image build, rerun when an input changes. It uploads only the image's inputs (the

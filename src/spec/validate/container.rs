@@ -1,12 +1,15 @@
 //! `[container]`: Python version, extra requirements, port and base image.
 
+use std::collections::BTreeSet;
+use std::path::Path;
+
 use toml::Spanned;
 
-use super::Checker;
-use super::ids::is_pinned_requirement;
+use super::ids::{is_pinned_requirement, is_safe_path};
+use super::{Checker, not_beside};
 use crate::model::lock;
 use crate::platform::platform;
-use crate::spec::{ContainerSpec, Spec};
+use crate::spec::{ContainerSpec, Framework, Spec};
 
 pub(super) fn check(c: &mut Checker, ct: &ContainerSpec) {
     let offered = &platform().python;
@@ -44,6 +47,73 @@ pub(super) fn check(c: &mut Checker, ct: &ContainerSpec) {
     if let Some(base) = &ct.base_image {
         check_image_ref(c, "container.base_image", base);
     }
+    check_include(c, &ct.include);
+}
+
+/// Each include is a file, or a folder written with a trailing `/`, inside the spec's
+/// folder (the build context), listed once.
+fn check_include(c: &mut Checker, include: &[Spanned<String>]) {
+    let mut seen = BTreeSet::new();
+    for entry in include {
+        let path = entry.get_ref();
+        let plain = path.strip_suffix('/').unwrap_or(path);
+        if !is_safe_path(plain) {
+            c.err(
+                "container.include",
+                entry.span(),
+                format!("`{path}` is not a usable path to include"),
+                "use a relative path inside the spec's folder, made of letters, digits, `.`, `_`, `-` and `/`, without `..`; end a folder with `/`",
+            );
+        } else if !seen.insert(plain) {
+            c.err(
+                "container.include",
+                entry.span(),
+                format!("`{path}` is included twice"),
+                "list each file or folder once",
+            );
+        }
+    }
+}
+
+/// Included files sit next to the handler, which alone reads them.
+pub(super) fn check_include_has_handler(c: &mut Checker, spec: &Spec) {
+    let Some(first) = spec.container.include.first() else {
+        return;
+    };
+    if *spec.model.framework.get_ref() != Framework::Custom {
+        c.err(
+            "container.include",
+            first.span(),
+            "`include` copies files for a custom handler, which this service does not have".into(),
+            "remove `include`, or serve the model with `framework = \"custom\"` and a `handler` that reads them",
+        );
+    }
+}
+
+/// The image build copies each include from beside the spec: a folder (written with a
+/// trailing `/`) or a file, as written.
+pub(super) fn check_include_files(c: &mut Checker, include: &[Spanned<String>], spec_dir: &Path) {
+    for entry in include {
+        let path = entry.get_ref();
+        let plain = path.trim_end_matches('/');
+        let folder = plain != path;
+        let Some(found) = not_beside(spec_dir, plain, folder) else {
+            continue;
+        };
+        let help = if !spec_dir.join(plain).exists() {
+            "put it there (the path is relative to the spec's folder), or remove it from `include`"
+        } else if folder {
+            "it is a file: write it without the trailing `/`"
+        } else {
+            "it is a folder: end it with `/` to include the folder"
+        };
+        c.err(
+            "container.include",
+            entry.span(),
+            format!("{} {found}", spec_dir.join(path).display()),
+            help,
+        );
+    }
 }
 
 /// The spec's requirements may only restate pins of the stacks the image installs: the image
@@ -51,17 +121,23 @@ pub(super) fn check(c: &mut Checker, ct: &ContainerSpec) {
 pub(super) fn check_locked(c: &mut Checker, spec: &Spec) {
     let ct = &spec.container;
     let serve = crate::model::serve_framework(spec);
-    let stack = lock::serving_stack(
+    let requirements: Vec<&str> = ct
+        .requirements
+        .iter()
+        .map(|r| r.get_ref().as_str())
+        .collect();
+    let stack = lock::image_stack(
+        ct.python.get_ref(),
         serve.as_str(),
         spec.resources.gpu.is_some(),
         spec.model.takes_dataframe(),
+        &requirements,
     );
     let mut stacks = vec![stack.as_str()];
     if *spec.serving.convert_to_onnx.get_ref() {
         stacks.push(lock::CONVERSION);
     }
-    let requirements = ct.requirements.iter().map(|r| r.get_ref().as_str());
-    for (r, ours) in lock::unlocked(requirements, ct.python.get_ref(), &stacks) {
+    for (r, ours) in lock::unlocked(requirements.iter().copied(), ct.python.get_ref(), &stacks) {
         let span = ct
             .requirements
             .iter()
@@ -71,6 +147,7 @@ pub(super) fn check_locked(c: &mut Checker, spec: &Spec) {
             Some(pin) => format!(
                 "the image installs `{pin}`, locked with its dependencies; pin that or drop the line"
             ),
+            None if serve == Framework::Custom => "a custom handler installs the smallest locked stack (data/locks/runtime.toml) that holds all its requirements, and none holds them all; pin only packages of one stack".to_string(),
             None => format!(
                 "the {stack} image installs only its locked packages (data/locks/runtime.toml), each with hashes; drop the line"
             ),

@@ -15,6 +15,7 @@
 
 mod access;
 mod account;
+mod ci;
 mod container;
 mod cost;
 mod env;
@@ -46,7 +47,8 @@ pub struct Checked {
     pub memory_mib: u64,
     pub timeout_s: u32,
     pub gpu: Option<&'static GpuType>,
-    pub source: ModelSource,
+    /// None only for a custom handler without a `source`.
+    pub source: Option<ModelSource>,
     /// Advice that does not stop generation, in text order.
     pub warnings: Vec<Diagnostic>,
 }
@@ -120,6 +122,7 @@ pub fn validate(spec: &Spec) -> Result<Checked, Vec<Diagnostic>> {
     let source = model::check(&mut c, &spec.model);
     container::check(&mut c, &spec.container);
     container::check_locked(&mut c, spec);
+    container::check_include_has_handler(&mut c, spec);
     image::check(&mut c, spec);
     let sized = resources::check(&mut c, &spec.resources, spec.service.region.get_ref());
     model::check_source_fits(&mut c, &spec.model, source.as_ref(), sized.millicpu);
@@ -130,6 +133,7 @@ pub fn validate(spec: &Spec) -> Result<Checked, Vec<Diagnostic>> {
     serving::check(&mut c, spec, source.as_ref());
     cost::check(&mut c, &spec.cost);
     monitoring::check(&mut c, spec.monitoring.as_ref(), timeout_s);
+    ci::check(&mut c, spec.ci.as_ref());
     if let Some(gpu) = sized.gpu {
         resources::warn_gpu_quota(&mut c, spec, gpu);
         model::warn_cpu_only_on_gpu(&mut c, spec, gpu);
@@ -141,7 +145,8 @@ pub fn validate(spec: &Spec) -> Result<Checked, Vec<Diagnostic>> {
             memory_mib: sized.memory_mib,
             timeout_s,
             gpu: sized.gpu,
-            source: source.expect("no diagnostics means the source parsed"),
+            // No diagnostics: a written source parsed.
+            source,
             warnings: c.warnings,
         })
     } else {
@@ -150,12 +155,34 @@ pub fn validate(spec: &Spec) -> Result<Checked, Vec<Diagnostic>> {
     }
 }
 
-/// Checks what the spec names on disk beside it (`spec_dir`): the local model file, which
-/// the image build copies. Kept apart from [`validate`], which reads the spec alone.
+/// Checks what the spec names on disk beside it (`spec_dir`), which the image build
+/// copies: the local model file, the handler's file and what it includes. Kept apart from
+/// [`validate`], which reads the spec alone.
 pub fn check_files(spec: &Spec, checked: &Checked, spec_dir: &Path) -> Result<(), Vec<Diagnostic>> {
     let mut c = Checker::default();
-    model::check_local_file(&mut c, &spec.model, &checked.source, spec_dir);
-    if c.out.is_empty() { Ok(()) } else { Err(c.out) }
+    if let Some(source) = &checked.source {
+        model::check_local_file(&mut c, &spec.model, source, spec_dir);
+    }
+    model::check_handler_file(&mut c, &spec.model, spec_dir);
+    container::check_include_files(&mut c, &spec.container.include, spec_dir);
+    if c.out.is_empty() {
+        Ok(())
+    } else {
+        c.out.sort_by_key(|d| d.span.start);
+        Err(c.out)
+    }
+}
+
+/// Why `path` beside the spec is not the file (or, with `folder`, the folder) the image
+/// build copies; None when it is.
+fn not_beside(spec_dir: &Path, path: &str, folder: bool) -> Option<&'static str> {
+    let full = spec_dir.join(path);
+    match (full.exists(), folder) {
+        (false, _) => Some("does not exist"),
+        (true, true) if !full.is_dir() => Some("is not a folder"),
+        (true, false) if !full.is_file() => Some("is not a file"),
+        _ => None,
+    }
 }
 
 /// `a`, unless it is a default's empty span, which points nowhere; then `b`.
@@ -215,9 +242,9 @@ mod tests {
         );
         assert_eq!(
             checked.source,
-            ModelSource::Local {
+            Some(ModelSource::Local {
                 path: "models/iris.joblib".into()
-            }
+            })
         );
     }
 

@@ -4,32 +4,119 @@ use std::collections::BTreeSet;
 use std::ops::Range;
 use std::path::Path;
 
+use toml::Spanned;
+
 use super::ids::{is_bucket, is_feature_char, is_safe_path};
 use super::resources::zonal_redundancy;
-use super::{Checker, ModelSource};
+use super::{Checker, ModelSource, not_beside};
 use crate::cost::pricing;
 use crate::platform::Generation;
 use crate::platform::GpuType;
 use crate::runtime::runtime;
 use crate::spec::{
-    FeatureSpec, FeatureType, Framework, ModelInput, ModelSpec, Spec, TypedFeatureSpec,
+    FeatureSpec, FeatureType, Framework, ModelInput, ModelOutput, ModelSpec, Spec, TypedFeatureSpec,
 };
 
+/// The app's own modules: a handler module of the same name would shadow one of them.
+const APP_MODULES: &[&str] = &[
+    "batching",
+    "config",
+    "convert",
+    "frames",
+    "frameworks",
+    "inputs",
+    "logs",
+    "main",
+    "openapi",
+    "outputs",
+    "protocols",
+    "server",
+    "settings",
+];
+
 /// Checks the table; the source comes back parsed when it is valid.
+/// The source is None where it is invalid, or absent (which only a custom handler may be).
 pub(super) fn check(c: &mut Checker, m: &ModelSpec) -> Option<ModelSource> {
-    let source = parse_source(c, m);
-    if source.is_some() {
-        check_extension(c, m);
+    let source = match &m.source {
+        Some(src) => parse_source(c, src),
+        None => {
+            require_source(c, m);
+            None
+        }
+    };
+    if let (Some(_), Some(src)) = (&source, &m.source) {
+        check_extension(c, *m.framework.get_ref(), src);
     }
-    check_features(c, m);
+    check_handler(c, m);
+    // A custom handler may take the request's instances as they come.
+    if *m.framework.get_ref() != Framework::Custom || !m.features.get_ref().is_empty() {
+        check_features(c, m);
+    }
     check_input(c, m);
+    check_output(c, m);
     source
 }
 
-/// A DataFrame goes to sklearn models only; text features need one.
+/// Every model but a custom handler's is read from its `source`.
+fn require_source(c: &mut Checker, m: &ModelSpec) {
+    let framework = *m.framework.get_ref();
+    if framework != Framework::Custom {
+        c.err(
+            "model.source",
+            m.framework.span(),
+            format!("a {} model needs a `source`", framework.as_str()),
+            "add `source = \"models/model.joblib\"` (a path relative to the spec's folder) or `source = \"gs://bucket/path/model.joblib\"`; only a custom handler may go without",
+        );
+    }
+}
+
+/// `handler = "FILE.py:CLASS"` goes with `framework = "custom"`, and only with it.
+fn check_handler(c: &mut Checker, m: &ModelSpec) {
+    let custom = *m.framework.get_ref() == Framework::Custom;
+    let Some(handler) = &m.handler else {
+        if custom {
+            c.err(
+                "model.handler",
+                m.framework.span(),
+                "a custom model needs a `handler`".into(),
+                "add `handler = \"serve.py:Model\"`: a Python file beside the spec and the class in it that loads the model and predicts",
+            );
+        }
+        return;
+    };
+    if !custom {
+        c.err(
+            "model.handler",
+            handler.span(),
+            "`handler` is only read with `framework = \"custom\"`".into(),
+            "remove `handler`, or set `framework = \"custom\"` to serve the model with your own class",
+        );
+        return;
+    }
+    if let Err(help) = parse_handler(handler.get_ref()) {
+        c.err(
+            "model.handler",
+            handler.span(),
+            format!("`{}` is not a usable handler", handler.get_ref()),
+            help,
+        );
+    }
+}
+
+/// A DataFrame goes to sklearn models only; text features need one. A custom handler takes
+/// the rows themselves.
 fn check_input(c: &mut Checker, m: &ModelSpec) {
     let Some(input) = &m.input else { return };
     let framework = *m.framework.get_ref();
+    if framework == Framework::Custom {
+        c.err(
+            "model.input",
+            input.span(),
+            "a custom handler is called with the instances, not a matrix or a DataFrame".into(),
+            "remove `input`: the handler's `predict` gets each row typed as its features say (an object by feature name), and builds what its model takes",
+        );
+        return;
+    }
     if *input.get_ref() == ModelInput::Dataframe && framework != Framework::Sklearn {
         c.err(
             "model.input",
@@ -60,6 +147,52 @@ fn check_input(c: &mut Checker, m: &ModelSpec) {
     }
 }
 
+/// Probabilities come from a model mlgen calls; a handler returns its own predictions.
+fn check_output(c: &mut Checker, m: &ModelSpec) {
+    if *m.framework.get_ref() == Framework::Custom && m.output == ModelOutput::Proba {
+        c.err(
+            "model.output",
+            m.framework.span(),
+            "`output = \"proba\"` is not read with a custom handler".into(),
+            "remove `output`, and have the handler's `predict` return `{\"classes\": [...], \"scores\": [...]}` per instance if that is what the service answers",
+        );
+    }
+}
+
+/// `FILE.py:CLASS` as (file, class), or what is wrong with it.
+fn parse_handler(text: &str) -> Result<(&str, &str), String> {
+    let Some((file, class)) = text.split_once(':') else {
+        return Err("write `FILE.py:CLASS`, e.g. `serve.py:Model`".into());
+    };
+    let module = file.rsplit('/').next().unwrap_or(file);
+    let Some(module) = module.strip_suffix(".py") else {
+        return Err(format!(
+            "`{file}` is not a Python file: it must end in `.py`"
+        ));
+    };
+    if !is_safe_path(file) || !is_identifier(module) {
+        return Err(format!(
+            "`{file}` must be a relative path inside the spec's folder, without `..`, to a file whose name is a Python module name (letters, digits and `_`)"
+        ));
+    }
+    if APP_MODULES.contains(&module) {
+        return Err(format!(
+            "the app has a module `{module}` of its own: rename the file, e.g. `{module}_handler.py`"
+        ));
+    }
+    if !is_identifier(class) {
+        return Err(format!(
+            "`{class}` is not a Python class name: use letters, digits and `_`, not starting with a digit"
+        ));
+    }
+    Ok((file, class))
+}
+
+fn is_identifier(s: &str) -> bool {
+    s.chars().next().is_some_and(|c| !c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// A Cloud Storage model is mounted as a volume, which needs the gen2 environment.
 pub(super) fn check_source_fits(
     c: &mut Checker,
@@ -72,11 +205,16 @@ pub(super) fn check_source_fits(
     {
         c.err(
             "model.source",
-            m.source.span(),
+            source_span(m),
             "a Cloud Storage model needs the gen2 environment, which needs at least 1 CPU".into(),
             "set `cpu = 1` or more, or bake the model into the image with a local path",
         );
     }
+}
+
+/// Where `source` is written; the checks of a parsed source run only where it is.
+fn source_span(m: &ModelSpec) -> Range<usize> {
+    m.source.as_ref().map_or(m.framework.span(), Spanned::span)
 }
 
 /// The image build copies a local model from beside the spec: it must be there, or the
@@ -90,18 +228,28 @@ pub(super) fn check_local_file(
     let ModelSource::Local { path } = source else {
         return;
     };
-    let file = spec_dir.join(path);
-    if !file.is_file() {
-        let found = if file.exists() {
-            "is not a file"
-        } else {
-            "does not exist"
-        };
+    if let Some(found) = not_beside(spec_dir, path, false) {
         c.err(
             "model.source",
-            m.source.span(),
-            format!("the model file {} {found}", file.display()),
+            source_span(m),
+            format!("the model file {} {found}", spec_dir.join(path).display()),
             "put the model there (the path is relative to the spec's folder, which the image build copies it from), or point `source` at it",
+        );
+    }
+}
+
+/// The image build copies the handler's file from beside the spec too.
+pub(super) fn check_handler_file(c: &mut Checker, m: &ModelSpec, spec_dir: &Path) {
+    let Some(handler) = &m.handler else { return };
+    let Ok((file, _)) = parse_handler(handler.get_ref()) else {
+        return;
+    };
+    if let Some(found) = not_beside(spec_dir, file, false) {
+        c.err(
+            "model.handler",
+            handler.span(),
+            format!("the handler file {} {found}", spec_dir.join(file).display()),
+            "put the handler's Python file there (the path is relative to the spec's folder, which the image build copies it from), or point `handler` at it",
         );
     }
 }
@@ -110,6 +258,10 @@ pub(super) fn check_local_file(
 /// service has a GPU, which is then paid for and never used.
 pub(super) fn warn_cpu_only_on_gpu(c: &mut Checker, spec: &Spec, gpu: &GpuType) {
     let framework = *spec.model.framework.get_ref();
+    // A handler brings its own packages, which may well use the GPU.
+    if framework == Framework::Custom {
+        return;
+    }
     // A converted sklearn model is served by ONNX Runtime.
     let served_by = if *spec.serving.convert_to_onnx.get_ref() {
         Framework::Onnx
@@ -163,8 +315,8 @@ fn gpu_hourly_usd(gpu: &GpuType, region: &str, zonal_redundancy: bool) -> Option
     Some(per_second * 3600.0)
 }
 
-fn parse_source(c: &mut Checker, m: &ModelSpec) -> Option<ModelSource> {
-    let src = m.source.get_ref();
+fn parse_source(c: &mut Checker, source: &Spanned<String>) -> Option<ModelSource> {
+    let src = source.get_ref();
     let (message, help) = if let Some(rest) = src.strip_prefix("gs://") {
         match rest.split_once('/') {
             Some((bucket, object))
@@ -195,25 +347,26 @@ fn parse_source(c: &mut Checker, m: &ModelSpec) -> Option<ModelSource> {
             path: src.to_string(),
         });
     };
-    c.err("model.source", m.source.span(), message, help);
+    c.err("model.source", source.span(), message, help);
     None
 }
 
-fn check_extension(c: &mut Checker, m: &ModelSpec) {
-    let src = m.source.get_ref();
-    let framework = *m.framework.get_ref();
+fn check_extension(c: &mut Checker, framework: Framework, source: &Spanned<String>) {
+    let src = source.get_ref();
     let exts: &[&str] = match framework {
         Framework::Sklearn => &["joblib", "pkl", "pickle"],
         Framework::Xgboost => &["json", "ubj"],
         Framework::Lightgbm => &["txt", "lgb", "model"],
         Framework::Onnx => &["onnx"],
+        // The handler reads the file itself, whatever its format.
+        Framework::Custom => return,
     };
     let ext = src.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
     if !exts.contains(&ext) {
         let listed: Vec<String> = exts.iter().map(|e| format!("`.{e}`")).collect();
         c.err(
             "model.source",
-            m.source.span(),
+            source.span(),
             format!(
                 "`{src}` does not look like a {} model file",
                 framework.as_str()
@@ -232,7 +385,7 @@ fn check_features(c: &mut Checker, m: &ModelSpec) {
     if features.is_empty() {
         c.err(
             "model.features",
-            m.features.span(),
+            super::span_or(m.features.span(), m.framework.span()),
             "the model needs at least one feature".into(),
             "list the input columns in the order the model expects them",
         );
@@ -266,11 +419,11 @@ fn check_features(c: &mut Checker, m: &ModelSpec) {
     }
 }
 
-/// Text columns reach only an sklearn model, as a DataFrame; the boosters and ONNX models
-/// take a matrix of numbers.
+/// Text columns reach only an sklearn model, as a DataFrame, or a custom handler, as text;
+/// the boosters and ONNX models take a matrix of numbers.
 fn check_framework_takes(c: &mut Checker, framework: Framework, t: &TypedFeatureSpec) {
     let Some(kind) = &t.kind else { return };
-    if framework != Framework::Sklearn
+    if !matches!(framework, Framework::Sklearn | Framework::Custom)
         && matches!(kind.get_ref(), FeatureType::String | FeatureType::Category)
     {
         c.err(

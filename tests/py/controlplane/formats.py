@@ -20,7 +20,11 @@ COLLECTIONS = {
     "secret": ("secretmanager/v1", "PROJECTS_SECRETS"),
     "repository": ("artifactregistry/v1", "PROJECTS_LOCATIONS_REPOSITORIES"),
     "service": ("run/v2", "PROJECTS_LOCATIONS_SERVICES"),
+    "folder": ("storage/v1", "MANAGEDFOLDERS"),
 }
+# A placeholder that spans segments: a managed folder is named by its path in the bucket,
+# which ends in `/` (Cloud Storage's managed folder naming rules).
+MULTI_SEGMENT = {"managedFolder": r"((?:[^/]+/)+)"}
 
 # CreateServiceAccountRequest.accountId (iam/v1): "must be 6-30 characters long, and match
 # the regular expression `[a-z]([-a-z0-9]*[a-z0-9])`".
@@ -60,13 +64,15 @@ def collection_path(kind):
     spec = importlib.util.spec_from_file_location(f"sdk_{folder.replace('/', '_')}_resources", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return getattr(module.Collections, constant).flat_paths[""]
+    collection = getattr(module.Collections, constant)
+    # APIs with `{+name}` paths spell the template out in flat_paths; the others in path.
+    return collection.flat_paths.get("") or collection.path
 
 
 @functools.cache
 def name_pattern(kind):
     template = re.escape(collection_path(kind))
-    return re.compile(re.sub(r"\\\{\w+\\\}", "([^/]+)", template))
+    return re.compile(re.sub(r"\\\{(\w+)\\\}", lambda m: MULTI_SEGMENT.get(m[1], "([^/]+)"), template))
 
 
 def is_name(kind, name):

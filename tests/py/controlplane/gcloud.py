@@ -7,9 +7,11 @@ the replay, as `set -e` ends the script.
 """
 
 import json
+import re
 
 import yaml
 from gcloud_runner import Gcloud
+from gcloud_standin import parse_dict
 
 from controlplane.engine import Outcome
 from controlplane.project import NotModelled, Rejected, Res, binding
@@ -18,13 +20,24 @@ from controlplane.service import RunDeploy
 ALL_USERS_INVOKER = ("roles/run.invoker", "allUsers")
 # Failures teardown.sh expects (what it deletes may be gone already).
 TOLERATED = (" delete", " remove-iam-policy-binding")
+# Calls that change nothing; the scripts act on their answers, which the stand-in gives.
+READS = (" describe", " get-iam-policy")
+# How the stand-in spells a prerequisite it is told is absent, by resource name.
+ABSENT = [
+    (re.compile(r"projects/([^/]+)/secrets/([^/]+)"), "secrets/{0}/{1}"),
+    (re.compile(r"b/([^/]+)/managedFolders/(.+)"), "managedFolders/{0}/{1}"),
+    (re.compile(r"b/([^/]+)"), "buckets/{0}"),
+]
 
 
 class Scripts:
-    """deploy.sh / teardown.sh of one output folder, against one cloud."""
+    """deploy.sh / teardown.sh of one output folder, against one cloud. `prerequisites` are the
+    resource names of what the deploy uses but does not create: the stand-in answers the
+    scripts' checks of those the cloud lacks as absent."""
 
-    def __init__(self, cloud, root):
+    def __init__(self, cloud, root, prerequisites=()):
         self.cloud = cloud
+        self.prerequisites = prerequisites
         self.gcloud = Gcloud(root)
         # The scripts retry refused calls with pauses; the replay needs no pause.
         (root / "bin" / "sleep").write_text("#!/bin/sh\nexit 0\n")
@@ -40,7 +53,9 @@ class Scripts:
             _, p, _, loc, _, repo = name.split("/")
             repositories[f"{p}/{loc}/{repo}"] = {"format": r["format"], "description": r["description"]}
         accounts = {n.rsplit("/", 1)[1]: {"display_name": a["displayName"]} for n, a in self.cloud.accounts.items()}
-        self.gcloud.state.write_text(json.dumps({"repositories": repositories, "images": images, "accounts": accounts}))
+        absent = [_absent(name) for name in self.prerequisites if not self.cloud.holds(name)]
+        self.gcloud.state.write_text(json.dumps(
+            {"repositories": repositories, "images": images, "accounts": accounts, "absent": absent}))
 
     def run(self, script, *args):
         """Runs the script, replays the calls it made; returns (process, Outcome)."""
@@ -50,7 +65,7 @@ class Scripts:
         out = Outcome()
         for r in new:
             command = r.get("command", "")
-            if command.endswith(" describe") or (r["rc"] != 0 and command.endswith(TOLERATED)):
+            if command.endswith(READS) or (r["rc"] != 0 and command.endswith(TOLERATED)):
                 continue
             try:
                 if r["rc"] != 0:
@@ -77,6 +92,8 @@ class Scripts:
         """[(Res, action[, how])] that one recorded call makes; `how` carries gcloud's semantics."""
         argv, command = r["argv"], r["command"]
         flags = _flags(argv)
+        if command.startswith("beta "):  # the same call with flags still in beta
+            argv, command = argv[1:], command.removeprefix("beta ")
         project = flags["--project"]
         pos = [a for a in argv[len(command.split()):] if not a.startswith("--")]
         verb = command.split()[-1]
@@ -103,7 +120,22 @@ class Scripts:
             return [(Res("repository", self._resource(command, project, flags, pos[0]),
                          {"format": flags["--repository-format"].upper(), "description": flags.get("--description")}),
                      "create")]
+        if command.startswith("iam workload-identity-pools "):
+            return [self._pool(command, project, flags, pos[0])]
         raise NotModelled(f"the control plane does not replay `gcloud {command}`")
+
+    @staticmethod
+    def _pool(command, project, flags, name):
+        """A Workload Identity pool, or one of its OIDC providers, created or updated."""
+        pool = f"projects/{project}/locations/{flags['--location']}/workloadIdentityPools/"
+        verb = command.split()[-1]
+        if command.startswith("iam workload-identity-pools providers "):
+            attrs = {"project": project, "attributeCondition": flags.get("--attribute-condition"),
+                     "attributeMapping": parse_dict("--attribute-mapping", flags["--attribute-mapping"])}
+            res = Res("pool", f"{pool}{flags['--workload-identity-pool']}/providers/{name}", attrs)
+            return res, "update" if verb == "update-oidc" else "create"
+        attrs = {"project": project, "displayName": flags.get("--display-name"), "description": flags.get("--description")}
+        return Res("pool", pool + name, attrs), verb
 
     @staticmethod
     def _resource(command, project, flags, name):
@@ -116,6 +148,9 @@ class Scripts:
             return f"projects/{project}/locations/{flags['--region']}/services/{name}"
         if command.startswith("secrets"):
             return f"projects/{project}/secrets/{name}"
+        if command.startswith("storage managed-folders"):
+            bucket, folder = name.removeprefix("gs://").split("/", 1)
+            return f"b/{bucket}/managedFolders/{folder}"
         if command.startswith("storage buckets"):
             return "b/" + name.removeprefix("gs://").rstrip("/")
         if command.startswith("projects"):
@@ -139,6 +174,14 @@ class Scripts:
 
 _KIND = {"iam service-accounts delete": "account", "artifacts repositories delete": "repository",
          "run services delete": "service"}
+
+
+def _absent(name):
+    for pattern, key in ABSENT:
+        m = pattern.fullmatch(name)
+        if m:
+            return key.format(*m.groups())
+    raise NotModelled(f"no stand-in spelling of a missing {name}")
 
 
 def _flags(argv):

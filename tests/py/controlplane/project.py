@@ -9,7 +9,12 @@ Resources (`Res`) are the control plane's own vocabulary, one per API object:
     repository  projects/{p}/locations/{l}/repositories/{r}  {format, description}
     build       a Cloud Build that pushes images     {project, tags}
     service     projects/{p}/locations/{l}/services/{s}  {config, deletionProtection}
-    binding     (resource, role, member) in the resource's IAM policy
+    monitoring  projects/{p}/{collection}/{displayName}  {project}: a channel, alert policy,
+                uptime check or dashboard, held by its display name and checked for its API only
+    pool        projects/{p}/locations/{l}/workloadIdentityPools/{id}[/providers/{id}]
+                {project, displayName, description | attributeMapping, attributeCondition}
+    binding     (resource, role, member) in the resource's IAM policy; a managed folder's
+                resource is b/{bucket}/managedFolders/{folder}/
 
 `config` is the Cloud Run service as the provider's camelCase shape spells it
 (see service.py); every target builds the same shape, so end states compare directly.
@@ -30,6 +35,9 @@ API_OF = {
     "build": "cloudbuild.googleapis.com",
     "secret": "secretmanager.googleapis.com",
     "bucket": "storage.googleapis.com",
+    "folder": "storage.googleapis.com",
+    "monitoring": "monitoring.googleapis.com",
+    "pool": "iam.googleapis.com",
 }
 
 # The permissions the rules check, by predefined role (cloud.google.com/iam/docs/roles-permissions).
@@ -62,6 +70,10 @@ DEPLOY_PERMISSIONS = {
     "service": "run.services.update",
     "repository": "artifactregistry.repositories.uploadArtifacts",
 }
+
+# A Workload Identity principal set names its pool by the project's number.
+PRINCIPAL_SET = re.compile(r"principalSet://iam\.googleapis\.com/projects/(?P<number>\d+)/locations/(?P<loc>[^/]+)/"
+                           r"workloadIdentityPools/(?P<pool>[^/]+)/.+")
 
 AR_IMAGE = re.compile(r"(?P<loc>[a-z0-9-]+)-docker\.pkg\.dev/(?P<project>[^/]+)/(?P<repo>[^/]+)/"
                       r"(?P<image>[^:@]+)(?::(?P<tag>[^@]+))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?")
@@ -98,7 +110,8 @@ def service_agent(number):
 class Cloud:
     """The projects a deploy touches. `project` is the deploy's own; others may hold images."""
 
-    def __init__(self, project, secrets=(), buckets=(), gpu_quota=None, accounts=(), number="123456789012"):
+    def __init__(self, project, secrets=(), buckets=(), folders=(), gpu_quota=None, accounts=(),
+                 number="123456789012"):
         self.project = project
         self.number = number
         self.apis = {}  # project -> set of enabled APIs
@@ -112,6 +125,9 @@ class Cloud:
         self.policies = set()  # (resource, role, member)
         self.secrets = {f"projects/{project}/secrets/{s}" for s in secrets}
         self.buckets = set(buckets)
+        self.folders = set(folders)  # b/{bucket}/managedFolders/{folder}/
+        self.monitoring = {}  # resource name -> {project}
+        self.pools = {}  # resource name of a pool or its provider -> attrs
         self.gpu_quota = dict(gpu_quota or {})  # region -> GPUs
         self.changes = []  # (action, kind, name) of every applied mutation
 
@@ -122,6 +138,11 @@ class Cloud:
 
     def enabled(self, project, api):
         return api in self.apis.get(project, set())
+
+    def holds(self, prerequisite):
+        """Whether a prerequisite (a secret, bucket or managed folder, by resource name) exists."""
+        return prerequisite in self.secrets or prerequisite in self.folders or \
+            prerequisite.removeprefix("b/") in self.buckets
 
     def may(self, member, permission, *resources):
         """True when member holds permission on one of resources or on the project above it."""
@@ -168,7 +189,8 @@ class Cloud:
 
     def _snapshot(self):
         return repr((sorted((p, sorted(a)) for p, a in self.apis.items()), self.accounts, self.repositories,
-                     self.images, self.services, sorted(self.policies)))
+                     self.images, self.services, self.monitoring, self.pools,
+                     sorted(self.policies)))
 
     def _require_api(self, project, kind):
         api = API_OF[kind]
@@ -260,6 +282,7 @@ class Cloud:
             "account": lambda: resource in self.accounts,
             "secret": lambda: resource in self.secrets,
             "bucket": lambda: resource.removeprefix("b/") in self.buckets,
+            "folder": lambda: resource in self.folders,
             "repository": lambda: resource in self.repositories,
             "service": lambda: resource in self.services,
             "project": lambda: True,
@@ -268,6 +291,10 @@ class Cloud:
             raise Rejected(f"NOT_FOUND: {resource} does not exist (setting its IAM policy)")
         if not formats.is_member(member):
             raise Rejected(f"INVALID_ARGUMENT: Invalid principal {member!r} in the policy of {resource}")
+        m = PRINCIPAL_SET.fullmatch(member)
+        if member.startswith("principalSet://") and not (m and m["number"] == self.number and (
+                f"projects/{self.project}/locations/{m['loc']}/workloadIdentityPools/{m['pool']}" in self.pools)):
+            raise Rejected(f"INVALID_ARGUMENT: Identity Pool does not exist ({member})")
         if not re.fullmatch(r"roles/[\w.]+|projects/[^/]+/roles/[\w.]+", role):
             raise Rejected(f"INVALID_ARGUMENT: Role {role} is not supported")
         # IAM refuses a service account of a project it knows that does not exist.
@@ -283,11 +310,35 @@ class Cloud:
             m = formats.name_pattern(kind).fullmatch(resource)
             if m:
                 return kind, m[1]
+        if formats.is_name("folder", resource):
+            return "folder", None
         if re.fullmatch(r"b/" + formats.BUCKET.pattern, resource):
             return "bucket", None
         if re.fullmatch(r"projects/[^/]+", resource):
             return "project", resource.split("/")[1]
         raise Rejected(f"INVALID_ARGUMENT: {resource!r} is not a resource name the IAM API accepts")
+
+    def _monitoring(self, res, action, check):
+        if check and action == "create":
+            self._require_api(res.attrs["project"], "monitoring")
+        if action == "delete":
+            self.monitoring.pop(res.name, None)
+        else:
+            self.monitoring[res.name] = {"project": res.attrs["project"]}
+
+    def _pool(self, res, action, check):
+        a = res.attrs
+        pool = res.name.split("/providers/")[0]
+        if check and action == "create":
+            self._require_api(a["project"], "pool")
+            if res.name in self.pools:
+                raise Rejected(f"ALREADY_EXISTS: {res.name}")
+            if pool != res.name and pool not in self.pools:
+                raise Rejected(f"NOT_FOUND: workload identity pool {pool} (creating its provider)")
+        if action == "delete":
+            self.pools = {n: v for n, v in self.pools.items() if n != res.name and not n.startswith(res.name + "/")}
+        else:
+            self.pools[res.name] = {k: v for k, v in a.items() if k != "project"}
 
     def _service(self, res, action, check, new_revision=False):
         if action == "delete":
@@ -332,17 +383,26 @@ class Cloud:
             if ref:
                 self._check_secret(ref["secret"], project, account, runtime)
         for volume in template.get("volumes", []):
-            bucket = volume["gcs"]["bucket"]
-            if bucket not in self.buckets:
-                raise Rejected(f"Cloud Storage bucket {bucket} for volume {volume['name']} does not exist")
-            if not self.may(runtime, "storage.objects.get", f"b/{bucket}"):
-                raise Rejected(f"Permission denied on bucket {bucket} for Revision service account {account}")
+            self._check_volume(volume["name"], volume["gcs"], account)
         accelerator = (template.get("nodeSelector") or {}).get("accelerator")
         if accelerator:
             gpus = int(container["resources"]["limits"]["nvidia.com/gpu"])
             if self.gpu_quota.get(region, 0) < gpus:
                 raise Rejected(f"Quota exceeded for total allowable count of GPUs per project per region "
                                f"({accelerator}) in {region}: request a quota increase")
+
+    def _check_volume(self, name, gcs, account):
+        """The runtime account reads what the mount shows: the whole bucket, or with `only-dir`
+        the folder, where a grant on its managed folder is enough."""
+        bucket = gcs["bucket"]
+        if bucket not in self.buckets:
+            raise Rejected(f"Cloud Storage bucket {bucket} for volume {name} does not exist")
+        readable = [f"b/{bucket}"]
+        options = dict(o.partition("=")[::2] for o in gcs.get("mountOptions", []))
+        if options.get("only-dir"):
+            readable.append(f"b/{bucket}/managedFolders/{options['only-dir'].strip('/')}/")
+        if not self.may(f"serviceAccount:{account}", "storage.objects.get", *readable):
+            raise Rejected(f"Permission denied on {' or '.join(readable)} for Revision service account {account}")
 
     def _check_image(self, image, project):
         if self.resolve(image) is None:
@@ -388,5 +448,7 @@ class Cloud:
             "repositories": self.repositories,
             "images": self.images,
             "services": services,
+            "monitoring": self.monitoring,
+            "pools": self.pools,
             "policies": sorted(self.policies),
         })

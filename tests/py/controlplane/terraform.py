@@ -23,6 +23,7 @@ from controlplane.engine import Engine, Node, Outcome
 from controlplane.project import NotModelled, Rejected
 
 REF = re.compile(r"\b(data\.)?([a-z][a-z0-9_]*)\.([A-Za-z_][\w-]*)(?:\[[^\]]*\])?(?:\.([A-Za-z_]\w*))?")
+FILE = re.compile(r'file\("\$\{path\.module\}/([^"$]+)"\)')
 META = {"depends_on", "lifecycle", "provider", "count", "for_each", "provisioner", "connection"}
 
 
@@ -40,6 +41,7 @@ class Config:
 
     def __init__(self, tf_dir):
         parsed = load_dir(tf_dir)
+        self.dir = tf_dir
         self.blocks = {}  # address -> (mode, type, body)
         self.vars = {}
         for doc in parsed.values():
@@ -106,6 +108,9 @@ class Evaluator:
             return {unquote(k): self.value(x) for k, x in v.items() if not k.startswith("__")}
         if isinstance(v, list):
             return [self.value(x) for x in v]
+        m = FILE.fullmatch(v[2:-1]) if is_expression(v) else None
+        if m:
+            return (self.config.dir / m[1]).read_text()
         if is_expression(v) and v.count("${") == 1:
             return self.expr(v[2:-1].strip())
         if is_string_literal(v):
@@ -153,7 +158,8 @@ class Terraform:
         for address in config.order():
             mode, rtype, body = config.blocks[address]
             if mode == "data":
-                computed[address] = self._read(rtype, Evaluator(config, computed).value(_args(body)))
+                ev = Evaluator(config, computed)
+                computed[address] = self._read(rtype, {_camel(k): ev.value(v) for k, v in _args(body).items()})
                 continue
             kind = provider.kind_of(provider.TERRAFORM, rtype)
             keys = [None]
@@ -186,6 +192,11 @@ class Terraform:
             if args["name"] not in cloud.buckets:
                 raise Rejected(f"data.{rtype}: bucket {args['name']} not found")
             return {**args, "id": args["name"]}
+        if rtype == "google_storage_managed_folder_iam_policy":
+            name = f"b/{args['bucket']}/managedFolders/{args['managedFolder']}"
+            if name not in cloud.folders:
+                raise Rejected(f"data.{rtype}: managed folder {name} not found")
+            return {**args, "id": name}
         raise NotModelled(f"the control plane does not read data.{rtype}")
 
     def apply(self, tf_dir, only=None):

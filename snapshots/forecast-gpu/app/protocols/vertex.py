@@ -34,7 +34,7 @@ def parse(body):
     rows = payload["instances"]
     if not rows:
         raise BadRequest(422, "`instances` is empty")
-    return inputs.to_matrix(rows, b"true" in body or b"false" in body)
+    return inputs.model_input(rows, b"true" in body or b"false" in body)
 
 
 def answer(predictions):

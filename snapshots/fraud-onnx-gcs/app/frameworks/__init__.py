@@ -14,16 +14,23 @@ class ModelError(Exception):
     """The model file cannot serve this service's features."""
 
 
+class LoadFailed(Exception):
+    """The service's own code failed to load the model: the process stays up and unready."""
+
+
 @dataclass
 class Predictor:
-    """A loaded model. `predict(X)` takes the rows' input (a float matrix, or a DataFrame)
-    and returns one prediction per row; `width` is the number of features the model takes,
-    where its file says. `proba(X)`, where the model gives class probabilities, returns
-    one row of scores per row, in the order of `classes` (labels as the model knows them);
-    where it gives none, `no_proba` says why."""
+    """A loaded model. `predict(X)` takes the rows' input (a float matrix, a DataFrame, or a
+    custom handler's instances) and returns one prediction per row; `width` is the number of
+    features the model takes, where its file says. `proba(X)`, where the model gives class
+    probabilities, returns one row of scores per row, in the order of `classes` (labels as
+    the model knows them); where it gives none, `no_proba` says why. Unless `batchable`, each
+    request's rows get a call of their own: in the model's thread, or awaited on the event
+    loop when `predict` is a coroutine function."""
 
     predict: Callable
     width: int | None = None
+    batchable: bool = True
     proba: Callable | None = None
     classes: list | None = None
     no_proba: str = "the model gives no class probabilities"
