@@ -1012,9 +1012,10 @@ def summarize(results):
             lines.append("  (import+load alone: " + ", ".join(
                 f"{k} {statistics.median(v['import_load']):.3f}"
                 for k, v in cold.items() if "import_load" in v) + ")")
-    lines.append("  (generated*, bare-*: as Cloud Run starts the image, non-root, read-only "
-                 "site-packages; bare-*: a fresh interpreter, spawn to first prediction; "
-                 "bentoml, flask: as before, from their venvs as pip left them)")
+    if results.get("cold_start_s"):
+        lines.append("  (generated*, bare-*: as Cloud Run starts the image, non-root, read-only "
+                     "site-packages; bare-*: a fresh interpreter, spawn to first prediction; "
+                     "bentoml, flask: as before, from their venvs as pip left them)")
     sizes = results.get("site_packages_mb")
     if sizes:
         lines.append("site-packages, MB (no pip, no bytecode): " + ", ".join(
