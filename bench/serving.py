@@ -11,14 +11,19 @@ One RandomForest (100 trees, 20 features), one joblib file, served side by side 
   flask            Flask behind gunicorn's default sync workers
   constant         a raw ASGI app on the generated app's HTTP stack that answers a constant
                    (the HTTP floor)
+  generated-pipeline, bentoml-pipeline
+                   an sklearn Pipeline (one-hot + RandomForest) trained on a DataFrame, served
+                   by the generated app with typed features and by BentoML (bench/workloads.py)
+  generated-text   a custom handler: TF-IDF + logistic regression over raw strings
 
 Every server runs as many processes as the generated app has workers (one per core; see
 --cpu). Load comes from bench/loadgen.py, one process on the same cores: single-row requests
 at 1 and 32 connections, after a warm-up, each run bounded in requests and seconds.
 
 Also measured: the batch sizes the generated app forms (a separate, instrumented run), the
-model's floor at that batch size, cold start against a bare import + load, and the installed
-size of each framework's runtime. Prints a table; writes JSON (--out).
+model's floor at that batch size, cold start as Cloud Run starts the image (bench/coldstart.py)
+against a bare import + load, and the installed size of each framework's runtime. Prints a
+table; writes JSON (--out).
 
 Run it with bench/run (it builds the release mlgen and the driver venv first).
 """
