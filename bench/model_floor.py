@@ -29,10 +29,11 @@ def main():
     sys.path.insert(0, args.app_dir)
     import numpy as np
     import server  # the generated app: config, thread settings, load_model
+    from protocols import vertex  # its request parser
 
-    predict = server.load_model(args.model)
+    predict = server.load_model(args.model).predict
     with open(args.bodies) as f:
-        rows = np.concatenate([server.parse_instances(body.encode()) for body in json.load(f)])
+        rows = np.concatenate([vertex.parse(body.encode()) for body in json.load(f)])
     results = {}
     for b in args.batch:
         # Batches of b consecutive rows, wrapping around, as many as it takes to use them all.

@@ -45,9 +45,10 @@ def expect_one(self, now):
 
 def load_app():
     """In each worker, as main.py's own loader: the generated app, instrumented."""
+    import batching
     import server
 
-    timed_predict_as_generated = server.Batcher.timed_predict
+    timed_predict_as_generated = batching.Batcher.timed_predict
 
     def timed_predict(self, X):
         if not _started:
@@ -56,11 +57,11 @@ def load_app():
         SIZES[len(X)] = SIZES.get(len(X), 0) + 1
         return timed_predict_as_generated(self, X)
 
-    server.Batcher.timed_predict = timed_predict
+    batching.Batcher.timed_predict = timed_predict
     if os.environ.get("BENCH_BATCHER") == "eager":
-        server.Batcher.expected_rows = expect_one
+        batching.Batcher.expected_rows = expect_one
     if os.environ.get("BENCH_INLINE") == "0":
-        server.INLINE_S = 0.0
+        batching.INLINE_S = 0.0
     return server.app
 
 

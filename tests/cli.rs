@@ -972,7 +972,10 @@ fn plan_shows_the_cost_and_what_a_spec_change_does_to_it() {
 fn mean_request_ms_comes_from_the_spec_or_the_benchmark() {
     let (_d, spec) = example("iris-sklearn");
     let cost = plan_json(&spec)["plans"][0]["cost"].clone();
-    assert_eq!(cost["assumptions"]["mean_request_ms"], 7.16);
+    let pricing: toml::Value =
+        toml::from_str(include_str!("../data/pricing.toml")).expect("pricing data parses");
+    let benchmark = pricing["mean_request_ms"]["sklearn"]["ms"].as_float().unwrap();
+    assert_eq!(cost["assumptions"]["mean_request_ms"], benchmark);
     assert!(
         cost["assumptions"]["mean_request_ms_from"]
             .as_str()

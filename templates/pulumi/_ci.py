@@ -42,7 +42,7 @@ ci_pool = gcp.iam.WorkloadIdentityPool(
     workload_identity_pool_id="{{ f.pool_id }}",
     display_name="GitHub {{ ci.repository }}",
     description="GitHub Actions runs of {{ ci.repository }} that deploy {{ d.service.name }}",
-    opts=pulumi.ResourceOptions(depends_on=ci_apis),
+    opts=pulumi.ResourceOptions(depends_on=[*apis, *ci_apis]),
 )
 ci_provider = gcp.iam.WorkloadIdentityPoolProvider(
     "ci",
@@ -84,7 +84,7 @@ gcp.cloudbuild.Trigger(
         "push": {"branch": "{{ ci.branch_regex }}"},
     },
     approval_config={"approval_required": {% if t.approval_required %}True{% else %}False{% endif %}},
-    opts=pulumi.ResourceOptions(depends_on=ci_apis),
+    opts=pulumi.ResourceOptions(depends_on=[*apis, *ci_apis]),
 )
 {%- endif %}
 pulumi.export("ci_service_account", ci_account.email)

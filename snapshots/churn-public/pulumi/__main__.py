@@ -263,7 +263,7 @@ ci_pool = gcp.iam.WorkloadIdentityPool(
     workload_identity_pool_id="gh-churn-demo",
     display_name="GitHub acme/churn-demo",
     description="GitHub Actions runs of acme/churn-demo that deploy churn-demo",
-    opts=pulumi.ResourceOptions(depends_on=ci_apis),
+    opts=pulumi.ResourceOptions(depends_on=[*apis, *ci_apis]),
 )
 ci_provider = gcp.iam.WorkloadIdentityPoolProvider(
     "ci",

@@ -51,10 +51,11 @@ resource "google_iam_workload_identity_pool" "ci" {
   display_name              = "GitHub acme/churn-demo"
   description               = "GitHub Actions runs of acme/churn-demo that deploy churn-demo"
 
-  depends_on = [google_project_service.ci_apis]
+  depends_on = [google_project_service.apis, google_project_service.ci_apis]
 }
 
 resource "google_iam_workload_identity_pool_provider" "ci" {
+  # checkov:skip=CKV_GCP_125:the condition pins the repository and the branch ref; deploy jobs run in GitHub environments, whose sub claim (repo:O/N:environment:E) a sub-based condition would refuse
   project                            = var.project
   workload_identity_pool_id          = google_iam_workload_identity_pool.ci.workload_identity_pool_id
   workload_identity_pool_provider_id = "github"
