@@ -39,6 +39,10 @@ fn main() {
         let d = services.join(specs::dir_name(i));
         fs::create_dir_all(&d).unwrap();
         fs::write(d.join("mlgen.toml"), specs::spec(i)).unwrap();
+        if let Some(model) = specs::local_model(i) {
+            fs::create_dir_all(d.join("models")).unwrap();
+            fs::write(d.join(model), "model").unwrap();
+        }
     }
     let apply = Command::new(bin)
         .arg("apply")

@@ -11,8 +11,8 @@ pub fn dir_name(i: usize) -> String {
     format!("svc-{i:04}")
 }
 
-/// Files under the benchmark's folder after `mlgen apply`: per spec, its `mlgen.toml`, the
-/// generated tree and the manifest.
+/// Files under the benchmark's folder after `mlgen apply`: per spec, its `mlgen.toml`, its
+/// local model file if any, the generated tree and the manifest.
 pub fn file_count() -> usize {
     (0..SPECS)
         .map(|i| {
@@ -21,19 +21,27 @@ pub fn file_count() -> usize {
                 text: spec(i),
             };
             let (_, tree) = pipeline::compile(&file).unwrap_or_else(|e| panic!("spec {i}: {e}"));
-            tree.len() + 2
+            tree.len() + 2 + usize::from(local_model(i).is_some())
         })
         .sum()
 }
 
+const FRAMEWORKS: [(&str, &str); 4] = [
+    ("sklearn", "models/m.joblib"),
+    ("xgboost", "models/m.json"),
+    ("lightgbm", "models/m.txt"),
+    ("onnx", "gs://bucket-{i}/models/m.onnx"),
+];
+
+/// The model file spec `i` names beside it, if its model is local: mlgen refuses a spec
+/// whose model file is missing.
+pub fn local_model(i: usize) -> Option<&'static str> {
+    let (_, src) = FRAMEWORKS[i % 4];
+    (!src.starts_with("gs://")).then_some(src)
+}
+
 pub fn spec(i: usize) -> String {
-    let frameworks = [
-        ("sklearn", "models/m.joblib"),
-        ("xgboost", "models/m.json"),
-        ("lightgbm", "models/m.txt"),
-        ("onnx", "gs://bucket-{i}/models/m.onnx"),
-    ];
-    let (fw, src) = frameworks[i % 4];
+    let (fw, src) = FRAMEWORKS[i % 4];
     let src = src.replace("{i}", &i.to_string());
     let (cpu, mem, conc) = [
         ("1", "2Gi", 80),
