@@ -366,7 +366,7 @@ def same(got, want):
     if all(isinstance(w, (int, str)) for w in want):
         return got == want
     scale = max([1.0, *map(abs, want)])
-    return len(got) == len(want) and all(abs(g - w) <= 1e-4 * scale for g, w in zip(got, want))
+    return len(got) == len(want) and all(abs(g - w) <= 1e-4 * scale for g, w in zip(got, want, strict=True))
 
 
 def measure_load(server, driver, args):

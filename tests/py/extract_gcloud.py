@@ -20,7 +20,6 @@ by one `teardown.sh --yes` run, in order:
 """
 
 import yaml
-
 from gcloud_standin import RUN_AGENT, parse_dict, project_number
 from parity import by_digest
 

@@ -225,7 +225,7 @@ def check(key, raw_flags, positionals, surface):
         raise Usage(f"({where}) argument {' '.join(m.upper() for m in missing)}: Must be specified.")
     if hi is not None and len(positionals) > hi:
         raise Usage(f"({where}) unrecognized arguments: {' '.join(positionals[hi:])}")
-    given_pos = {p["name"] for p, _ in zip(want, positionals)}
+    given_pos = {p["name"] for p, _ in zip(want, positionals, strict=False)}
     present = set(seen) | given_pos
     for name, f in flags.items():
         if f["required"] and name not in seen:
@@ -667,7 +667,7 @@ def build(call, s, record, yaml):
         for step in steps:
             args = [substitute(a, substitutions) for a in step.get("args", [])]
             if step.get("name") == DOCKER_BUILDER and args[:1] == ["build"]:
-                opts = dict(zip(args, args[1:]))
+                opts = dict(zip(args, args[1:], strict=False))
                 dockerfile = opts.get("--file", opts.get("-f", "Dockerfile"))
                 if dockerfile not in upload:
                     raise Api(f"({where}) the build step's Dockerfile {dockerfile} is not in the upload")

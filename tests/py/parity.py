@@ -29,7 +29,7 @@ def expected(m):
             "project": svc["project"],
             "region": svc["region"],
             "description": svc["description"],
-            "labels": {l["key"]: l["value"] for l in svc["labels"]},
+            "labels": {label["key"]: label["value"] for label in svc["labels"]},
             "deletion_protection": svc["deletion_protection"],
             "ingress": svc["ingress"],  # gcloud spelling: all | internal | internal-and-cloud-load-balancing
             "invoker_iam_disabled": svc["invoker_iam_disabled"],

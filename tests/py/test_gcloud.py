@@ -60,7 +60,7 @@ def test_deploy_succeeds(tmp_path, example, gcloud):
     grants = [c for c in commands if c.endswith("add-iam-policy-binding")]
     assert len(grants) == len(model["iam"])
     at = [i for i, c in enumerate(commands) if c.endswith("add-iam-policy-binding")]
-    for g, i in zip(model["iam"], at):
+    for g, i in zip(model["iam"], at, strict=True):
         assert (i < deploy_at) == g["before_service"], g
     if model["image"]["built_here"]:
         assert commands.index("artifacts repositories create") < commands.index("builds submit") < deploy_at

@@ -11,9 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import monitoring_api
+import pytest
 import tf_validate
 from conftest import ROOT, copy_example, model_of, render_spec_text
 from gcloud_runner import Gcloud, ok

@@ -244,7 +244,9 @@ def test_wrong_shapes_and_datatypes_get_400_and_the_app_keeps_serving(sk):
     results = clients(tmp_path, app, MODEL, calls)
     assert all("error" in r and "400" in r["error"] for r in results), results
     assert "[N, 4]" in results[0]["error"]
-    post = lambda body, **kw: app.request("POST", f"/v2/models/{MODEL}/infer", body, **kw)
+    def post(body, **kw):
+        return app.request("POST", f"/v2/models/{MODEL}/infer", body, **kw)
+
     tensor = {"name": "input-0", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}
     assert_error(post(b"{"), 400, "not valid JSON")
     assert_error(post({"inputs": []}), 400, "empty")
@@ -341,10 +343,12 @@ def test_typed_features_take_bytes_for_text_and_numbers_for_the_rest(tmp_path):
             datatypes = list(TABULAR_DATATYPES)
             datatypes[at] = datatype
             calls.append(infer("triton", typed_tensors([values], datatypes)))
-        for (*_, says), result in zip(wrong, clients(tmp_path, app, "e2e-pipeline", calls)):
+        for (*_, says), result in zip(wrong, clients(tmp_path, app, "e2e-pipeline", calls), strict=True):
             assert "400" in result["error"] and says in result["error"], result
         # Features of both kinds cannot share one [N, F] tensor.
-        post = lambda body: app.request("POST", "/v2/models/e2e-pipeline/infer", body)
+        def post(body):
+            return app.request("POST", "/v2/models/e2e-pipeline/infer", body)
+
         mixed = {"name": "x", "shape": [1, 5], "datatype": "BYTES", "data": ["a"] * 5}
         assert_error(post({"inputs": [mixed]}), 400, "`tenure` is integer")
         assert app.predict(TABULAR_ROWS) == (200, {"predictions": want["predict"]})
@@ -382,7 +386,9 @@ def test_probabilities_are_a_classes_and_a_scores_tensor(tmp_path):
                 classes = got["classes"]
                 assert (classes["datatype"], classes["shape"]) == ("BYTES", [n, k]), classes
                 assert classes["data"] == want["classes"] * n
-        post = lambda body: app.request("POST", "/v2/models/e2e-pipeline/infer", body)
+        def post(body):
+            return app.request("POST", "/v2/models/e2e-pipeline/infer", body)
+
         tensors = [{**t, "shape": [n]} for t in typed_tensors(TABULAR_ROWS)]
         # The outputs asked for, in the order asked.
         for wanted in (["scores"], ["scores", "classes"]):

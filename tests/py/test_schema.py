@@ -5,7 +5,6 @@ import tomllib
 
 import jsonschema
 import pytest
-
 from conftest import EXAMPLES, ROOT, mlgen
 
 SCHEMA = json.loads((ROOT / "schema" / "mlgen.schema.json").read_text())

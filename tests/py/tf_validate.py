@@ -420,7 +420,7 @@ def validate(tf_dir):
                     for root, steps in references(expr):
                         _check_reference(root, steps, where, declared, var_names, False, problems)
         for pentry in doc.get("provider", []):
-            for pname, body in pentry.items():
+            for body in pentry.values():
                 for expr in expressions(body):
                     for root, steps in references(expr):
                         _check_reference(root, steps, f"{fname}: provider", declared, var_names, False, problems)
