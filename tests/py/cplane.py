@@ -8,6 +8,7 @@ keeps that target's state (Terraform state, Pulumi stack, gcloud's world) betwee
 """
 
 import hashlib
+import json
 import shutil
 import tomllib
 
@@ -15,7 +16,7 @@ import tomli_w
 from conftest import copy_example, mlgen, model_of
 from controlplane.engine import Outcome
 from controlplane.gcloud import Scripts
-from controlplane.project import Cloud, Rejected
+from controlplane.project import Cloud
 from controlplane.pulumi import Pulumi
 from controlplane.terraform import Terraform
 from gcloud_standin import project_number
@@ -70,18 +71,14 @@ class Deployment:
             workdir.mkdir(parents=True, exist_ok=True)
             self.tool = Scripts(cloud, workdir / "gcloud-standin", uses)
 
-    def deploy(self, out, image=None):
-        """One deploy of the output folder `out`. With `image` (Terraform and Pulumi), the
-        documented manual steps first: create the repository alone, then push the image."""
+    def deploy(self, out):
+        """One deploy of the output folder `out`, the image build included."""
         if self.target == "gcloud":
             pipeline = ["ci-setup.sh"] if (out / "gcloud" / "ci-setup.sh").exists() else []
             return self._scripts(out, "deploy.sh", *pipeline)
-        if image is not None:
-            first = self._run(out, only=self._repositories(out))
-            if not first.ok:
-                return first
-            self.cloud.push(image)
-        return self._run(out)
+        if self.target == "terraform":
+            return self.tool.apply(out / "terraform")
+        return self.tool.up(recorded(out))
 
     def destroy(self, out):
         if self.target == "gcloud":
@@ -103,30 +100,23 @@ class Deployment:
                 break
         return outcome
 
-    def _run(self, out, only=None):
-        if self.target == "terraform":
-            return self.tool.apply(out / "terraform", only=only)
-        return self.tool.up(recorded(out), only=only)
-
-    def _repositories(self, out):
-        try:
-            nodes = self.tool.plan(out / "terraform" if self.target == "terraform" else recorded(out))
-        except Rejected:
-            return []  # the apply that follows reports it
-        return [k for k, n in nodes.items() if n.res.kind == "repository"]
-
 
 _RECORDS = {}
 
 
 def recorded(out):
-    """The mocked run of out's Pulumi program, once per program text (a run takes seconds;
-    the program reads no other file, so its text decides what it registers)."""
+    """The mocked run of out's Pulumi program, once per program text and build context (a
+    run takes seconds; the program reads only the files under its build context, the spec's
+    folder, whose path it records: a run for a copy elsewhere is the same run moved)."""
     main = out / "pulumi" / "__main__.py"
-    key = hashlib.sha256(main.read_bytes()).hexdigest()
-    if key not in _RECORDS:
-        _RECORDS[key] = run_program(main)
-    return _RECORDS[key]
+    context = out.parent.resolve()
+    h = hashlib.sha256(main.read_bytes())
+    for f in sorted(p for p in context.rglob("*") if p.is_file()):
+        h.update(f.relative_to(context).as_posix().encode() + b"\0" + f.read_bytes())
+    if h.hexdigest() not in _RECORDS:
+        _RECORDS[h.hexdigest()] = (str(context), run_program(main))
+    where, record = _RECORDS[h.hexdigest()]
+    return json.loads(json.dumps(record).replace(where, str(context)))
 
 
 _RENDERED = {}
@@ -175,9 +165,9 @@ class Setup:
         return Deployment(target, cloud or self.cloud(), self.tmp / f"state-{target}", prerequisites(self.model))
 
     def deployed(self, target):
-        """A deployment after its first run (Terraform and Pulumi with the manual image push)."""
+        """A deployment after its first run."""
         d = self.deployment(target)
-        outcome = d.deploy(self.out, image=self.image)
+        outcome = d.deploy(self.out)
         assert outcome.ok, outcome.errors
         return d
 

@@ -51,6 +51,11 @@ MUTATIONS = {
                                               "projects/${var.project}/locations/global/workloadIdentityPools/gh-churn-demo")),
         "gcloud": ("gcloud/ci-setup.sh", _sub(r"projects/\$number/locations", "projects/$project/locations")),
     }, "Identity Pool does not exist"),
+    # The digest is read before the build that pushes it has run.
+    "image read before its build": ({
+        "terraform": ("terraform/main.tf", _sub(r"^\s*depends_on = \[terraform_data\.image\]\n", "")),
+        "pulumi": ("pulumi/__main__.py", _sub(r"^\s*opts=pulumi\.InvokeOutputOptions\(depends_on=\[image_build\]\),\n", "")),
+    }, "' not found"),
     "missing monitoring API": ({
         target: (path, _sub(r'^\s*"monitoring\.googleapis\.com",\n', ""))
         for target, path in (("terraform", "terraform/main.tf"), ("pulumi", "pulumi/__main__.py"))
@@ -69,6 +74,6 @@ def test_the_control_plane_refuses_a_broken_deploy(tmp_path, mutation, target):
     setup = Setup.example(tmp_path, EXAMPLE.get(mutation, "fraud-onnx-gcs"))
     f = setup.out / path
     f.write_text(edit(f.read_text()))
-    outcome = setup.deployment(target).deploy(setup.out, image=setup.image)
+    outcome = setup.deployment(target).deploy(setup.out)
     assert not outcome.ok, f"{mutation} deployed"
     assert any(reason in e for e in outcome.errors), outcome.errors

@@ -9,7 +9,8 @@ first deploy. Each target is replayed into it the way its tool would act:
 - pulumi.py: the registrations of a mocked `pulumi up` with their dependencies;
 - gcloud.py: the calls the scripts made to the stand-in gcloud, in order.
 
-engine.py runs the declarative targets (plan against the previous state, apply in dependency
+builds.py models the image build every target runs and the read of the digest it pushed, which
+the service runs. engine.py runs the declarative targets (plan against the previous state, apply in dependency
 order, destroy in reverse); formats.py holds the identifier formats, read from the API
 definitions shipped with the installed gcloud SDK and from the provider's validations.
 """

@@ -42,18 +42,23 @@ class Engine:
         out = Outcome()
         steps = {}
         for key, node in nodes.items():
-            old = self.state.get(key)
-            if old is None:
-                steps[key] = "create"
-            elif old.res != node.res:  # another name: a binding's every field, an account id
-                steps[key] = "replace"
-            elif old.res.attrs != node.res.attrs:
-                steps[key] = "update"
+            step = self.step(key, node)
+            if step:
+                steps[key] = step
         self._waves(nodes, steps, out, forward=True)
         if out.ok or self.continue_on_error:
             gone = {k: n for k, n in self.state.items() if k not in nodes}
             self._waves(gone, {k: "delete" for k in gone}, out, forward=False)
         return out
+
+    def step(self, key, node):
+        """What apply does to node: create, replace, update, or None (nothing changed)."""
+        old = self.state.get(key)
+        if old is None:
+            return "create"
+        if old.res != node.res:  # another name: a binding's every field, an account id
+            return "replace"
+        return "update" if old.res.attrs != node.res.attrs else None
 
     def destroy(self):
         out = Outcome()

@@ -13,6 +13,7 @@ import yaml
 from gcloud_runner import Gcloud
 from gcloud_standin import parse_dict
 
+from controlplane import builds
 from controlplane.engine import Outcome
 from controlplane.project import NotModelled, Rejected, Res, binding
 from controlplane.service import RunDeploy
@@ -47,7 +48,7 @@ class Scripts:
 
     def _seed(self):
         """What already exists before the first run, as the stand-in keeps it."""
-        images = [f"{path}:{tag}" for path, e in self.cloud.images.items() for tag in e["tags"]]
+        images = {f"{path}:{tag}": d for path, e in self.cloud.images.items() for tag, d in e["tags"].items()}
         repositories = {}
         for name, r in self.cloud.repositories.items():
             _, p, _, loc, _, repo = name.split("/")
@@ -101,8 +102,9 @@ class Scripts:
             return [(Res("api", f"projects/{project}/services/{a}", {"project": project, "service": a}), "create")
                     for a in pos]
         if command == "builds submit":
-            tags = [flags["--tag"]] if "--tag" in flags else json.loads(r["files"]["--config"])["images"]
-            return [(Res("build", f"builds/{project}", {"project": project, "tags": tags}), "create")]
+            config = {"images": [flags["--tag"]]} if "--tag" in flags else json.loads(r["files"]["--config"])
+            substitutions = parse_dict("--substitutions", flags.get("--substitutions", ""))
+            return [(builds.build(project, config, substitutions), "create")]
         if command == "run deploy":
             return self._deploy(r, project, flags, pos[0])
         if verb in ("add-iam-policy-binding", "remove-iam-policy-binding"):
@@ -123,6 +125,17 @@ class Scripts:
         if command.startswith("iam workload-identity-pools "):
             return [self._pool(command, project, flags, pos[0])]
         raise NotModelled(f"the control plane does not replay `gcloud {command}`")
+
+    def _cloud_image(self, image):
+        """The stand-in's digests stand for what was uploaded, the cloud's count builds: an
+        image by digest is the tag the stand-in pushed under that digest, as the cloud holds it."""
+        path, at, digest = image.partition("@")
+        if not at:
+            return image
+        pushed = json.loads(self.gcloud.state.read_text())["images"]
+        tags = [t for t, d in pushed.items() if d == digest and t.rpartition(":")[0] == path]
+        resolved = self.cloud.resolve(tags[0]) if tags else None
+        return f"{path}@{resolved}" if resolved else image
 
     @staticmethod
     def _pool(command, project, flags, name):
@@ -159,11 +172,15 @@ class Scripts:
 
     def _deploy(self, r, project, flags, name):
         full = f"projects/{project}/locations/{flags['--region']}/services/{name}"
-        call = RunDeploy(r["argv"], r["files"].get("--env-vars-file"), yaml.safe_load)
+        image = self._cloud_image(flags["--image"])
+        argv = [f"--image={image}" if a.startswith("--image=") else a for a in r["argv"]]
+        call = RunDeploy(argv, r["files"].get("--env-vars-file"), yaml.safe_load)
         old = self.cloud.services.get(full)
         config = call.config(old and old["config"])
+        # By tag, Cloud Run resolves the tag anew in a new revision; by digest, an unchanged
+        # template is no change.
         steps = [(Res("service", full, {"config": config, "deletionProtection": False}),
-                  "update" if old else "create", {"new_revision": True})]
+                  "update" if old else "create", {"new_revision": "@" not in image})]
         invoker = binding(full, *ALL_USERS_INVOKER)
         if call.switch("--allow-unauthenticated"):
             steps.append((invoker, "create"))

@@ -7,7 +7,7 @@ Resources (`Res`) are the control plane's own vocabulary, one per API object:
     api         projects/{p}/services/{api}          {project, service, disable_on_destroy}
     account     projects/{p}/serviceAccounts/{email} {project, accountId, displayName}
     repository  projects/{p}/locations/{l}/repositories/{r}  {format, description}
-    build       a Cloud Build that pushes images     {project, tags}
+    build       a Cloud Build that pushes one image  {project, tags, trigger}: builds.py
     service     projects/{p}/locations/{l}/services/{s}  {config, deletionProtection}
     monitoring  projects/{p}/{collection}/{displayName}  {project}: a channel, alert policy,
                 uptime check or dashboard, held by its display name and checked for its API only
@@ -153,18 +153,26 @@ class Cloud:
                 return True
         return False
 
-    def push(self, url):
-        """An image build and push, by hand or by Cloud Build. Builds are not reproducible
-        (timestamps), so each gets a new digest: the n-th build of an image has the same
-        digest in every target, which keeps end states comparable."""
-        m = AR_IMAGE.fullmatch(url)
-        assert m and m["tag"], f"not a tagged Artifact Registry image: {url}"
-        path = url.rsplit(":", 1)[0]
+    def push(self, *urls):
+        """One image build and push under every tag of `urls` (one image), by hand or by Cloud
+        Build. Builds are not reproducible (timestamps), so each gets a new digest: the n-th
+        build of an image has the same digest in every target, which keeps end states comparable."""
+        paths = set()
+        for url in urls:
+            m = AR_IMAGE.fullmatch(url)
+            assert m and m["tag"], f"not a tagged Artifact Registry image: {url}"
+            paths.add(url.rsplit(":", 1)[0])
+        (path,) = paths
+        digest = self.next_digest(path)
         entry = self.images.setdefault(path, {"tags": {}, "digests": []})
-        digest = "sha256:" + hashlib.sha256(f"{path}|{len(entry['digests'])}".encode()).hexdigest()
-        entry["tags"][m["tag"]] = digest
+        entry["tags"].update({url.rsplit(":", 1)[1]: digest for url in urls})
         entry["digests"].append(digest)
         return digest
+
+    def next_digest(self, path):
+        """The digest the next build of the image at `path` gets."""
+        built = len(self.images.get(path, {}).get("digests", []))
+        return "sha256:" + hashlib.sha256(f"{path}|{built}".encode()).hexdigest()
 
     def resolve(self, url):
         """The digest an image reference names, or None when the registry has no such image."""
@@ -258,8 +266,7 @@ class Cloud:
                 self._require_api(repo.split("/")[1], "repository")
                 if repo not in self.repositories:
                     raise Rejected(f"push of {tag} failed: name unknown: repository {repo} not found")
-        for tag in res.attrs["tags"]:
-            self.push(tag)
+        self.push(*res.attrs["tags"])
 
     def _binding(self, res, action, check):
         a = res.attrs

@@ -8,7 +8,9 @@ nothing fails the program, so nothing is created. The engine keeps the stack's s
 
 import json
 
-from controlplane import provider
+from pulumi_harness import DOCKER_IMAGE, _docker_image
+
+from controlplane import builds, provider
 from controlplane.engine import Engine, Node, Outcome
 from controlplane.project import NotModelled, Rejected
 
@@ -20,6 +22,7 @@ LOOKUPS = {
     "gcp:storage/getManagedFolderIamPolicy:getManagedFolderIamPolicy":
         lambda a: f"b/{a['bucket']}/managedFolders/{a['managedFolder']}",
 }
+BUILD = "command:local:Command"
 # The mocks answer getProject with this placeholder for the number (pulumi_harness._lookup).
 NUMBER_PLACEHOLDER = "PROJECT_NUMBER"
 
@@ -36,33 +39,50 @@ class Pulumi:
     def lookups(self, recorded):
         """Runs the program's lookups; raises Rejected for the first that finds nothing."""
         for call in recorded["calls"]:
+            if call["token"] == DOCKER_IMAGE:  # read when what it waits for is done: see plan
+                continue
             if call["token"] not in LOOKUPS:
                 raise NotModelled(f"the control plane does not answer the lookup {call['token']}")
             name = LOOKUPS[call["token"]](call["args"])
             if name is not None and not self.cloud.holds(name):
                 raise Rejected(f"{call['token']}: {name} not found (the program stops before any step)")
 
-    def plan(self, recorded, only=None):
+    def plan(self, recorded):
         nodes = {}
         for r in recorded["resources"]:
+            if r["type"] == BUILD:
+                i = r["inputs"]
+                res = builds.from_command(i["create"], i["dir"], i.get("environment", {}), i.get("triggers"))
+                nodes[key(r)] = Node(key(r), res, set(r["depends_on"]))
+        answers = self._images(recorded, [n.res for k, n in nodes.items() if self.engine.step(k, n)])
+        for r in recorded["resources"]:
+            if r["type"] == BUILD:
+                continue
             kind = provider.kind_of(provider.PULUMI, r["type"])
-            inputs = json.loads(json.dumps(r["inputs"]).replace(NUMBER_PLACEHOLDER, self.cloud.number))
-            nodes[key(r)] = Node(key(r), provider.resource(kind, inputs), set(r["depends_on"]),
+            text = json.dumps(r["inputs"]).replace(NUMBER_PLACEHOLDER, self.cloud.number)
+            for mocked, link in answers.items():
+                text = text.replace(mocked, link)
+            nodes[key(r)] = Node(key(r), provider.resource(kind, json.loads(text)), set(r["depends_on"]),
                                  r.get("protect", False))
-        if only is not None:
-            keep = set()
-            for k in nodes:
-                if k in only:
-                    keep |= {k} | set(Engine.ancestors(nodes, k))
-            nodes = {k: n for k, n in nodes.items() if k in keep}
-            nodes.update({k: n for k, n in self.engine.state.items() if k not in nodes})
         return nodes
 
-    def up(self, recorded, only=None):
-        """`pulumi up` (with `--target` URNs when only is given)."""
+    def _images(self, recorded, builds_first):
+        """{the mocks' answer: the cloud's} for each getDockerImage: the digest the build of
+        this run pushes, else the registry's now."""
+        answers = {}
+        for call in recorded["calls"]:
+            if call["token"] == DOCKER_IMAGE:
+                a = call["args"]
+                name, _, tag = a["imageName"].partition(":")
+                image = f"{builds.image_path(a['location'], a['project'], a['repositoryId'], name)}:{tag}"
+                answers[_docker_image(a)["selfLink"]] = builds.read_image(self.cloud, image, builds_first)
+        return answers
+
+    def up(self, recorded):
+        """`pulumi up`."""
         try:
             self.lookups(recorded)
-            nodes = self.plan(recorded, only)
+            nodes = self.plan(recorded)
         except Rejected as e:  # the provider's check of the inputs, before any step
             return Outcome(errors=[str(e)])
         return self.engine.apply(nodes)

@@ -7,7 +7,9 @@ sources are read at plan time, so a failing one fails before anything is created
 Anything the replay cannot evaluate is an error (NotModelled), never a guess.
 """
 
+import hashlib
 import re
+from pathlib import Path
 
 from tf_validate import (
     BLOCK,
@@ -15,10 +17,11 @@ from tf_validate import (
     is_expression,
     is_string_literal,
     load_dir,
+    local_values,
     unquote,
 )
 
-from controlplane import provider, service
+from controlplane import builds, provider, service
 from controlplane.engine import Engine, Node, Outcome
 from controlplane.project import NotModelled, Rejected
 
@@ -54,6 +57,7 @@ class Config:
             for entry in doc.get("variable", []):
                 for name, body in entry.items():
                     self.vars[unquote(name)] = body
+        self.locals = local_values(parsed)
         self.deps = {a: self._refs(body) for a, (_, _, body) in self.blocks.items()}
 
     def _refs(self, body):
@@ -95,6 +99,32 @@ def _expressions(v):
             yield from _expressions(x)
 
 
+def _image_files(ev):
+    out = []
+    for f in ev.expr("local.image_inputs"):
+        if f.endswith("/"):
+            root = Path(ev.expr("local.build_context"))
+            out += sorted(p.relative_to(root).as_posix() for p in (root / f).rglob("*") if p.is_file())
+        else:
+            out.append(f)
+    return out
+
+
+def _content_tag(ev):
+    root = Path(ev.expr("local.build_context"))
+    digests = "".join(hashlib.sha256((root / f).read_bytes()).hexdigest() for f in ev.expr("local.image_files"))
+    return hashlib.sha256(digests.encode()).hexdigest()
+
+
+# Expressions of Terraform functions the evaluator does not parse, by their exact text, with
+# what Terraform computes for them: the image's files and their content tag.
+FUNCTIONS = {
+    'flatten([for f in local.image_inputs : endswith(f, "/") ? sort(fileset(local.build_context, "${f}**")) : [f]])':
+        _image_files,
+    'sha256(join("", [for f in local.image_files : filesha256("${local.build_context}/${f}")]))': _content_tag,
+}
+
+
 class Evaluator:
     def __init__(self, config, computed, each=None):
         self.config = config
@@ -108,6 +138,8 @@ class Evaluator:
             return {unquote(k): self.value(x) for k, x in v.items() if not k.startswith("__")}
         if isinstance(v, list):
             return [self.value(x) for x in v]
+        if is_expression(v) and v[2:-1].strip() in FUNCTIONS:
+            return FUNCTIONS[v[2:-1].strip()](self)
         m = FILE.fullmatch(v[2:-1]) if is_expression(v) else None
         if m:
             return (self.config.dir / m[1]).read_text()
@@ -123,6 +155,11 @@ class Evaluator:
     def expr(self, e):
         if e == "each.value" or e == "each.key":
             return self.each
+        if e == "path.module":
+            return str(self.config.dir)
+        m = re.fullmatch(r"local\.(\w+)", e)
+        if m:
+            return self.value(self.config.locals[m[1]])
         m = re.fullmatch(r"var\.(\w+)", e)
         if m:
             return self.value(self.config.vars[m[1]]["default"])
@@ -157,15 +194,22 @@ class Terraform:
         computed, nodes, instances = {}, {}, {}
         for address in config.order():
             mode, rtype, body = config.blocks[address]
+            deps = {i for d in config.deps[address] for i in instances.get(d, [])}
             if mode == "data":
                 ev = Evaluator(config, computed)
-                computed[address] = self._read(rtype, {_camel(k): ev.value(v) for k, v in _args(body).items()})
+                builds_first = [nodes[i].res for i in deps if nodes[i].res.kind == "build" and self.engine.step(i, nodes[i])]
+                computed[address] = self._read(rtype, {_camel(k): ev.value(v) for k, v in _args(body).items()},
+                                               builds_first)
+                instances[address] = sorted(deps)  # what uses the read waits for what it waited for
+                continue
+            if rtype == "terraform_data":
+                nodes[address] = Node(address, _local_exec(body, Evaluator(config, computed)), deps)
+                instances[address], computed[address] = [address], {}
                 continue
             kind = provider.kind_of(provider.TERRAFORM, rtype)
             keys = [None]
             if "for_each" in body:
                 keys = Evaluator(config, computed).value(body["for_each"])
-            deps = {i for d in config.deps[address] for i in instances.get(d, [])}
             instances[address] = []
             for key in keys:
                 ev = Evaluator(config, computed, each=key)
@@ -179,8 +223,14 @@ class Terraform:
                 nodes[inst] = Node(inst, provider.resource(kind, args), deps, _prevent_destroy(body))
         return nodes
 
-    def _read(self, rtype, args):
+    def _read(self, rtype, args, builds_first):
+        """A data source's values; `builds_first` are the builds of this run it waits for."""
         cloud = self.cloud
+        if rtype == "google_artifact_registry_docker_image":
+            name, _, tag = args["imageName"].partition(":")
+            image = f"{builds.image_path(args['location'], args['project'], args['repositoryId'], name)}:{tag}"
+            link = builds.read_image(cloud, image, builds_first)
+            return {**args, "selfLink": link, "name": link}
         if rtype == "google_project":
             return {"number": cloud.number, "projectId": args.get("projectId", cloud.project)}
         if rtype == "google_secret_manager_secret":
@@ -199,20 +249,12 @@ class Terraform:
             return {**args, "id": name}
         raise NotModelled(f"the control plane does not read data.{rtype}")
 
-    def apply(self, tf_dir, only=None):
-        """`terraform apply` (with `-target` addresses when only is given)."""
+    def apply(self, tf_dir):
+        """`terraform apply`."""
         try:
             nodes = self.plan(tf_dir)
         except Rejected as e:
             return Outcome(errors=[str(e)])
-        if only is not None:
-            keep = set()
-            for a in nodes:
-                if any(a == o or a.startswith(o + "[") for o in only):
-                    keep |= {a} | set(Engine.ancestors(nodes, a))
-            nodes = {a: n for a, n in nodes.items() if a in keep}
-            # -target leaves everything else in the state as it is.
-            nodes.update({a: n for a, n in self.engine.state.items() if a not in nodes})
         return self.engine.apply(nodes)
 
     def destroy(self):
@@ -221,6 +263,15 @@ class Terraform:
 
 def _args(body):
     return {k: v for k, v in body.items() if k not in META and not k.startswith("__") and not is_block(v)}
+
+
+def _local_exec(body, ev):
+    """The image build a terraform_data's local-exec provisioner runs, at create and on every
+    change of triggers_replace."""
+    (provisioner,) = body.get("provisioner", [])
+    (run,) = [v for k, v in provisioner.items() if unquote(k) == "local-exec"]
+    return builds.from_command(ev.value(run["command"]), ev.value(run["working_dir"]),
+                               ev.value(run.get("environment", {})), ev.value(body["triggers_replace"]))
 
 
 def _prevent_destroy(body):
