@@ -974,7 +974,9 @@ fn mean_request_ms_comes_from_the_spec_or_the_benchmark() {
     let cost = plan_json(&spec)["plans"][0]["cost"].clone();
     let pricing: toml::Value =
         toml::from_str(include_str!("../data/pricing.toml")).expect("pricing data parses");
-    let benchmark = pricing["mean_request_ms"]["sklearn"]["ms"].as_float().unwrap();
+    let benchmark = pricing["mean_request_ms"]["sklearn"]["ms"]
+        .as_float()
+        .unwrap();
     assert_eq!(cost["assumptions"]["mean_request_ms"], benchmark);
     assert!(
         cost["assumptions"]["mean_request_ms_from"]

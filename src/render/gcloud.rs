@@ -9,7 +9,7 @@ use askama::Template;
 use super::{BuildStep, TAG_SUBSTITUTION, add};
 use crate::error::Error;
 use crate::model::{
-    BUILD_CONFIG, BUILD_IGNORE_FILE, Deployment, IamGrant, IamTarget, Principal, Probe,
+    BUILD_CONFIG, BUILD_IGNORE_FILE, CiGrantOn, Deployment, IamGrant, IamTarget, Principal, Probe,
     run_service_agent,
 };
 use crate::tree::Tree;
@@ -145,18 +145,39 @@ fn converge(d: &Deployment) -> Vec<Converge> {
                 before_service: false,
             };
             let spelled = grant(&probe);
+            let mut wanted: Vec<String> = wanted.iter().map(|g| grant(g).member).collect();
+            // The pipeline's account holds its own grants here (ci-setup.sh makes them);
+            // pruning them would cut the pipeline off until ci-setup.sh runs again.
+            if let Some(member) = ci_member_on(d, target, role) {
+                wanted.push(member);
+            }
             out.push(Converge {
                 group: spelled.group,
                 resource: spelled.resource,
                 resource_name: resource.clone(),
                 scope: spelled.scope,
                 role,
-                wanted: wanted.iter().map(|g| grant(g).member).collect(),
+                wanted,
                 owned_if,
             });
         }
     }
     out
+}
+
+/// The deploy pipeline's account, as a shell word, when it is granted `role` on `target`.
+fn ci_member_on(d: &Deployment, target: IamTarget, role: &str) -> Option<String> {
+    let ci = d.ci.as_ref()?;
+    let on = match target {
+        IamTarget::Service => CiGrantOn::Service,
+        IamTarget::ServiceAccount => CiGrantOn::RuntimeAccount,
+        IamTarget::Repository => CiGrantOn::Repository,
+        _ => return None,
+    };
+    ci.grants
+        .iter()
+        .any(|g| g.on == on && g.role == role)
+        .then(|| shell(&ci.account.member))
 }
 
 /// A prerequisite as the script checks it: the `describe` command that fails when it is

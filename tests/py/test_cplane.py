@@ -16,9 +16,6 @@ from specgen import REPEAT, SEED, specs
 GCLOUD_KEEPS_GRANTS = ("deploy.sh keeps the runtime account's grants on a secret and on the model's folder that "
                        "left the spec: it prunes grants only on what it created")
 GPU_QUOTA_NOT_CHECKED = "GPU quota is not checked before anything is created: the service fails on it last"
-PIPELINE_GRANTS_CHURN = ("deploy.sh removes the pipeline account's roles/run.developer, iam.serviceAccountUser and "
-                         "artifactregistry.writer grants (the spec does not name it) and ci-setup.sh grants them again: "
-                         "every run revokes the pipeline's access for a while")
 PIPELINE_LEFT = "teardown.sh leaves what ci-setup.sh created: the pipeline's account, its identity pool, their grants"
 REPOSITORY_NOT_REUSED = "creating the repository fails when it exists already (ALREADY_EXISTS): nothing imports it"
 PROTECTED_EXAMPLES = ["fraud-onnx-gcs", "iris-sklearn", "review-sentiment"]
@@ -42,9 +39,7 @@ def test_one_run_deploys_from_an_empty_project(tmp_path, example, target):
     assert service_of(setup, d.cloud)["digest"]
 
 
-@pytest.mark.parametrize(("target", "example"), [
-    pytest.param(t, e, marks=pytest.mark.xfail(strict=True, reason=PIPELINE_GRANTS_CHURN))
-    if (t, e) == ("gcloud", "churn-public") else (t, e) for e in EXAMPLES for t in TARGETS])
+@pytest.mark.parametrize(("target", "example"), [(t, e) for e in EXAMPLES for t in TARGETS])
 def test_a_second_run_changes_nothing(tmp_path, example, target):
     setup = Setup.example(tmp_path, example)
     d = setup.deployed(target)

@@ -190,7 +190,7 @@ retry gcloud artifacts repositories add-iam-policy-binding demos \
 step Removing roles/run.developer on churn-demo from members mlgen.toml no longer names
 while read -r member; do
   case "$member" in
-    user:devrel-lead@acme.example) ;;
+    user:devrel-lead@acme.example | serviceAccount:churn-demo-deploy@acme-demos.iam.gserviceaccount.com) ;;
     ?*)
       retry gcloud run services remove-iam-policy-binding churn-demo \
         --member="$member" --role=roles/run.developer --condition=None \
@@ -215,7 +215,7 @@ if [ "$account_description" = "$account_mark" ]; then
 step Removing roles/iam.serviceAccountUser on churn-demo-run@acme-demos.iam.gserviceaccount.com from members mlgen.toml no longer names
 while read -r member; do
   case "$member" in
-    user:devrel-lead@acme.example) ;;
+    user:devrel-lead@acme.example | serviceAccount:churn-demo-deploy@acme-demos.iam.gserviceaccount.com) ;;
     ?*)
       retry gcloud iam service-accounts remove-iam-policy-binding churn-demo-run@acme-demos.iam.gserviceaccount.com \
         --member="$member" --role=roles/iam.serviceAccountUser --condition=None \
@@ -229,7 +229,7 @@ if [ "$repository_owner" = "$service" ]; then
 step Removing roles/artifactregistry.writer on projects/acme-demos/locations/europe-west1/repositories/demos from members mlgen.toml no longer names
 while read -r member; do
   case "$member" in
-    user:devrel-lead@acme.example) ;;
+    user:devrel-lead@acme.example | serviceAccount:churn-demo-deploy@acme-demos.iam.gserviceaccount.com) ;;
     ?*)
       retry gcloud artifacts repositories remove-iam-policy-binding demos \
         --member="$member" --role=roles/artifactregistry.writer --condition=None \
