@@ -892,30 +892,36 @@ def test_requests_in_a_closed_loop_share_model_calls(tmp_path):
     # Slow enough per call (tens of ms) that all clients are back while it runs.
     joblib.dump(RandomForestClassifier(n_estimators=400, random_state=0).fit(X, y), model_path)
     app = App(out_dir, app_venv(out_dir / "app" / "requirements.txt"), model_path, tmp_path)
-    clients, rounds = 12, 10
+    clients, rounds, trials = 12, 10, 3
+    per_call = []
     try:
         app.wait_ready()
         app.predict(ROWS[:1].tolist())  # the first call warms the model
-        before = app.request("GET", "/")[1]["worker"]
-        statuses = []
+        # The clients are Python threads sharing one GIL on a shared machine: now and then
+        # they come back too slowly for any batcher to keep a round together. The best of a
+        # few trials measures the batcher; a batcher that splits rounds fails every trial.
+        for _ in range(trials):
+            before = app.request("GET", "/")[1]["worker"]
+            statuses = []
 
-        def client(_):
-            for _ in range(rounds):
-                statuses.append(app.predict(ROWS[:1].tolist())[0])
+            def client(_, statuses=statuses):
+                for _ in range(rounds):
+                    statuses.append(app.predict(ROWS[:1].tolist())[0])
 
-        in_threads(client, range(clients))
-        after = app.request("GET", "/")[1]["worker"]
+            in_threads(client, range(clients))
+            after = app.request("GET", "/")[1]["worker"]
+            assert statuses == [200] * clients * rounds
+            assert after["pid"] == before["pid"]  # one worker: its counters see every call
+            calls = after["model_calls"] - before["model_calls"]
+            rows = after["rows"] - before["rows"]
+            assert rows == clients * rounds
+            per_call.append(rows / calls)
     finally:
         app.stop()
-    assert statuses == [200] * clients * rounds
-    assert after["pid"] == before["pid"]  # one worker: its counters see every call
-    calls = after["model_calls"] - before["model_calls"]
-    rows = after["rows"] - before["rows"]
-    assert rows == clients * rounds
     # Ideally `rounds` calls of `clients` rows (the first round arrives spread out). A
     # batcher that sends the first request back alone makes about two calls a round, one
     # of them for a single row: under clients / 2 rows a call.
-    assert rows / calls > 0.5 * clients, f"{calls} model calls for {rows} rows"
+    assert max(per_call) > 0.5 * clients, f"rows per model call in each trial: {per_call}"
 
 
 def test_a_fast_model_under_concurrent_clients_answers_every_request(tmp_path):
