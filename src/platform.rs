@@ -1,7 +1,6 @@
 //! Cloud Run platform facts loaded from `data/platform.toml` (regions, GPUs, CPU/memory
 //! table, base images), compiled into the binary.
 
-use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use serde::Deserialize;
@@ -12,7 +11,7 @@ pub struct Platform {
     pub regions: Vec<String>,
     pub gpu: Vec<GpuType>,
     pub cpu: Vec<CpuMemory>,
-    pub python: BTreeMap<String, String>,
+    pub python: Vec<String>,
     pub reserved_env: Vec<String>,
     pub reserved_env_prefixes: Vec<String>,
 }

@@ -159,7 +159,7 @@ mod tests {
     /// has hashes.
     #[test]
     fn every_stack_is_locked_with_hashes() {
-        for python in crate::platform::platform().python.keys() {
+        for python in crate::platform::platform().python.iter() {
             let mut stacks = serving_stacks();
             stacks.push(CONVERSION.to_string());
             for stack in stacks {
@@ -179,7 +179,7 @@ mod tests {
         let conversion = conversion
             .chain(&rt.frameworks["onnx"].packages)
             .chain(&rt.onnx_conversion.packages);
-        for python in crate::platform::platform().python.keys() {
+        for python in crate::platform::platform().python.iter() {
             let mut wanted = vec![(
                 CONVERSION.to_string(),
                 conversion.clone().collect::<Vec<_>>(),

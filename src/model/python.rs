@@ -82,7 +82,7 @@ mod tests {
         let offered = &crate::platform::platform().python;
         let pinned = &base_images().python;
         assert_eq!(
-            offered.keys().collect::<Vec<_>>(),
+            offered.iter().collect::<Vec<_>>(),
             pinned.keys().collect::<Vec<_>>()
         );
         for (version, image) in pinned {

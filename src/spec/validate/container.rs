@@ -14,15 +14,12 @@ use crate::spec::{ContainerSpec, Framework, Spec};
 pub(super) fn check(c: &mut Checker, ct: &ContainerSpec) {
     let offered = &platform().python;
     let py = &ct.python;
-    if !offered.contains_key(py.get_ref()) {
+    if !offered.contains(py.get_ref()) {
         c.err(
             "container.python",
             py.span(),
             format!("Python `{}` is not offered", py.get_ref()),
-            format!(
-                "use one of: {}",
-                offered.keys().cloned().collect::<Vec<_>>().join(", ")
-            ),
+            format!("use one of: {}", offered.join(", ")),
         );
     }
     for r in &ct.requirements {

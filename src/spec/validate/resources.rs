@@ -8,10 +8,6 @@ use crate::platform::{GpuType, platform};
 use crate::spec::explain::CPU_HELP;
 use crate::spec::{ResourcesSpec, Spec};
 
-/// The second-generation environment, which a service with 1 CPU or more runs in (see
-/// `model::container`), takes no less memory than this.
-const GEN2_MIN_MEMORY_MIB: u64 = Generation::GEN2_MIN_MEMORY_MIB;
-
 /// The instance size, parsed; invalid values are replaced by defaults so later checks
 /// still run.
 pub(super) struct Sized {
@@ -79,7 +75,8 @@ fn check_memory_fits_cpu(c: &mut Checker, r: &ResourcesSpec, millicpu: u32, memo
                 mib_text(bounds.max_memory_mib)
             ),
         );
-    } else if Generation::for_cpu(millicpu) == Generation::Gen2 && memory_mib < GEN2_MIN_MEMORY_MIB
+    } else if Generation::for_cpu(millicpu) == Generation::Gen2
+        && memory_mib < Generation::GEN2_MIN_MEMORY_MIB
     {
         c.err(
             "resources.memory",
@@ -88,11 +85,11 @@ fn check_memory_fits_cpu(c: &mut Checker, r: &ResourcesSpec, millicpu: u32, memo
                 "{} of memory is too little for {} CPU: a service with 1 CPU or more runs in the second-generation environment, which needs at least {}",
                 r.memory.get_ref(),
                 cpu_text(millicpu),
-                mib_text(GEN2_MIN_MEMORY_MIB)
+                mib_text(Generation::GEN2_MIN_MEMORY_MIB)
             ),
             format!(
                 "set `memory = \"{}\"` or more; only a fractional CPU (first generation) runs with less",
-                mib_text(GEN2_MIN_MEMORY_MIB)
+                mib_text(Generation::GEN2_MIN_MEMORY_MIB)
             ),
         );
     }
