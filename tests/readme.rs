@@ -202,6 +202,21 @@ fn readme_json_plan_is_shaped_and_ordered_like_the_output() {
         documented["plans"][0]["summary"],
         real["plans"][0]["summary"]
     );
+    // Each file's diff as shortened in the README: its headers and first hunk header, so the
+    // hunk positions shown are the generated files' own.
+    let heads = |plan: &Value| -> Vec<(String, String)> {
+        plan["plans"][0]["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let diff = f["diff"].as_str().unwrap();
+                let head: Vec<&str> = diff.lines().take(3).collect();
+                (f["path"].as_str().unwrap().to_string(), head.join("\n"))
+            })
+            .collect()
+    };
+    assert_eq!(heads(&documented), heads(&real));
 }
 
 /// The `rev:` and hook ids of the README's pre-commit snippet.
