@@ -53,9 +53,10 @@ def test_every_example_deploys_the_same_thing_in_every_target(tmp_path, example)
 
 
 # Seeded (see specgen), no shrinking: each example runs three toolchains, so a failure is reported
-# as generated rather than after minutes of shrinking.
+# as generated rather than after minutes of shrinking. derandomize is off explicitly: hypothesis
+# turns it on when it sees a CI environment, which would ignore the seed.
 @seed(SEED)
-@settings(max_examples=15, deadline=None, database=None, phases=[Phase.explicit, Phase.generate],
+@settings(max_examples=15, deadline=None, database=None, derandomize=False, phases=[Phase.explicit, Phase.generate],
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(spec=specs())
 def test_random_specs_deploy_the_same_thing_in_every_target(tmp_path_factory, spec):
