@@ -31,7 +31,11 @@ pub struct Metric {
     pub kind_name: String,
     pub kind: String,
     pub value: String,
+    /// The descriptor's unit: that of a threshold compared with the metric.
+    pub unit: String,
     pub labels: Vec<String>,
+    /// Where the descriptor was confirmed, and when.
+    pub checked: String,
 }
 
 /// The metric list, parsed once.
@@ -273,9 +277,15 @@ fn series(name: &str, service: &str, aligner: &str, reducer: &str, extra: &str) 
     }
 }
 
-/// The 99th percentile of a distribution metric over every revision of the service.
+/// The 99th percentile of a distribution metric over every revision of the service: each
+/// series' points in the period merged into one distribution, then the percentile of all.
+/// ALIGN_DELTA merges a DELTA metric's points but refuses a GAUGE; ALIGN_SUM merges a GAUGE's.
 fn p99(name: &str, service: &str) -> Series {
-    series(name, service, "ALIGN_DELTA", "REDUCE_PERCENTILE_99", "")
+    let aligner = match metrics().metrics[name].kind.as_str() {
+        "GAUGE" => "ALIGN_SUM",
+        _ => "ALIGN_DELTA",
+    };
+    series(name, service, aligner, "REDUCE_PERCENTILE_99", "")
 }
 
 fn policies(spec: &MonitoringSpec, i: &Inputs) -> Vec<AlertPolicy> {
@@ -454,18 +464,31 @@ mod tests {
         );
     }
 
-    #[test]
-    fn aligners_and_labels_fit_each_metric() {
-        let d = deployment("[monitoring]\n");
-        let m = d.monitoring.unwrap();
-        let by_type: BTreeMap<&str, &Metric> = metrics()
+    /// A GPU service with `[monitoring]`: every metric the model reads.
+    const GPU: &str =
+        "[resources]\ncpu = 4\nmemory = \"16Gi\"\ngpu = \"nvidia-l4\"\n[monitoring]\n";
+
+    fn by_type() -> BTreeMap<&'static str, &'static Metric> {
+        metrics()
             .metrics
             .values()
             .map(|x| (x.kind_name.as_str(), x))
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn aligners_and_labels_fit_each_metric() {
+        let m = deployment(GPU).monitoring.unwrap();
+        let by_type = by_type();
+        assert!(
+            all_series(&m)
+                .iter()
+                .any(|s| by_type[s.metric.as_str()].kind == "GAUGE"
+                    && by_type[s.metric.as_str()].value == "DISTRIBUTION")
+        );
         for s in all_series(&m) {
             let metric = by_type[s.metric.as_str()];
-            if s.aligner == "ALIGN_RATE" {
+            if s.aligner == "ALIGN_RATE" || s.aligner == "ALIGN_DELTA" {
                 assert_ne!(metric.kind, "GAUGE", "{s:?}");
             }
             if s.reducer.starts_with("REDUCE_PERCENTILE") {
@@ -475,6 +498,15 @@ mod tests {
                 let name = label.trim_start_matches("metric.label.");
                 assert!(metric.labels.iter().any(|l| l == name), "{label}");
             }
+        }
+    }
+
+    #[test]
+    fn millisecond_thresholds_compare_millisecond_metrics() {
+        let m = deployment(GPU).monitoring.unwrap();
+        for key in ["latency", "startup"] {
+            let p = m.policies.iter().find(|p| p.key == key).unwrap();
+            assert_eq!(by_type()[p.condition.series.metric.as_str()].unit, "ms");
         }
     }
 

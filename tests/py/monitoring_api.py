@@ -6,7 +6,9 @@ policies and notification channels, v1 for dashboards).
 does not fit: a field the message does not have, a value of the wrong JSON type, an enum
 value the API does not define. Unlike gcloud's own decoding, which keeps unknown fields
 aside and lets the API refuse them later, every one is an error here. Metric types are
-checked against data/monitoring.toml, Cloud Run's published metric names.
+checked against data/monitoring.toml, Cloud Run's published metric names, and each
+aggregation against the metric's kind and value type by the rules the SDK's `Aggregation`
+enums document (`misaggregated`).
 """
 
 import json
@@ -134,3 +136,116 @@ def unknown_metrics(doc):
         {m for m in METRIC_TYPE.findall(text.replace('\\"', '"'))}
         - set(published_metrics())
     )
+
+
+# --- aligners and reducers ---------------------------------------------------------------
+
+KINDS = ("GAUGE", "DELTA", "CUMULATIVE")
+# The value-type words of the Aggregation enums' documentation, as valueType names.
+VALUE_WORDS = {
+    "numeric": {"INT64", "DOUBLE"},
+    "distribution": {"DISTRIBUTION"},
+    "boolean": {"BOOL"},
+    "string": {"STRING"},
+}
+
+
+class Rule:
+    """What one aligner or reducer accepts and what it makes of it, as the API documents it."""
+
+    def __init__(self, text):
+        text = " ".join(text.split())
+        valid = re.search(r"valid for ((?:[A-Z]+)(?: and [A-Z]+)*) metrics([^.]*)\.", text)
+        # ALIGN_NONE and REDUCE_NONE alone say nothing: they change nothing.
+        self.documented = valid is not None
+        self.kinds = set(valid.group(1).split(" and ")) if valid else set(KINDS)
+        values = {t for word, types in VALUE_WORDS.items() if word in valid.group(2).lower() for t in types} if valid else set()
+        # "valid for CUMULATIVE and DELTA metrics." names no value types: all of them.
+        self.values = values or set().union(*VALUE_WORDS.values())
+        kind = re.search(r"output is a ([A-Z]+) metric|convert to ([A-Z]+)", text)
+        self.out_kind = next((g for g in kind.groups() if g), None) if kind else None
+        value = re.search(
+            r"(?:value_type|value of the output) (?:of the (?:aligned result|output) )?"
+            r"(?:is |has value_type )?(DOUBLE|INT64|the same)|value_type (DOUBLE|INT64)",
+            text,
+        )
+        found = next((g for g in value.groups() if g), "the same") if value else "the same"
+        self.out_value = None if found == "the same" else found
+
+    def accepts(self, kind, value):
+        return kind in self.kinds and value in self.values
+
+    def apply(self, kind, value):
+        """(kind, value type) of the output for an input of `kind` and `value`."""
+        return self.out_kind or kind, self.out_value or value
+
+
+def _enum_rules(enum):
+    doc = enum.__doc__.split("Values:", 1)[1]
+    entries = re.split(r"\n\s{6}(?=[A-Z0-9_]+: )", "\n" + doc)
+    rules = {}
+    for entry in entries:
+        name, _, text = entry.strip().partition(": ")
+        if name in enum.names():
+            rules[name] = Rule(text)
+    return rules
+
+
+@cache
+def aggregation_rules():
+    """({aligner: Rule}, {reducer: Rule}) from the installed SDK's Aggregation message."""
+    v3, _, _ = modules()
+    return (
+        _enum_rules(v3.Aggregation.PerSeriesAlignerValueValuesEnum),
+        _enum_rules(v3.Aggregation.CrossSeriesReducerValueValuesEnum),
+    )
+
+
+def aggregation_problems(aligner, reducer, kind, value):
+    """Why `aligner` then `reducer` cannot aggregate a metric of `kind` and `value` type."""
+    aligners, reducers = aggregation_rules()
+    if aligner == "ALIGN_NONE":
+        return [] if reducer == "REDUCE_NONE" else [f"{reducer} needs an aligner"]
+    rule = aligners[aligner]
+    if not rule.accepts(kind, value):
+        return [f"{aligner} does not apply to a {kind} {value} metric"]
+    if reducer == "REDUCE_NONE":
+        return []
+    kind, value = rule.apply(kind, value)
+    if not reducers[reducer].accepts(kind, value):
+        return [f"{reducer} does not apply to {aligner}'s {kind} {value} output"]
+    return []
+
+
+def _queries(node):
+    """(filter, aggregation) of every query in a policy or dashboard document."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _queries(item)
+    elif isinstance(node, dict):
+        for filter_key, agg_key in (
+            ("filter", "aggregation"),
+            ("filter", "aggregations"),
+            ("denominatorFilter", "denominatorAggregations"),
+        ):
+            if filter_key in node and agg_key in node:
+                aggs = node[agg_key]
+                for agg in aggs if isinstance(aggs, list) else [aggs]:
+                    yield node[filter_key], agg
+        for v in node.values():
+            yield from _queries(v)
+
+
+def misaggregated(doc):
+    """Every aggregation in `doc` that its metric's kind and value type do not allow."""
+    out = []
+    for filt, agg in _queries(doc):
+        for metric in METRIC_TYPE.findall(filt):
+            m = published_metrics().get(metric)
+            if m is None:
+                continue  # unknown_metrics reports it
+            aligner = agg.get("perSeriesAligner", "ALIGN_NONE")
+            reducer = agg.get("crossSeriesReducer", "REDUCE_NONE")
+            for p in aggregation_problems(aligner, reducer, m["kind"], m["value"]):
+                out.append(f"{metric}: {p}")
+    return out

@@ -103,6 +103,57 @@ def test_the_checker_refuses_an_unpublished_metric(churn):
     assert monitoring_api.unknown_metrics(doc) == ["run.googleapis.com/request_counts"]
 
 
+@pytest.mark.parametrize("which", ["churn", "gpu"])
+def test_every_aggregation_fits_its_metrics_kind_and_value_type(which, request):
+    _, out = request.getfixturevalue(which)
+    queries = 0
+    for path, _, doc in documents(out):
+        assert monitoring_api.misaggregated(doc) == [], path.name
+        queries += len(list(monitoring_api._queries(doc)))
+    assert queries >= 10
+
+
+def test_the_api_documents_every_aligner_and_reducer():
+    """The rules are read from the SDK's text: a rewording that hides one fails here."""
+    aligners, reducers = monitoring_api.aggregation_rules()
+    v3, _, _ = monitoring_api.modules()
+    agg = v3.Aggregation
+    assert set(aligners) == set(agg.PerSeriesAlignerValueValuesEnum.names())
+    assert set(reducers) == set(agg.CrossSeriesReducerValueValuesEnum.names())
+    for name, rule in {**aligners, **reducers}.items():
+        assert rule.documented or name in ("ALIGN_NONE", "REDUCE_NONE"), name
+    # What the API says of the aligners the model uses.
+    assert aligners["ALIGN_RATE"].kinds == {"DELTA", "CUMULATIVE"}
+    assert aligners["ALIGN_DELTA"].kinds == {"DELTA", "CUMULATIVE"}
+    assert aligners["ALIGN_PERCENTILE_99"].values == {"DISTRIBUTION"}
+    assert aligners["ALIGN_RATE"].apply("DELTA", "INT64") == ("GAUGE", "DOUBLE")
+
+
+@pytest.mark.parametrize(
+    ("policy", "aligner", "reducer", "expected"),
+    [
+        # a rate of a gauge
+        ("saturation", "ALIGN_RATE", None, "ALIGN_RATE does not apply to a GAUGE INT64"),
+        # a delta of a gauge
+        ("saturation", "ALIGN_DELTA", None, "ALIGN_DELTA does not apply to a GAUGE INT64"),
+        # a percentile of a count
+        ("errors", "ALIGN_PERCENTILE_99", None, "does not apply to a DELTA INT64"),
+        # a maximum of a distribution
+        ("latency", "ALIGN_MAX", None, "ALIGN_MAX does not apply to a DELTA DISTRIBUTION"),
+        # a reducer that the aligner's output does not allow
+        ("latency", "ALIGN_DELTA", "REDUCE_MAX", "REDUCE_MAX does not apply to ALIGN_DELTA's"),
+    ],
+)
+def test_the_checker_refuses_an_aggregation_the_metric_does_not_allow(churn, policy, aligner, reducer, expected):
+    doc = json.loads((churn[1] / "gcloud" / "monitoring" / f"policy-{policy}.json").read_text())
+    agg = doc["conditions"][0]["conditionThreshold"]["aggregations"][0]
+    agg["perSeriesAligner"] = aligner
+    if reducer:
+        agg["crossSeriesReducer"] = reducer
+    found = monitoring_api.misaggregated(doc)
+    assert len(found) == 1 and expected in found[0], found
+
+
 def test_only_a_gpu_service_charts_gpu_use_and_only_a_public_one_is_checked(churn, gpu):
     def titles(out):
         doc = json.loads((out / "gcloud" / "monitoring" / "dashboard.json").read_text())
