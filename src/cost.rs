@@ -202,9 +202,17 @@ fn gib(memory: &str) -> f64 {
 pub enum Unpriced {
     #[error("region {0} is in neither price tier of data/pricing.toml")]
     Region(String),
-    #[error("data/pricing.toml has no {} price for instance-based billing", .0.label())]
+    #[error(
+        "data/pricing.toml has no confirmed {} price for instance-based billing (CPU always \
+         allocated), and none is guessed; request-based billing or a Tier 1 region has an estimate",
+        .0.label()
+    )]
     InstanceBased(Tier),
-    #[error("data/pricing.toml has no {} price for GPU {kind}", .tier.label())]
+    #[error(
+        "data/pricing.toml has no confirmed {} price for GPU {kind}, and none is guessed; a Tier 1 \
+         region has an estimate",
+        .tier.label()
+    )]
     Gpu { kind: String, tier: Tier },
 }
 
@@ -372,10 +380,19 @@ mod tests {
 
     #[test]
     fn tier_2_regions_cost_more() {
-        // 2,628,000 x (0.0000035 + 2 x 0.0000035) = 27.594
-        let e = estimate(&inputs("europe-west2", Billing::RequestBased)).unwrap();
+        let mut i = inputs("europe-west2", Billing::RequestBased);
+        (i.concurrency, i.mean_request_ms) = (1, 100.0);
+        let e = estimate(&i).unwrap();
         assert_eq!(e.tier, Tier::Tier2);
+        // 2,628,000 x (0.0000035 + 2 x 0.0000035) = 27.594
         assert_eq!(e.idle_monthly_usd, 27.59);
+        // 1e6 x 0.1 s x (0.0000336 + 2 x 0.0000035) = 4.06, + 0.40
+        assert_eq!(e.per_million_requests_usd, 4.46);
+        // The same service in a Tier 1 region: 19.71 and 3.30.
+        i.region = "europe-west1".into();
+        let t1 = estimate(&i).unwrap();
+        assert_eq!((t1.tier, t1.idle_monthly_usd), (Tier::Tier1, 19.71));
+        assert_eq!(t1.per_million_requests_usd, 3.30);
     }
 
     #[test]
@@ -423,6 +440,16 @@ mod tests {
         assert_eq!(estimate(&i), Err(Unpriced::Region("europe-north2".into())));
         let i = inputs("asia-east2", Billing::InstanceBased);
         assert_eq!(estimate(&i), Err(Unpriced::InstanceBased(Tier::Tier2)));
+        let mut i = inputs("asia-southeast1", Billing::InstanceBased);
+        i.gpu = Some(GpuUse {
+            kind: "nvidia-l4".into(),
+            count: 1,
+            zonal_redundancy: true,
+        });
+        let tier = Tier::Tier2;
+        let kind = "nvidia-l4".to_string();
+        // The instance's own Tier 2 rate is missing too; the GPU's is named first.
+        assert_eq!(estimate(&i), Err(Unpriced::Gpu { kind, tier }));
     }
 
     #[test]

@@ -1046,6 +1046,48 @@ fn gpu_services_pay_for_the_gpu_and_unpriced_regions_say_so() {
 }
 
 #[test]
+fn a_tier_2_region_is_priced_at_its_own_rates_or_not_at_all() {
+    let (_d, spec) = example("iris-sklearn");
+    edit(&spec, "min_instances = 0", "min_instances = 1");
+    fs::write(
+        &spec,
+        fs::read_to_string(&spec).unwrap() + "\n[cost]\nmean_request_ms = 8000\n",
+    )
+    .unwrap();
+    let tier_1 = plan_json(&spec)["plans"][0]["cost"].clone();
+    edit(
+        &spec,
+        "region = \"europe-west1\"",
+        "region = \"europe-west2\"",
+    );
+    let tier_2 = plan_json(&spec)["plans"][0]["cost"].clone();
+    assert_eq!(tier_1["assumptions"]["price_tier"], "tier1");
+    assert_eq!(tier_2["assumptions"]["price_tier"], "tier2");
+    // Idle: 2,628,000 s x (1 vCPU + 2 GiB) x $0.0000025 (Tier 1), x $0.0000035 (Tier 2).
+    assert_eq!(tier_1["idle_monthly_usd"], 19.71);
+    assert_eq!(tier_2["idle_monthly_usd"], 27.59);
+    // 1e6 x 8 s / 80 x ($0.000024 + 2 x $0.0000025) + $0.40 (Tier 1);
+    // x ($0.0000336 + 2 x $0.0000035) + $0.40 (Tier 2).
+    assert_eq!(tier_1["per_million_requests_usd"], 3.30);
+    assert_eq!(tier_2["per_million_requests_usd"], 4.46);
+
+    // Instance-based billing has no confirmed Tier 2 price: no figure, and why.
+    edit(
+        &spec,
+        "[resources]",
+        "[resources]\ncpu_always_allocated = true",
+    );
+    let cost = plan_json(&spec)["plans"][0]["cost"].clone();
+    assert!(cost["idle_monthly_usd"].is_null());
+    let why = cost["unavailable"].as_str().unwrap();
+    assert!(
+        why.contains("no confirmed Tier 2 price for instance-based billing")
+            && why.contains("none is guessed"),
+        "{why}"
+    );
+}
+
+#[test]
 fn a_missing_model_file_fails_before_anything_is_written() {
     let (d, spec) = example("iris-sklearn");
     fs::remove_dir_all(d.path().join("models")).unwrap();
