@@ -21,6 +21,7 @@ COLLECTIONS = {
     "repository": ("artifactregistry/v1", "PROJECTS_LOCATIONS_REPOSITORIES"),
     "service": ("run/v2", "PROJECTS_LOCATIONS_SERVICES"),
     "folder": ("storage/v1", "MANAGEDFOLDERS"),
+    "trigger": ("cloudbuild/v1", "PROJECTS_LOCATIONS_TRIGGERS"),
 }
 # A placeholder that spans segments: a managed folder is named by its path in the bucket,
 # which ends in `/` (Cloud Storage's managed folder naming rules).
@@ -30,6 +31,13 @@ MULTI_SEGMENT = {"managedFolder": r"((?:[^/]+/)+)"}
 # the regular expression `[a-z]([-a-z0-9]*[a-z0-9])`".
 ACCOUNT_ID = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])")
 ACCOUNT_ID_DOC = "match the regular expression `[a-z]([-a-z0-9]*[a-z0-9])`"
+
+# BuildTrigger.name (cloudbuild/v1): "They must contain only alphanumeric characters and
+# dashes. + They can be 1-64 characters long. + They must begin and end with an alphanumeric
+# character."
+TRIGGER_NAME = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9]{0,62}[A-Za-z0-9])?")
+# BuildTrigger.serviceAccount: "Format: `projects/{PROJECT_ID}/serviceAccounts/{ACCOUNT_ID_OR_EMAIL}`".
+TRIGGER_ACCOUNT = re.compile(r"projects/([^/]+)/serviceAccounts/([^/]+)")
 
 # Binding.members (iam/v1): the principal kinds a policy may name, `kind:{id}` or bare.
 MEMBER_KINDS = ("user", "serviceAccount", "group", "domain")

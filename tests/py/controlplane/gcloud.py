@@ -15,7 +15,7 @@ from gcloud_standin import parse_dict
 
 from controlplane import builds
 from controlplane.engine import Outcome
-from controlplane.project import NotModelled, Rejected, Res, binding
+from controlplane.project import NotModelled, Rejected, Res, binding, trigger
 from controlplane.service import RunDeploy
 
 ALL_USERS_INVOKER = ("roles/run.invoker", "allUsers")
@@ -95,8 +95,9 @@ class Scripts:
         flags = _flags(argv)
         if command.startswith("beta "):  # the same call with flags still in beta
             argv, command = argv[1:], command.removeprefix("beta ")
-        project = flags["--project"]
         pos = [a for a in argv[len(command.split()):] if not a.startswith("--")]
+        # `gcloud projects ...` names its project as the positional.
+        project = pos[0] if command.startswith("projects ") else flags["--project"]
         verb = command.split()[-1]
         if command == "services enable":
             return [(Res("api", f"projects/{project}/services/{a}", {"project": project, "service": a}), "create")
@@ -124,6 +125,8 @@ class Scripts:
                      "create")]
         if command.startswith("iam workload-identity-pools "):
             return [self._pool(command, project, flags, pos[0])]
+        if command == "builds triggers create github":
+            return [(_trigger(project, flags), "create")]
         raise NotModelled(f"the control plane does not replay `gcloud {command}`")
 
     def _cloud_image(self, image):
@@ -191,6 +194,25 @@ class Scripts:
 
 _KIND = {"iam service-accounts delete": "account", "artifacts repositories delete": "repository",
          "run services delete": "service"}
+
+
+TRIGGER_FLAGS = {"--name", "--build-config", "--service-account", "--repo-owner", "--repo-name", "--branch-pattern",
+                 "--require-approval", "--region", "--project", "--quiet"}
+
+
+def _trigger(project, flags):
+    """The BuildTrigger `gcloud builds triggers create github` sends (without --region: global)."""
+    unknown = sorted(set(flags) - TRIGGER_FLAGS)
+    if unknown:
+        raise NotModelled(f"`gcloud builds triggers create github` with {unknown}: add them to the replay")
+    return trigger(project, flags.get("--region", "global"), {
+        "name": flags["--name"],
+        "filename": flags.get("--build-config"),
+        "serviceAccount": flags.get("--service-account"),
+        "github": {"owner": flags.get("--repo-owner"), "name": flags.get("--repo-name"),
+                   "push": {"branch": flags.get("--branch-pattern")}},
+        "approvalConfig": {"approvalRequired": "--require-approval" in flags},
+    })
 
 
 def _absent(name):

@@ -15,6 +15,8 @@ Resources (`Res`) are the control plane's own vocabulary, one per API object:
                 {project, displayName, description | attributeMapping, attributeCondition}
     binding     (resource, role, member) in the resource's IAM policy; a managed folder's
                 resource is b/{bucket}/managedFolders/{folder}/
+    trigger     projects/{p}/locations/{l}/triggers/{name}  the Cloud Build API's BuildTrigger
+                (name, filename, serviceAccount, github, approvalConfig): see `trigger`
 
 `config` is the Cloud Run service as the provider's camelCase shape spells it
 (see service.py); every target builds the same shape, so end states compare directly.
@@ -38,6 +40,7 @@ API_OF = {
     "folder": "storage.googleapis.com",
     "monitoring": "monitoring.googleapis.com",
     "pool": "iam.googleapis.com",
+    "trigger": "cloudbuild.googleapis.com",
 }
 
 # The permissions the rules check, by predefined role (cloud.google.com/iam/docs/roles-permissions).
@@ -98,6 +101,14 @@ def binding(resource, role, member):
     return Res("binding", f"{resource}#{role}#{member}", {"resource": resource, "role": role, "member": member})
 
 
+def trigger(project, location, fields):
+    """A Cloud Build trigger from its BuildTrigger fields (camelCase). No approvalConfig is the
+    API's default, approval not required: spelt out, so every target's trigger compares."""
+    attrs = {k: v for k, v in fields.items() if k not in ("project", "location")}
+    attrs["approvalConfig"] = {"approvalRequired": bool((fields.get("approvalConfig") or {}).get("approvalRequired"))}
+    return Res("trigger", f"projects/{project}/locations/{location}/triggers/{fields['name']}", attrs)
+
+
 def image_repository(url):
     m = AR_IMAGE.fullmatch(url or "")
     return None if m is None else f"projects/{m['project']}/locations/{m['loc']}/repositories/{m['repo']}"
@@ -128,6 +139,7 @@ class Cloud:
         self.folders = set(folders)  # b/{bucket}/managedFolders/{folder}/
         self.monitoring = {}  # resource name -> {project}
         self.pools = {}  # resource name of a pool or its provider -> attrs
+        self.triggers = {}  # resource name -> BuildTrigger fields
         self.gpu_quota = dict(gpu_quota or {})  # region -> GPUs
         self.changes = []  # (action, kind, name) of every applied mutation
 
@@ -197,7 +209,7 @@ class Cloud:
 
     def _snapshot(self):
         return repr((sorted((p, sorted(a)) for p, a in self.apis.items()), self.accounts, self.repositories,
-                     self.images, self.services, self.monitoring, self.pools,
+                     self.images, self.services, self.monitoring, self.pools, self.triggers,
                      sorted(self.policies)))
 
     def _require_api(self, project, kind):
@@ -347,6 +359,47 @@ class Cloud:
         else:
             self.pools[res.name] = {k: v for k, v in a.items() if k != "project"}
 
+    def _trigger(self, res, action, check):
+        if check:
+            if not formats.is_name("trigger", res.name):
+                raise Rejected(f"invalid trigger name {res.name!r}")
+            if action == "create":
+                self._require_api(res.name.split("/")[1], "trigger")
+                if res.name in self.triggers:
+                    raise Rejected(f"ALREADY_EXISTS: trigger {res.name} already exists")
+            elif res.name not in self.triggers:
+                raise Rejected(f"NOT_FOUND: {res.name}")
+            if action != "delete":
+                self._check_trigger(res.attrs)
+        if action == "delete":
+            self.triggers.pop(res.name, None)
+        else:
+            self.triggers[res.name] = copy.deepcopy(res.attrs)
+
+    def _check_trigger(self, t):
+        """What CreateBuildTrigger refuses of a GitHub push trigger that runs a build file."""
+        if not formats.TRIGGER_NAME.fullmatch(t["name"]):
+            raise Rejected(f"INVALID_ARGUMENT: trigger name {t['name']!r}: alphanumeric characters and dashes, "
+                           "1-64, beginning and ending with an alphanumeric character")
+        m = formats.TRIGGER_ACCOUNT.fullmatch(t.get("serviceAccount") or "")
+        if t.get("serviceAccount") is not None:
+            if m is None:
+                raise Rejected(f"INVALID_ARGUMENT: serviceAccount {t['serviceAccount']!r} is not "
+                               "projects/{PROJECT_ID}/serviceAccounts/{ACCOUNT_ID_OR_EMAIL}")
+            email = m[2] if "@" in m[2] else f"{m[2]}@{m[1]}.iam.gserviceaccount.com"
+            if f"projects/{m[1]}/serviceAccounts/{email}" not in self.accounts:
+                raise Rejected(f"INVALID_ARGUMENT: service account {email} does not exist")
+        if not t.get("filename"):
+            raise Rejected("INVALID_ARGUMENT: the trigger names no build config file (filename)")
+        github = t.get("github") or {}
+        branch = (github.get("push") or {}).get("branch")
+        if not (github.get("owner") and github.get("name") and branch):
+            raise Rejected(f"INVALID_ARGUMENT: a GitHub push trigger needs owner, name and push.branch: {github}")
+        try:
+            re.compile(branch)
+        except re.error as e:
+            raise Rejected(f"INVALID_ARGUMENT: push.branch {branch!r} is not a regular expression: {e}") from e
+
     def _service(self, res, action, check, new_revision=False):
         if action == "delete":
             if check:
@@ -457,5 +510,6 @@ class Cloud:
             "services": services,
             "monitoring": self.monitoring,
             "pools": self.pools,
+            "triggers": self.triggers,
             "policies": sorted(self.policies),
         })

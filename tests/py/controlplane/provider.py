@@ -9,7 +9,7 @@ by test_monitoring.py; here they count as objects of the Monitoring API, created
 import json
 
 from controlplane import formats, service
-from controlplane.project import NotModelled, Rejected, Res, binding
+from controlplane.project import NotModelled, Rejected, Res, binding, trigger
 
 TERRAFORM = {
     "google_project_service": "api",
@@ -29,6 +29,7 @@ TERRAFORM = {
     "google_monitoring_dashboard": "dashboards",
     "google_iam_workload_identity_pool": "pool",
     "google_iam_workload_identity_pool_provider": "pool_provider",
+    "google_cloudbuild_trigger": "trigger",
 }
 PULUMI = {
     "gcp:projects/service:Service": "api",
@@ -48,6 +49,7 @@ PULUMI = {
     "gcp:monitoring/dashboard:Dashboard": "dashboards",
     "gcp:iam/workloadIdentityPool:WorkloadIdentityPool": "pool",
     "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider": "pool_provider",
+    "gcp:cloudbuild/trigger:Trigger": "trigger",
 }
 # Monitoring collections (monitoring/v3 resources.py), the kinds above that name one.
 MONITORING = {"notificationChannels", "alertPolicies", "uptimeCheckConfigs", "dashboards"}
@@ -120,6 +122,8 @@ def resource(kind, a):
         return Res("pool", f"{_pool_name(a['project'], a)}/providers/{a['workloadIdentityPoolProviderId']}",
                    {"project": a["project"], "attributeMapping": a.get("attributeMapping"),
                     "attributeCondition": a.get("attributeCondition")})
+    if kind == "trigger":
+        return trigger(a["project"], a.get("location", "global"), a)
     return binding(MEMBER_TARGETS[kind](a), a["role"], a["member"])
 
 
@@ -141,4 +145,5 @@ def outputs(kind, a, number):
         out.update(name=_monitoring_name(kind, a))
     elif kind == "pool":
         out.update(name=_pool_name(number, a))
+
     return out

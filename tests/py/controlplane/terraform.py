@@ -217,6 +217,8 @@ class Terraform:
                 if kind == "service":
                     args.update(service.from_terraform(
                         {k: v for k, v in body.items() if is_block(v)}, ev.value, is_block))
+                if kind == "trigger":
+                    args.update(_nested(body, ev.value))
                 computed[address] = provider.outputs(kind, args, self.cloud.number)
                 inst = address if key is None else f'{address}["{key}"]'
                 instances[address].append(inst)
@@ -263,6 +265,18 @@ class Terraform:
 
 def _args(body):
     return {k: v for k, v in body.items() if k not in META and not k.startswith("__") and not is_block(v)}
+
+
+def _nested(body, value):
+    """A resource's nested blocks as the API's objects: each block a camelCase message, its
+    own blocks within (one block of a kind is one object, as in google_cloudbuild_trigger)."""
+    out = {}
+    for k, blocks in body.items():
+        if is_block(blocks):
+            if len(blocks) != 1:
+                raise NotModelled(f"{len(blocks)} `{k}` blocks")
+            out[_camel(k)] = {**{_camel(a): value(v) for a, v in _args(blocks[0]).items()}, **_nested(blocks[0], value)}
+    return out
 
 
 def _local_exec(body, ev):
