@@ -14,7 +14,7 @@ import pytest
 from ci_specs import with_provider
 from controlplane.project import Cloud, Rejected, Res, trigger
 from cplane import TARGETS, Setup
-from test_cplane import assert_same_end_states, deployer_gaps
+from test_cplane import assert_same_end_states, deployer_gaps, xfail_for
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +107,25 @@ def test_a_second_run_leaves_the_trigger_alone(tmp_path, rendered, target):
     outcome = d.deploy(setup.out)
     assert outcome.ok, outcome.errors
     assert d.cloud.changes[before:] == []
+
+
+def on_release_branch(text):
+    return text.replace('repository = "acme/churn-demo"\n', 'repository = "acme/churn-demo"\nbranch = "release"\n')
+
+
+TRIGGER_KEPT = ("ci-setup.sh leaves an existing trigger as it is (`exists`): a changed branch, build file or "
+                "approval never reaches it")
+
+
+@pytest.mark.parametrize("target", xfail_for(["gcloud"], TRIGGER_KEPT))
+def test_a_changed_branch_reaches_the_trigger(tmp_path, rendered, target):
+    setup = setup_in(tmp_path, rendered)
+    d = setup.deployed(target)
+    setup.respec(on_release_branch)
+    outcome = d.deploy(setup.out)
+    assert outcome.ok, outcome.errors
+    assert setup.model["ci"]["branch"] == "release"
+    check_trigger(setup, d.cloud)
 
 
 # --- the rules the control plane holds a trigger to ----------------------------------------
