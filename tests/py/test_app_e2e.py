@@ -33,7 +33,9 @@ from conftest import (
     ROOT,
     RUN_ENV,
     copy_example,
+    mlgen,
     process_parents,
+    put_model,
     render_spec_text,
     servers_of_this_run,
 )
@@ -1561,6 +1563,87 @@ def test_gpu_services_get_the_gpu_packages_and_device(tmp_path):
     _, out_dir = copy_example(tmp_path, "iris-sklearn")
     config = json.loads((out_dir / "app" / "config.json").read_text())
     assert config["device"] == "cpu" and config["threads"] == 1
+
+
+def gpu_onnx_service(tmp_path):
+    """The GPU example serving an ONNX model instead, applied; returns its out_dir."""
+    d = tmp_path / "onnx-gpu"
+    shutil.copytree(ROOT / "examples" / "forecast-gpu", d, ignore=shutil.ignore_patterns("deploy"))
+    spec = d / "mlgen.toml"
+    text = spec.read_text().replace('"xgboost"', '"onnx"').replace("forecast.ubj", "forecast.onnx")
+    spec.write_text(text)
+    put_model(spec)
+    mlgen("apply", spec)
+    return d / "deploy"
+
+
+def test_a_gpu_onnx_service_installs_onnxruntime_gpu_only_from_the_lock(tmp_path):
+    """onnxruntime-gpu with the CUDA and cuDNN wheels it loads, each pinned with hashes and
+    installed with --require-hashes; the CPU package is not there to shadow it."""
+    out_dir = gpu_onnx_service(tmp_path)
+    config = json.loads((out_dir / "app" / "config.json").read_text())
+    assert config["device"] == "cuda" and config["serve_framework"] == "onnx"
+    text = (out_dir / "app" / "requirements.txt").read_text()
+    entries = [e for e in text.split("\n") if e and not e.startswith(("#", " "))]
+    pins = [e.split(" ", 1)[0] for e in entries]
+    assert "onnxruntime-gpu==1.22.0" in pins
+    for lib in ("cudnn", "cublas", "cuda-runtime", "cufft", "curand", "cuda-nvrtc"):
+        assert any(p.startswith(f"nvidia-{lib}-cu12==") for p in pins), (lib, pins)
+    assert not any(p.startswith("onnxruntime==") for p in pins)
+    # Every entry continues onto its hash lines: nothing enters unhashed.
+    blocks = text.split("\n\n")[-1].strip().split("\n")
+    hashed = [line for line in blocks if line.lstrip().startswith("--hash=sha256:")]
+    assert len(hashed) >= len(pins), text[:2000]
+    dockerfile = (out_dir / "Dockerfile").read_text()
+    assert "--require-hashes --no-deps --only-binary=:all: -r /tmp/requirements.txt" in dockerfile
+    done = subprocess.run(
+        [BIN / "hadolint", "--no-color", out_dir / "Dockerfile"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_onnx_on_a_gpu_asks_for_cuda_and_says_once_when_it_runs_on_the_cpu(tmp_path):
+    """The app of a GPU service asks ONNX Runtime for CUDA first where the driver sees a GPU;
+    where it sees none (here) it serves on the CPU and logs once which provider runs."""
+    out_dir, model_path, reference = build_service(tmp_path, "onnx")
+    config_path = out_dir / "app" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["device"] = "cuda"  # what a GPU service's config says (the test above)
+    config_path.write_text(json.dumps(config))
+    app = App(out_dir, app_venv(out_dir / "app" / "requirements.txt"), model_path, tmp_path)
+    try:
+        app.wait_ready()
+        status, body = app.predict(ROWS.tolist())
+        assert status == 200, body
+        assert_same(body["predictions"], reference(ROWS))
+        said = [e for e in app.logs() if "provider" in e]
+        assert len(said) == 1, said
+        assert said[0]["severity"] == "WARNING" and said[0]["gpus"] == 0
+        assert said[0]["provider"] == "CPUExecutionProvider"
+        assert said[0]["message"].startswith("CUDA is unavailable"), said
+    finally:
+        app.stop()
+    # Where the driver sees a GPU, CUDA is asked for first, the CPU after it.
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from frameworks.onnx import providers; "
+        "print(providers('cuda', 1), providers('cuda', 0), providers('cpu', 1))"
+    )
+    venv = app_venv(out_dir / "app" / "requirements.txt")
+    done = subprocess.run(
+        [venv / "bin" / "python", "-c", script, out_dir / "app"],
+        capture_output=True, text=True, check=True, env={**RUN_ENV, "PATH": os.environ["PATH"]},
+    )
+    cpu = "['CPUExecutionProvider']"
+    assert done.stdout.split("\n")[0] == f"['CUDAExecutionProvider', 'CPUExecutionProvider'] {cpu} {cpu}"
+
+
+def test_onnx_on_a_cpu_service_asks_for_the_cpu_alone(tmp_path):
+    app, _ = start(tmp_path, "onnx")
+    try:
+        assert not [e for e in app.logs() if "provider" in e]
+        assert "CUDAExecutionProvider" not in app.err_path.read_text()
+    finally:
+        app.stop()
 
 
 def test_hadolint_can_fail(tmp_path):
