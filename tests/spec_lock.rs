@@ -104,13 +104,13 @@ fn a_stale_or_foreign_lock_is_an_error() {
         "{err}"
     );
     edit(&spec, "tokenizers==0.23.2", "tokenizers==0.23.3");
-    edit(&spec, "python = \"3.12\"", "python = \"3.11\"");
+    edit(&spec, "python = \"3.11\"", "python = \"3.12\"");
     let err = stderr_of(mlgen().arg("validate").arg(&spec));
     assert!(
-        err.contains("resolved for Python 3.12, the spec asks for 3.11"),
+        err.contains("resolved for Python 3.11, the spec asks for 3.12"),
         "{err}"
     );
-    edit(&spec, "python = \"3.11\"", "python = \"3.12\"");
+    edit(&spec, "python = \"3.12\"", "python = \"3.11\"");
     let lock = dir.path().join("mlgen.lock");
     edit(&lock, "\"uvicorn==0.34.0\", ", "");
     let err = stderr_of(mlgen().arg("validate").arg(&spec));

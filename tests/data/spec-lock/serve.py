@@ -9,7 +9,7 @@ class Model:
     batchable = True
 
     def load(self, path):
-        self.tokenizer = Tokenizer(WordLevel(unk_token="[UNK]"))
+        self.tokenizer = Tokenizer(WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
         self.tokenizer.pre_tokenizer = Whitespace()
 
     def predict(self, instances):
