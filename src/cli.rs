@@ -79,6 +79,11 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Resolve a custom handler's requirements into mlgen.lock beside the spec (uv, PyPI).
+    #[command(
+        after_help = "Needs uv (https://docs.astral.sh/uv/) on PATH, or its path in MLGEN_UV.\nExamples:\n  mlgen lock\n  mlgen lock services/sentiment/mlgen.toml"
+    )]
+    Lock(SpecArg),
     /// Print the man page (roff).
     #[command(after_help = "Examples:\n  mlgen man > /usr/local/share/man/man1/mlgen.1")]
     Man,

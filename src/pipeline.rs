@@ -38,8 +38,10 @@ pub fn prepare(spec_path: &Path, out: Option<&Path>) -> Result<Prepared, Error> 
         None if spec_dir == Path::new(".") => PathBuf::from(DEFAULT_OUT),
         None => spec_dir.join(DEFAULT_OUT),
     };
-    let checked = validate::validate(&parsed).map_err(|d| Error::spec(&file, d))?;
+    let mut checked = validate::validate(&parsed).map_err(|d| Error::spec(&file, d))?;
     validate::check_files(&parsed, &checked, &spec_dir).map_err(|d| Error::spec(&file, d))?;
+    checked.spec_lock =
+        validate::spec_lock(&parsed, spec_path).map_err(|d| Error::spec(&file, d))?;
     let out_rel = out_relative(&spec_dir, &out_dir)?;
     let deployment = model::resolve(&parsed, &checked, &spec_name(spec_path), &out_rel);
     let tree = render::render(&deployment)?;

@@ -1025,13 +1025,16 @@ fn a_cpu_only_framework_on_a_gpu_names_the_cost() {
     );
     let t = on_gpu(&other_framework("lightgbm", "iris.txt"));
     expect_warning(&t, "model.framework", "lightgbm", &["lightgbm model"]);
-    // A converted sklearn model is served by ONNX Runtime, which has no GPU packages yet.
-    let t = on_gpu(BASE) + "\n[serving]\nconvert_to_onnx = true\n";
-    expect_warning(&t, "model.framework", "sklearn", &["onnx model"]);
-    // xgboost has GPU packages in data/runtime.toml: only the quota reminder.
-    let t = on_gpu(&other_framework("xgboost", "iris.ubj"));
-    let keys: Vec<String> = warnings(&t).into_iter().map(|w| w.key).collect();
-    assert_eq!(keys, ["resources.gpu"]);
+    // xgboost and ONNX Runtime (a converted sklearn model's too) have GPU packages in
+    // data/runtime.toml: only the quota reminder.
+    for t in [
+        on_gpu(&other_framework("xgboost", "iris.ubj")),
+        on_gpu(&other_framework("onnx", "iris.onnx")),
+        on_gpu(BASE) + "\n[serving]\nconvert_to_onnx = true\n",
+    ] {
+        let keys: Vec<String> = warnings(&t).into_iter().map(|w| w.key).collect();
+        assert_eq!(keys, ["resources.gpu"]);
+    }
 }
 
 #[test]

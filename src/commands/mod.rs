@@ -2,6 +2,7 @@
 
 mod ci_root;
 mod init;
+mod lock;
 mod man;
 
 use std::io::Write;
@@ -51,6 +52,7 @@ pub fn run(cli: Cli) -> ExitStatus {
             print(&String::from_utf8_lossy(&buf))
         }
         Command::Man => print(&man::page()),
+        Command::Lock(a) => lock::run(a),
     };
     match result {
         Ok(s) => s,

@@ -5,12 +5,14 @@
 //! set, and pandas where the model takes a DataFrame (or, in the conversion stage, the ONNX
 //! converter's set), for one Python version. The
 //! spec's own `requirements` cannot add to a stack, since nothing unresolved may enter the
-//! image; they may only restate a pin the stack already has ([`unlocked`]).
+//! image; they may only restate a pin the stack already has ([`unlocked`]). A custom
+//! handler's packages that no stack holds are resolved with the serving packages by
+//! `mlgen lock` into the spec's own lock, `mlgen.lock` beside it ([`SpecLock`]).
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::python::package_name;
 use crate::runtime::runtime;
@@ -137,6 +139,121 @@ fn same_pin(locked: &str, requirement: &str) -> bool {
     package_name(locked) == package_name(requirement) && version(locked) == version(requirement)
 }
 
+/// The spec's own lock, beside it: what `mlgen lock` resolved for a custom handler whose
+/// requirements no locked stack holds.
+pub const SPEC_LOCK: &str = "mlgen.lock";
+
+/// `mlgen.lock`: every package the image installs, dependencies included, each with the
+/// hashes of its distributions, resolved from the serving packages and the spec's
+/// `requirements` for the spec's Python (on the image's platform, wheels only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecLock {
+    pub python: String,
+    /// The spec's requirements it resolved, as written there.
+    pub requirements: Vec<String>,
+    /// `name==version`, sorted by name.
+    pub pins: Vec<String>,
+    pub hashes: BTreeMap<String, Vec<String>>,
+}
+
+impl SpecLock {
+    /// Why the lock is not the resolve of this spec (`python`, `requirements`) with this
+    /// mlgen's serving packages; None when it is.
+    pub fn stale(&self, python: &str, requirements: &[&str]) -> Option<String> {
+        if self.python != python {
+            return Some(format!(
+                "it was resolved for Python {}, the spec asks for {python}",
+                self.python
+            ));
+        }
+        let mut theirs: Vec<&str> = self.requirements.iter().map(String::as_str).collect();
+        let mut ours = requirements.to_vec();
+        theirs.sort_unstable();
+        ours.sort_unstable();
+        if theirs != ours {
+            return Some(format!(
+                "it was resolved for the requirements {theirs:?}, the spec has {ours:?}"
+            ));
+        }
+        let serving = runtime().serving.packages.iter();
+        let missing = |p: &&String| !self.pins.iter().any(|l| same_pin(l, p));
+        if let Some(pin) = serving.chain(&self.requirements).find(missing) {
+            return Some(format!("it does not pin `{pin}`"));
+        }
+        let unhashed = self
+            .pins
+            .iter()
+            .find(|p| self.hashes.get(*p).is_none_or(Vec::is_empty));
+        unhashed.map(|pin| format!("`{pin}` has no hashes"))
+    }
+
+    /// The lock of `uv pip compile --generate-hashes` output (`name==version \` lines, each
+    /// followed by its `--hash=sha256:...` lines), for `python` and the spec's `requirements`.
+    pub fn from_uv(python: &str, requirements: &[&str], uv: &str) -> Result<SpecLock, String> {
+        let mut hashes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut last: Option<String> = None;
+        for line in uv.lines().map(str::trim) {
+            if let Some(hash) = line.strip_prefix("--hash=") {
+                let pin = last
+                    .as_ref()
+                    .ok_or(format!("a hash before any pin: {line}"))?;
+                hashes
+                    .entry(pin.clone())
+                    .or_default()
+                    .push(hash.trim_end_matches(" \\").to_string());
+            } else if !line.is_empty() && !line.starts_with('#') {
+                let pin = line.trim_end_matches('\\').trim();
+                let (name, version) = pin
+                    .split_once("==")
+                    .filter(|(_, v)| !v.contains([';', ' ']))
+                    .ok_or(format!("not a plain `name==version` pin: {line}"))?;
+                let pin = format!("{}=={version}", package_name(name));
+                hashes.insert(pin.clone(), Vec::new());
+                last = Some(pin);
+            }
+        }
+        let lock = SpecLock {
+            python: python.to_string(),
+            requirements: requirements.iter().map(|r| r.to_string()).collect(),
+            pins: hashes.keys().cloned().collect(),
+            hashes,
+        };
+        match lock.stale(python, requirements) {
+            Some(why) => Err(format!("the resolve is incomplete: {why}")),
+            None => Ok(lock),
+        }
+    }
+
+    /// The file `mlgen lock` writes.
+    pub fn to_toml(&self) -> String {
+        let header = format!(
+            "# Written by `mlgen lock`: every package the image installs, dependencies included, with\n\
+             # the hashes of their distributions, resolved from mlgen's serving packages and the spec's\n\
+             # requirements (uv, {PLATFORM}, wheels only). Re-run `mlgen lock` after changing the\n\
+             # spec's `python` or `requirements`; do not edit.\n"
+        );
+        header + &toml::to_string(self).expect("a lock serialises")
+    }
+}
+
+/// The platform of the image, as uv names it: what every lock is resolved for.
+pub const PLATFORM: &str = "x86_64-manylinux_2_28";
+
+/// Whether a spec needs its own lock: a custom handler with requirements that no locked
+/// stack holds all of (on the stack [`image_stack`] chose, some are missing).
+pub fn needs_spec_lock(
+    python: &str,
+    serve_framework: &str,
+    stack: &str,
+    requirements: &[&str],
+) -> bool {
+    serve_framework == CUSTOM
+        && unlocked(requirements.iter().copied(), python, &[stack])
+            .iter()
+            .any(|(_, ours)| ours.is_none())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,6 +341,62 @@ mod tests {
         assert_eq!(stack(CUSTOM, &frames), "sklearn-pandas-cpu");
         assert_eq!(stack(CUSTOM, &["torch==2.5.0"]), "custom-cpu");
         assert_eq!(stack("xgboost", &["scikit-learn==1.6.1"]), "xgboost-cpu");
+    }
+
+    const UV: &str = "Huggingface_Hub==2.4.0 \\\n    --hash=sha256:aa \\\n    --hash=sha256:bb\nTokenizers==0.23.3 \\\n    --hash=sha256:cc\n";
+
+    /// uv's output, the serving pins added: every pin with its hashes, names normalised.
+    fn resolved() -> String {
+        let serving = runtime().serving.packages.iter();
+        let more: String = serving
+            .map(|p| format!("{p} \\\n    --hash=sha256:{p}\n"))
+            .collect();
+        format!("{UV}{more}")
+    }
+
+    #[test]
+    fn a_spec_lock_is_read_from_uv_and_written_back() {
+        let lock = SpecLock::from_uv("3.12", &["tokenizers==0.23.3"], &resolved()).unwrap();
+        assert_eq!(
+            lock.hashes["huggingface-hub==2.4.0"],
+            ["sha256:aa", "sha256:bb"]
+        );
+        assert_eq!(lock.hashes["tokenizers==0.23.3"], ["sha256:cc"]);
+        assert!(lock.pins.windows(2).all(|w| w[0] < w[1]), "{:?}", lock.pins);
+        let text = lock.to_toml();
+        assert!(text.starts_with("# Written by `mlgen lock`"), "{text}");
+        assert_eq!(toml::from_str::<SpecLock>(&text).unwrap(), lock);
+        assert_eq!(lock.stale("3.12", &["tokenizers==0.23.3"]), None);
+    }
+
+    #[test]
+    fn uv_output_that_is_no_complete_lock_is_refused() {
+        let marker = "pywin32==311 ; sys_platform == 'win32' \\\n    --hash=sha256:dd\n";
+        let err = SpecLock::from_uv("3.12", &[], &format!("{marker}{}", resolved())).unwrap_err();
+        assert!(err.contains("not a plain `name==version` pin"), "{err}");
+        let err = SpecLock::from_uv("3.12", &["tokenizers==0.23.3"], UV).unwrap_err();
+        assert!(err.contains("does not pin `click==8.5.1`"), "{err}");
+        let unhashed = resolved().replace("    --hash=sha256:cc\n", "");
+        let err = SpecLock::from_uv("3.12", &["tokenizers==0.23.3"], &unhashed).unwrap_err();
+        assert!(err.contains("`tokenizers==0.23.3` has no hashes"), "{err}");
+    }
+
+    /// Only a custom handler's requirements that no stack holds need the spec's own lock.
+    #[test]
+    fn a_spec_lock_is_needed_for_packages_outside_every_stack() {
+        let needs = |framework, requirements: &[&str]| {
+            let stack = image_stack("3.12", framework, false, false, requirements);
+            needs_spec_lock("3.12", framework, &stack, requirements)
+        };
+        assert!(needs(CUSTOM, &["tokenizers==0.23.3"]));
+        assert!(needs(
+            CUSTOM,
+            &["scikit-learn==1.6.1", "tokenizers==0.23.3"]
+        ));
+        assert!(needs(CUSTOM, &["scikit-learn==1.5.0"]));
+        assert!(!needs(CUSTOM, &["scikit-learn==1.6.1"]));
+        assert!(!needs(CUSTOM, &[]));
+        assert!(!needs("sklearn", &["tokenizers==0.23.3"]));
     }
 
     #[test]

@@ -140,7 +140,7 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         volumes,
         probes,
         iam,
-        python: python::resolve(&spec.container, &model, gpu),
+        python: python::resolve(&spec.container, &model, gpu, checked.spec_lock.as_ref()),
         serving: serving::resolve(&spec.serving, checked, &model.serve_framework, gpu),
         build: Build::new(out_dir, &model),
         model,

@@ -34,9 +34,18 @@ pub struct Python {
     pub requirements: Vec<String>,
     /// Installed only in the build stage, to convert the model.
     pub build_requirements: Vec<String>,
+    /// The hashes of `requirements` where the spec's own lock pins them (`mlgen.lock`);
+    /// empty where they come from mlgen's lock, which holds theirs.
+    #[serde(skip)]
+    pub spec_lock_hashes: BTreeMap<String, Vec<String>>,
 }
 
-pub(super) fn resolve(spec: &ContainerSpec, model: &Model, gpu: bool) -> Python {
+pub(super) fn resolve(
+    spec: &ContainerSpec,
+    model: &Model,
+    gpu: bool,
+    spec_lock: Option<&lock::SpecLock>,
+) -> Python {
     let version = spec.python.get_ref().clone();
     let base_image = spec.base_image.as_ref().map_or_else(
         || base_images().python[&version].clone(),
@@ -49,8 +58,21 @@ pub(super) fn resolve(spec: &ContainerSpec, model: &Model, gpu: bool) -> Python 
         .collect();
     let dataframe = model.input == "dataframe";
     let stack = lock::image_stack(&version, &model.serve_framework, gpu, dataframe, &user);
+    let (stack, requirements, spec_lock_hashes) = match spec_lock {
+        Some(l) => (
+            lock::SPEC_LOCK.to_string(),
+            l.pins.clone(),
+            l.hashes.clone(),
+        ),
+        None => (
+            stack.clone(),
+            lock::pins(&version, &stack).to_vec(),
+            BTreeMap::new(),
+        ),
+    };
     Python {
-        requirements: lock::pins(&version, &stack).to_vec(),
+        requirements,
+        spec_lock_hashes,
         stack,
         build_requirements: if model.convert_to_onnx {
             lock::pins(&version, lock::CONVERSION).to_vec()

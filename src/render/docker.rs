@@ -4,6 +4,8 @@
 //! into `app/config.json`, so the Python never mixes with template syntax. Of the framework
 //! modules, only the one the service serves with is rendered and copied into the image.
 
+use std::collections::BTreeMap;
+
 use askama::Template;
 
 use super::{add, with_header};
@@ -42,6 +44,7 @@ struct Config<'a> {
 #[template(path = "app/requirements.txt")]
 struct Requirements<'a> {
     stack: &'a str,
+    resolved_by: &'static str,
     requirements: Vec<Locked<'a>>,
 }
 
@@ -54,14 +57,17 @@ struct BuildRequirements<'a> {
 
 struct Locked<'a> {
     pin: &'a str,
-    hashes: &'static [String],
+    hashes: &'a [String],
 }
 
-fn locked(pins: &[String]) -> Vec<Locked<'_>> {
+/// Each pin with its hashes: from the spec's own lock where it has them, else mlgen's.
+fn locked<'a>(pins: &'a [String], spec_lock: &'a BTreeMap<String, Vec<String>>) -> Vec<Locked<'a>> {
     pins.iter()
         .map(|pin| Locked {
             pin,
-            hashes: lock::hashes(pin),
+            hashes: spec_lock
+                .get(pin)
+                .map_or_else(|| lock::hashes(pin), Vec::as_slice),
         })
         .collect()
 }
@@ -181,7 +187,12 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         "app/requirements.txt",
         &Requirements {
             stack: &d.python.stack,
-            requirements: locked(&d.python.requirements),
+            resolved_by: if d.python.stack == lock::SPEC_LOCK {
+                "the spec's own mlgen.lock, written by `mlgen lock`"
+            } else {
+                "mlgen's data/locks/runtime.toml, resolved by scripts/lock-runtime"
+            },
+            requirements: locked(&d.python.requirements, &d.python.spec_lock_hashes),
         },
     )?;
     for (path, body) in files {
@@ -195,7 +206,7 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
             "app/build-requirements.txt",
             &BuildRequirements {
                 stack: lock::CONVERSION,
-                requirements: locked(&d.python.build_requirements),
+                requirements: locked(&d.python.build_requirements, &d.python.spec_lock_hashes),
             },
         )?;
         add_static(tree, d, "app/convert.py", CONVERT);

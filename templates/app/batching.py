@@ -156,9 +156,11 @@ class Batcher:
         if now - self.window_at >= LOAD_WINDOW_S:
             self.measure_load(now)
         if self.queue:
-            # What queued meanwhile gathers from now, for as many rows as this batch had.
+            # What queued meanwhile gathers from now, and waits for the rows just answered
+            # too: in a closed loop they come straight back, and a batch sent without them
+            # leaves them a call of their own, a split that then repeats every round.
             self.began = now
-            self.expect = self.expected_rows(now)
+            self.expect = self.queued_rows + self.expected_rows(now)
             self.schedule()
 
     def measure_load(self, now):

@@ -6,13 +6,14 @@ serving after every bad request.
 """
 
 import json
+import shutil
 import textwrap
 import time
 
 import numpy as np
 import pytest
 import test_app_e2e as e2e
-from conftest import render_spec_text
+from conftest import ROOT, mlgen, render_spec_text
 from test_app_e2e import App, app_venv, assert_error, in_threads, iris
 
 SPEC = """
@@ -422,5 +423,24 @@ def test_a_handler_without_a_source_loads_from_none(tmp_path):
     try:
         app.wait_ready()
         assert app.predict(["a", "b"]) == (200, {"predictions": ["None", "None"]})
+    finally:
+        app.stop()
+
+
+def test_a_handler_package_outside_every_stack_comes_from_the_specs_lock(tmp_path):
+    """tokenizers is in no locked stack of mlgen's: the image installs the spec's mlgen.lock
+    (written by `mlgen lock`), hashes checked, and the handler imports it."""
+    folder = tmp_path / "spec-lock"
+    shutil.copytree(ROOT / "tests" / "data" / "spec-lock", folder)
+    mlgen("apply", folder / "mlgen.toml")
+    out_dir = folder / "deploy"
+    requirements = (out_dir / "app" / "requirements.txt").read_text()
+    assert "\ntokenizers==0.23.3 \\\n    --hash=sha256:" in requirements
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(e2e, "RUN_ENV", {**e2e.RUN_ENV, "MLGEN_HANDLER_DIR": str(folder)})
+        app = App(out_dir, app_venv(out_dir / "app" / "requirements.txt"), "", tmp_path)
+    try:
+        app.wait_ready()
+        assert app.predict(["two words", "and three more"]) == (200, {"predictions": [2, 3]})
     finally:
         app.stop()

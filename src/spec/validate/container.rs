@@ -114,10 +114,35 @@ pub(super) fn check_include_files(c: &mut Checker, include: &[Spanned<String>], 
 }
 
 /// The spec's requirements may only restate pins of the stacks the image installs: the image
-/// installs nothing unlocked, so anything else would be silently different from the spec.
+/// installs nothing unlocked, so anything else would be silently different from the spec. A
+/// custom handler's packages that no stack holds come from its own lock instead, which
+/// [`check_spec_lock`] reads beside the spec.
 pub(super) fn check_locked(c: &mut Checker, spec: &Spec) {
     let ct = &spec.container;
-    let serve = crate::model::serve_framework(spec);
+    let (requirements, stack) = image_stack(spec);
+    let mut stacks = vec![stack.as_str()];
+    if *spec.serving.convert_to_onnx.get_ref() {
+        stacks.push(lock::CONVERSION);
+    }
+    let custom = crate::model::serve_framework(spec) == Framework::Custom;
+    for (r, ours) in lock::unlocked(requirements.iter().copied(), ct.python.get_ref(), &stacks) {
+        let help = match ours {
+            Some(pin) => format!(
+                "the image installs `{pin}`, locked with its dependencies; pin that or drop the line"
+            ),
+            None if custom => continue,
+            None => format!(
+                "the {stack} image installs only its locked packages (data/locks/runtime.toml), each with hashes; drop the line"
+            ),
+        };
+        let message = format!("`{r}` is not in the image's locked {stack} stack");
+        c.err("container.requirements", span_of(ct, r), message, help);
+    }
+}
+
+/// The spec's requirements, and the locked stack of mlgen's that its image installs.
+fn image_stack(spec: &Spec) -> (Vec<&str>, String) {
+    let ct = &spec.container;
     let requirements: Vec<&str> = ct
         .requirements
         .iter()
@@ -125,38 +150,62 @@ pub(super) fn check_locked(c: &mut Checker, spec: &Spec) {
         .collect();
     let stack = lock::image_stack(
         ct.python.get_ref(),
-        serve.as_str(),
+        crate::model::serve_framework(spec).as_str(),
         spec.resources.gpu.is_some(),
         spec.model.takes_dataframe(),
         &requirements,
     );
-    let mut stacks = vec![stack.as_str()];
-    if *spec.serving.convert_to_onnx.get_ref() {
-        stacks.push(lock::CONVERSION);
+    (requirements, stack)
+}
+
+fn span_of(ct: &ContainerSpec, requirement: &str) -> std::ops::Range<usize> {
+    let found = ct.requirements.iter().find(|x| x.get_ref() == requirement);
+    found.map_or(0..0, Spanned::span)
+}
+
+/// A custom handler whose requirements no locked stack holds installs the spec's own lock,
+/// `mlgen.lock` beside it: read here, an error at the first such requirement when it is
+/// missing, unreadable or resolved for another spec.
+pub(super) fn check_spec_lock(
+    c: &mut Checker,
+    spec: &Spec,
+    spec_path: &Path,
+) -> Option<lock::SpecLock> {
+    let (requirements, stack) = image_stack(spec);
+    let python = spec.container.python.get_ref();
+    let serve = crate::model::serve_framework(spec);
+    if !lock::needs_spec_lock(python, serve.as_str(), &stack, &requirements) {
+        return None;
     }
-    for (r, ours) in lock::unlocked(requirements.iter().copied(), ct.python.get_ref(), &stacks) {
-        let span = ct
-            .requirements
-            .iter()
-            .find(|x| x.get_ref() == r)
-            .map(Spanned::span);
-        let help = match ours {
-            Some(pin) => format!(
-                "the image installs `{pin}`, locked with its dependencies; pin that or drop the line"
+    let dir = spec_path.parent().unwrap_or(Path::new("."));
+    let path = dir.join(lock::SPEC_LOCK);
+    let why = match std::fs::read_to_string(&path) {
+        Err(e) => format!("{} cannot be read: {e}", path.display()),
+        Ok(text) => match toml::from_str::<lock::SpecLock>(&text) {
+            Err(e) => format!(
+                "{} is not a lock `mlgen lock` wrote: {}",
+                path.display(),
+                e.message()
             ),
-            None if serve == Framework::Custom => "a custom handler installs the smallest locked stack (data/locks/runtime.toml) that holds all its requirements, and none holds them all; pin only packages of one stack".to_string(),
-            None => format!(
-                "the {stack} image installs only its locked packages (data/locks/runtime.toml), each with hashes; drop the line"
-            ),
-        };
-        let message = format!("`{r}` is not in the image's locked {stack} stack");
-        c.err(
-            "container.requirements",
-            span.unwrap_or(0..0),
-            message,
-            help,
-        );
-    }
+            Ok(l) => match l.stale(python, &requirements) {
+                None => return Some(l),
+                Some(why) => format!("{} is stale: {why}", path.display()),
+            },
+        },
+    };
+    let first = lock::unlocked(requirements.iter().copied(), python, &[&stack]);
+    let r = first.first().map_or("", |(r, _)| *r);
+    c.err(
+        "container.requirements",
+        span_of(&spec.container, r),
+        format!("`{r}` is in no locked stack of mlgen's, and {why}"),
+        format!(
+            "run `mlgen lock {}`: it resolves the handler's requirements with the serving packages (uv, needs PyPI) into {}, which the image installs with hashes",
+            spec_path.display(),
+            lock::SPEC_LOCK
+        ),
+    );
+    None
 }
 
 /// A full image reference, pinned by tag or digest, outside the shut-down Container Registry.

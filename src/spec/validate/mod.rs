@@ -51,6 +51,8 @@ pub struct Checked {
     pub source: Option<ModelSource>,
     /// Advice that does not stop generation, in text order.
     pub warnings: Vec<Diagnostic>,
+    /// The spec's own lock, where a custom handler needs one ([`spec_lock`]).
+    pub spec_lock: Option<crate::model::lock::SpecLock>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +150,7 @@ pub fn validate(spec: &Spec) -> Result<Checked, Vec<Diagnostic>> {
             // No diagnostics: a written source parsed.
             source,
             warnings: c.warnings,
+            spec_lock: None,
         })
     } else {
         c.out.sort_by_key(|d| d.span.start);
@@ -169,6 +172,22 @@ pub fn check_files(spec: &Spec, checked: &Checked, spec_dir: &Path) -> Result<()
         Ok(())
     } else {
         c.out.sort_by_key(|d| d.span.start);
+        Err(c.out)
+    }
+}
+
+/// The spec's own lock (`mlgen.lock` beside the spec at `spec_path`), where a custom
+/// handler's requirements are in no locked stack of mlgen's: read from disk like
+/// [`check_files`], an error where it is missing or stale.
+pub fn spec_lock(
+    spec: &Spec,
+    spec_path: &Path,
+) -> Result<Option<crate::model::lock::SpecLock>, Vec<Diagnostic>> {
+    let mut c = Checker::default();
+    let lock = container::check_spec_lock(&mut c, spec, spec_path);
+    if c.out.is_empty() {
+        Ok(lock)
+    } else {
         Err(c.out)
     }
 }

@@ -569,9 +569,34 @@ mod tests {
         assert_eq!(w.key, "model.framework");
         let help = w.help.as_deref().unwrap();
         assert!(help.contains("$1.05 an hour"), "{help}");
-        assert!(help.contains("`xgboost`"), "{help}");
+        assert!(help.contains("`onnx`, `xgboost`"), "{help}");
+        let lgbm = [
+            ("\"sklearn\"", "\"lightgbm\""),
+            ("models/iris.joblib", "models/iris.txt"),
+        ];
+        let [w] = &gpu_warnings(&lgbm)[..] else {
+            panic!("lightgbm on a GPU must warn")
+        };
+        assert!(
+            w.message.contains("a lightgbm model runs on the CPU"),
+            "{}",
+            w.message
+        );
+        let help = w.help.as_deref().unwrap();
+        assert!(help.contains("a month per instance"), "{help}");
+    }
+
+    /// ONNX Runtime and XGBoost run on the GPU: neither warns, a converted sklearn model
+    /// (served by ONNX Runtime) included.
+    #[test]
+    fn gpu_frameworks_do_not_warn() {
         let converted = [("[env]", "[serving]\nconvert_to_onnx = true\n\n[env]")];
-        assert!(gpu_warnings(&converted)[0].message.contains("onnx model"));
+        assert!(gpu_warnings(&converted).is_empty());
+        let onnx = [
+            ("\"sklearn\"", "\"onnx\""),
+            ("models/iris.joblib", "models/iris.onnx"),
+        ];
+        assert!(gpu_warnings(&onnx).is_empty());
         let xgb = [
             ("\"sklearn\"", "\"xgboost\""),
             ("models/iris.joblib", "models/iris.ubj"),

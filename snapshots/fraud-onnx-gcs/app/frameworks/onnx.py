@@ -5,10 +5,12 @@ skl2onnx and most converters name it): a ZipMap output (one {class: score} per r
 the classes itself; for a tensor output, the model's metadata `classes` (a JSON list)
 does, else they are the column indexes."""
 
+import ctypes
 import json
 
 import numpy as np
 import onnxruntime
+from logs import log
 from settings import FEATURES, THREADS
 
 from frameworks import Predictor
@@ -21,7 +23,31 @@ DTYPES = {
 }
 
 
-def load(path, device):
+def cuda_devices():
+    """The GPUs the CUDA driver sees: 0 without the driver (the host provides libcuda, the
+    image does not) or without a GPU."""
+    try:
+        driver = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return 0
+    count = ctypes.c_int(0)
+    if driver.cuInit(0) != 0 or driver.cuDeviceGetCount(ctypes.byref(count)) != 0:
+        return 0
+    return count.value
+
+
+def providers(device, gpus):
+    """The execution providers to ask for, best first. CUDA only where a GPU is there:
+    onnxruntime-gpu 1.22 with its CUDA libraries loaded crashes (SIGSEGV) creating the CUDA
+    provider on a machine without the driver, instead of falling back to the CPU."""
+    if device == "cuda" and gpus:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def session_of(path, device):
+    """The model's session, on the GPU where the service has one and CUDA works. A GPU
+    service says once at startup which provider runs (one worker per GPU service)."""
     options = onnxruntime.SessionOptions()
     # A pool wider than the worker's share of vCPUs only adds contention; for small batches
     # one thread is fastest.
@@ -29,10 +55,26 @@ def load(path, device):
     options.inter_op_num_threads = 1
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    providers = ["CPUExecutionProvider"]
-    if device == "cuda":
-        providers.insert(0, "CUDAExecutionProvider")
-    session = onnxruntime.InferenceSession(path, options, providers=providers)
+    if device != "cuda":
+        return onnxruntime.InferenceSession(path, options, providers=providers(device, 0))
+    gpus = cuda_devices()
+    asked = providers(device, gpus)
+    if asked[0] == "CUDAExecutionProvider":
+        # The CUDA and cuDNN libraries are wheels in site-packages, not on the loader's
+        # path: onnxruntime-gpu loads them itself before the provider needs them.
+        onnxruntime.preload_dlls()
+    session = onnxruntime.InferenceSession(path, options, providers=asked)
+    running = session.get_providers()[0]
+    if running == "CUDAExecutionProvider":
+        log("INFO", f"the model runs on the GPU ({running})", provider=running, gpus=gpus)
+    else:
+        log("WARNING", f"CUDA is unavailable ({gpus} GPUs seen): the model runs on the CPU "
+            f"({running})", provider=running, gpus=gpus)
+    return session
+
+
+def load(path, device):
+    session = session_of(path, device)
     first = session.get_inputs()[0]
     width = first.shape[-1] if first.shape else None
     dtype = DTYPES.get(first.type, np.float32)
