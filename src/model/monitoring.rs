@@ -193,20 +193,33 @@ impl Chart {
 
 /// What the policies and the dashboard are derived from besides the table itself.
 pub(super) struct Inputs<'a> {
+    /// The spec's environment: several may share a project, so their names say which.
+    pub environment: Option<&'a str>,
     pub service: &'a Service,
     pub scaling: &'a Scaling,
     pub probes: &'a Probes,
     pub gpu: bool,
 }
 
+impl Inputs<'_> {
+    /// What the display names call the service: `NAME`, or `NAME (ENVIRONMENT)`.
+    fn title(&self) -> String {
+        match self.environment {
+            Some(env) => format!("{} ({env})", self.service.name),
+            None => self.service.name.clone(),
+        }
+    }
+}
+
 pub(super) fn resolve(spec: Option<&MonitoringSpec>, i: &Inputs) -> Option<Monitoring> {
     let spec = spec?;
     let public = i.service.ingress == "all" && i.service.invoker_iam_disabled;
+    let title = i.title();
     Some(Monitoring {
-        channels: channels(spec, &i.service.name),
+        channels: channels(spec, &title),
         policies: policies(spec, i),
-        uptime_check: public.then(|| uptime_check(i.service, &i.probes.liveness.path)),
-        dashboard: dashboard(&i.service.name, i.gpu),
+        uptime_check: public.then(|| uptime_check(i.service, &title, &i.probes.liveness.path)),
+        dashboard: dashboard(&i.service.name, &title, i.gpu),
     })
 }
 
@@ -359,7 +372,7 @@ fn policies(spec: &MonitoringSpec, i: &Inputs) -> Vec<AlertPolicy> {
         .into_iter()
         .map(|(key, title, condition, documentation)| AlertPolicy {
             key: key.to_string(),
-            display_name: format!("{name}: {title}"),
+            display_name: format!("{}: {title}", i.title()),
             documentation: documentation.to_string(),
             condition,
         })
@@ -367,14 +380,14 @@ fn policies(spec: &MonitoringSpec, i: &Inputs) -> Vec<AlertPolicy> {
 }
 
 /// Checks `/live` over HTTPS on the service's own URL, found from its monitored resource.
-fn uptime_check(service: &Service, path: &str) -> UptimeCheck {
+fn uptime_check(service: &Service, title: &str, path: &str) -> UptimeCheck {
     let label = |key: &str, value: &str| Label {
         key: key.to_string(),
         value: value.to_string(),
     };
     UptimeCheck {
         key: "uptime".to_string(),
-        display_name: format!("{}: uptime", service.name),
+        display_name: format!("{title}: uptime"),
         path: path.to_string(),
         period_seconds: 60,
         timeout_seconds: 10,
@@ -387,7 +400,7 @@ fn uptime_check(service: &Service, path: &str) -> UptimeCheck {
     }
 }
 
-fn dashboard(service: &str, gpu: bool) -> Dashboard {
+fn dashboard(service: &str, title: &str, gpu: bool) -> Dashboard {
     let chart = |title: &str, series| Chart {
         title: title.to_string(),
         series: vec![series],
@@ -423,7 +436,7 @@ fn dashboard(service: &str, gpu: bool) -> Dashboard {
         charts.push(chart("GPU utilisation p99", p99("gpu", service)));
     }
     Dashboard {
-        display_name: format!("{service} (Cloud Run)"),
+        display_name: format!("{title} (Cloud Run)"),
         charts,
     }
 }
