@@ -116,10 +116,8 @@ pub fn resolve_all(specs: &[(Spec, Checked)], spec_name: &str, out_dir: &str) ->
         out.push(d);
     }
     let environments = ci::environments(specs, &out);
-    if let Some(first) = out.first_mut() {
-        if let (Some(ci), Some(envs)) = (&mut first.ci, environments) {
-            ci.deploy_to(envs);
-        }
+    if let (Some(Deployment { ci: Some(ci), .. }), Some(envs)) = (out.first_mut(), environments) {
+        ci.deploy_to(envs);
     }
     for later in out.iter_mut().skip(1) {
         later.ci = None;

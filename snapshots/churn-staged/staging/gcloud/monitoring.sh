@@ -29,13 +29,13 @@ named() {
 
 channels=()
 
-step 'churn-score (staging) alerts: growth-oncall@acme.example'
-channel=$(named 'churn-score (staging) alerts: growth-oncall@acme.example' beta monitoring channels list)
+step 'churn-score (staging) alerts: devrel-oncall@acme.example'
+channel=$(named 'churn-score (staging) alerts: devrel-oncall@acme.example' beta monitoring channels list)
 if [ -n "$channel" ]; then
-  gcloud beta monitoring channels update "$channel" --channel-content-from-file="$here/channel-email_growth_oncall_acme_example.json" \
+  gcloud beta monitoring channels update "$channel" --channel-content-from-file="$here/channel-email_devrel_oncall_acme_example.json" \
     --project="$project" --quiet >/dev/null
 else
-  channel=$(gcloud beta monitoring channels create --channel-content-from-file="$here/channel-email_growth_oncall_acme_example.json" \
+  channel=$(gcloud beta monitoring channels create --channel-content-from-file="$here/channel-email_devrel_oncall_acme_example.json" \
     --format='value(name)' --project="$project" --quiet)
 fi
 channels+=("$channel")

@@ -281,12 +281,12 @@ pulumi.export("image", IMAGE)
 # Thresholds come from the spec's [monitoring] table.
 channels = [
     gcp.monitoring.NotificationChannel(
-        "channel-email_growth_oncall_acme_example",
+        "channel-email_devrel_oncall_acme_example",
         project=PROJECT,
-        display_name="churn-score (staging) alerts: growth-oncall@acme.example",
+        display_name="churn-score (staging) alerts: devrel-oncall@acme.example",
         type="email",
         labels={
-            "email_address": "growth-oncall@acme.example",
+            "email_address": "devrel-oncall@acme.example",
         },
         opts=pulumi.ResourceOptions(depends_on=apis),
     ),
