@@ -1,0 +1,116 @@
+"""A spec with [environments] on the simulated control plane: staging builds and deploys,
+then prod, in its own project, deploys staging's image by digest, in every target.
+
+Each target starts from empty projects. Prod never builds (the registry holds exactly the
+images staging pushed), its Cloud Run service agent can pull staging's image (the control
+plane refuses a revision whose image it cannot read), and the end states agree across the
+targets.
+"""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+from conftest import ENV_EXAMPLES, copy_example, model_of
+from cplane import TARGETS, Deployment, fresh_cloud, prerequisites, spec_of
+from gcloud_standin import project_number
+from pulumi_harness import ProgramError
+from test_cplane import assert_same_end_states
+
+EXAMPLE = "churn-staged"
+
+
+def service_name(model):
+    s = model["service"]
+    return f"projects/{s['project']}/locations/{s['region']}/services/{s['name']}"
+
+
+def deploy_both(tmp_path, target):
+    """Staging from an empty project, then prod from another empty project with the registry
+    staging left; returns (cloud after staging, cloud after prod, staging's model, prod's)."""
+    spec, out = copy_example(tmp_path / "spec", EXAMPLE)
+    staging, prod = model_of(spec)
+    assert (staging["environment"], prod["environment"]) == ("staging", "prod")
+    cloud = fresh_cloud(spec_of(spec), staging)
+    d = Deployment(target, cloud, tmp_path / "state-staging", prerequisites(staging))
+    outcome = d.deploy(out / "staging")
+    assert outcome.ok, outcome.errors
+    after_staging = cloud.copy()
+    digest = cloud.services[service_name(staging)]["digest"]
+    image = f"{staging['image']['path']}@{digest}"
+    # Prod's project is another one, empty; the registry is staging's, as prod sees it.
+    prod_cloud = cloud.copy()
+    prod_cloud.project, prod_cloud.number = prod["service"]["project"], project_number(prod["service"]["project"])
+    d = Deployment(target, prod_cloud, tmp_path / "state-prod", prerequisites(prod))
+    outcome = d.deploy(out / "prod", image=image)
+    assert outcome.ok, outcome.errors
+    return after_staging, prod_cloud, staging, prod
+
+
+def test_the_example_has_environments():
+    assert EXAMPLE in ENV_EXAMPLES
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_prod_deploys_stagings_image_by_digest_and_never_builds(tmp_path, target):
+    after_staging, cloud, staging, prod = deploy_both(tmp_path, target)
+    running = cloud.services[service_name(prod)]
+    assert running["digest"] == after_staging.services[service_name(staging)]["digest"]
+    image = running["config"]["template"]["containers"][0]["image"]
+    assert image.startswith(staging["image"]["path"] + "@sha256:"), image
+    # No build: the registry holds what staging pushed, and prod has no repository of its own.
+    assert cloud.images == after_staging.images
+    assert cloud.repositories == after_staging.repositories
+    # Prod's service agent reads staging's repository: the grant the promotion needs.
+    agent = f"serviceAccount:service-{project_number('acme-prod')}@serverless-robot-prod.iam.gserviceaccount.com"
+    repo = "projects/acme-staging/locations/europe-west1/repositories/models"
+    assert (repo, "roles/artifactregistry.reader", agent) in cloud.policies
+    assert prod["service"]["project"] == "acme-prod" and running["config"]["template"]["scaling"]["minInstanceCount"] == 2
+
+
+@pytest.mark.parametrize("target", ["pulumi", "gcloud"])
+def test_prod_refuses_an_image_that_is_not_stagings_digest(tmp_path, target):
+    """A tag, or another image, is not a promotion: the target stops before deploying."""
+    spec, out = copy_example(tmp_path / "spec", EXAMPLE)
+    staging, prod = model_of(spec)
+    cloud = fresh_cloud(spec_of(spec), prod)
+    d = Deployment(target, cloud, tmp_path / "state", prerequisites(prod))
+    for image in NOT_PROMOTIONS(staging):
+        if target == "pulumi":
+            with pytest.raises(ProgramError, match="the image of staging"):
+                d.deploy(out / "prod", image=image)
+        else:
+            assert not d.deploy(out / "prod", image=image).ok
+        assert cloud.services == {} and cloud.changes == []
+
+
+def NOT_PROMOTIONS(staging):  # noqa: N802 a constant of the example
+    path = staging["image"]["path"]
+    return [f"{path}:1.4.0", f"{path}@sha256:{'0' * 63}", f"{path.replace('acme-staging', 'other')}@sha256:{'0' * 64}"]
+
+
+def test_terraform_refuses_an_image_that_is_not_stagings_digest(tmp_path):
+    """The real terraform evaluates the variable's validation (variables.tf alone: no provider)."""
+    spec, out = copy_example(tmp_path / "spec", EXAMPLE)
+    staging, _ = model_of(spec)
+    work = tmp_path / "tf"
+    work.mkdir()
+    shutil.copy(out / "prod" / "terraform" / "variables.tf", work)
+    env = {**os.environ, "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1"}
+
+    def plan(image):
+        return subprocess.run(["terraform", "plan", "-input=false", "-no-color", f"-var=image={image}"],
+                              cwd=work, capture_output=True, text=True, env=env, check=False)
+
+    subprocess.run(["terraform", "init", "-input=false", "-no-color"], cwd=work, capture_output=True, env=env, check=True)
+    ok = plan(f"{staging['image']['path']}@sha256:{'a' * 64}")
+    assert ok.returncode == 0, ok.stderr
+    for image in NOT_PROMOTIONS(staging):
+        refused = plan(image)
+        assert refused.returncode != 0 and "the image of environment staging" in refused.stderr, refused.stderr
+
+
+def test_the_three_targets_end_in_the_same_state(tmp_path):
+    states = {t: deploy_both(tmp_path / t, t)[1].end_state() for t in TARGETS}
+    assert_same_end_states(states)
