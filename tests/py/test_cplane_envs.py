@@ -100,8 +100,9 @@ def test_terraform_refuses_an_image_that_is_not_stagings_digest(tmp_path):
     env = {**os.environ, "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1"}
 
     def plan(image):
-        return subprocess.run(["terraform", "plan", "-input=false", "-no-color", f"-var=image={image}"],
-                              cwd=work, capture_output=True, text=True, env=env, check=False)
+        return subprocess.run(
+            ["terraform", "plan", "-input=false", "-no-color", f"-var=image={image}"], cwd=work, capture_output=True, text=True, env=env, check=False
+        )
 
     subprocess.run(["terraform", "init", "-input=false", "-no-color"], cwd=work, capture_output=True, env=env, check=True)
     ok = plan(f"{staging['image']['path']}@sha256:{'a' * 64}")
