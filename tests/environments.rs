@@ -132,6 +132,20 @@ fn the_pipeline_lives_with_the_build_and_deploys_to_each_environment() {
             ("prod", "acme-prod", true)
         ]
     );
+    // The pipeline's account (staging's) deploys to prod as a deployer does, and only there.
+    let member = ci.account.member.as_str();
+    let roles = |d: &Deployment| -> Vec<String> {
+        d.iam
+            .iter()
+            .filter(|g| g.member == member)
+            .map(|g| g.role.clone())
+            .collect()
+    };
+    assert_eq!(
+        roles(prod),
+        ["roles/iam.serviceAccountUser", "roles/run.developer"]
+    );
+    assert!(roles(staging).is_empty());
     let cloudbuild = EXAMPLE.replace("provider = \"github\"", "provider = \"cloudbuild\"");
     let ci = deployments(&cloudbuild)[0].ci.clone().unwrap();
     assert!(ci.trigger.unwrap().approval_required);

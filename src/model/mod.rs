@@ -105,14 +105,8 @@ pub fn resolve_all(specs: &[(Spec, Checked)], spec_name: &str, out_dir: &str) ->
             Some(env) => format!("{out_dir}/{}", env.name),
             None => out_dir.to_string(),
         };
-        let built = out.first().map(|first| {
-            (
-                first.environment.clone().unwrap_or_default(),
-                first.image.clone(),
-            )
-        });
-        let built = built.as_ref().map(|(from, image)| (from.as_str(), image));
-        let d = resolve_one(spec, checked, spec_name, &dir, built);
+        let first = out.first().map(First::of);
+        let d = resolve_one(spec, checked, spec_name, &dir, first.as_ref());
         out.push(d);
     }
     let environments = ci::environments(specs, &out);
@@ -125,17 +119,35 @@ pub fn resolve_all(specs: &[(Spec, Checked)], spec_name: &str, out_dir: &str) ->
     out
 }
 
-/// `built`: for a later environment, the first environment's name and image.
+/// What a later environment takes from the first: the image it built, and the deploy
+/// pipeline's account, which deploys to every environment.
+struct First {
+    name: String,
+    image: Image,
+    pipeline: Option<String>,
+}
+
+impl First {
+    fn of(d: &Deployment) -> Self {
+        First {
+            name: d.environment.clone().unwrap_or_default(),
+            image: d.image.clone(),
+            pipeline: d.ci.as_ref().map(|c| c.account.member.clone()),
+        }
+    }
+}
+
+/// `first`: for a later environment, what it takes from the first.
 fn resolve_one(
     spec: &Spec,
     checked: &Checked,
     spec_name: &str,
     out_dir: &str,
-    built: Option<(&str, &Image)>,
+    first: Option<&First>,
 ) -> Deployment {
     let service = service::resolve(spec);
-    let (image, repository) = match built {
-        Some((from, image)) => (image::promoted(image, from), None),
+    let (image, repository) = match first {
+        Some(f) => (image::promoted(&f.image, &f.name), None),
         None => image::resolve(&spec.image, &service),
     };
     let runtime_account = account::resolve(&spec.service_account, &service);
@@ -145,6 +157,7 @@ fn resolve_one(
     let volumes: Vec<Volume> = volume.into_iter().collect();
     let iam = iam::grants(&iam::Inputs {
         access: &spec.access,
+        pipeline: first.and_then(|f| f.pipeline.as_deref()),
         service: &service,
         runtime: &runtime_account,
         image: &image,

@@ -66,6 +66,10 @@ def test_prod_deploys_stagings_image_by_digest_and_never_builds(tmp_path, target
     agent = f"serviceAccount:service-{project_number('acme-prod')}@serverless-robot-prod.iam.gserviceaccount.com"
     repo = "projects/acme-staging/locations/europe-west1/repositories/models"
     assert (repo, "roles/artifactregistry.reader", agent) in cloud.policies
+    # The pipeline (staging's deploy account) may deploy new revisions to prod.
+    pipeline = staging["ci"]["account"]
+    runtime = f"projects/acme-prod/serviceAccounts/{prod['runtime_account']['email']}"
+    assert cloud.deployer_gaps(pipeline["member"], service_name(prod), runtime, None) == []
     assert prod["service"]["project"] == "acme-prod" and running["config"]["template"]["scaling"]["minInstanceCount"] == 2
 
 

@@ -106,6 +106,16 @@ gcloud run deploy "$service" \
   --liveness-probe=httpGet.path=/live,httpGet.port=8080,initialDelaySeconds=0,periodSeconds=30,timeoutSeconds=5,failureThreshold=3 \
   --quiet
 
+step Granting roles/iam.serviceAccountUser on churn-score-run@acme-prod.iam.gserviceaccount.com to serviceAccount:churn-score-deploy@acme-staging.iam.gserviceaccount.com
+retry gcloud iam service-accounts add-iam-policy-binding churn-score-run@acme-prod.iam.gserviceaccount.com \
+  --member=serviceAccount:churn-score-deploy@acme-staging.iam.gserviceaccount.com --role=roles/iam.serviceAccountUser --condition=None \
+  --project="$project" --quiet >/dev/null
+
+step Granting roles/run.developer on churn-score to serviceAccount:churn-score-deploy@acme-staging.iam.gserviceaccount.com
+retry gcloud run services add-iam-policy-binding churn-score \
+  --member=serviceAccount:churn-score-deploy@acme-staging.iam.gserviceaccount.com --role=roles/run.developer --condition=None \
+  --region="$region" --project="$project" --quiet >/dev/null
+
 step Granting roles/run.invoker on churn-score to group:growth-apps@acme.example
 retry gcloud run services add-iam-policy-binding churn-score \
   --member=group:growth-apps@acme.example --role=roles/run.invoker --condition=None \
@@ -117,6 +127,7 @@ retry gcloud run services add-iam-policy-binding churn-score \
 step Removing roles/run.developer on churn-score from members mlgen.toml no longer names
 while read -r member; do
   case "$member" in
+    serviceAccount:churn-score-deploy@acme-staging.iam.gserviceaccount.com) ;;
     ?*)
       retry gcloud run services remove-iam-policy-binding churn-score \
         --member="$member" --role=roles/run.developer --condition=None \
@@ -142,6 +153,7 @@ if [ "$account_description" = "$account_mark" ]; then
 step Removing roles/iam.serviceAccountUser on churn-score-run@acme-prod.iam.gserviceaccount.com from members mlgen.toml no longer names
 while read -r member; do
   case "$member" in
+    serviceAccount:churn-score-deploy@acme-staging.iam.gserviceaccount.com) ;;
     ?*)
       retry gcloud iam service-accounts remove-iam-policy-binding churn-score-run@acme-prod.iam.gserviceaccount.com \
         --member="$member" --role=roles/iam.serviceAccountUser --condition=None \

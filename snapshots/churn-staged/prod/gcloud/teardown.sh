@@ -84,6 +84,11 @@ project_number="$(gcloud projects describe "$project" --format='value(projectNum
 step "Deleting Cloud Run service $service in $region"
 gone gcloud run services delete "$service" --region="$region" --project="$project" --quiet
 
+step Removing roles/iam.serviceAccountUser on churn-score-run@acme-prod.iam.gserviceaccount.com from serviceAccount:churn-score-deploy@acme-staging.iam.gserviceaccount.com
+gone gcloud iam service-accounts remove-iam-policy-binding churn-score-run@acme-prod.iam.gserviceaccount.com \
+  --member=serviceAccount:churn-score-deploy@acme-staging.iam.gserviceaccount.com --role=roles/iam.serviceAccountUser --condition=None \
+  --project="$project" --quiet
+
 step Removing roles/artifactregistry.reader on projects/acme-staging/locations/europe-west1/repositories/models from serviceAccount:service-PROJECT_NUMBER@serverless-robot-prod.iam.gserviceaccount.com
 gone gcloud artifacts repositories remove-iam-policy-binding models \
   --member="serviceAccount:service-${project_number}@serverless-robot-prod.iam.gserviceaccount.com" --role=roles/artifactregistry.reader --condition=None \

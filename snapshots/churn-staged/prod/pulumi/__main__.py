@@ -119,6 +119,20 @@ service = gcp.cloudrunv2.Service(
 
 # Who may deploy as the runtime account, and who may call the service.
 after_service = [
+    gcp.serviceaccount.IAMMember(
+        "deployer_act_as_churn_score_deploy_acme_staging",
+        service_account_id=runtime_account.name,
+        role="roles/iam.serviceAccountUser",
+        member="serviceAccount:churn-score-deploy@acme-staging.iam.gserviceaccount.com",
+    ),
+    gcp.cloudrunv2.ServiceIamMember(
+        "deployer_run_churn_score_deploy_acme_staging",
+        project=service.project,
+        location=service.location,
+        name=service.name,
+        role="roles/run.developer",
+        member="serviceAccount:churn-score-deploy@acme-staging.iam.gserviceaccount.com",
+    ),
     gcp.cloudrunv2.ServiceIamMember(
         "invoker_growth_apps_acme_example",
         project=service.project,

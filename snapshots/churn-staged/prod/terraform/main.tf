@@ -36,6 +36,20 @@ resource "google_artifact_registry_repository_iam_member" "image_pull_projects_a
   member     = "serviceAccount:service-${data.google_project.project.number}@serverless-robot-prod.iam.gserviceaccount.com"
 }
 
+resource "google_service_account_iam_member" "deployer_act_as_churn_score_deploy_acme_staging" {
+  service_account_id = google_service_account.runtime.name
+  role               = "roles/iam.serviceAccountUser"
+  member             = "serviceAccount:churn-score-deploy@acme-staging.iam.gserviceaccount.com"
+}
+
+resource "google_cloud_run_v2_service_iam_member" "deployer_run_churn_score_deploy_acme_staging" {
+  project  = google_cloud_run_v2_service.service.project
+  location = google_cloud_run_v2_service.service.location
+  name     = google_cloud_run_v2_service.service.name
+  role     = "roles/run.developer"
+  member   = "serviceAccount:churn-score-deploy@acme-staging.iam.gserviceaccount.com"
+}
+
 resource "google_cloud_run_v2_service_iam_member" "invoker_growth_apps_acme_example" {
   project  = google_cloud_run_v2_service.service.project
   location = google_cloud_run_v2_service.service.location
