@@ -124,7 +124,7 @@ fn check_all(
             Err(d) => errors.extend(d),
         }
     }
-    errors.extend(validate::environments(&out));
+    errors.extend(validate::environments(&mut out));
     let errors = dedup(errors);
     if errors.is_empty() {
         Ok(out)

@@ -219,6 +219,31 @@ fn an_overrides_bad_value_is_reported_at_its_own_line() {
 }
 
 #[test]
+fn a_later_environments_own_repository_is_a_warning_at_its_line() {
+    let text = EXAMPLE.replace(
+        "[environments.prod.scaling]",
+        "[environments.prod.image]\nrepository = \"prod-models\"\n\n[environments.prod.scaling]",
+    );
+    let all = pipeline::compile_all(&file(&text)).unwrap();
+    assert_eq!(all.len(), 2);
+    let specs = mlgen::spec::load::parse_all(&file(&text)).unwrap();
+    let mut checked: Vec<_> = specs
+        .into_iter()
+        .map(|s| {
+            let c = mlgen::spec::validate::validate(&s).unwrap();
+            (s, c)
+        })
+        .collect();
+    assert!(mlgen::spec::validate::environments(&mut checked).is_empty());
+    let [w] = &checked[1].1.warnings[..] else {
+        panic!("{:?}", checked[1].1.warnings)
+    };
+    assert_eq!(&text[w.span.clone()], "\"prod-models\"");
+    assert!(w.message.contains("not used"), "{}", w.message);
+    assert!(checked[0].1.warnings.is_empty());
+}
+
+#[test]
 fn two_environments_cannot_be_one_service() {
     let text = EXAMPLE.replace("project = \"acme-prod\"\n", "");
     let (d, line) = located(&text, "environments.prod");

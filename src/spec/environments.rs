@@ -230,16 +230,22 @@ fn check_varies(env: &str, path: &str, table: &DeTable, errors: &mut Vec<Diagnos
 
 fn cannot_vary(env: &str, key: &str, span: Range<usize>) -> Diagnostic {
     let can: Vec<&str> = std::iter::once(APPROVAL).chain(VARIES).collect();
-    Diagnostic::new(
-        format!("{env}.{key}"),
-        span,
-        format!("`{key}` cannot vary between environments"),
-    )
-    .label("the same in every environment")
-    .help(format!(
-        "set it in the spec's own table; an environment may set {}",
-        quoted(&can)
-    ))
+    let (message, label, help) = if super::shape::at(key).is_some() {
+        (
+            format!("`{key}` cannot vary between environments"),
+            "the same in every environment",
+            "set it in the spec's own table; an environment may set",
+        )
+    } else {
+        (
+            format!("unknown key `{key}`"),
+            "not a key of the spec",
+            "an environment may set",
+        )
+    };
+    Diagnostic::new(format!("{env}.{key}"), span, message)
+        .label(label)
+        .help(format!("{help} {}", quoted(&can)))
 }
 
 /// Names in backticks, comma separated.
@@ -321,6 +327,9 @@ mod tests {
                 .unwrap()
                 .contains("`service.project`")
         );
+        let typo = "[environments.prod.service]\nprojct = \"p\"\n";
+        let errors = split(&mut doc(typo)).err().unwrap();
+        assert_eq!(errors[0].message, "unknown key `service.projct`");
     }
 
     #[test]

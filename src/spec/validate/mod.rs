@@ -159,8 +159,9 @@ pub fn validate(spec: &Spec) -> Result<Checked, Vec<Diagnostic>> {
 /// Checks what the spec names on disk beside it (`spec_dir`), which the image build
 /// copies: the local model file, the handler's file and what it includes. Kept apart from
 /// [`validate`], which reads the spec alone.
-/// Checks across environments, once each one is valid on its own.
-pub fn environments(specs: &[(Spec, Checked)]) -> Vec<Diagnostic> {
+/// Checks across environments, once each one is valid on its own: the errors; warnings
+/// join the environment's own.
+pub fn environments(specs: &mut [(Spec, Checked)]) -> Vec<Diagnostic> {
     environments::check(specs)
 }
 
