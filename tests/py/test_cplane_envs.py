@@ -7,12 +7,15 @@ plane refuses a revision whose image it cannot read), and the end states agree a
 targets.
 """
 
+import json
 import os
 import shutil
 import subprocess
+import tomllib
 
+import jsonschema
 import pytest
-from conftest import ENV_EXAMPLES, copy_example, model_of
+from conftest import ENV_EXAMPLES, ROOT, copy_example, model_of
 from cplane import TARGETS, Deployment, fresh_cloud, prerequisites, spec_of
 from gcloud_standin import project_number
 from pulumi_harness import ProgramError
@@ -119,3 +122,15 @@ def test_terraform_refuses_an_image_that_is_not_stagings_digest(tmp_path):
 def test_the_three_targets_end_in_the_same_state(tmp_path):
     states = {t: deploy_both(tmp_path / t, t)[1].end_state() for t in TARGETS}
     assert_same_end_states(states)
+
+
+def test_the_schema_describes_environments_and_rejects_what_cannot_vary():
+    schema = json.loads((ROOT / "schema" / "mlgen.schema.json").read_text())
+    for example in ENV_EXAMPLES:
+        spec = tomllib.loads((ROOT / "examples" / example / "mlgen.toml").read_text())
+        jsonschema.validate(spec, schema)
+    for key, table in (("model", {"framework": "onnx"}), ("service", {"name": "other"}), ("image", {"tag": "2"})):
+        spec = tomllib.loads((ROOT / "examples" / EXAMPLE / "mlgen.toml").read_text())
+        spec["environments"]["prod"][key] = table
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(spec, schema)
