@@ -13,12 +13,16 @@ import shutil
 import subprocess
 import tomllib
 
+import extract_pulumi
+import extract_terraform
 import jsonschema
 import pytest
+import tf_validate
 from conftest import ENV_EXAMPLES, ROOT, copy_example, model_of
 from cplane import TARGETS, Deployment, fresh_cloud, prerequisites, spec_of
 from gcloud_standin import project_number
-from pulumi_harness import ProgramError
+from parity import expected
+from pulumi_harness import ProgramError, run_program
 from test_cplane import assert_same_end_states
 
 EXAMPLE = "churn-staged"
@@ -134,3 +138,27 @@ def test_the_schema_describes_environments_and_rejects_what_cannot_vary():
         spec["environments"]["prod"][key] = table
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(spec, schema)
+
+
+@pytest.mark.parametrize("environment", ["staging", "prod"])
+def test_each_environments_terraform_is_formatted_valid_and_deploys_its_model(tmp_path, environment):
+    spec, out = copy_example(tmp_path, EXAMPLE)
+    model = {m["environment"]: m for m in model_of(spec)}[environment]
+    tf = out / environment / "terraform"
+    ok, output = tf_validate.fmt_check(tf)
+    assert ok, output
+    assert tf_validate.validate(tf) == []
+    promoted = model["image"].get("promoted")
+    given = {"image": f"{promoted['digest_prefix']}{'0' * 64}"} if promoted else {}
+    assert bool(promoted) == (environment == "prod")
+    assert extract_terraform.extract(tf, given) == expected(model)
+
+
+@pytest.mark.parametrize("environment", ["staging", "prod"])
+def test_each_environments_pulumi_program_deploys_its_model(tmp_path, environment):
+    spec, out = copy_example(tmp_path, EXAMPLE)
+    model = {m["environment"]: m for m in model_of(spec)}[environment]
+    promoted = model["image"].get("promoted")
+    config = {"image": f"{promoted['digest_prefix']}{'0' * 64}"} if promoted else {}
+    record = run_program(out / environment / "pulumi" / "__main__.py", config=config)
+    assert extract_pulumi.extract(record) == expected(model)
