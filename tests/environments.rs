@@ -345,3 +345,24 @@ fn an_unknown_environment_is_refused_with_the_names() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("leave --env out"));
 }
+
+#[test]
+fn render_and_model_name_each_environment() {
+    let (_dir, spec) = example();
+    let out = mlgen().arg("render").arg(&spec).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("==> staging/terraform/main.tf <=="));
+    assert!(text.contains("==> prod/terraform/variables.tf <=="));
+    assert!(!text.contains("==> prod/ci/"));
+    let out = mlgen()
+        .args(["model", "--env", "prod"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let [prod] = &v.as_array().unwrap()[..] else {
+        panic!("{v}")
+    };
+    assert_eq!(prod["environment"], "prod");
+    assert_eq!(prod["image"]["promoted"]["from"], "staging");
+}

@@ -18,11 +18,13 @@ import extract_terraform
 import jsonschema
 import pytest
 import tf_validate
-from conftest import ENV_EXAMPLES, ROOT, copy_example, model_of
+import yaml
+from conftest import ENV_EXAMPLES, ROOT, copy_example, mlgen, model_of
 from cplane import TARGETS, Deployment, fresh_cloud, prerequisites, spec_of
 from gcloud_standin import project_number
 from parity import expected
 from pulumi_harness import ProgramError, run_program
+from test_ci import message_fields, unknown_fields
 from test_cplane import assert_same_end_states
 
 EXAMPLE = "churn-staged"
@@ -162,3 +164,18 @@ def test_each_environments_pulumi_program_deploys_its_model(tmp_path, environmen
     config = {"image": f"{promoted['digest_prefix']}{'0' * 64}"} if promoted else {}
     record = run_program(out / environment / "pulumi" / "__main__.py", config=config)
     assert extract_pulumi.extract(record) == expected(model)
+
+
+def test_the_cloud_build_pipeline_deploys_each_environment_in_order_after_approval(tmp_path):
+    spec, out = copy_example(tmp_path, EXAMPLE)
+    spec.write_text(spec.read_text().replace('provider = "github"', 'provider = "cloudbuild"'))
+    mlgen("apply", spec)
+    doc = yaml.safe_load((out / "staging" / "ci" / "cloudbuild" / "cloudbuild.yaml").read_text())
+    assert unknown_fields(doc, "Build", message_fields()) == []
+    deploys = [s for s in doc["steps"] if s["id"].startswith("deploy-")]
+    assert [s["id"] for s in deploys] == ["deploy-staging", "deploy-prod"]
+    assert ["PROJECT=acme-staging" in s["env"] for s in deploys] == [True, False]
+    assert "PROJECT=acme-prod" in deploys[1]["env"]
+    assert not (out / "prod" / "ci").exists()
+    [staging, _] = model_of(spec)
+    assert staging["ci"]["trigger"]["approval_required"]
