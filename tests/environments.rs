@@ -218,15 +218,9 @@ fn an_overrides_bad_value_is_reported_at_its_own_line() {
     assert_eq!(line, "timeout = \"10 s\"");
 }
 
-#[test]
-fn a_later_environments_own_repository_is_a_warning_at_its_line() {
-    let text = EXAMPLE.replace(
-        "[environments.prod.scaling]",
-        "[environments.prod.image]\nrepository = \"prod-models\"\n\n[environments.prod.scaling]",
-    );
-    let all = pipeline::compile_all(&file(&text)).unwrap();
-    assert_eq!(all.len(), 2);
-    let specs = mlgen::spec::load::parse_all(&file(&text)).unwrap();
+/// Each environment validated on its own, then across environments.
+fn checked(text: &str) -> Vec<(mlgen::spec::Spec, mlgen::spec::validate::Checked)> {
+    let specs = mlgen::spec::load::parse_all(&file(text)).unwrap();
     let mut checked: Vec<_> = specs
         .into_iter()
         .map(|s| {
@@ -235,6 +229,17 @@ fn a_later_environments_own_repository_is_a_warning_at_its_line() {
         })
         .collect();
     assert!(mlgen::spec::validate::environments(&mut checked).is_empty());
+    checked
+}
+
+#[test]
+fn a_later_environments_own_repository_is_a_warning_at_its_line() {
+    assert!(checked(EXAMPLE).iter().all(|(_, c)| c.warnings.is_empty()));
+    let text = EXAMPLE.replace(
+        "[environments.prod.scaling]",
+        "[environments.prod.image]\nrepository = \"prod-models\"\n\n[environments.prod.scaling]",
+    );
+    let checked = checked(&text);
     let [w] = &checked[1].1.warnings[..] else {
         panic!("{:?}", checked[1].1.warnings)
     };
