@@ -26,6 +26,7 @@ from parity import expected
 from pulumi_harness import ProgramError, run_program
 from test_ci import message_fields, unknown_fields
 from test_cplane import assert_same_end_states
+from test_gcloud import shellcheck
 
 EXAMPLE = "churn-staged"
 
@@ -179,3 +180,11 @@ def test_the_cloud_build_pipeline_deploys_each_environment_in_order_after_approv
     assert not (out / "prod" / "ci").exists()
     [staging, _] = model_of(spec)
     assert staging["ci"]["trigger"]["approval_required"]
+
+
+def test_each_environments_scripts_pass_shellcheck(tmp_path):
+    _, out = copy_example(tmp_path, EXAMPLE)
+    scripts = sorted(out.glob("*/gcloud/*.sh"))
+    assert {p.parent.parent.name for p in scripts} == {"staging", "prod"}
+    proc = shellcheck(*scripts)
+    assert proc.returncode == 0, proc.stdout
