@@ -209,6 +209,19 @@ impl Inputs<'_> {
             None => self.service.name.clone(),
         }
     }
+
+    /// The series' filter on the monitored resource: the service, and in an environment
+    /// its region too, as environments may share a project.
+    fn scope(&self) -> String {
+        let service = format!("resource.labels.service_name=\"{}\"", self.service.name);
+        match self.environment {
+            Some(_) => format!(
+                "{service} AND resource.labels.location=\"{}\"",
+                self.service.region
+            ),
+            None => service,
+        }
+    }
 }
 
 pub(super) fn resolve(spec: Option<&MonitoringSpec>, i: &Inputs) -> Option<Monitoring> {
@@ -219,7 +232,7 @@ pub(super) fn resolve(spec: Option<&MonitoringSpec>, i: &Inputs) -> Option<Monit
         channels: channels(spec, &title),
         policies: policies(spec, i),
         uptime_check: public.then(|| uptime_check(i.service, &title, &i.probes.liveness.path)),
-        dashboard: dashboard(&i.service.name, &title, i.gpu),
+        dashboard: dashboard(&i.scope(), &title, i.gpu),
     })
 }
 
@@ -269,14 +282,15 @@ fn unique_key(taken: &mut Vec<String>, text: &str) -> String {
     key
 }
 
-/// The series of metric `name` (a key of data/monitoring.toml) for `service`.
-fn series(name: &str, service: &str, aligner: &str, reducer: &str, extra: &str) -> Series {
+/// The series of metric `name` (a key of data/monitoring.toml) on the resources `scope`
+/// selects ([`Inputs::scope`]).
+fn series(name: &str, scope: &str, aligner: &str, reducer: &str, extra: &str) -> Series {
     let m = metrics();
     let metric = &m.metrics[name].kind_name;
     Series {
         metric: metric.clone(),
         filter: format!(
-            "metric.type=\"{metric}\" AND resource.type=\"{}\" AND resource.labels.service_name=\"{service}\"{extra}",
+            "metric.type=\"{metric}\" AND resource.type=\"{}\" AND {scope}{extra}",
             m.resource_type
         ),
         alignment_period: "60s".to_string(),
@@ -287,12 +301,12 @@ fn series(name: &str, service: &str, aligner: &str, reducer: &str, extra: &str) 
 }
 
 /// The 99th percentile of a distribution metric over every revision of the service.
-fn p99(name: &str, service: &str) -> Series {
-    series(name, service, "ALIGN_DELTA", "REDUCE_PERCENTILE_99", "")
+fn p99(name: &str, scope: &str) -> Series {
+    series(name, scope, "ALIGN_DELTA", "REDUCE_PERCENTILE_99", "")
 }
 
 fn policies(spec: &MonitoringSpec, i: &Inputs) -> Vec<AlertPolicy> {
-    let name = &i.service.name;
+    let name = &i.scope();
     let rate = *spec.error_rate.get_ref();
     // By default half the timeout: slow enough to matter, early enough to act on.
     let p99_ms = spec
@@ -400,7 +414,7 @@ fn uptime_check(service: &Service, title: &str, path: &str) -> UptimeCheck {
     }
 }
 
-fn dashboard(service: &str, title: &str, gpu: bool) -> Dashboard {
+fn dashboard(scope: &str, title: &str, gpu: bool) -> Dashboard {
     let chart = |title: &str, series| Chart {
         title: title.to_string(),
         series: vec![series],
@@ -409,13 +423,10 @@ fn dashboard(service: &str, title: &str, gpu: bool) -> Dashboard {
         s.group_by = vec![format!("metric.label.{label}")];
         s
     };
-    let requests = series("requests", service, "ALIGN_RATE", "REDUCE_SUM", "");
-    let instances = series("instances", service, "ALIGN_MAX", "REDUCE_SUM", "");
-    let mut latency = chart(
-        "Request latency p50 and p99 (ms)",
-        p99("latencies", service),
-    );
-    let mut p50 = p99("latencies", service);
+    let requests = series("requests", scope, "ALIGN_RATE", "REDUCE_SUM", "");
+    let instances = series("instances", scope, "ALIGN_MAX", "REDUCE_SUM", "");
+    let mut latency = chart("Request latency p50 and p99 (ms)", p99("latencies", scope));
+    let mut p50 = p99("latencies", scope);
     p50.reducer = "REDUCE_PERCENTILE_50".to_string();
     latency.series.insert(0, p50);
     let mut charts = vec![
@@ -425,15 +436,12 @@ fn dashboard(service: &str, title: &str, gpu: bool) -> Dashboard {
         ),
         latency,
         chart("Instances by state", by(instances, "state")),
-        chart("CPU utilisation p99", p99("cpu", service)),
-        chart("Memory utilisation p99", p99("memory", service)),
-        chart(
-            "Container startup latency p99 (ms)",
-            p99("startup", service),
-        ),
+        chart("CPU utilisation p99", p99("cpu", scope)),
+        chart("Memory utilisation p99", p99("memory", scope)),
+        chart("Container startup latency p99 (ms)", p99("startup", scope)),
     ];
     if gpu {
-        charts.push(chart("GPU utilisation p99", p99("gpu", service)));
+        charts.push(chart("GPU utilisation p99", p99("gpu", scope)));
     }
     Dashboard {
         display_name: format!("{title} (Cloud Run)"),

@@ -16,6 +16,7 @@ import tomllib
 import extract_pulumi
 import extract_terraform
 import jsonschema
+import monitoring_api
 import pytest
 import tf_validate
 import yaml
@@ -27,6 +28,7 @@ from pulumi_harness import ProgramError, run_program
 from test_ci import message_fields, unknown_fields
 from test_cplane import assert_same_end_states
 from test_gcloud import shellcheck
+from test_monitoring import documents, from_gcloud, from_model, from_terraform
 
 EXAMPLE = "churn-staged"
 
@@ -188,3 +190,22 @@ def test_each_environments_scripts_pass_shellcheck(tmp_path):
     assert {p.parent.parent.name for p in scripts} == {"staging", "prod"}
     proc = shellcheck(*scripts)
     assert proc.returncode == 0, proc.stdout
+
+
+def test_each_environment_has_its_own_monitoring_in_every_target(tmp_path):
+    spec, out = copy_example(tmp_path, EXAMPLE)
+    models = {m["environment"]: m for m in model_of(spec)}
+    names = {}
+    for env, model in models.items():
+        for path, type_name, doc in documents(out / env):
+            assert monitoring_api.problems(doc, type_name) == [], path
+            assert monitoring_api.unknown_metrics(doc) == [], path
+        want = from_model(model)
+        assert len(want) == 4
+        assert from_terraform(out / env) == want
+        assert from_gcloud(tmp_path / env, out / env) == want
+        policies = model["monitoring"]["policies"]
+        names[env] = {p["display_name"] for p in policies}
+        region = f'resource.labels.location="{model["service"]["region"]}"'
+        assert all(region in p["condition"]["series"]["filter"] for p in policies)
+    assert not names["staging"] & names["prod"]

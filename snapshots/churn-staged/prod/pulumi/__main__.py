@@ -173,8 +173,8 @@ gcp.monitoring.AlertPolicy(
         {
             "display_name": "5xx share of requests above 0.01",
             "condition_threshold": {
-                "filter": "metric.type=\"run.googleapis.com/request_count\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\" AND metric.labels.response_code_class=\"5xx\"",
-                "denominator_filter": "metric.type=\"run.googleapis.com/request_count\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\"",
+                "filter": "metric.type=\"run.googleapis.com/request_count\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\" AND resource.labels.location=\"europe-west1\" AND metric.labels.response_code_class=\"5xx\"",
+                "denominator_filter": "metric.type=\"run.googleapis.com/request_count\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\" AND resource.labels.location=\"europe-west1\"",
                 "comparison": "COMPARISON_GT",
                 "threshold_value": 0.01,
                 "duration": "300s",
@@ -198,7 +198,7 @@ gcp.monitoring.AlertPolicy(
         {
             "display_name": "p99 request latency above 5000 ms",
             "condition_threshold": {
-                "filter": "metric.type=\"run.googleapis.com/request_latencies\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\"",
+                "filter": "metric.type=\"run.googleapis.com/request_latencies\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\" AND resource.labels.location=\"europe-west1\"",
                 "comparison": "COMPARISON_GT",
                 "threshold_value": 5000,
                 "duration": "300s",
@@ -221,7 +221,7 @@ gcp.monitoring.AlertPolicy(
         {
             "display_name": "instance count at max_instances (20)",
             "condition_threshold": {
-                "filter": "metric.type=\"run.googleapis.com/container/instance_count\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\"",
+                "filter": "metric.type=\"run.googleapis.com/container/instance_count\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\" AND resource.labels.location=\"europe-west1\"",
                 "comparison": "COMPARISON_GE",
                 "threshold_value": 20,
                 "duration": "300s",
@@ -244,7 +244,7 @@ gcp.monitoring.AlertPolicy(
         {
             "display_name": "p99 container startup above 120000 ms",
             "condition_threshold": {
-                "filter": "metric.type=\"run.googleapis.com/container/startup_latencies\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\"",
+                "filter": "metric.type=\"run.googleapis.com/container/startup_latencies\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\" AND resource.labels.location=\"europe-west1\"",
                 "comparison": "COMPARISON_GT",
                 "threshold_value": 120000,
                 "duration": "0s",
@@ -284,7 +284,7 @@ gcp.monitoring.Dashboard(
         "                      ],\n"
         "                      \"perSeriesAligner\": \"ALIGN_RATE\"\n"
         "                    },\n"
-        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/request_count\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\"\"\n"
+        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/request_count\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\" AND resource.labels.location=\\\"europe-west1\\\"\"\n"
         "                  }\n"
         "                }\n"
         "              }\n"
@@ -310,7 +310,7 @@ gcp.monitoring.Dashboard(
         "                      \"crossSeriesReducer\": \"REDUCE_PERCENTILE_50\",\n"
         "                      \"perSeriesAligner\": \"ALIGN_DELTA\"\n"
         "                    },\n"
-        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/request_latencies\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\"\"\n"
+        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/request_latencies\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\" AND resource.labels.location=\\\"europe-west1\\\"\"\n"
         "                  }\n"
         "                }\n"
         "              },\n"
@@ -323,7 +323,7 @@ gcp.monitoring.Dashboard(
         "                      \"crossSeriesReducer\": \"REDUCE_PERCENTILE_99\",\n"
         "                      \"perSeriesAligner\": \"ALIGN_DELTA\"\n"
         "                    },\n"
-        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/request_latencies\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\"\"\n"
+        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/request_latencies\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\" AND resource.labels.location=\\\"europe-west1\\\"\"\n"
         "                  }\n"
         "                }\n"
         "              }\n"
@@ -352,7 +352,7 @@ gcp.monitoring.Dashboard(
         "                      ],\n"
         "                      \"perSeriesAligner\": \"ALIGN_MAX\"\n"
         "                    },\n"
-        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/container/instance_count\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\"\"\n"
+        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/container/instance_count\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\" AND resource.labels.location=\\\"europe-west1\\\"\"\n"
         "                  }\n"
         "                }\n"
         "              }\n"
@@ -378,7 +378,7 @@ gcp.monitoring.Dashboard(
         "                      \"crossSeriesReducer\": \"REDUCE_PERCENTILE_99\",\n"
         "                      \"perSeriesAligner\": \"ALIGN_DELTA\"\n"
         "                    },\n"
-        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/container/cpu/utilizations\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\"\"\n"
+        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/container/cpu/utilizations\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\" AND resource.labels.location=\\\"europe-west1\\\"\"\n"
         "                  }\n"
         "                }\n"
         "              }\n"
@@ -404,7 +404,7 @@ gcp.monitoring.Dashboard(
         "                      \"crossSeriesReducer\": \"REDUCE_PERCENTILE_99\",\n"
         "                      \"perSeriesAligner\": \"ALIGN_DELTA\"\n"
         "                    },\n"
-        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/container/memory/utilizations\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\"\"\n"
+        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/container/memory/utilizations\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\" AND resource.labels.location=\\\"europe-west1\\\"\"\n"
         "                  }\n"
         "                }\n"
         "              }\n"
@@ -430,7 +430,7 @@ gcp.monitoring.Dashboard(
         "                      \"crossSeriesReducer\": \"REDUCE_PERCENTILE_99\",\n"
         "                      \"perSeriesAligner\": \"ALIGN_DELTA\"\n"
         "                    },\n"
-        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/container/startup_latencies\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\"\"\n"
+        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/container/startup_latencies\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\" AND resource.labels.location=\\\"europe-west1\\\"\"\n"
         "                  }\n"
         "                }\n"
         "              }\n"

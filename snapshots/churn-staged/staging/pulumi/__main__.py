@@ -303,8 +303,8 @@ gcp.monitoring.AlertPolicy(
         {
             "display_name": "5xx share of requests above 0.01",
             "condition_threshold": {
-                "filter": "metric.type=\"run.googleapis.com/request_count\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\" AND metric.labels.response_code_class=\"5xx\"",
-                "denominator_filter": "metric.type=\"run.googleapis.com/request_count\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\"",
+                "filter": "metric.type=\"run.googleapis.com/request_count\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\" AND resource.labels.location=\"europe-west1\" AND metric.labels.response_code_class=\"5xx\"",
+                "denominator_filter": "metric.type=\"run.googleapis.com/request_count\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\" AND resource.labels.location=\"europe-west1\"",
                 "comparison": "COMPARISON_GT",
                 "threshold_value": 0.01,
                 "duration": "300s",
@@ -328,7 +328,7 @@ gcp.monitoring.AlertPolicy(
         {
             "display_name": "p99 request latency above 5000 ms",
             "condition_threshold": {
-                "filter": "metric.type=\"run.googleapis.com/request_latencies\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\"",
+                "filter": "metric.type=\"run.googleapis.com/request_latencies\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\" AND resource.labels.location=\"europe-west1\"",
                 "comparison": "COMPARISON_GT",
                 "threshold_value": 5000,
                 "duration": "300s",
@@ -351,7 +351,7 @@ gcp.monitoring.AlertPolicy(
         {
             "display_name": "instance count at max_instances (4)",
             "condition_threshold": {
-                "filter": "metric.type=\"run.googleapis.com/container/instance_count\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\"",
+                "filter": "metric.type=\"run.googleapis.com/container/instance_count\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\" AND resource.labels.location=\"europe-west1\"",
                 "comparison": "COMPARISON_GE",
                 "threshold_value": 4,
                 "duration": "300s",
@@ -374,7 +374,7 @@ gcp.monitoring.AlertPolicy(
         {
             "display_name": "p99 container startup above 120000 ms",
             "condition_threshold": {
-                "filter": "metric.type=\"run.googleapis.com/container/startup_latencies\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\"",
+                "filter": "metric.type=\"run.googleapis.com/container/startup_latencies\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\" AND resource.labels.location=\"europe-west1\"",
                 "comparison": "COMPARISON_GT",
                 "threshold_value": 120000,
                 "duration": "0s",
@@ -414,7 +414,7 @@ gcp.monitoring.Dashboard(
         "                      ],\n"
         "                      \"perSeriesAligner\": \"ALIGN_RATE\"\n"
         "                    },\n"
-        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/request_count\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\"\"\n"
+        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/request_count\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\" AND resource.labels.location=\\\"europe-west1\\\"\"\n"
         "                  }\n"
         "                }\n"
         "              }\n"
@@ -440,7 +440,7 @@ gcp.monitoring.Dashboard(
         "                      \"crossSeriesReducer\": \"REDUCE_PERCENTILE_50\",\n"
         "                      \"perSeriesAligner\": \"ALIGN_DELTA\"\n"
         "                    },\n"
-        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/request_latencies\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\"\"\n"
+        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/request_latencies\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\" AND resource.labels.location=\\\"europe-west1\\\"\"\n"
         "                  }\n"
         "                }\n"
         "              },\n"
@@ -453,7 +453,7 @@ gcp.monitoring.Dashboard(
         "                      \"crossSeriesReducer\": \"REDUCE_PERCENTILE_99\",\n"
         "                      \"perSeriesAligner\": \"ALIGN_DELTA\"\n"
         "                    },\n"
-        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/request_latencies\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\"\"\n"
+        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/request_latencies\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\" AND resource.labels.location=\\\"europe-west1\\\"\"\n"
         "                  }\n"
         "                }\n"
         "              }\n"
@@ -482,7 +482,7 @@ gcp.monitoring.Dashboard(
         "                      ],\n"
         "                      \"perSeriesAligner\": \"ALIGN_MAX\"\n"
         "                    },\n"
-        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/container/instance_count\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\"\"\n"
+        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/container/instance_count\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\" AND resource.labels.location=\\\"europe-west1\\\"\"\n"
         "                  }\n"
         "                }\n"
         "              }\n"
@@ -508,7 +508,7 @@ gcp.monitoring.Dashboard(
         "                      \"crossSeriesReducer\": \"REDUCE_PERCENTILE_99\",\n"
         "                      \"perSeriesAligner\": \"ALIGN_DELTA\"\n"
         "                    },\n"
-        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/container/cpu/utilizations\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\"\"\n"
+        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/container/cpu/utilizations\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\" AND resource.labels.location=\\\"europe-west1\\\"\"\n"
         "                  }\n"
         "                }\n"
         "              }\n"
@@ -534,7 +534,7 @@ gcp.monitoring.Dashboard(
         "                      \"crossSeriesReducer\": \"REDUCE_PERCENTILE_99\",\n"
         "                      \"perSeriesAligner\": \"ALIGN_DELTA\"\n"
         "                    },\n"
-        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/container/memory/utilizations\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\"\"\n"
+        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/container/memory/utilizations\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\" AND resource.labels.location=\\\"europe-west1\\\"\"\n"
         "                  }\n"
         "                }\n"
         "              }\n"
@@ -560,7 +560,7 @@ gcp.monitoring.Dashboard(
         "                      \"crossSeriesReducer\": \"REDUCE_PERCENTILE_99\",\n"
         "                      \"perSeriesAligner\": \"ALIGN_DELTA\"\n"
         "                    },\n"
-        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/container/startup_latencies\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\"\"\n"
+        "                    \"filter\": \"metric.type=\\\"run.googleapis.com/container/startup_latencies\\\" AND resource.type=\\\"cloud_run_revision\\\" AND resource.labels.service_name=\\\"churn-score\\\" AND resource.labels.location=\\\"europe-west1\\\"\"\n"
         "                  }\n"
         "                }\n"
         "              }\n"

@@ -27,8 +27,8 @@ resource "google_monitoring_alert_policy" "errors" {
     display_name = "5xx share of requests above 0.01"
 
     condition_threshold {
-      filter             = "metric.type=\"run.googleapis.com/request_count\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\" AND metric.labels.response_code_class=\"5xx\""
-      denominator_filter = "metric.type=\"run.googleapis.com/request_count\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\""
+      filter             = "metric.type=\"run.googleapis.com/request_count\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\" AND resource.labels.location=\"europe-west1\" AND metric.labels.response_code_class=\"5xx\""
+      denominator_filter = "metric.type=\"run.googleapis.com/request_count\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\" AND resource.labels.location=\"europe-west1\""
       comparison         = "COMPARISON_GT"
       threshold_value    = 0.01
       duration           = "300s"
@@ -68,7 +68,7 @@ resource "google_monitoring_alert_policy" "latency" {
     display_name = "p99 request latency above 5000 ms"
 
     condition_threshold {
-      filter          = "metric.type=\"run.googleapis.com/request_latencies\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\""
+      filter          = "metric.type=\"run.googleapis.com/request_latencies\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\" AND resource.labels.location=\"europe-west1\""
       comparison      = "COMPARISON_GT"
       threshold_value = 5000
       duration        = "300s"
@@ -102,7 +102,7 @@ resource "google_monitoring_alert_policy" "saturation" {
     display_name = "instance count at max_instances (4)"
 
     condition_threshold {
-      filter          = "metric.type=\"run.googleapis.com/container/instance_count\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\""
+      filter          = "metric.type=\"run.googleapis.com/container/instance_count\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\" AND resource.labels.location=\"europe-west1\""
       comparison      = "COMPARISON_GE"
       threshold_value = 4
       duration        = "300s"
@@ -136,7 +136,7 @@ resource "google_monitoring_alert_policy" "startup" {
     display_name = "p99 container startup above 120000 ms"
 
     condition_threshold {
-      filter          = "metric.type=\"run.googleapis.com/container/startup_latencies\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\""
+      filter          = "metric.type=\"run.googleapis.com/container/startup_latencies\" AND resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"churn-score\" AND resource.labels.location=\"europe-west1\""
       comparison      = "COMPARISON_GT"
       threshold_value = 120000
       duration        = "0s"
