@@ -4,6 +4,7 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::diagnostics::{Diagnostic, Warnings};
 use crate::error::{Error, Refusal};
+use crate::manifest::Manifest;
 use crate::model::{self, Deployment};
 use crate::render;
 use crate::spec::validate::{self, Checked};
@@ -83,6 +84,22 @@ pub fn prepare(
             })
         })
         .collect()
+}
+
+/// With `[environments]`, each environment has its own folder inside the output folder, and
+/// the output folder itself may still own what the spec generated before it had
+/// environments: that folder, when its manifest records files, so that they are removed
+/// under the usual ownership rules.
+pub fn retired_output(all: &[Prepared]) -> Result<Option<PathBuf>, Error> {
+    let Some(base) = all
+        .first()
+        .filter(|p| p.environment.is_some())
+        .and_then(|p| p.out_dir.parent())
+    else {
+        return Ok(None);
+    };
+    let owned = !Manifest::load(base)?.files.is_empty();
+    Ok(owned.then(|| base.to_path_buf()))
 }
 
 /// The indexes of the environments to prepare: all, or the one named with `--env`.

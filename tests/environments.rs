@@ -371,3 +371,46 @@ fn render_and_model_name_each_environment() {
     assert_eq!(prod["environment"], "prod");
     assert_eq!(prod["image"]["promoted"]["from"], "staging");
 }
+
+#[test]
+fn adding_environments_removes_the_folders_own_files_under_the_ownership_rules() {
+    let (dir, spec) = example();
+    let deploy = dir.path().join("deploy");
+    let flat = EXAMPLE.split("\n[environments.staging]").next().unwrap();
+    std::fs::write(&spec, flat).unwrap();
+    mlgen().arg("apply").arg(&spec).assert().success();
+    assert!(deploy.join("terraform/main.tf").exists());
+    std::fs::write(&spec, EXAMPLE).unwrap();
+    // A file edited by hand since is kept unless forced, like any owned file.
+    let edited = deploy.join("gcloud/deploy.sh");
+    std::fs::write(&edited, "# mine\n").unwrap();
+    let out = mlgen().arg("plan").arg(&spec).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("[from before its environments] <=="),
+        "{text}"
+    );
+    assert!(text.contains("to remove in"), "{text}");
+    mlgen()
+        .args(["plan", "--check"])
+        .arg(&spec)
+        .assert()
+        .code(2);
+    // Each folder is applied on its own: the environments are written, the old files kept.
+    let out = mlgen().arg("apply").arg(&spec).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("gcloud/deploy.sh (edited by hand"));
+    assert!(deploy.join("terraform/main.tf").exists() && deploy.join("staging").exists());
+    mlgen()
+        .args(["apply", "--force"])
+        .arg(&spec)
+        .assert()
+        .success();
+    assert!(!deploy.join("terraform/main.tf").exists() && !edited.exists());
+    assert!(deploy.join("staging/terraform/main.tf").exists());
+    mlgen()
+        .args(["plan", "--check"])
+        .arg(&spec)
+        .assert()
+        .code(0);
+}

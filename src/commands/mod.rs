@@ -13,7 +13,9 @@ use crate::error::{Error, Refusal};
 use crate::output::{self, report};
 use clap::CommandFactory;
 
-use crate::{cost, discover, parallel, pipeline, schema, write};
+use crate::diagnostics::Warnings;
+use crate::tree::Tree;
+use crate::{cost, discover, parallel, pipeline, plan, schema, write};
 
 /// Exit codes, documented in `--help`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,53 +114,67 @@ fn render(a: RenderArgs) -> Result<ExitStatus, Error> {
 struct Unit {
     spec: PathBuf,
     environment: Option<String>,
+    /// The output folder's own files from before the spec had environments, to remove.
+    retired: bool,
 }
 
 impl Unit {
     fn title(&self) -> String {
-        match &self.environment {
-            Some(env) => format!("{} [{env}]", self.spec.display()),
-            None => self.spec.display().to_string(),
+        match (&self.environment, self.retired) {
+            (Some(env), _) => format!("{} [{env}]", self.spec.display()),
+            (None, true) => format!("{} [from before its environments]", self.spec.display()),
+            (None, false) => self.spec.display().to_string(),
         }
     }
 }
 
-/// Runs `each` on every environment of every spec, the specs in parallel; a spec that
-/// fails to prepare is one failed unit.
+/// Runs `each` on every environment of every spec, the specs in parallel, and `retire` on
+/// an output folder that still owns files from before the spec had environments (unless
+/// `--env` picks one); a spec that fails to prepare is one failed unit.
 fn for_each_environment<T: Send>(
     specs: &[PathBuf],
     out: Option<&Path>,
     env: Option<&str>,
     each: impl Fn(&Path, pipeline::Prepared) -> Result<T, Error> + Sync,
+    retire: impl Fn(&Path) -> Result<T, Error> + Sync,
 ) -> Vec<(Unit, Result<T, Error>)> {
     let results = parallel::map(specs, |spec| {
         let all = pipeline::prepare(spec, out, env)?;
-        Ok::<_, Error>(
-            all.into_iter()
-                .map(|p| (p.environment.clone(), each(spec, p)))
-                .collect::<Vec<_>>(),
-        )
+        let retired = match env {
+            None => pipeline::retired_output(&all)?,
+            Some(_) => None,
+        };
+        let mut units: Vec<_> = all
+            .into_iter()
+            .map(|p| (p.environment.clone(), false, each(spec, p)))
+            .collect();
+        units.extend(retired.map(|dir| (None, true, retire(&dir))));
+        Ok::<_, Error>(units)
     });
     specs
         .iter()
         .zip(results)
         .flat_map(|(spec, r)| {
-            let unit = |environment| Unit {
+            let unit = |environment, retired| Unit {
                 spec: spec.clone(),
                 environment,
+                retired,
             };
             match r {
-                Ok(all) => all.into_iter().map(|(e, r)| (unit(e), r)).collect(),
-                Err(e) => vec![(unit(None), Err(e))],
+                Ok(all) => all
+                    .into_iter()
+                    .map(|(e, retired, r)| (unit(e, retired), r))
+                    .collect(),
+                Err(e) => vec![(unit(None, false), Err(e))],
             }
         })
         .collect()
 }
 
-/// What the summary line counts: specs, or deployments once environments are involved.
+/// What the summary line counts: specs, or output folders once environments are involved.
 fn unit_word(units: &[(Unit, impl Sized)]) -> &'static str {
     if units.iter().any(|(u, _)| u.environment.is_some()) {
-        "deployments"
+        "output folders"
     } else {
         "specs"
     }
@@ -182,7 +198,7 @@ fn spec_list(specs: &[PathBuf], out: Option<&Path>) -> Result<Vec<PathBuf>, Erro
 
 fn plan_cmd(a: PlanArgs) -> Result<ExitStatus, Error> {
     let specs = spec_list(&a.specs, a.out.as_deref().or(a.ci_root.as_deref()))?;
-    let results = for_each_environment(&specs, a.out.as_deref(), a.env.as_deref(), |spec, p| {
+    let each = |spec: &Path, p: pipeline::Prepared| {
         let ci_root = ci_root_of(&p, a.ci_root.as_deref());
         ci_root::check(ci_root, spec, &p.deployment)?;
         let plan = ci_root::plan(&p.tree, &p.out_dir, ci_root)?;
@@ -192,8 +208,16 @@ fn plan_cmd(a: PlanArgs) -> Result<ExitStatus, Error> {
             .find(|c| c.path == cost::FILE)
             .and_then(|c| c.old.as_deref());
         let report = cost::Report::new(p.deployment.cost.clone(), recorded);
-        Ok((plan, report, p.warnings))
-    });
+        Ok((plan, Some(report), p.warnings))
+    };
+    let retire = |dir: &Path| {
+        Ok((
+            plan::plan(&Tree::default(), dir)?,
+            None,
+            Warnings::default(),
+        ))
+    };
+    let results = for_each_environment(&specs, a.out.as_deref(), a.env.as_deref(), each, retire);
     let mut o = out();
     let failed = results.iter().filter(|(_, r)| r.is_err()).count();
     let current = results
@@ -206,12 +230,15 @@ fn plan_cmd(a: PlanArgs) -> Result<ExitStatus, Error> {
                 .map(|(unit, r)| {
                     let mut v = match r {
                         Ok((plan, cost, warnings)) => {
-                            output::plan_json(plan, cost, warnings, &unit.spec)
+                            output::plan_json(plan, cost.as_ref(), warnings, &unit.spec)
                         }
                         Err(e) => output::error_json(e, &unit.spec),
                     };
                     if let Some(env) = &unit.environment {
                         v["environment"] = env.clone().into();
+                    }
+                    if unit.retired {
+                        v["retired"] = true.into();
                     }
                     v
                 })
@@ -233,7 +260,7 @@ fn plan_cmd(a: PlanArgs) -> Result<ExitStatus, Error> {
                     Ok((plan, cost, warnings)) => {
                         let _ = o.flush();
                         output::warn(warnings);
-                        ignore_pipe(output::plan_text(plan, cost, &mut o))?
+                        ignore_pipe(output::plan_text(plan, cost.as_ref(), &mut o))?
                     }
                     Err(e) => {
                         let _ = o.flush();
@@ -270,12 +297,22 @@ fn plan_cmd(a: PlanArgs) -> Result<ExitStatus, Error> {
 
 fn apply(a: ApplyArgs) -> Result<ExitStatus, Error> {
     let specs = spec_list(&a.specs, a.out.as_deref().or(a.ci_root.as_deref()))?;
-    let results = for_each_environment(&specs, a.out.as_deref(), a.env.as_deref(), |spec, p| {
+    let each = |spec: &Path, p: pipeline::Prepared| {
         let ci_root = ci_root_of(&p, a.ci_root.as_deref());
         ci_root::check(ci_root, spec, &p.deployment)?;
         let (plan, outcome) = ci_root::apply(&p.tree, &p.out_dir, ci_root, a.force)?;
         Ok((p.out_dir, plan.summary(), outcome, p.warnings))
-    });
+    };
+    let retire = |dir: &Path| {
+        let (plan, outcome) = write::apply(&Tree::default(), dir, a.force)?;
+        Ok((
+            dir.to_path_buf(),
+            plan.summary(),
+            outcome,
+            Warnings::default(),
+        ))
+    };
+    let results = for_each_environment(&specs, a.out.as_deref(), a.env.as_deref(), each, retire);
     let many = results.len() > 1;
     let mut o = out();
     let mut failed = 0;
