@@ -94,6 +94,10 @@ pub struct SpecArg {
     /// The spec file, or a folder holding it.
     #[arg(default_value = crate::discover::SPEC_FILE)]
     pub spec: PathBuf,
+    /// With `[environments]`: only this environment (default: every one, each in its own
+    /// folder of the output folder).
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -105,6 +109,10 @@ pub struct RenderArgs {
     /// for a folder you keep).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// With `[environments]`: only this environment (default: every one, each in its own
+    /// folder of the output folder).
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -132,6 +140,10 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// With `[environments]`: only this environment (default: every one, each in its own
+    /// folder of the output folder).
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +163,10 @@ pub struct ApplyArgs {
     /// mlgen did not write.
     #[arg(long)]
     pub force: bool,
+    /// With `[environments]`: only this environment (default: every one, each in its own
+    /// folder of the output folder).
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -86,6 +86,13 @@ pub enum Refusal {
     NoSpecUnder { dir: PathBuf },
     #[error("{} holds {} specs, but this command takes one", dir.display(), found.len())]
     SeveralSpecs { dir: PathBuf, found: Vec<PathBuf> },
+    #[error("{} has no environment `{name}`", spec.display())]
+    UnknownEnvironment {
+        name: String,
+        spec: PathBuf,
+        /// The spec's environments, in order; empty without `[environments]`.
+        known: Vec<String>,
+    },
     #[error("--out names one output folder, but {count} specs were given")]
     OutWithSeveralSpecs { count: usize },
     #[error("{} already exists", path.display())]
@@ -183,6 +190,13 @@ impl Refusal {
                     "name one of them ({}); `mlgen plan` and `mlgen apply` take a folder of specs",
                     names.join(", ")
                 )
+            }
+            Refusal::UnknownEnvironment { known, .. } if known.is_empty() => {
+                "the spec has no [environments]: leave --env out".to_string()
+            }
+            Refusal::UnknownEnvironment { known, .. } => {
+                let names: Vec<&str> = known.iter().map(String::as_str).collect();
+                format!("its environments are {}", crate::spec::environments::quoted(&names))
             }
             Refusal::OutWithSeveralSpecs { .. } => {
                 "leave --out out to use deploy/ beside each spec".to_string()

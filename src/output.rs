@@ -43,7 +43,7 @@ fn unified_diff(c: &FileChange) -> String {
 
 /// Writes the human-readable plan: coloured diffs, conflicts, the cost estimate, then a
 /// summary line.
-pub fn plan_text(plan: &Plan, cost: &Report, out: &mut impl Write) -> io::Result<()> {
+pub fn plan_text(plan: &Plan, cost: Option<&Report>, out: &mut impl Write) -> io::Result<()> {
     for c in plan.pending() {
         write_diff(c, out)?;
         if let Some(conflict) = c.conflict {
@@ -60,7 +60,9 @@ pub fn plan_text(plan: &Plan, cost: &Report, out: &mut impl Write) -> io::Result
         }
         writeln!(out)?;
     }
-    cost_text(cost, out)?;
+    if let Some(cost) = cost {
+        cost_text(cost, out)?;
+    }
     writeln!(out, "{}", summary_line(plan))
 }
 
@@ -157,7 +159,8 @@ fn summary_line(plan: &Plan) -> String {
 
 /// One spec's entry in the machine-readable plan (`plan --format json`); `warnings`, when
 /// there are any, are located like an invalid spec's diagnostics.
-pub fn plan_json(plan: &Plan, cost: &Report, warnings: &Warnings, spec: &Path) -> Value {
+/// `cost` is none for a folder that holds nothing the spec deploys.
+pub fn plan_json(plan: &Plan, cost: Option<&Report>, warnings: &Warnings, spec: &Path) -> Value {
     let files: Vec<Value> = plan
         .pending()
         .map(|c| {
@@ -172,8 +175,10 @@ pub fn plan_json(plan: &Plan, cost: &Report, warnings: &Warnings, spec: &Path) -
         "current": plan.is_current(),
         "summary": plan.summary(),
         "files": files,
-        "cost": cost_json(cost),
     });
+    if let Some(cost) = cost {
+        v["cost"] = cost_json(cost);
+    }
     if !warnings.diagnostics.is_empty() {
         v["warnings"] = warnings
             .diagnostics

@@ -2,32 +2,46 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::diagnostics::Warnings;
+use crate::diagnostics::{Diagnostic, Warnings};
 use crate::error::{Error, Refusal};
+use crate::manifest::Manifest;
 use crate::model::{self, Deployment};
 use crate::render;
-use crate::spec::{self, SourceFile, validate};
+use crate::spec::validate::{self, Checked};
+use crate::spec::{self, SourceFile, Spec};
 use crate::tree::Tree;
 
 /// The default output folder, beside the spec.
 pub const DEFAULT_OUT: &str = "deploy";
 
-/// Everything a command needs about one spec.
+/// Everything a command needs about one spec, or one environment of it.
 #[derive(Debug)]
 pub struct Prepared {
     pub file: SourceFile,
+    /// The environment, for a spec with `[environments]`.
+    pub environment: Option<String>,
     pub deployment: Deployment,
     pub tree: Tree,
-    /// The output folder as the user named it (for messages).
+    /// The output folder as the user named it (for messages); an environment's is its own
+    /// folder inside the spec's.
     pub out_dir: PathBuf,
-    /// What the spec's valid settings are unlikely to do as meant.
+    /// What the spec's valid settings are unlikely to do as meant; the spec's own are shown
+    /// with the first environment it prepares.
     pub warnings: Warnings,
+    /// The deploy pipeline's files are written with this deployment: the spec's, or its
+    /// first environment's.
+    pub pipeline_here: bool,
 }
 
 /// Loads, validates, resolves and renders the spec at `spec_path` for output in `out`
-/// (default `deploy/` beside the spec).
-pub fn prepare(spec_path: &Path, out: Option<&Path>) -> Result<Prepared, Error> {
-    let (file, parsed) = spec::load(spec_path)?;
+/// (default `deploy/` beside the spec): one [`Prepared`] per environment, in the spec's
+/// order, or only `only`'s.
+pub fn prepare(
+    spec_path: &Path,
+    out: Option<&Path>,
+    only: Option<&str>,
+) -> Result<Vec<Prepared>, Error> {
+    let (file, specs) = spec::load(spec_path)?;
     let spec_dir = match spec_path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -38,35 +52,144 @@ pub fn prepare(spec_path: &Path, out: Option<&Path>) -> Result<Prepared, Error> 
         None if spec_dir == Path::new(".") => PathBuf::from(DEFAULT_OUT),
         None => spec_dir.join(DEFAULT_OUT),
     };
-    let mut checked = validate::validate(&parsed).map_err(|d| Error::spec(&file, d))?;
-    validate::check_files(&parsed, &checked, &spec_dir).map_err(|d| Error::spec(&file, d))?;
-    checked.spec_lock =
-        validate::spec_lock(&parsed, spec_path).map_err(|d| Error::spec(&file, d))?;
+    let selected = select(spec_path, &specs, only)?;
+    let checked = check_all(&file, specs, Some((spec_path, &spec_dir)))?;
     let out_rel = out_relative(&spec_dir, &out_dir)?;
-    let deployment = model::resolve(&parsed, &checked, &spec_name(spec_path), &out_rel);
-    let tree = render::render(&deployment)?;
-    let warnings = Warnings {
-        path: file.display(),
-        text: file.text.clone(),
-        diagnostics: checked.warnings,
+    let deployments = model::resolve_all(&checked, &spec_name(spec_path), &out_rel);
+    let mut warnings = dedup(checked.into_iter().flat_map(|(_, c)| c.warnings).collect());
+    deployments
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| selected.contains(i))
+        .map(|(i, deployment)| {
+            let tree = render::render(&deployment)?;
+            let environment = deployment.environment.clone();
+            let out_dir = match &environment {
+                Some(env) => out_dir.join(env),
+                None => out_dir.clone(),
+            };
+            let warnings = Warnings {
+                path: file.display(),
+                text: file.text.clone(),
+                diagnostics: std::mem::take(&mut warnings),
+            };
+            Ok(Prepared {
+                file: file.clone(),
+                environment,
+                deployment,
+                tree,
+                out_dir,
+                warnings,
+                pipeline_here: i == 0,
+            })
+        })
+        .collect()
+}
+
+/// With `[environments]`, each environment has its own folder inside the output folder, and
+/// the output folder itself may still own what the spec generated before it had
+/// environments: that folder, when its manifest records files, so that they are removed
+/// under the usual ownership rules.
+pub fn retired_output(all: &[Prepared]) -> Result<Option<PathBuf>, Error> {
+    let Some(base) = all
+        .first()
+        .filter(|p| p.environment.is_some())
+        .and_then(|p| p.out_dir.parent())
+    else {
+        return Ok(None);
     };
-    Ok(Prepared {
-        file,
-        deployment,
-        tree,
-        out_dir,
-        warnings,
-    })
+    let owned = !Manifest::load(base)?.files.is_empty();
+    Ok(owned.then(|| base.to_path_buf()))
+}
+
+/// The indexes of the environments to prepare: all, or the one named with `--env`.
+fn select(spec_path: &Path, specs: &[Spec], only: Option<&str>) -> Result<Vec<usize>, Error> {
+    let Some(name) = only else {
+        return Ok((0..specs.len()).collect());
+    };
+    let known: Vec<String> = specs
+        .iter()
+        .filter_map(|s| s.environment.as_ref().map(|e| e.name.clone()))
+        .collect();
+    match known.iter().position(|k| k == name) {
+        Some(i) => Ok(vec![i]),
+        None => Err(Refusal::UnknownEnvironment {
+            name: name.to_string(),
+            spec: spec_path.to_path_buf(),
+            known,
+        }
+        .into()),
+    }
+}
+
+/// Validates every environment (and, given the spec's folder, the files it names); the
+/// problems of all of them at once, each reported once.
+fn check_all(
+    file: &SourceFile,
+    specs: Vec<Spec>,
+    beside: Option<(&Path, &Path)>,
+) -> Result<Vec<(Spec, Checked)>, Error> {
+    let mut errors = Vec::new();
+    let mut out = Vec::new();
+    for spec in specs {
+        let checked = validate::validate(&spec).and_then(|checked| match beside {
+            Some((path, dir)) => with_files(&spec, checked, path, dir),
+            None => Ok(checked),
+        });
+        match checked {
+            Ok(c) => out.push((spec, c)),
+            Err(d) => errors.extend(d),
+        }
+    }
+    errors.extend(validate::environments(&mut out));
+    let errors = dedup(errors);
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(Error::spec(file, errors))
+    }
+}
+
+/// The checks that read the files beside the spec: the model, handler and includes, and the
+/// spec's own lock.
+fn with_files(
+    spec: &Spec,
+    mut checked: Checked,
+    path: &Path,
+    dir: &Path,
+) -> Result<Checked, Vec<Diagnostic>> {
+    validate::check_files(spec, &checked, dir)?;
+    checked.spec_lock = validate::spec_lock(spec, path)?;
+    Ok(checked)
+}
+
+/// Each diagnostic once, in text order: environments share most of the spec.
+fn dedup(all: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut out: Vec<Diagnostic> = Vec::new();
+    for d in all {
+        if !out.contains(&d) {
+            out.push(d);
+        }
+    }
+    out.sort_by_key(|d| d.span.start);
+    out
 }
 
 /// Validates and resolves spec text alone, as if written to the default output folder, with
-/// no files beside it (a local model is not looked for); used by tests.
+/// no files beside it (a local model is not looked for); used by tests. For a spec with
+/// environments, the first environment's (see [`compile_all`]).
 pub fn compile(file: &SourceFile) -> Result<(Deployment, Tree), Error> {
-    let parsed = spec::load::parse(file)?;
-    let checked = validate::validate(&parsed).map_err(|d| Error::spec(file, d))?;
-    let d = model::resolve(&parsed, &checked, &spec_name(&file.path), DEFAULT_OUT);
-    let tree = render::render(&d)?;
-    Ok((d, tree))
+    compile_all(file).map(|mut all| all.remove(0))
+}
+
+/// [`compile`] for every environment, in order.
+pub fn compile_all(file: &SourceFile) -> Result<Vec<(Deployment, Tree)>, Error> {
+    let specs = spec::load::parse_all(file)?;
+    let checked = check_all(file, specs, None)?;
+    model::resolve_all(&checked, &spec_name(&file.path), DEFAULT_OUT)
+        .into_iter()
+        .map(|d| render::render(&d).map(|tree| (d, tree)))
+        .collect()
 }
 
 fn spec_name(path: &Path) -> String {

@@ -114,10 +114,19 @@ fn examples_match_their_snapshots() {
             path: PathBuf::from(format!("examples/{ex}/mlgen.toml")),
             text: fs::read_to_string(&path).unwrap(),
         };
-        let (_, tree) = pipeline::compile(&file).unwrap_or_else(|e| panic!("{ex}: {e}"));
-        let want: BTreeMap<String, String> = tree
+        // An environment's files sit in its own folder, as `apply` writes them.
+        let want: BTreeMap<String, String> = pipeline::compile_all(&file)
+            .unwrap_or_else(|e| panic!("{ex}: {e}"))
             .iter()
-            .map(|(p, c)| (p.to_string(), c.to_string()))
+            .flat_map(|(d, tree)| {
+                let folder = d.environment.as_ref().map(|e| format!("{e}/"));
+                tree.iter().map(move |(p, c)| {
+                    (
+                        format!("{}{p}", folder.as_deref().unwrap_or("")),
+                        c.to_string(),
+                    )
+                })
+            })
             .collect();
         if let Err(report) = assert_tree(&root().join("snapshots").join(ex), &want) {
             failures.push_str(&format!("=== {ex} ===\n{report}\n"));

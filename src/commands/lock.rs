@@ -15,7 +15,12 @@ use crate::{discover, model};
 
 pub fn run(a: SpecArg) -> Result<ExitStatus, Error> {
     let spec_path = discover::one(&a.spec)?;
-    let (file, parsed) = spec::load(&spec_path)?;
+    let (file, specs) = spec::load(&spec_path)?;
+    // The first environment builds the one image every environment runs.
+    let parsed = specs
+        .into_iter()
+        .next()
+        .expect("a spec loads as at least one");
     validate::validate(&parsed).map_err(|d| Error::spec(&file, d))?;
     let ct = &parsed.container;
     let python = ct.python.get_ref();

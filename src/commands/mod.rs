@@ -14,7 +14,9 @@ use crate::error::{Error, Refusal};
 use crate::output::{self, report};
 use clap::CommandFactory;
 
-use crate::{cost, discover, parallel, pipeline, schema, write};
+use crate::diagnostics::Warnings;
+use crate::tree::Tree;
+use crate::{cost, discover, parallel, pipeline, plan, schema, write};
 
 /// Exit codes, documented in `--help`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,26 +86,106 @@ fn print(text: &str) -> Result<ExitStatus, Error> {
 }
 
 fn render(a: RenderArgs) -> Result<ExitStatus, Error> {
-    let p = pipeline::prepare(&discover::one(&a.spec)?, a.out.as_deref())?;
-    output::warn(&p.warnings);
-    match a.out {
-        Some(dir) => {
-            write::export(&p.tree, &dir)?;
-            eprintln!("Wrote {} files to {}.", p.tree.len(), dir.display());
-        }
-        None => {
-            let mut o = out();
-            ignore_pipe((|| {
-                for (path, content) in p.tree.iter() {
-                    writeln!(o, "==> {path} <==")?;
-                    write!(o, "{content}")?;
-                    writeln!(o)?;
-                }
-                Ok(())
-            })())?;
+    let all = pipeline::prepare(&discover::one(&a.spec)?, a.out.as_deref(), a.env.as_deref())?;
+    for p in &all {
+        output::warn(&p.warnings);
+        match &a.out {
+            Some(_) => {
+                write::export(&p.tree, &p.out_dir)?;
+                eprintln!("Wrote {} files to {}.", p.tree.len(), p.out_dir.display());
+            }
+            None => {
+                // An environment's files are named from the output folder, as on disk.
+                let folder = p.environment.as_ref().map(|e| format!("{e}/"));
+                let mut o = out();
+                ignore_pipe((|| {
+                    for (path, content) in p.tree.iter() {
+                        writeln!(o, "==> {}{path} <==", folder.as_deref().unwrap_or(""))?;
+                        write!(o, "{content}")?;
+                        writeln!(o)?;
+                    }
+                    Ok(())
+                })())?;
+            }
         }
     }
     Ok(ExitStatus::Success)
+}
+
+/// What a plan or apply is reported under: the spec, and the environment when it has some.
+struct Unit {
+    spec: PathBuf,
+    environment: Option<String>,
+    /// The output folder's own files from before the spec had environments, to remove.
+    retired: bool,
+}
+
+impl Unit {
+    fn title(&self) -> String {
+        match (&self.environment, self.retired) {
+            (Some(env), _) => format!("{} [{env}]", self.spec.display()),
+            (None, true) => format!("{} [from before its environments]", self.spec.display()),
+            (None, false) => self.spec.display().to_string(),
+        }
+    }
+}
+
+/// Runs `each` on every environment of every spec, the specs in parallel, and `retire` on
+/// an output folder that still owns files from before the spec had environments (unless
+/// `--env` picks one); a spec that fails to prepare is one failed unit.
+fn for_each_environment<T: Send>(
+    specs: &[PathBuf],
+    out: Option<&Path>,
+    env: Option<&str>,
+    each: impl Fn(&Path, pipeline::Prepared) -> Result<T, Error> + Sync,
+    retire: impl Fn(&Path) -> Result<T, Error> + Sync,
+) -> Vec<(Unit, Result<T, Error>)> {
+    let results = parallel::map(specs, |spec| {
+        let all = pipeline::prepare(spec, out, env)?;
+        let retired = match env {
+            None => pipeline::retired_output(&all)?,
+            Some(_) => None,
+        };
+        let mut units: Vec<_> = all
+            .into_iter()
+            .map(|p| (p.environment.clone(), false, each(spec, p)))
+            .collect();
+        units.extend(retired.map(|dir| (None, true, retire(&dir))));
+        Ok::<_, Error>(units)
+    });
+    specs
+        .iter()
+        .zip(results)
+        .flat_map(|(spec, r)| {
+            let unit = |environment, retired| Unit {
+                spec: spec.clone(),
+                environment,
+                retired,
+            };
+            match r {
+                Ok(all) => all
+                    .into_iter()
+                    .map(|(e, retired, r)| (unit(e, retired), r))
+                    .collect(),
+                Err(e) => vec![(unit(None, false), Err(e))],
+            }
+        })
+        .collect()
+}
+
+/// What the summary line counts: specs, or output folders once environments are involved.
+fn unit_word(units: &[(Unit, impl Sized)]) -> &'static str {
+    if units.iter().any(|(u, _)| u.environment.is_some()) {
+        "output folders"
+    } else {
+        "specs"
+    }
+}
+
+/// The ci root goes with the deployment that carries the pipeline: the spec's, or its first
+/// environment's; `--env` with a later one leaves it alone.
+fn ci_root_of<'a>(p: &pipeline::Prepared, ci_root: Option<&'a Path>) -> Option<&'a Path> {
+    ci_root.filter(|_| p.pipeline_here)
 }
 
 /// The specs named on the command line; `--out` only makes sense for one.
@@ -118,31 +200,49 @@ fn spec_list(specs: &[PathBuf], out: Option<&Path>) -> Result<Vec<PathBuf>, Erro
 
 fn plan_cmd(a: PlanArgs) -> Result<ExitStatus, Error> {
     let specs = spec_list(&a.specs, a.out.as_deref().or(a.ci_root.as_deref()))?;
-    let results = parallel::map(&specs, |spec| {
-        let p = pipeline::prepare(spec, a.out.as_deref())?;
-        ci_root::check(a.ci_root.as_deref(), spec, &p.deployment)?;
-        let plan = ci_root::plan(&p.tree, &p.out_dir, a.ci_root.as_deref())?;
+    let each = |spec: &Path, p: pipeline::Prepared| {
+        let ci_root = ci_root_of(&p, a.ci_root.as_deref());
+        ci_root::check(ci_root, spec, &p.deployment)?;
+        let plan = ci_root::plan(&p.tree, &p.out_dir, ci_root)?;
         let recorded = plan
             .changes
             .iter()
             .find(|c| c.path == cost::FILE)
             .and_then(|c| c.old.as_deref());
         let report = cost::Report::new(p.deployment.cost.clone(), recorded);
-        Ok::<_, Error>((plan, report, p.warnings))
-    });
+        Ok((plan, Some(report), p.warnings))
+    };
+    let retire = |dir: &Path| {
+        Ok((
+            plan::plan(&Tree::default(), dir)?,
+            None,
+            Warnings::default(),
+        ))
+    };
+    let results = for_each_environment(&specs, a.out.as_deref(), a.env.as_deref(), each, retire);
     let mut o = out();
-    let failed = results.iter().filter(|r| r.is_err()).count();
+    let failed = results.iter().filter(|(_, r)| r.is_err()).count();
     let current = results
         .iter()
-        .all(|r| r.as_ref().is_ok_and(|(p, ..)| p.is_current()));
+        .all(|(_, r)| r.as_ref().is_ok_and(|(p, ..)| p.is_current()));
     match a.format {
         Format::Json => {
-            let plans: Vec<serde_json::Value> = specs
+            let plans: Vec<serde_json::Value> = results
                 .iter()
-                .zip(&results)
-                .map(|(spec, r)| match r {
-                    Ok((plan, cost, warnings)) => output::plan_json(plan, cost, warnings, spec),
-                    Err(e) => output::error_json(e, spec),
+                .map(|(unit, r)| {
+                    let mut v = match r {
+                        Ok((plan, cost, warnings)) => {
+                            output::plan_json(plan, cost.as_ref(), warnings, &unit.spec)
+                        }
+                        Err(e) => output::error_json(e, &unit.spec),
+                    };
+                    if let Some(env) = &unit.environment {
+                        v["environment"] = env.clone().into();
+                    }
+                    if unit.retired {
+                        v["retired"] = true.into();
+                    }
+                    v
                 })
                 .collect();
             let v = serde_json::json!({ "version": 1, "current": current && failed == 0, "plans": plans });
@@ -153,16 +253,16 @@ fn plan_cmd(a: PlanArgs) -> Result<ExitStatus, Error> {
             ))?;
         }
         Format::Text => {
-            let many = specs.len() > 1;
-            for (spec, r) in specs.iter().zip(&results) {
+            let many = results.len() > 1;
+            for (unit, r) in &results {
                 if many {
-                    ignore_pipe(writeln!(o, "==> {} <==", spec.display()))?;
+                    ignore_pipe(writeln!(o, "==> {} <==", unit.title()))?;
                 }
                 match r {
                     Ok((plan, cost, warnings)) => {
                         let _ = o.flush();
                         output::warn(warnings);
-                        ignore_pipe(output::plan_text(plan, cost, &mut o))?
+                        ignore_pipe(output::plan_text(plan, cost.as_ref(), &mut o))?
                     }
                     Err(e) => {
                         let _ = o.flush();
@@ -176,13 +276,14 @@ fn plan_cmd(a: PlanArgs) -> Result<ExitStatus, Error> {
             if many {
                 let changed = results
                     .iter()
-                    .filter(|r| r.as_ref().is_ok_and(|(p, ..)| !p.is_current()))
+                    .filter(|(_, r)| r.as_ref().is_ok_and(|(p, ..)| !p.is_current()))
                     .count();
                 ignore_pipe(writeln!(
                     o,
-                    "{} specs: {changed} with changes, {} up to date, {failed} failed.",
-                    specs.len(),
-                    specs.len() - changed - failed
+                    "{} {}: {changed} with changes, {} up to date, {failed} failed.",
+                    results.len(),
+                    unit_word(&results),
+                    results.len() - changed - failed
                 ))?;
             }
         }
@@ -198,18 +299,28 @@ fn plan_cmd(a: PlanArgs) -> Result<ExitStatus, Error> {
 
 fn apply(a: ApplyArgs) -> Result<ExitStatus, Error> {
     let specs = spec_list(&a.specs, a.out.as_deref().or(a.ci_root.as_deref()))?;
-    let results = parallel::map(&specs, |spec| {
-        let p = pipeline::prepare(spec, a.out.as_deref())?;
-        ci_root::check(a.ci_root.as_deref(), spec, &p.deployment)?;
-        let (plan, outcome) = ci_root::apply(&p.tree, &p.out_dir, a.ci_root.as_deref(), a.force)?;
-        Ok::<_, Error>((p.out_dir, plan.summary(), outcome, p.warnings))
-    });
-    let many = specs.len() > 1;
+    let each = |spec: &Path, p: pipeline::Prepared| {
+        let ci_root = ci_root_of(&p, a.ci_root.as_deref());
+        ci_root::check(ci_root, spec, &p.deployment)?;
+        let (plan, outcome) = ci_root::apply(&p.tree, &p.out_dir, ci_root, a.force)?;
+        Ok((p.out_dir, plan.summary(), outcome, p.warnings))
+    };
+    let retire = |dir: &Path| {
+        let (plan, outcome) = write::apply(&Tree::default(), dir, a.force)?;
+        Ok((
+            dir.to_path_buf(),
+            plan.summary(),
+            outcome,
+            Warnings::default(),
+        ))
+    };
+    let results = for_each_environment(&specs, a.out.as_deref(), a.env.as_deref(), each, retire);
+    let many = results.len() > 1;
     let mut o = out();
     let mut failed = 0;
-    for (spec, r) in specs.iter().zip(&results) {
+    for (unit, r) in &results {
         if many {
-            ignore_pipe(writeln!(o, "==> {} <==", spec.display()))?;
+            ignore_pipe(writeln!(o, "==> {} <==", unit.title()))?;
         }
         match r {
             Ok((dir, s, outcome, warnings)) => ignore_pipe((|| {
@@ -243,9 +354,10 @@ fn apply(a: ApplyArgs) -> Result<ExitStatus, Error> {
     if many {
         ignore_pipe(writeln!(
             o,
-            "{} specs: {} applied, {failed} failed.",
-            specs.len(),
-            specs.len() - failed
+            "{} {}: {} applied, {failed} failed.",
+            results.len(),
+            unit_word(&results),
+            results.len() - failed
         ))?;
     }
     Ok(if failed > 0 {
@@ -257,25 +369,33 @@ fn apply(a: ApplyArgs) -> Result<ExitStatus, Error> {
 
 fn validate(a: SpecArg) -> Result<ExitStatus, Error> {
     let spec = discover::one(&a.spec)?;
-    let p = pipeline::prepare(&spec, None)?;
-    output::warn(&p.warnings);
-    println!(
-        "{}: valid; service {} in {} ({} files would be generated).",
-        spec.display(),
-        p.deployment.service.name,
-        p.deployment.service.region,
-        p.tree.len()
-    );
+    for p in pipeline::prepare(&spec, None, a.env.as_deref())? {
+        output::warn(&p.warnings);
+        let env = p.environment.map(|e| format!(" [{e}]")).unwrap_or_default();
+        println!(
+            "{}{env}: valid; service {} in {} ({} files would be generated).",
+            spec.display(),
+            p.deployment.service.name,
+            p.deployment.service.region,
+            p.tree.len()
+        );
+    }
     Ok(ExitStatus::Success)
 }
 
+/// The deployment; with environments, a list of them, each naming its environment.
 fn model(a: SpecArg) -> Result<ExitStatus, Error> {
-    let p = pipeline::prepare(&discover::one(&a.spec)?, None)?;
+    let all = pipeline::prepare(&discover::one(&a.spec)?, None, a.env.as_deref())?;
+    let value = match &all[..] {
+        [one] if one.environment.is_none() => serde_json::to_value(&one.deployment),
+        many => serde_json::to_value(many.iter().map(|p| &p.deployment).collect::<Vec<_>>()),
+    }
+    .expect("model serialises");
     let mut o = out();
     ignore_pipe(writeln!(
         o,
         "{}",
-        serde_json::to_string_pretty(&p.deployment).expect("model serialises")
+        serde_json::to_string_pretty(&value).expect("model serialises")
     ))?;
     Ok(ExitStatus::Success)
 }

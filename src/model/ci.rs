@@ -175,14 +175,46 @@ pub(super) fn resolve(spec: &CiSpec, d: &Deployment) -> Ci {
     .with_approval()
 }
 
+/// The spec's environments, in order, as the pipeline deploys to them; none for a spec
+/// without `[environments]`, whose one deployment is the pipeline's one environment.
+pub(super) fn environments(
+    specs: &[(crate::spec::Spec, crate::spec::validate::Checked)],
+    deployments: &[Deployment],
+) -> Option<Vec<Environment>> {
+    specs
+        .iter()
+        .zip(deployments)
+        .map(|((spec, _), d)| {
+            let env = spec.environment.as_ref()?;
+            Some(Environment {
+                name: env.name.clone(),
+                project: d.service.project.clone(),
+                region: d.service.region.clone(),
+                service: d.service.name.clone(),
+                approval: env.approval,
+            })
+        })
+        .collect()
+}
+
 impl Ci {
+    /// Deploys to the spec's environments, in order, instead of the one deployment's.
+    pub(super) fn deploy_to(&mut self, environments: Vec<Environment>) {
+        self.environments = environments;
+        self.hold_for_approval();
+    }
+
     /// Cloud Build approves whole builds: one environment asking for it holds them all.
     fn with_approval(mut self) -> Self {
+        self.hold_for_approval();
+        self
+    }
+
+    fn hold_for_approval(&mut self) {
         let any = self.environments.iter().any(|e| e.approval);
         if let Some(t) = &mut self.trigger {
             t.approval_required = any;
         }
-        self
     }
 }
 

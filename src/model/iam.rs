@@ -151,6 +151,9 @@ fn foreign_repository(image: &Image, project: &str) -> Option<String> {
 /// Everything the grants are made from.
 pub(super) struct Inputs<'a> {
     pub access: &'a AccessSpec,
+    /// A later environment's: the deploy pipeline's account (the first environment's),
+    /// which deploys here as the spec's deployers do.
+    pub pipeline: Option<&'a str>,
     pub service: &'a Service,
     pub runtime: &'a Account,
     pub image: &'a Image,
@@ -186,8 +189,9 @@ pub(super) fn grants(i: &Inputs) -> Vec<IamGrant> {
         out.push(IamTarget::Repository, &repo, REPO_READER, member, true);
     }
     let own_repository = i.repository.map(Repository::name);
-    for d in &i.access.deployers {
-        let deployer = (d.get_ref().as_str(), Principal::Named);
+    let deployers = i.access.deployers.iter().map(|d| d.get_ref().as_str());
+    for d in deployers.chain(i.pipeline) {
+        let deployer = (d, Principal::Named);
         for (target, role) in deploy_roles(own_repository.is_some()) {
             let resource = match target {
                 IamTarget::ServiceAccount => i.runtime.email.as_str(),

@@ -22,6 +22,22 @@ pub struct Image {
     pub path: String,
     /// Built here: the image's name inside the repository (`NAME`).
     pub name: String,
+    /// A later environment's: the image the first environment built, which this one
+    /// deploys by the digest it is given, never building it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted: Option<Promotion>,
+}
+
+/// Where a later environment's image comes from, and what a reference to it must look like.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Promotion {
+    /// The environment that built it.
+    pub from: String,
+    /// What every reference it is given starts with: `PATH@sha256:`.
+    pub digest_prefix: String,
+    /// What follows the prefix, as an anchored regular expression every target's regex
+    /// dialect reads alike: the digest, 64 lowercase hex digits.
+    pub digest_pattern: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,6 +103,7 @@ pub(super) fn resolve(spec: &ImageSpec, service: &Service) -> (Image, Option<Rep
             built_here: false,
             path: url.get_ref().clone(),
             name: String::new(),
+            promoted: None,
         };
         return (image, None);
     }
@@ -105,6 +122,7 @@ pub(super) fn resolve(spec: &ImageSpec, service: &Service) -> (Image, Option<Rep
         built_here: true,
         path,
         name: image_name.clone(),
+        promoted: None,
     };
     let repository = Repository {
         id: repo_id.clone(),
@@ -113,6 +131,25 @@ pub(super) fn resolve(spec: &ImageSpec, service: &Service) -> (Image, Option<Rep
         description: format!("Container images for {name}"),
     };
     (image, Some(repository))
+}
+
+/// A later environment's image: the one `built` (by the first environment, `from`), by
+/// digest. An image built elsewhere is the same reference in every environment.
+pub(super) fn promoted(built: &Image, from: &str) -> Image {
+    if !built.built_here {
+        return built.clone();
+    }
+    Image {
+        url: built.path.clone(),
+        built_here: false,
+        path: built.path.clone(),
+        name: built.name.clone(),
+        promoted: Some(Promotion {
+            from: from.to_string(),
+            digest_prefix: format!("{}@sha256:", built.path),
+            digest_pattern: "^[0-9a-f]{64}$".to_string(),
+        }),
+    }
 }
 
 impl Repository {

@@ -35,7 +35,7 @@ pub use ci::{
 pub use container::{Container, Gpu};
 pub use env::{EnvVar, SecretEnv};
 pub use iam::{IamGrant, IamTarget, Principal, run_service_agent};
-pub use image::{BUILD_CONFIG, BUILD_IGNORE_FILE, Build, Image, Repository};
+pub use image::{BUILD_CONFIG, BUILD_IGNORE_FILE, Build, Image, Promotion, Repository};
 pub use monitoring::{
     AlertPolicy, Channel, Chart, Condition, Dashboard, Monitoring, Series, UptimeCheck, metrics,
 };
@@ -56,6 +56,9 @@ use crate::spec::validate::Checked;
 pub struct Deployment {
     /// File name of the spec, for generated-file headers.
     pub spec_name: String,
+    /// The spec's environment this deploys; none for a spec without `[environments]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
     pub service: Service,
     pub image: Image,
     /// The Artifact Registry repository to create; none for an image built elsewhere.
@@ -88,8 +91,65 @@ pub struct Deployment {
 /// Builds the deployment from a validated spec. `out_dir` is the output folder relative to
 /// the spec's folder (`/`-separated, inside it).
 pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -> Deployment {
+    resolve_one(spec, checked, spec_name, out_dir, None)
+}
+
+/// One deployment per environment, in the spec's order, each in its own folder under
+/// `out_dir` (one deployment in `out_dir` for a spec without environments). The first
+/// environment builds the image; every later one deploys that image by digest, and the
+/// deploy pipeline, which lives with the build, deploys to each in turn.
+pub fn resolve_all(specs: &[(Spec, Checked)], spec_name: &str, out_dir: &str) -> Vec<Deployment> {
+    let mut out: Vec<Deployment> = Vec::new();
+    for (spec, checked) in specs {
+        let dir = match &spec.environment {
+            Some(env) => format!("{out_dir}/{}", env.name),
+            None => out_dir.to_string(),
+        };
+        let first = out.first().map(First::of);
+        let d = resolve_one(spec, checked, spec_name, &dir, first.as_ref());
+        out.push(d);
+    }
+    let environments = ci::environments(specs, &out);
+    if let (Some(Deployment { ci: Some(ci), .. }), Some(envs)) = (out.first_mut(), environments) {
+        ci.deploy_to(envs);
+    }
+    for later in out.iter_mut().skip(1) {
+        later.ci = None;
+    }
+    out
+}
+
+/// What a later environment takes from the first: the image it built, and the deploy
+/// pipeline's account, which deploys to every environment.
+struct First {
+    name: String,
+    image: Image,
+    pipeline: Option<String>,
+}
+
+impl First {
+    fn of(d: &Deployment) -> Self {
+        First {
+            name: d.environment.clone().unwrap_or_default(),
+            image: d.image.clone(),
+            pipeline: d.ci.as_ref().map(|c| c.account.member.clone()),
+        }
+    }
+}
+
+/// `first`: for a later environment, what it takes from the first.
+fn resolve_one(
+    spec: &Spec,
+    checked: &Checked,
+    spec_name: &str,
+    out_dir: &str,
+    first: Option<&First>,
+) -> Deployment {
     let service = service::resolve(spec);
-    let (image, repository) = image::resolve(&spec.image, &service);
+    let (image, repository) = match first {
+        Some(f) => (image::promoted(&f.image, &f.name), None),
+        None => image::resolve(&spec.image, &service),
+    };
     let runtime_account = account::resolve(&spec.service_account, &service);
     let container = container::resolve(spec, checked);
     let secrets = env::secrets(spec);
@@ -97,6 +157,7 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
     let volumes: Vec<Volume> = volume.into_iter().collect();
     let iam = iam::grants(&iam::Inputs {
         access: &spec.access,
+        pipeline: first.and_then(|f| f.pipeline.as_deref()),
         service: &service,
         runtime: &runtime_account,
         image: &image,
@@ -114,9 +175,11 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         spec.cost.mean_request_ms.as_ref().map(|m| *m.get_ref()),
     );
     let probes = Probes::on_port(container.port);
+    let environment = spec.environment.as_ref().map(|e| e.name.clone());
     let monitoring = monitoring::resolve(
         spec.monitoring.as_ref(),
         &monitoring::Inputs {
+            environment: environment.as_deref(),
             service: &service,
             scaling: &scaling,
             probes: &probes,
@@ -125,6 +188,7 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
     );
     let mut d = Deployment {
         spec_name: spec_name.to_string(),
+        environment,
         apis: apis(
             repository.is_some(),
             !secrets.is_empty(),

@@ -197,20 +197,46 @@ impl Chart {
 
 /// What the policies and the dashboard are derived from besides the table itself.
 pub(super) struct Inputs<'a> {
+    /// The spec's environment: several may share a project, so their names say which.
+    pub environment: Option<&'a str>,
     pub service: &'a Service,
     pub scaling: &'a Scaling,
     pub probes: &'a Probes,
     pub gpu: bool,
 }
 
+impl Inputs<'_> {
+    /// What the display names call the service: `NAME`, or `NAME (ENVIRONMENT)`.
+    fn title(&self) -> String {
+        match self.environment {
+            Some(env) => format!("{} ({env})", self.service.name),
+            None => self.service.name.clone(),
+        }
+    }
+
+    /// The series' filter on the monitored resource: the service, and in an environment
+    /// its region too, as environments may share a project.
+    fn scope(&self) -> String {
+        let service = format!("resource.labels.service_name=\"{}\"", self.service.name);
+        match self.environment {
+            Some(_) => format!(
+                "{service} AND resource.labels.location=\"{}\"",
+                self.service.region
+            ),
+            None => service,
+        }
+    }
+}
+
 pub(super) fn resolve(spec: Option<&MonitoringSpec>, i: &Inputs) -> Option<Monitoring> {
     let spec = spec?;
     let public = i.service.ingress == "all" && i.service.invoker_iam_disabled;
+    let title = i.title();
     Some(Monitoring {
-        channels: channels(spec, &i.service.name),
+        channels: channels(spec, &title),
         policies: policies(spec, i),
-        uptime_check: public.then(|| uptime_check(i.service, &i.probes.liveness.path)),
-        dashboard: dashboard(&i.service.name, i.gpu),
+        uptime_check: public.then(|| uptime_check(i.service, &title, &i.probes.liveness.path)),
+        dashboard: dashboard(&i.scope(), &title, i.gpu),
     })
 }
 
@@ -260,14 +286,15 @@ fn unique_key(taken: &mut Vec<String>, text: &str) -> String {
     key
 }
 
-/// The series of metric `name` (a key of data/monitoring.toml) for `service`.
-fn series(name: &str, service: &str, aligner: &str, reducer: &str, extra: &str) -> Series {
+/// The series of metric `name` (a key of data/monitoring.toml) on the resources `scope`
+/// selects ([`Inputs::scope`]).
+fn series(name: &str, scope: &str, aligner: &str, reducer: &str, extra: &str) -> Series {
     let m = metrics();
     let metric = &m.metrics[name].kind_name;
     Series {
         metric: metric.clone(),
         filter: format!(
-            "metric.type=\"{metric}\" AND resource.type=\"{}\" AND resource.labels.service_name=\"{service}\"{extra}",
+            "metric.type=\"{metric}\" AND resource.type=\"{}\" AND {scope}{extra}",
             m.resource_type
         ),
         alignment_period: "60s".to_string(),
@@ -280,16 +307,16 @@ fn series(name: &str, service: &str, aligner: &str, reducer: &str, extra: &str) 
 /// The 99th percentile of a distribution metric over every revision of the service: each
 /// series' points in the period merged into one distribution, then the percentile of all.
 /// ALIGN_DELTA merges a DELTA metric's points but refuses a GAUGE; ALIGN_SUM merges a GAUGE's.
-fn p99(name: &str, service: &str) -> Series {
+fn p99(name: &str, scope: &str) -> Series {
     let aligner = match metrics().metrics[name].kind.as_str() {
         "GAUGE" => "ALIGN_SUM",
         _ => "ALIGN_DELTA",
     };
-    series(name, service, aligner, "REDUCE_PERCENTILE_99", "")
+    series(name, scope, aligner, "REDUCE_PERCENTILE_99", "")
 }
 
 fn policies(spec: &MonitoringSpec, i: &Inputs) -> Vec<AlertPolicy> {
-    let name = &i.service.name;
+    let name = &i.scope();
     let rate = *spec.error_rate.get_ref();
     // By default half the timeout: slow enough to matter, early enough to act on.
     let p99_ms = spec
@@ -369,7 +396,7 @@ fn policies(spec: &MonitoringSpec, i: &Inputs) -> Vec<AlertPolicy> {
         .into_iter()
         .map(|(key, title, condition, documentation)| AlertPolicy {
             key: key.to_string(),
-            display_name: format!("{name}: {title}"),
+            display_name: format!("{}: {title}", i.title()),
             documentation: documentation.to_string(),
             condition,
         })
@@ -377,14 +404,14 @@ fn policies(spec: &MonitoringSpec, i: &Inputs) -> Vec<AlertPolicy> {
 }
 
 /// Checks `/live` over HTTPS on the service's own URL, found from its monitored resource.
-fn uptime_check(service: &Service, path: &str) -> UptimeCheck {
+fn uptime_check(service: &Service, title: &str, path: &str) -> UptimeCheck {
     let label = |key: &str, value: &str| Label {
         key: key.to_string(),
         value: value.to_string(),
     };
     UptimeCheck {
         key: "uptime".to_string(),
-        display_name: format!("{}: uptime", service.name),
+        display_name: format!("{title}: uptime"),
         path: path.to_string(),
         period_seconds: 60,
         timeout_seconds: 10,
@@ -397,7 +424,7 @@ fn uptime_check(service: &Service, path: &str) -> UptimeCheck {
     }
 }
 
-fn dashboard(service: &str, gpu: bool) -> Dashboard {
+fn dashboard(scope: &str, title: &str, gpu: bool) -> Dashboard {
     let chart = |title: &str, series| Chart {
         title: title.to_string(),
         series: vec![series],
@@ -406,13 +433,10 @@ fn dashboard(service: &str, gpu: bool) -> Dashboard {
         s.group_by = vec![format!("metric.label.{label}")];
         s
     };
-    let requests = series("requests", service, "ALIGN_RATE", "REDUCE_SUM", "");
-    let instances = series("instances", service, "ALIGN_MAX", "REDUCE_SUM", "");
-    let mut latency = chart(
-        "Request latency p50 and p99 (ms)",
-        p99("latencies", service),
-    );
-    let mut p50 = p99("latencies", service);
+    let requests = series("requests", scope, "ALIGN_RATE", "REDUCE_SUM", "");
+    let instances = series("instances", scope, "ALIGN_MAX", "REDUCE_SUM", "");
+    let mut latency = chart("Request latency p50 and p99 (ms)", p99("latencies", scope));
+    let mut p50 = p99("latencies", scope);
     p50.reducer = "REDUCE_PERCENTILE_50".to_string();
     latency.series.insert(0, p50);
     let mut charts = vec![
@@ -422,18 +446,15 @@ fn dashboard(service: &str, gpu: bool) -> Dashboard {
         ),
         latency,
         chart("Instances by state", by(instances, "state")),
-        chart("CPU utilisation p99", p99("cpu", service)),
-        chart("Memory utilisation p99", p99("memory", service)),
-        chart(
-            "Container startup latency p99 (ms)",
-            p99("startup", service),
-        ),
+        chart("CPU utilisation p99", p99("cpu", scope)),
+        chart("Memory utilisation p99", p99("memory", scope)),
+        chart("Container startup latency p99 (ms)", p99("startup", scope)),
     ];
     if gpu {
-        charts.push(chart("GPU utilisation p99", p99("gpu", service)));
+        charts.push(chart("GPU utilisation p99", p99("gpu", scope)));
     }
     Dashboard {
-        display_name: format!("{service} (Cloud Run)"),
+        display_name: format!("{title} (Cloud Run)"),
         charts,
     }
 }

@@ -105,11 +105,11 @@ fn deploy_jobs(ci: &Ci) -> Vec<Job<'_>> {
         .iter()
         .map(|env| {
             let id = format!("deploy-{}", env.name);
-            let needs = previous.clone();
-            previous = vec![id.clone()];
+            let mut needs = std::mem::replace(&mut previous, vec![id.clone()]);
             if ci.build.is_some() && needs[0] != "build" {
-                // The image the build pushed is read from the build job's outputs.
-                previous.insert(0, "build".into());
+                // The image the build pushed is read from the build job's outputs, which
+                // only a job that needs the build job directly can read.
+                needs.insert(0, "build".into());
             }
             Job { id, env, needs }
         })

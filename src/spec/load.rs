@@ -3,8 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use toml::Spanned;
 use toml::de::{DeTable, Deserializer};
 
+use super::environments::{self, Environment};
 use super::layout::Layout;
 use super::{Spec, explain, required};
 use crate::diagnostics::Diagnostic;
@@ -23,8 +25,9 @@ impl SourceFile {
     }
 }
 
-/// Reads and parses the spec at `path`; semantic checks come later, in `validate`.
-pub fn load(path: &Path) -> Result<(SourceFile, Spec), Error> {
+/// Reads and parses the spec at `path`, one [`Spec`] per environment (see [`parse_all`]);
+/// semantic checks come later, in `validate`.
+pub fn load(path: &Path) -> Result<(SourceFile, Vec<Spec>), Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
         context: format!("cannot read spec {}", path.display()),
         source,
@@ -33,13 +36,21 @@ pub fn load(path: &Path) -> Result<(SourceFile, Spec), Error> {
         path: path.to_path_buf(),
         text,
     };
-    let spec = parse(&file)?;
-    Ok((file, spec))
+    let specs = parse_all(&file)?;
+    Ok((file, specs))
 }
 
-/// Parses spec text into a [`Spec`]; a text that does not fit the types gets every
-/// missing required key reported with the first other error serde finds.
+/// Parses spec text into a [`Spec`]: the first environment's, for a spec with
+/// `[environments]` (see [`parse_all`]).
 pub fn parse(file: &SourceFile) -> Result<Spec, Error> {
+    parse_all(file).map(|mut specs| specs.remove(0))
+}
+
+/// Parses spec text into one [`Spec`] per environment, in the order written; one without
+/// an environment when the spec has no `[environments]`. A text that does not fit the types
+/// gets every missing required key reported with the first other error serde finds, once
+/// however many environments share it.
+pub fn parse_all(file: &SourceFile) -> Result<Vec<Spec>, Error> {
     let text = &file.text;
     if let Some(pos) = text.find('\0') {
         return Err(Error::spec(
@@ -51,7 +62,46 @@ pub fn parse(file: &SourceFile) -> Result<Spec, Error> {
             ],
         ));
     }
-    let root = DeTable::parse(text).map_err(|e| Error::spec(file, vec![located(&e, text)]))?;
+    let mut root = DeTable::parse(text).map_err(|e| Error::spec(file, vec![located(&e, text)]))?;
+    let envs = environments::split(root.get_mut()).map_err(|d| Error::spec(file, d))?;
+    let results: Vec<Result<Spec, Vec<Diagnostic>>> = if envs.is_empty() {
+        vec![read(root, text)]
+    } else {
+        let span = root.span();
+        let listed: Vec<Environment> = envs.iter().map(|o| o.environment.clone()).collect();
+        envs.iter()
+            .map(|o| {
+                let merged = environments::merge(root.get_ref().clone(), o);
+                read(Spanned::new(span.clone(), merged), text).map(|spec| Spec {
+                    environment: Some(o.environment.clone()),
+                    environments: listed.clone(),
+                    ..spec
+                })
+            })
+            .collect()
+    };
+    let mut errors: Vec<Diagnostic> = Vec::new();
+    let mut specs = Vec::new();
+    for r in results {
+        match r {
+            Ok(spec) => specs.push(spec),
+            Err(d) => errors.extend(
+                d.into_iter()
+                    .filter(|d| !errors.contains(d))
+                    .collect::<Vec<_>>(),
+            ),
+        }
+    }
+    errors.sort_by_key(|d| d.span.start);
+    if errors.is_empty() {
+        Ok(specs)
+    } else {
+        Err(Error::spec(file, errors))
+    }
+}
+
+/// Reads one document (the spec's, or an environment's merge) into the types.
+fn read(root: Spanned<DeTable<'_>>, text: &str) -> Result<Spec, Vec<Diagnostic>> {
     let layout = Layout::of(root.get_ref(), text.len());
     let missing = required::missing_keys(root.get_ref(), layout.end());
     match Spec::deserialize(Deserializer::from(root)) {
@@ -63,7 +113,7 @@ pub fn parse(file: &SourceFile) -> Result<Spec, Error> {
                 (missing.is_empty() || !e.message().starts_with("missing field")).then_some(first);
             let mut all: Vec<Diagnostic> = first.into_iter().chain(missing).collect();
             all.sort_by_key(|d| d.span.start);
-            Err(Error::spec(file, all))
+            Err(all)
         }
     }
 }

@@ -7,6 +7,7 @@
 //! Each optional table's `Default` impl is the one source of its default values: serde
 //! uses it both for an omitted table and for a key left out of a written one.
 
+pub mod environments;
 mod explain;
 mod layout;
 pub mod load;
@@ -68,6 +69,18 @@ pub struct Spec {
     /// The pipeline that deploys on merge, with keyless authentication.
     #[serde(default)]
     pub ci: Option<CiSpec>,
+    /// Where the service is deployed, in order: each environment overrides the keys that
+    /// differ (project, region, labels, image repository, resources, scaling, access, env,
+    /// secrets); the first one builds the image, the others deploy it by digest.
+    // `load::parse_all` takes the table out of the document and fills this in.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, environments::EnvironmentSpec>")]
+    pub environments: Vec<environments::Environment>,
+    /// The environment this spec is, with its overrides merged in, filled in by
+    /// [`load::parse_all`]; none without `[environments]`.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub environment: Option<environments::Environment>,
     /// Where each table sits in the text, filled in by [`load::parse`].
     #[serde(skip)]
     #[schemars(skip)]

@@ -10,7 +10,13 @@
 #   - grants its callers and deployers.
 # Safe to re-run: nothing is created twice.
 #
+{%- if let Some(p) = d.image.promoted %}
+# Usage: deploy.sh IMAGE   (or MLGEN_IMAGE=IMAGE deploy.sh; from any folder; gcloud must be
+#   signed in with rights on the project). IMAGE is the image environment {{ p.from }} built and
+#   deployed, by digest: {{ p.digest_prefix }}<64 hex digits>. It is never built again here.
+{%- else %}
 # Usage: deploy.sh   (from any folder; gcloud must be signed in with rights on the project)
+{%- endif %}
 set -euo pipefail
 {%- if d.image.built_here || !d.env.is_empty() %}
 
@@ -23,6 +29,14 @@ service={{ d.service.name }}
 account={{ d.runtime_account.email }}
 {%- if d.image.built_here %}
 image_path={{ d.image.path }}
+{%- else if let Some(p) = d.image.promoted %}
+image="${1:-${MLGEN_IMAGE:-}}"
+image_prefix={{ p.digest_prefix }}
+digest_pattern={{ p.digest_pattern }}
+if [[ "$image" != "$image_prefix"* || ! "${image#"$image_prefix"}" =~ $digest_pattern ]]; then
+  echo "deploy.sh: pass the image of environment {{ p.from }} by digest: $image_prefix<64 hex digits>" >&2
+  exit 2
+fi
 {%- else %}
 image={{ d.image.url }}
 {%- endif %}

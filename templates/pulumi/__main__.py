@@ -2,6 +2,9 @@
 {% if d.image.built_here %}
 `pulumi up` builds the image with Cloud Build when a file it is built from changes, and the
 service runs the image by digest.
+{%- else if let Some(p) = d.image.promoted %}
+The service runs the image environment {{ p.from }} built, by the digest the `image` config
+value names; it is never built again here.
 {%- else %}
 The service runs an image built elsewhere; it must exist before `pulumi up`.
 {%- endif %}
@@ -9,6 +12,8 @@ The service runs an image built elsewhere; it must exist before `pulumi up`.
 {% if d.image.built_here %}
 import hashlib
 from pathlib import Path
+{% else if d.image.promoted.is_some() %}
+import re
 {% endif %}
 import pulumi
 {%- if d.image.built_here %}
@@ -26,6 +31,13 @@ IMAGE_INPUTS = [
     "{{ f }}",
 {%- endfor %}
 ]
+{%- else if let Some(p) = d.image.promoted %}
+# The image environment {{ p.from }} built and deployed, by digest (`pulumi config set image
+# IMAGE@sha256:...`): it is never built again here.
+IMAGE = pulumi.Config().require("image")
+IMAGE_PREFIX = "{{ p.digest_prefix }}"
+if not (IMAGE.startswith(IMAGE_PREFIX) and re.fullmatch("{{ p.digest_pattern }}", IMAGE.removeprefix(IMAGE_PREFIX))):
+    raise ValueError(f"config `image` is {IMAGE!r}, not {IMAGE_PREFIX}<64 hex digits>: the image of {{ p.from }}")
 {%- else %}
 IMAGE = "{{ d.image.url }}"
 {%- endif %}

@@ -22,7 +22,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted(p.parent.name for p in (ROOT / "examples").glob("*/mlgen.toml"))
+EXAMPLES = sorted(p.parent.name for p in (ROOT / "examples").glob("*/mlgen.toml") if "[environments." not in p.read_text())
+# Examples with [environments]: one output folder per environment (test_cplane_envs.py).
+ENV_EXAMPLES = sorted(p.parent.name for p in (ROOT / "examples").glob("*/mlgen.toml") if "[environments." in p.read_text())
 MLGEN = os.environ.get("MLGEN_BIN", str(ROOT / "target" / "debug" / "mlgen"))
 
 # Marks every process this run starts (they inherit it; the app's own environment adds it):

@@ -71,14 +71,16 @@ class Deployment:
             workdir.mkdir(parents=True, exist_ok=True)
             self.tool = Scripts(cloud, workdir / "gcloud-standin", uses)
 
-    def deploy(self, out):
-        """One deploy of the output folder `out`, the image build included."""
+    def deploy(self, out, image=None):
+        """One deploy of the output folder `out`, the image build included; `image`: the image
+        a later environment runs, by digest, in each target's spelling of the input."""
         if self.target == "gcloud":
             pipeline = ["ci-setup.sh"] if (out / "gcloud" / "ci-setup.sh").exists() else []
-            return self._scripts(out, "deploy.sh", *pipeline)
+            return self._scripts(out, " ".join(["deploy.sh", *([image] if image else [])]), *pipeline)
+        given = {"image": image} if image else {}
         if self.target == "terraform":
-            return self.tool.apply(out / "terraform")
-        return self.tool.up(recorded(out))
+            return self.tool.apply(out / "terraform", given)
+        return self.tool.up(recorded(out, given))
 
     def destroy(self, out):
         if self.target == "gcloud":
@@ -104,17 +106,17 @@ class Deployment:
 _RECORDS = {}
 
 
-def recorded(out):
+def recorded(out, config=None):
     """The mocked run of out's Pulumi program, once per program text and build context (a
     run takes seconds; the program reads only the files under its build context, the spec's
     folder, whose path it records: a run for a copy elsewhere is the same run moved)."""
     main = out / "pulumi" / "__main__.py"
     context = out.parent.resolve()
-    h = hashlib.sha256(main.read_bytes())
+    h = hashlib.sha256(main.read_bytes() + json.dumps(config or {}, sort_keys=True).encode())
     for f in sorted(p for p in context.rglob("*") if p.is_file()):
         h.update(f.relative_to(context).as_posix().encode() + b"\0" + f.read_bytes())
     if h.hexdigest() not in _RECORDS:
-        _RECORDS[h.hexdigest()] = (str(context), run_program(main))
+        _RECORDS[h.hexdigest()] = (str(context), run_program(main, config=config))
     where, record = _RECORDS[h.hexdigest()]
     return json.loads(json.dumps(record).replace(where, str(context)))
 

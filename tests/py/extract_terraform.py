@@ -44,9 +44,10 @@ IAM_TARGETS = {
 
 
 class Config:
-    def __init__(self, tf_dir):
+    def __init__(self, tf_dir, given=None):
         parsed = load_dir(tf_dir)
         self.vars = variables(parsed)
+        self.given = dict(given or {})  # `-var NAME=VALUE`
         self.res = {(t, n): b for _, t, n, b in resources(parsed)}
         self.res.update({("data." + t, n): b for _, t, n, b in data_sources(parsed)})
 
@@ -78,6 +79,8 @@ class Config:
 
     def expr(self, e):
         m = re.fullmatch(r"var\.(\w+)", e)
+        if m and m[1] in self.given:
+            return self.given[m[1]]
         if m:
             return self.value(self.vars[m[1]]["default"])
         m = re.fullmatch(r"data\.google_artifact_registry_docker_image\.([\w-]+)\.self_link", e)
@@ -162,8 +165,8 @@ def probe(cfg, p):
     }
 
 
-def extract(tf_dir):
-    cfg = Config(tf_dir)
+def extract(tf_dir, given=None):
+    cfg = Config(tf_dir, given)
     svc = cfg.one("google_cloud_run_v2_service")
     tpl = block(svc, "template")
     [ctr] = tpl["containers"]

@@ -36,7 +36,9 @@ def expected(m):
         },
         # Built here, the service runs the build's digest; built elsewhere, what the spec names.
         # An image built elsewhere may be named by digest too, canonical as the targets' are.
-        "image": f"{m['image']['path']}@sha256" if m["image"]["built_here"] else by_digest(m["image"]["url"]),
+        # A later environment runs the first one's build by the digest it is given.
+        "image": f"{m['image']['path']}@sha256" if m["image"]["built_here"] or m["image"].get("promoted")
+        else by_digest(m["image"]["url"]),
         "container": {
             "port": c["port"],
             "cpu": c["cpu"],

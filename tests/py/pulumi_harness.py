@@ -52,21 +52,27 @@ class ProgramError(AssertionError):
         super().__init__("Pulumi program failed under mocks:\n- " + "\n- ".join(problems))
 
 
-def run_program(main_py, timeout=300, missing=()):
-    """Runs MAIN_PY under mocks in a fresh interpreter; returns the record or raises ProgramError."""
+# Carries the stack's config values into the program's interpreter.
+CONFIG_VARIABLE = "MLGEN_PULUMI_HARNESS_CONFIG"
+
+
+def run_program(main_py, timeout=300, missing=(), config=None):
+    """Runs MAIN_PY under mocks in a fresh interpreter, with the stack's `config` values;
+    returns the record or raises ProgramError."""
     main_py = Path(main_py).resolve()
     fd, out = tempfile.mkstemp(prefix="mlgen-pulumi-", suffix=".json")
     os.close(fd)
     out = Path(out)
     try:
-        return _run_in_subprocess(main_py, out, timeout, missing)
+        return _run_in_subprocess(main_py, out, timeout, missing, config or {})
     finally:
         out.unlink(missing_ok=True)
 
 
-def _run_in_subprocess(main_py, out, timeout, missing):
+def _run_in_subprocess(main_py, out, timeout, missing, config):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
     env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
+    env[CONFIG_VARIABLE] = json.dumps(config)
     proc = subprocess.run(
         [sys.executable, __file__, str(main_py), str(out), *missing],
         check=False,
@@ -344,6 +350,9 @@ def _run(main_py, missing=()):
     project = yaml.safe_load(project_file.read_text())["name"] if project_file.exists() else "project"
     mocks = Mocks()
     pulumi.runtime.set_mocks(mocks, project=project, stack="mock", preview=False, logger=logger, monitor=Monitor(mocks))
+    # `pulumi config set KEY VALUE` for this stack.
+    config = json.loads(os.environ.get(CONFIG_VARIABLE, "{}"))
+    pulumi.runtime.set_all_config({f"{project}:{k}": v for k, v in config.items()})
 
     original_init = pulumi.CustomResource.__init__
 

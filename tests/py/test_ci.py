@@ -60,10 +60,14 @@ def actionlint(path):
     return proc.stdout.strip()
 
 
-@pytest.fixture(scope="module")
-def workflow(tmp_path_factory):
-    _, out = copy_example(tmp_path_factory.mktemp("ci"), EXAMPLE)
-    return out / "ci" / "github" / "mlgen.yml"
+# churn-staged deploys to two environments; its workflow lives with the first, which builds.
+WORKFLOWS = {EXAMPLE: "ci/github/mlgen.yml", "churn-staged": "staging/ci/github/mlgen.yml"}
+
+
+@pytest.fixture(scope="module", params=list(WORKFLOWS))
+def workflow(tmp_path_factory, request):
+    _, out = copy_example(tmp_path_factory.mktemp("ci"), request.param)
+    return out / WORKFLOWS[request.param]
 
 
 def test_the_validators_are_installed():

@@ -406,8 +406,12 @@ def validate(tf_dir):
         for entry in doc.get("variable", []):
             for vname, body in entry.items():
                 for key in body:
-                    if key not in ("description", "type", "default", "sensitive", "nullable", BLOCK):
+                    if key not in ("description", "type", "default", "sensitive", "nullable", "validation", BLOCK):
                         problems.append(f"{fname}: variable.{unquote(vname)}: unexpected `{key}`")
+                for rule in body.get("validation", []):
+                    if set(rule) - {BLOCK} != {"condition", "error_message"}:
+                        problems.append(f"{fname}: variable.{unquote(vname)}: a validation takes "
+                                        "`condition` and `error_message`")
         for entry in doc.get("output", []):
             for oname, body in entry.items():
                 where = f"{fname}: output.{unquote(oname)}"

@@ -19,6 +19,7 @@ mod ci;
 mod container;
 mod cost;
 mod env;
+mod environments;
 mod ids;
 mod image;
 mod model;
@@ -161,6 +162,12 @@ pub fn validate(spec: &Spec) -> Result<Checked, Vec<Diagnostic>> {
 /// Checks what the spec names on disk beside it (`spec_dir`), which the image build
 /// copies: the local model file, the handler's file and what it includes. Kept apart from
 /// [`validate`], which reads the spec alone.
+/// Checks across environments, once each one is valid on its own: the errors; warnings
+/// join the environment's own.
+pub fn environments(specs: &mut [(Spec, Checked)]) -> Vec<Diagnostic> {
+    environments::check(specs)
+}
+
 pub fn check_files(spec: &Spec, checked: &Checked, spec_dir: &Path) -> Result<(), Vec<Diagnostic>> {
     let mut c = Checker::default();
     if let Some(source) = &checked.source {

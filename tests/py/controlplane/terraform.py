@@ -42,9 +42,10 @@ def is_block(v):
 class Config:
     """The parsed folder: resources, data sources and variables by address."""
 
-    def __init__(self, tf_dir):
+    def __init__(self, tf_dir, variables=None):
         parsed = load_dir(tf_dir)
         self.dir = tf_dir
+        self.values = dict(variables or {})  # `-var NAME=VALUE`
         self.blocks = {}  # address -> (mode, type, body)
         self.vars = {}
         for doc in parsed.values():
@@ -162,6 +163,8 @@ class Evaluator:
             return self.value(self.config.locals[m[1]])
         m = re.fullmatch(r"var\.(\w+)", e)
         if m:
+            if m[1] in self.config.values:
+                return self.config.values[m[1]]
             return self.value(self.config.vars[m[1]]["default"])
         m = re.fullmatch(r'toset\(\[(.*)\]\)', e, re.DOTALL)
         if m:
@@ -187,10 +190,10 @@ class Terraform:
         self.cloud = cloud
         self.engine = Engine(cloud, continue_on_error=True)
 
-    def plan(self, tf_dir):
+    def plan(self, tf_dir, variables=None):
         """Nodes by address (for_each instances as address[key]); raises Rejected when a data
         source cannot be read, before anything is created."""
-        config = Config(tf_dir)
+        config = Config(tf_dir, variables)
         computed, nodes, instances = {}, {}, {}
         for address in config.order():
             mode, rtype, body = config.blocks[address]
@@ -251,10 +254,10 @@ class Terraform:
             return {**args, "id": name}
         raise NotModelled(f"the control plane does not read data.{rtype}")
 
-    def apply(self, tf_dir):
-        """`terraform apply`."""
+    def apply(self, tf_dir, variables=None):
+        """`terraform apply`, with `-var` values."""
         try:
-            nodes = self.plan(tf_dir)
+            nodes = self.plan(tf_dir, variables)
         except Rejected as e:
             return Outcome(errors=[str(e)])
         return self.engine.apply(nodes)
