@@ -166,7 +166,10 @@ mod tests {
         assert_eq!(r.steps, [5, 25, 100]);
         let splits: Vec<(u32, u32)> = r.splits.iter().map(|s| (s.candidate, s.stable)).collect();
         assert_eq!(splits, [(0, 100), (5, 95), (25, 75), (100, 0)]);
-        assert_eq!((r.candidate_tag.as_str(), r.stable_tag.as_str()), ("candidate", "stable"));
+        assert_eq!(
+            (r.candidate_tag.as_str(), r.stable_tag.as_str()),
+            ("candidate", "stable")
+        );
     }
 
     #[test]
@@ -174,8 +177,15 @@ mod tests {
         let r = deployment(CANARY).rollout.unwrap().revision;
         assert_eq!(r.key, RevisionKey::ContentTag);
         let name = r.of("abc");
-        assert!(name.starts_with("svc-") && name.len() == "svc-".len() + 12, "{name}");
-        assert_eq!(name, r.of("abc"), "the same image and settings, the same name");
+        assert!(
+            name.starts_with("svc-") && name.len() == "svc-".len() + 12,
+            "{name}"
+        );
+        assert_eq!(
+            name,
+            r.of("abc"),
+            "the same image and settings, the same name"
+        );
         assert_ne!(name, r.of("abd"), "a new image, a new name");
         // Cloud Run refuses a revision name twice: new settings on the same image need a new one.
         let more_memory = deployment(&format!("{CANARY}[resources]\nmemory = \"1Gi\"\n"));
@@ -190,9 +200,15 @@ mod tests {
     #[test]
     fn the_longest_service_name_keeps_revision_names_within_63_characters() {
         let long = "s".repeat(49);
-        let text = super::super::fixture::BASE.replace("name = \"svc\"", &format!("name = \"{long}\""));
+        let text =
+            super::super::fixture::BASE.replace("name = \"svc\"", &format!("name = \"{long}\""));
         let s = super::super::fixture::spec_text(&format!("{text}{CANARY}"));
-        let d = super::super::resolve(&s, &super::super::fixture::checked(&s), "mlgen.toml", "deploy");
+        let d = super::super::resolve(
+            &s,
+            &super::super::fixture::checked(&s),
+            "mlgen.toml",
+            "deploy",
+        );
         assert_eq!(d.rollout.unwrap().revision.of("k").len(), 62);
     }
 }

@@ -10,7 +10,7 @@ use super::{BuildStep, TAG_SUBSTITUTION, add};
 use crate::error::Error;
 use crate::model::{
     BUILD_CONFIG, BUILD_IGNORE_FILE, CiGrantOn, Deployment, IamGrant, IamTarget, Principal, Probe,
-    run_service_agent,
+    Rollout, run_service_agent,
 };
 use crate::tree::Tree;
 
@@ -277,6 +277,24 @@ struct Deploy<'a> {
     grants: Vec<Grant<'a>>,
     switches: Switches,
     probes: ProbeFlags,
+    /// The shell variable that names a canary's revisions: the image's content tag, or the
+    /// image built elsewhere (see [`crate::model::RevisionName`]).
+    revision_key: &'static str,
+}
+
+/// promote.sh and rollback.sh, for a canary.
+#[derive(Template)]
+#[template(path = "gcloud/promote.sh")]
+struct Promote<'a> {
+    d: &'a Deployment,
+    r: &'a Rollout,
+}
+
+#[derive(Template)]
+#[template(path = "gcloud/rollback.sh")]
+struct Rollback<'a> {
+    d: &'a Deployment,
+    r: &'a Rollout,
 }
 
 #[derive(Template)]
@@ -359,6 +377,7 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
             startup: probe_flag(&d.probes.startup),
             liveness: probe_flag(&d.probes.liveness),
         },
+        revision_key: if d.image.built_here { "tag" } else { "image" },
     };
     add(tree, d, &path("deploy.sh"), "gcloud/deploy.sh", &deploy)?;
     add(
@@ -373,6 +392,18 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
             grants: grants(),
         },
     )?;
+    if let Some(r) = &d.rollout {
+        let promote = Promote { d, r };
+        add(tree, d, &path("promote.sh"), "gcloud/promote.sh", &promote)?;
+        let rollback = Rollback { d, r };
+        add(
+            tree,
+            d,
+            &path("rollback.sh"),
+            "gcloud/rollback.sh",
+            &rollback,
+        )?;
+    }
     if !d.env.is_empty() {
         add(tree, d, &path(ENV_FILE), "gcloud/env.yaml", &EnvFile { d })?;
     }

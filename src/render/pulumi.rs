@@ -23,6 +23,9 @@ struct Main<'a> {
     /// Whether the Cloud Run service agent's email is needed (it holds the project number).
     project_number: bool,
     grants: Vec<Grant<'a>>,
+    /// What names a canary's revisions: the image's content tag, or the image built
+    /// elsewhere (see [`crate::model::RevisionName`]).
+    revision_key: &'static str,
 }
 
 /// Something the deployment uses but does not create, looked up when the program starts
@@ -201,6 +204,11 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
                 .iter()
                 .map(|g| grant(g, own_repository.as_deref()))
                 .collect(),
+            revision_key: if d.image.built_here {
+                "CONTENT_TAG"
+            } else {
+                "IMAGE"
+            },
         },
     )?;
     add(

@@ -38,6 +38,16 @@ fn image(d: &Deployment) -> &'static str {
     }
 }
 
+/// What names a canary's revisions: the image's content tag, or the image built elsewhere
+/// (see [`crate::model::RevisionName`]).
+fn revision_key(d: &Deployment) -> &'static str {
+    if d.image.built_here {
+        "local.content_tag"
+    } else {
+        IMAGE_VARIABLE
+    }
+}
+
 /// The project, for its number (the Cloud Run service agent's email holds it).
 const PROJECT: &str = "data.google_project.project";
 
@@ -206,11 +216,13 @@ struct Main<'a> {
     grants: Vec<Grant<'a>>,
     /// Addresses the service waits for: the APIs, then the grants it checks when deploying.
     service_depends_on: Vec<String>,
+    revision_key: &'static str,
 }
 
 #[derive(Template)]
 #[template(path = "terraform/outputs.tf")]
-struct Outputs {
+struct Outputs<'a> {
+    d: &'a Deployment,
     image: &'static str,
     account: &'static str,
     service: &'static str,
@@ -245,12 +257,14 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
             .any(|g| g.principal == Principal::RunServiceAgent),
         grants,
         service_depends_on,
+        revision_key: revision_key(d),
     };
     let versions = Versions {
         terraform: TERRAFORM_VERSION,
         google: GOOGLE_PROVIDER_VERSION,
     };
     let outputs = Outputs {
+        d,
         image: image(d),
         account: ACCOUNT,
         service: SERVICE,

@@ -108,6 +108,23 @@ resource "{{ g.tf_type }}" "{{ g.key }}" {
 }
 {%- endfor %}
 
+{%- if let Some(r) = d.rollout %}
+
+locals {
+  # The revision this apply creates, named by its image and settings exactly as Pulumi and
+  # deploy.sh name it: a new image or new settings get a new name, Cloud Run never reuses one.
+  revision = "{{ r.revision.prefix }}${substr(sha256("${ {{- revision_key -}} }{{ r.revision.template_hash }}"), 0, {{ r.revision.suffix_len }})}"
+  # The revision that served before the candidate; on the first apply, the candidate itself.
+  stable_revision = coalesce(var.stable_revision, local.revision)
+  # The stable revision's share at each percent the candidate may take.
+  stable_percent = {
+    {%- for s in r.splits %}
+    "{{ s.candidate }}" = {{ s.stable }}
+    {%- endfor %}
+  }
+}
+{%- endif %}
+
 resource "google_cloud_run_v2_service" "service" {
   name = "{{ d.service.name }}"
   project = var.project
@@ -127,6 +144,9 @@ resource "google_cloud_run_v2_service" "service" {
   {%- endif %}
 
   template {
+    {%- if d.rollout.is_some() %}
+    revision = local.revision
+    {%- endif %}
     service_account = {{ account }}.email
     timeout = "{{ d.scaling.timeout }}"
     max_instance_request_concurrency = {{ d.scaling.concurrency }}
@@ -219,6 +239,24 @@ resource "google_cloud_run_v2_service" "service" {
       }
     }
   }
+
+  {%- if let Some(r) = d.rollout %}
+
+  # The candidate takes var.candidate_percent and the revision before it the rest; 0 rolls back.
+  traffic {
+    type = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
+    revision = local.stable_revision
+    percent = lookup(local.stable_percent, var.candidate_percent)
+    tag = "{{ r.stable_tag }}"
+  }
+
+  traffic {
+    type = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
+    revision = local.revision
+    percent = var.candidate_percent
+    tag = "{{ r.candidate_tag }}"
+  }
+  {%- endif %}
 
   {%- if d.service.deletion_protection %}
 

@@ -6,7 +6,8 @@ use super::{Checker, span_or};
 use crate::spec::{RolloutSpec, Strategy};
 
 /// What a valid list looks like, for every error's help.
-const STEPS_HELP: &str = "give increasing percentages from 1 to 100 that end at 100, e.g. `steps = [5, 25, 100]`";
+const STEPS_HELP: &str =
+    "give increasing percentages from 1 to 100 that end at 100, e.g. `steps = [5, 25, 100]`";
 
 /// A canary's steps increase within 1..=100 and end at 100; `all-at-once` takes none.
 pub(super) fn check(c: &mut Checker, rollout: &RolloutSpec) {
@@ -36,19 +37,31 @@ fn check_steps(c: &mut Checker, steps: &Spanned<Vec<Spanned<i64>>>) {
         let problem = if !(1..=100).contains(&v) {
             Some(format!("step {v} is not a percentage from 1 to 100"))
         } else if v <= before {
-            Some(format!("step {v} does not increase on the step before it ({before})"))
+            Some(format!(
+                "step {v} does not increase on the step before it ({before})"
+            ))
         } else {
             None
         };
         if let Some(message) = problem {
-            c.err("rollout.steps", span_or(step.span(), steps.span()), message, STEPS_HELP);
+            c.err(
+                "rollout.steps",
+                span_or(step.span(), steps.span()),
+                message,
+                STEPS_HELP,
+            );
         }
         before = before.max(v);
     }
     // A last step out of range has its own error already.
     if (1..100).contains(last.get_ref()) {
         let message = format!("the last step is {}, not 100", last.get_ref());
-        c.err("rollout.steps", span_or(last.span(), steps.span()), message, STEPS_HELP);
+        c.err(
+            "rollout.steps",
+            span_or(last.span(), steps.span()),
+            message,
+            STEPS_HELP,
+        );
     }
 }
 
@@ -85,10 +98,26 @@ mod tests {
     fn bad_steps_are_each_located() {
         let cases = [
             ("[]", "a canary needs at least one step", "[]"),
-            ("[5, 0, 100]", "step 0 is not a percentage from 1 to 100", "0"),
-            ("[5, 101]", "step 101 is not a percentage from 1 to 100", "101"),
-            ("[25, 5, 100]", "step 5 does not increase on the step before it (25)", "5"),
-            ("[5, 5, 100]", "step 5 does not increase on the step before it (5)", "5"),
+            (
+                "[5, 0, 100]",
+                "step 0 is not a percentage from 1 to 100",
+                "0",
+            ),
+            (
+                "[5, 101]",
+                "step 101 is not a percentage from 1 to 100",
+                "101",
+            ),
+            (
+                "[25, 5, 100]",
+                "step 5 does not increase on the step before it (25)",
+                "5",
+            ),
+            (
+                "[5, 5, 100]",
+                "step 5 does not increase on the step before it (5)",
+                "5",
+            ),
             ("[5, 25]", "the last step is 25, not 100", "25"),
         ];
         for (steps, message, at) in cases {
