@@ -9,7 +9,7 @@ use askama::Template;
 
 use super::{Arg, BuildStep, Value, add_text, arg, render_one};
 use crate::error::Error;
-use crate::model::{Deployment, IamGrant, IamTarget, Principal, run_service_agent};
+use crate::model::{Deployment, IamGrant, IamTarget, Principal, Rollout, run_service_agent};
 use crate::tree::Tree;
 
 /// The google provider version the output is pinned to. The validator checks generated
@@ -216,13 +216,19 @@ struct Main<'a> {
     grants: Vec<Grant<'a>>,
     /// Addresses the service waits for: the APIs, then the grants it checks when deploying.
     service_depends_on: Vec<String>,
+}
+
+/// The canary's inputs, revision names and output.
+#[derive(Template)]
+#[template(path = "terraform/rollout.tf")]
+struct RolloutFile<'a> {
+    r: &'a Rollout,
     revision_key: &'static str,
 }
 
 #[derive(Template)]
 #[template(path = "terraform/outputs.tf")]
-struct Outputs<'a> {
-    d: &'a Deployment,
+struct Outputs {
     image: &'static str,
     account: &'static str,
     service: &'static str,
@@ -257,14 +263,12 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
             .any(|g| g.principal == Principal::RunServiceAgent),
         grants,
         service_depends_on,
-        revision_key: revision_key(d),
     };
     let versions = Versions {
         terraform: TERRAFORM_VERSION,
         google: GOOGLE_PROVIDER_VERSION,
     };
     let outputs = Outputs {
-        d,
         image: image(d),
         account: ACCOUNT,
         service: SERVICE,
@@ -286,6 +290,14 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
     ];
     for (path, body) in files {
         add_text(tree, d, path, &align(&body));
+    }
+    if let Some(r) = &d.rollout {
+        let file = RolloutFile {
+            r,
+            revision_key: revision_key(d),
+        };
+        let body = render_one("terraform/rollout.tf", &file)?;
+        add_text(tree, d, "terraform/rollout.tf", &align(&body));
     }
     Ok(())
 }

@@ -108,23 +108,6 @@ resource "{{ g.tf_type }}" "{{ g.key }}" {
 }
 {%- endfor %}
 
-{%- if let Some(r) = d.rollout %}
-
-locals {
-  # The revision this apply creates, named by its image and settings exactly as Pulumi and
-  # deploy.sh name it: a new image or new settings get a new name, Cloud Run never reuses one.
-  revision = "{{ r.revision.prefix }}${substr(sha256("${ {{- revision_key -}} }{{ r.revision.template_hash }}"), 0, {{ r.revision.suffix_len }})}"
-  # The revision that served before the candidate; on the first apply, the candidate itself.
-  stable_revision = coalesce(var.stable_revision, local.revision)
-  # The stable revision's share at each percent the candidate may take.
-  stable_percent = {
-    {%- for s in r.splits %}
-    "{{ s.candidate }}" = {{ s.stable }}
-    {%- endfor %}
-  }
-}
-{%- endif %}
-
 resource "google_cloud_run_v2_service" "service" {
   name = "{{ d.service.name }}"
   project = var.project

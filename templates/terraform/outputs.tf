@@ -12,10 +12,3 @@ output "image" {
   description = "Image the service runs."
   value = {{ image }}
 }
-{%- if d.rollout.is_some() %}
-
-output "revision" {
-  description = "The revision this apply created: pass it as stable_revision once it serves everything."
-  value = local.revision
-}
-{%- endif %}

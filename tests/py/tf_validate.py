@@ -406,7 +406,7 @@ def validate(tf_dir):
         for entry in doc.get("variable", []):
             for vname, body in entry.items():
                 for key in body:
-                    if key not in ("description", "type", "default", "sensitive", "nullable", BLOCK):
+                    if key not in ("description", "type", "default", "sensitive", "nullable", "validation", BLOCK):
                         problems.append(f"{fname}: variable.{unquote(vname)}: unexpected `{key}`")
         for entry in doc.get("output", []):
             for oname, body in entry.items():

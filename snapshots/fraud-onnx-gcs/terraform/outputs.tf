@@ -13,8 +13,3 @@ output "image" {
   description = "Image the service runs."
   value       = data.google_artifact_registry_docker_image.image.self_link
 }
-
-output "revision" {
-  description = "The revision this apply created: pass it as stable_revision once it serves everything."
-  value       = local.revision
-}

@@ -10,20 +10,3 @@ variable "region" {
   type        = string
   default     = "us-central1"
 }
-
-variable "candidate_percent" {
-  description = "Percent of traffic the candidate revision (tag candidate) takes: 0 when deployed, then 5, 25, 100 in turn; 0 again rolls back to the stable revision."
-  type        = number
-  default     = 0
-
-  validation {
-    condition     = contains([0, 5, 25, 100], var.candidate_percent)
-    error_message = "The candidate's percent is one of 0, 5, 25, 100."
-  }
-}
-
-variable "stable_revision" {
-  description = "The revision that served before this apply (the `revision` output of the apply that created it), tagged stable; it takes the traffic the candidate does not. Empty on the first apply: the candidate then serves everything."
-  type        = string
-  default     = ""
-}
