@@ -22,7 +22,8 @@ variable "stable_revision" {
 locals {
   # The revision this apply creates, named by its image and settings exactly as Pulumi and
   # deploy.sh name it: a new image or new settings get a new name, Cloud Run never reuses one.
-  revision = "{{ r.revision.prefix }}${substr(sha256("${ {{- revision_key -}} }{{ r.revision.template_hash }}"), 0, {{ r.revision.suffix_len }})}"
+  revision_suffix = substr(sha256("${ {{- revision_key -}} }{{ r.revision.template_hash }}"), 0, {{ r.revision.suffix_len }})
+  revision = "{{ r.revision.prefix }}${local.revision_suffix}"
   # The revision that served before the candidate; on the first apply, the candidate itself.
   stable_revision = coalesce(var.stable_revision, local.revision)
   # The stable revision's share at each percent the candidate may take.

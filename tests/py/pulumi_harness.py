@@ -52,21 +52,27 @@ class ProgramError(AssertionError):
         super().__init__("Pulumi program failed under mocks:\n- " + "\n- ".join(problems))
 
 
-def run_program(main_py, timeout=300, missing=()):
-    """Runs MAIN_PY under mocks in a fresh interpreter; returns the record or raises ProgramError."""
+def run_program(main_py, timeout=300, missing=(), config=None):
+    """Runs MAIN_PY under mocks in a fresh interpreter; returns the record or raises ProgramError.
+    `config` holds the stack's settings, as `pulumi config set KEY VALUE` would."""
     main_py = Path(main_py).resolve()
     fd, out = tempfile.mkstemp(prefix="mlgen-pulumi-", suffix=".json")
     os.close(fd)
     out = Path(out)
     try:
-        return _run_in_subprocess(main_py, out, timeout, missing)
+        return _run_in_subprocess(main_py, out, timeout, missing, config or {})
     finally:
         out.unlink(missing_ok=True)
 
 
-def _run_in_subprocess(main_py, out, timeout, missing):
+def _run_in_subprocess(main_py, out, timeout, missing, config):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
     env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
+    if config:
+        import yaml
+
+        project = yaml.safe_load((main_py.parent / "Pulumi.yaml").read_text())["name"]
+        env["PULUMI_CONFIG"] = json.dumps({f"{project}:{k}": str(v) for k, v in config.items()})
     proc = subprocess.run(
         [sys.executable, __file__, str(main_py), str(out), *missing],
         check=False,

@@ -23,7 +23,8 @@ variable "stable_revision" {
 locals {
   # The revision this apply creates, named by its image and settings exactly as Pulumi and
   # deploy.sh name it: a new image or new settings get a new name, Cloud Run never reuses one.
-  revision = "fraud-scorer-${substr(sha256("${local.content_tag}271fe44962ff69528873f6e208f080716fe059794082a9de757e55698e480410"), 0, 12)}"
+  revision_suffix = substr(sha256("${local.content_tag}271fe44962ff69528873f6e208f080716fe059794082a9de757e55698e480410"), 0, 12)
+  revision        = "fraud-scorer-${local.revision_suffix}"
   # The revision that served before the candidate; on the first apply, the candidate itself.
   stable_revision = coalesce(var.stable_revision, local.revision)
   # The stable revision's share at each percent the candidate may take.

@@ -42,9 +42,10 @@ def is_block(v):
 class Config:
     """The parsed folder: resources, data sources and variables by address."""
 
-    def __init__(self, tf_dir):
+    def __init__(self, tf_dir, variables=None):
         parsed = load_dir(tf_dir)
         self.dir = tf_dir
+        self.variables = variables or {}  # -var NAME=VALUE
         self.blocks = {}  # address -> (mode, type, body)
         self.vars = {}
         for doc in parsed.values():
@@ -125,6 +126,32 @@ FUNCTIONS = {
 }
 
 
+# Terraform functions the generated files call on values the evaluator knows.
+CALLS = {
+    "sha256": lambda text: hashlib.sha256(text.encode()).hexdigest(),
+    "substr": lambda text, offset, length: text[offset:offset + length],
+    "coalesce": lambda *values: next(v for v in values if v not in (None, "")),
+    "lookup": lambda mapping, key: mapping[str(key)],
+}
+CALL = re.compile(r"(\w+)\((.*)\)", re.DOTALL)
+
+
+def _arguments(text):
+    """A call's arguments, split at its own commas (not those inside strings or brackets)."""
+    out, depth, quoted, start = [], 0, False, 0
+    for i, c in enumerate(text):
+        if c == '"' and text[i - 1] != "\\":
+            quoted = not quoted
+        elif not quoted and c in "([{":
+            depth += 1
+        elif not quoted and c in ")]}":
+            depth -= 1
+        elif not quoted and depth == 0 and c == ",":
+            out.append(text[start:i].strip())
+            start = i + 1
+    return [*out, text[start:].strip()]
+
+
 class Evaluator:
     def __init__(self, config, computed, each=None):
         self.config = config
@@ -143,7 +170,7 @@ class Evaluator:
         m = FILE.fullmatch(v[2:-1]) if is_expression(v) else None
         if m:
             return (self.config.dir / m[1]).read_text()
-        if is_expression(v) and v.count("${") == 1:
+        if is_expression(v) and (v.count("${") == 1 or CALL.fullmatch(v[2:-1].strip())):
             return self.expr(v[2:-1].strip())
         if is_string_literal(v):
             text = v
@@ -162,7 +189,10 @@ class Evaluator:
             return self.value(self.config.locals[m[1]])
         m = re.fullmatch(r"var\.(\w+)", e)
         if m:
-            return self.value(self.config.vars[m[1]]["default"])
+            return self.config.variables.get(m[1], self.value(self.config.vars[m[1]]["default"]))
+        m = CALL.fullmatch(e)
+        if m and m[1] in CALLS:
+            return CALLS[m[1]](*(self._argument(a) for a in _arguments(m[2])))
         m = re.fullmatch(r'toset\(\[(.*)\]\)', e, re.DOTALL)
         if m:
             return sorted({hcl_string(s) for s in re.findall(r'"(?:[^"\\]|\\.)*"', m[1])})
@@ -178,6 +208,11 @@ class Evaluator:
             return values[attr]
         raise NotModelled(f"cannot evaluate ${{{e}}}")
 
+    def _argument(self, a):
+        if re.fullmatch(r"\d+", a):
+            return int(a)
+        return self.value(a) if is_string_literal(a) else self.expr(a)
+
 
 class Terraform:
     """`terraform apply` and `destroy` of one folder's configuration against a cloud; the
@@ -187,10 +222,10 @@ class Terraform:
         self.cloud = cloud
         self.engine = Engine(cloud, continue_on_error=True)
 
-    def plan(self, tf_dir):
+    def plan(self, tf_dir, variables=None):
         """Nodes by address (for_each instances as address[key]); raises Rejected when a data
         source cannot be read, before anything is created."""
-        config = Config(tf_dir)
+        config = Config(tf_dir, variables)
         computed, nodes, instances = {}, {}, {}
         for address in config.order():
             mode, rtype, body = config.blocks[address]
@@ -249,10 +284,10 @@ class Terraform:
             return {**args, "id": name}
         raise NotModelled(f"the control plane does not read data.{rtype}")
 
-    def apply(self, tf_dir):
-        """`terraform apply`."""
+    def apply(self, tf_dir, variables=None):
+        """`terraform apply`, with `-var NAME=VALUE` for each of `variables`."""
         try:
-            nodes = self.plan(tf_dir)
+            nodes = self.plan(tf_dir, variables)
         except Rejected as e:
             return Outcome(errors=[str(e)])
         return self.engine.apply(nodes)
