@@ -393,7 +393,7 @@ class Cloud:
         if declared is None:
             split = dict(old["split"]) if no_traffic else {latest: 100}
             tags = {t: r for t, r in (old or {}).get("tags", {}).items() if t != tag}
-            return {"split": split, "tags": {**tags, **({tag: latest} if tag else {})}}
+            return _traffic_state(split, {**tags, **({tag: latest} if tag else {})})
         split, tags = {}, {}
         for t in declared:
             name = latest if t.get("type") == "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST" else t.get("revision")
@@ -407,7 +407,7 @@ class Cloud:
                 tags[t["tag"]] = name
         if sum(split.values()) != 100:
             raise Rejected(f"traffic percents add up to {sum(split.values())}, not 100")
-        return {"split": split, "tags": tags}
+        return _traffic_state(split, tags)
 
     def _update_traffic(self, name, to_revisions=None, to_tags=None, update_tags=None):
         """gcloud's `update-traffic`: the named revisions (or tagged ones) get their percents;
@@ -429,7 +429,7 @@ class Cloud:
             if sum(percents.values()) != 100:
                 raise NotModelled("update-traffic that leaves a share to unnamed revisions")
             split = {r: p for r, p in percents.items() if p}
-        s["traffic"] = {"split": split, "tags": tags}
+        s["traffic"] = _traffic_state(split, tags)
 
     def _check_service(self, name, config, action):
         if not formats.is_name("service", name):
@@ -522,3 +522,8 @@ class Cloud:
             "pools": self.pools,
             "policies": sorted(self.policies),
         })
+
+
+def _traffic_state(split, tags):
+    """Traffic as the cloud holds it, in name order: the order calls set it in is no change."""
+    return {"split": dict(sorted(split.items())), "tags": dict(sorted(tags.items()))}
