@@ -42,9 +42,9 @@ class Mutation:
 class Canary:
     """One target's deployment, with the inputs a user keeps between runs."""
 
-    def __init__(self, setup, target, mutation):
+    def __init__(self, setup, target, mutation, cloud=None):
         self.setup, self.target, self.mutation = setup, target, mutation
-        self.deployment = setup.deployment(target)
+        self.deployment = setup.deployment(target, cloud)
         self.stable, self.percent = "", 0
 
     def deploy(self, stable):
@@ -83,7 +83,10 @@ class Canary:
 
 
 def _revision(setup):
-    """The revision the model names for the image the output folder builds."""
+    """The revision the model names for the image the output folder builds, or runs."""
+    image = setup.model["image"]
+    if not image["built_here"]:
+        return revision_name(setup.model, image["url"])
     return revision_name(setup.model, content_tag(setup.spec_path.parent, setup.model["build"]["inputs"]))
 
 
@@ -94,12 +97,29 @@ def _expect(canaries, percent, stable, candidate):
         assert c.traffic() == want, f"{c.target} at {percent}%"
 
 
-def roll_out(tmp_path, mutation=None):
+PREBUILT = "us-central1-docker.pkg.dev/acme-payments/shared/fraud:7.0.2"
+
+
+def _prebuilt(setup):
+    """The example running an image built elsewhere, and a cloud for each target that holds it."""
+    setup.respec(lambda text: text.replace('repository = "risk-models"\ntag = "7.0.2"', f'url = "{PREBUILT}"'))
+    assert not setup.model["image"]["built_here"]
+    clouds = {}
+    for target in TARGETS:
+        clouds[target] = setup.cloud()
+        clouds[target].repositories["projects/acme-payments/locations/us-central1/repositories/shared"] = {
+            "format": "DOCKER", "description": None}
+        clouds[target].push(PREBUILT)
+    return clouds
+
+
+def roll_out(tmp_path, mutation=None, prebuilt=False):
     """The whole rollout; raises AssertionError at the first step where a target's traffic
     is not what the model says, or a target's run fails."""
     mutation = mutation or Mutation()
     setup = Setup.example(tmp_path, EXAMPLE)
-    canaries = [Canary(setup, t, mutation) for t in TARGETS]
+    clouds = _prebuilt(setup) if prebuilt else {}
+    canaries = [Canary(setup, t, mutation, clouds.get(t)) for t in TARGETS]
     first = _revision(setup)
     for c in canaries:
         c.deploy(stable="")
@@ -126,6 +146,10 @@ def roll_out(tmp_path, mutation=None):
 
 def test_a_canary_takes_the_same_steps_in_every_target(tmp_path):
     roll_out(tmp_path)
+
+
+def test_a_canary_of_an_image_built_elsewhere_is_named_by_its_reference(tmp_path):
+    roll_out(tmp_path, prebuilt=True)
 
 
 def _sub(pattern, repl):
