@@ -7,10 +7,17 @@
 #   - builds the image with Cloud Build unless this exact build exists, and reads its digest;
 {%- endif %}
 #   - deploys the service, running the image by digest, with its whole configuration;
+{%- if let Some(r) = d.rollout %}
+#   - as a canary: the new revision (tag {{ r.candidate_tag }}) takes no traffic, the revision before it
+#     (tag {{ r.stable_tag }}) all of it; promote.sh and rollback.sh move it from there;
+{%- endif %}
 #   - grants its callers and deployers.
 # Safe to re-run: nothing is created twice.
 #
 # Usage: deploy.sh   (from any folder; gcloud must be signed in with rights on the project)
+{%- if d.rollout.is_some() %}
+#        STABLE_REVISION=REVISION deploy.sh   (after the first deploy: the revision serving now)
+{%- endif %}
 set -euo pipefail
 {%- if d.image.built_here || !d.env.is_empty() %}
 

@@ -6,10 +6,13 @@
 #   - grants the service account what the service reads, which the deploy checks;
 #   - builds the image with Cloud Build unless this exact build exists, and reads its digest;
 #   - deploys the service, running the image by digest, with its whole configuration;
+#   - as a canary: the new revision (tag candidate) takes no traffic, the revision before it
+#     (tag stable) all of it; promote.sh and rollback.sh move it from there;
 #   - grants its callers and deployers.
 # Safe to re-run: nothing is created twice.
 #
 # Usage: deploy.sh   (from any folder; gcloud must be signed in with rights on the project)
+#        STABLE_REVISION=REVISION deploy.sh   (after the first deploy: the revision serving now)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
