@@ -13,7 +13,7 @@ import re
 
 import pytest
 from cplane import TARGETS, Setup, service_of
-from pulumi_harness import run_program
+from pulumi_harness import ProgramError, run_program
 from rollout import revision_name, split
 from test_parity import content_tag
 
@@ -202,3 +202,18 @@ def test_a_name_from_the_image_alone_would_be_reused_and_refused(tmp_path):
     setup.respec(lambda text: text.replace('SCORE_THRESHOLD = "0.82"', 'SCORE_THRESHOLD = "0.85"'))
     with pytest.raises(AssertionError, match="with different configuration already exists"):
         canary.deploy(stable=canary.traffic()["tags"]["candidate"])
+
+
+def test_pulumi_refuses_a_percent_that_is_not_a_step(tmp_path):
+    setup = Setup.example(tmp_path, EXAMPLE)
+    with pytest.raises(ProgramError, match="candidate_percent is one of 0, 5, 25, 100, not 7"):
+        run_program(setup.out / "pulumi" / "__main__.py", config={"candidate_percent": 7})
+
+
+def test_promote_sh_refuses_a_percent_that_is_not_a_step(tmp_path):
+    setup = Setup.example(tmp_path, EXAMPLE)
+    scripts = setup.deployment("gcloud").tool
+    for bad in ("7", "0", ""):
+        proc, outcome = scripts.run(setup.out / "gcloud" / "promote.sh", *([bad] if bad else []))
+        assert proc.returncode == 2 and "one of 5 25 100" in proc.stderr, (bad, proc.stderr)
+        assert outcome.changed == []
