@@ -10,7 +10,7 @@ use super::{BuildStep, TAG_SUBSTITUTION, add};
 use crate::error::Error;
 use crate::model::{
     BUILD_CONFIG, BUILD_IGNORE_FILE, CiGrantOn, Deployment, IamGrant, IamTarget, Principal, Probe,
-    Rollout, run_service_agent,
+    RevisionKey, Rollout, run_service_agent,
 };
 use crate::tree::Tree;
 
@@ -277,9 +277,16 @@ struct Deploy<'a> {
     grants: Vec<Grant<'a>>,
     switches: Switches,
     probes: ProbeFlags,
-    /// The shell variable that names a canary's revisions: the image's content tag, or the
-    /// image built elsewhere (see [`crate::model::RevisionName`]).
-    revision_key: &'static str,
+}
+
+impl Deploy<'_> {
+    /// The shell variable whose value names a canary's revisions (see [`crate::model::RevisionName`]).
+    fn revision_key(&self, r: &Rollout) -> &'static str {
+        match r.revision.key {
+            RevisionKey::ContentTag => "tag",
+            RevisionKey::ImageUrl => "image",
+        }
+    }
 }
 
 /// promote.sh and rollback.sh, for a canary.
@@ -377,7 +384,6 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
             startup: probe_flag(&d.probes.startup),
             liveness: probe_flag(&d.probes.liveness),
         },
-        revision_key: if d.image.built_here { "tag" } else { "image" },
     };
     add(tree, d, &path("deploy.sh"), "gcloud/deploy.sh", &deploy)?;
     add(

@@ -5,7 +5,9 @@ use askama::Template;
 
 use super::{Arg, BuildStep, Value, add, arg};
 use crate::error::Error;
-use crate::model::{Deployment, IamGrant, IamTarget, Principal, run_service_agent};
+use crate::model::{
+    Deployment, IamGrant, IamTarget, Principal, RevisionKey, Rollout, run_service_agent,
+};
 use crate::tree::Tree;
 
 /// The SDK versions the generated program is validated against (tests/requirements/pulumi.txt
@@ -23,9 +25,16 @@ struct Main<'a> {
     /// Whether the Cloud Run service agent's email is needed (it holds the project number).
     project_number: bool,
     grants: Vec<Grant<'a>>,
-    /// What names a canary's revisions: the image's content tag, or the image built
-    /// elsewhere (see [`crate::model::RevisionName`]).
-    revision_key: &'static str,
+}
+
+impl Main<'_> {
+    /// The constant whose value names a canary's revisions (see [`crate::model::RevisionName`]).
+    fn revision_key(&self, r: &Rollout) -> &'static str {
+        match r.revision.key {
+            RevisionKey::ContentTag => "CONTENT_TAG",
+            RevisionKey::ImageUrl => "IMAGE",
+        }
+    }
 }
 
 /// Something the deployment uses but does not create, looked up when the program starts
@@ -204,11 +213,6 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
                 .iter()
                 .map(|g| grant(g, own_repository.as_deref()))
                 .collect(),
-            revision_key: if d.image.built_here {
-                "CONTENT_TAG"
-            } else {
-                "IMAGE"
-            },
         },
     )?;
     add(

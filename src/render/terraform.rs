@@ -9,7 +9,9 @@ use askama::Template;
 
 use super::{Arg, BuildStep, Value, add_text, arg, render_one};
 use crate::error::Error;
-use crate::model::{Deployment, IamGrant, IamTarget, Principal, Rollout, run_service_agent};
+use crate::model::{
+    Deployment, IamGrant, IamTarget, Principal, RevisionKey, Rollout, run_service_agent,
+};
 use crate::tree::Tree;
 
 /// The google provider version the output is pinned to. The validator checks generated
@@ -38,13 +40,11 @@ fn image(d: &Deployment) -> &'static str {
     }
 }
 
-/// What names a canary's revisions: the image's content tag, or the image built elsewhere
-/// (see [`crate::model::RevisionName`]).
-fn revision_key(d: &Deployment) -> &'static str {
-    if d.image.built_here {
-        "local.content_tag"
-    } else {
-        IMAGE_VARIABLE
+/// The value that names a canary's revisions (see [`crate::model::RevisionName`]).
+fn revision_key(key: RevisionKey) -> &'static str {
+    match key {
+        RevisionKey::ContentTag => "local.content_tag",
+        RevisionKey::ImageUrl => IMAGE_VARIABLE,
     }
 }
 
@@ -294,7 +294,7 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
     if let Some(r) = &d.rollout {
         let file = RolloutFile {
             r,
-            revision_key: revision_key(d),
+            revision_key: revision_key(r.revision.key),
         };
         let body = render_one("terraform/rollout.tf", &file)?;
         add_text(tree, d, "terraform/rollout.tf", &align(&body));

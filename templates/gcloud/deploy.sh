@@ -210,7 +210,7 @@ fi
 # Pulumi name it: a new image or new settings get a new name, Cloud Run never reuses one. It
 # starts with no traffic, beside the revision that served before it: STABLE_REVISION (the
 # revision an earlier deploy printed), or on the first deploy the candidate itself.
-revision_suffix="$(printf '%s%s' "${{ revision_key }}" {{ r.revision.template_hash }} | sha256 | cut -c1-{{ r.revision.suffix_len }})"
+revision_suffix="$(printf '%s%s' "${{ self.revision_key(r) }}" {{ r.revision.template_hash }} | sha256 | cut -c1-{{ r.revision.suffix_len }})"
 revision={{ r.revision.prefix }}"$revision_suffix"
 stable="${STABLE_REVISION:-$revision}"
 traffic=()

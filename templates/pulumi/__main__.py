@@ -155,7 +155,7 @@ before_service = [
 # The revision this deploy creates, named by its image and settings exactly as Terraform and
 # deploy.sh name it: a new image or new settings get a new name, Cloud Run never reuses one.
 REVISION = "{{ r.revision.prefix }}" + hashlib.sha256(
-    f"{ {{- revision_key -}} }{{ r.revision.template_hash }}".encode()
+    f"{ {{- self.revision_key(r) -}} }{{ r.revision.template_hash }}".encode()
 ).hexdigest()[:{{ r.revision.suffix_len }}]
 rollout = pulumi.Config()
 # The revision that served before the candidate (the `revision` export of the deploy that
