@@ -1268,3 +1268,27 @@ fn a_custom_handler_takes_text_features_but_no_input_or_output() {
     let keys: Vec<String> = warnings(&gpu).into_iter().map(|w| w.key).collect();
     assert_eq!(keys, ["resources.gpu"]);
 }
+
+#[test]
+fn rollout_strategy_and_steps() {
+    let rollout = |body: &str| format!("{BASE}\n[rollout]\n{body}\n");
+    assert_eq!(diagnostics(&rollout("strategy = \"canary\"")), vec![]);
+    expect(
+        &rollout("strategy = \"blue-green\""),
+        "rollout.strategy",
+        "blue-green",
+        "`canary`",
+    );
+    let steps_help = "increasing percentages from 1 to 100 that end at 100";
+    let canary = |steps: &str| rollout(&format!("strategy = \"canary\"\nsteps = {steps}"));
+    expect(&canary("[25, 10, 100]"), "rollout.steps", "10", steps_help);
+    expect(&canary("[5, 150]"), "rollout.steps", "150", steps_help);
+    expect(&canary("[5, 50]"), "rollout.steps", "50", steps_help);
+    expect(&canary("[]"), "rollout.steps", "[]", steps_help);
+    expect(
+        &rollout("steps = [5, 100]"),
+        "rollout.steps",
+        "[5, 100]",
+        "strategy = \"canary\"",
+    );
+}

@@ -18,6 +18,7 @@ pub mod lock;
 mod monitoring;
 mod probes;
 mod python;
+mod rollout;
 mod scaling;
 mod service;
 mod serving;
@@ -41,6 +42,7 @@ pub use monitoring::{
 };
 pub use probes::{LIVE_PATH, Probe, ProbeSetting, Probes, READY_PATH};
 pub use python::{Python, package_name};
+pub use rollout::{RevisionKey, RevisionName, Rollout, Split};
 pub use scaling::Scaling;
 pub use service::{Label, Service};
 pub use serving::Serving;
@@ -86,6 +88,9 @@ pub struct Deployment {
     pub monitoring: Option<Monitoring>,
     /// The deploy pipeline, when the spec has `[ci]`.
     pub ci: Option<Ci>,
+    /// Revision names and traffic splits of a canary; none for `all-at-once`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<Rollout>,
 }
 
 /// Builds the deployment from a validated spec. `out_dir` is the output folder relative to
@@ -213,7 +218,22 @@ fn resolve_one(
         cost,
         monitoring,
         ci: None,
+        rollout: None,
     };
+    d.rollout = rollout::resolve(
+        &spec.rollout,
+        &d.service,
+        d.image.built_here,
+        &rollout::Template {
+            container: &d.container,
+            scaling: &d.scaling,
+            env: &d.env,
+            secrets: &d.secrets,
+            volumes: &d.volumes,
+            probes: &d.probes,
+            account: &d.runtime_account,
+        },
+    );
     d.ci = spec.ci.as_ref().map(|c| ci::resolve(c, &d));
     d
 }

@@ -10,7 +10,7 @@ use super::{BuildStep, TAG_SUBSTITUTION, add};
 use crate::error::Error;
 use crate::model::{
     BUILD_CONFIG, BUILD_IGNORE_FILE, CiGrantOn, Deployment, IamGrant, IamTarget, Principal, Probe,
-    run_service_agent,
+    RevisionKey, Rollout, run_service_agent,
 };
 use crate::tree::Tree;
 
@@ -279,6 +279,31 @@ struct Deploy<'a> {
     probes: ProbeFlags,
 }
 
+impl Deploy<'_> {
+    /// The shell variable whose value names a canary's revisions (see [`crate::model::RevisionName`]).
+    fn revision_key(&self, r: &Rollout) -> &'static str {
+        match r.revision.key {
+            RevisionKey::ContentTag => "tag",
+            RevisionKey::ImageUrl => "image",
+        }
+    }
+}
+
+/// promote.sh and rollback.sh, for a canary.
+#[derive(Template)]
+#[template(path = "gcloud/promote.sh")]
+struct Promote<'a> {
+    d: &'a Deployment,
+    r: &'a Rollout,
+}
+
+#[derive(Template)]
+#[template(path = "gcloud/rollback.sh")]
+struct Rollback<'a> {
+    d: &'a Deployment,
+    r: &'a Rollout,
+}
+
 #[derive(Template)]
 #[template(path = "gcloud/teardown.sh")]
 struct Teardown<'a> {
@@ -373,6 +398,18 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
             grants: grants(),
         },
     )?;
+    if let Some(r) = &d.rollout {
+        let promote = Promote { d, r };
+        add(tree, d, &path("promote.sh"), "gcloud/promote.sh", &promote)?;
+        let rollback = Rollback { d, r };
+        add(
+            tree,
+            d,
+            &path("rollback.sh"),
+            "gcloud/rollback.sh",
+            &rollback,
+        )?;
+    }
     if !d.env.is_empty() {
         add(tree, d, &path(ENV_FILE), "gcloud/env.yaml", &EnvFile { d })?;
     }

@@ -5,7 +5,9 @@ use askama::Template;
 
 use super::{Arg, BuildStep, Value, add, arg};
 use crate::error::Error;
-use crate::model::{Deployment, IamGrant, IamTarget, Principal, run_service_agent};
+use crate::model::{
+    Deployment, IamGrant, IamTarget, Principal, RevisionKey, Rollout, run_service_agent,
+};
 use crate::tree::Tree;
 
 /// The SDK versions the generated program is validated against (tests/requirements/pulumi.txt
@@ -23,6 +25,16 @@ struct Main<'a> {
     /// Whether the Cloud Run service agent's email is needed (it holds the project number).
     project_number: bool,
     grants: Vec<Grant<'a>>,
+}
+
+impl Main<'_> {
+    /// The constant whose value names a canary's revisions (see [`crate::model::RevisionName`]).
+    fn revision_key(&self, r: &Rollout) -> &'static str {
+        match r.revision.key {
+            RevisionKey::ContentTag => "CONTENT_TAG",
+            RevisionKey::ImageUrl => "IMAGE",
+        }
+    }
 }
 
 /// Something the deployment uses but does not create, looked up when the program starts

@@ -9,7 +9,9 @@ use askama::Template;
 
 use super::{Arg, BuildStep, Value, add_text, arg, render_one};
 use crate::error::Error;
-use crate::model::{Deployment, IamGrant, IamTarget, Principal, run_service_agent};
+use crate::model::{
+    Deployment, IamGrant, IamTarget, Principal, RevisionKey, Rollout, run_service_agent,
+};
 use crate::tree::Tree;
 
 /// The google provider version the output is pinned to. The validator checks generated
@@ -35,6 +37,14 @@ fn image(d: &Deployment) -> &'static str {
         BUILT_IMAGE
     } else {
         IMAGE_VARIABLE
+    }
+}
+
+/// The value that names a canary's revisions (see [`crate::model::RevisionName`]).
+fn revision_key(key: RevisionKey) -> &'static str {
+    match key {
+        RevisionKey::ContentTag => "local.content_tag",
+        RevisionKey::ImageUrl => IMAGE_VARIABLE,
     }
 }
 
@@ -208,6 +218,14 @@ struct Main<'a> {
     service_depends_on: Vec<String>,
 }
 
+/// The canary's inputs, revision names and output.
+#[derive(Template)]
+#[template(path = "terraform/rollout.tf")]
+struct RolloutFile<'a> {
+    r: &'a Rollout,
+    revision_key: &'static str,
+}
+
 #[derive(Template)]
 #[template(path = "terraform/outputs.tf")]
 struct Outputs {
@@ -272,6 +290,14 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
     ];
     for (path, body) in files {
         add_text(tree, d, path, &align(&body));
+    }
+    if let Some(r) = &d.rollout {
+        let file = RolloutFile {
+            r,
+            revision_key: revision_key(r.revision.key),
+        };
+        let body = render_one("terraform/rollout.tf", &file)?;
+        add_text(tree, d, "terraform/rollout.tf", &align(&body));
     }
     Ok(())
 }

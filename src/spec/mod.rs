@@ -81,6 +81,9 @@ pub struct Spec {
     #[serde(skip)]
     #[schemars(skip)]
     pub environment: Option<environments::Environment>,
+    /// How a new revision takes traffic: all at once, or as a tagged canary in steps.
+    #[serde(default)]
+    pub rollout: RolloutSpec,
     /// Where each table sits in the text, filled in by [`load::parse`].
     #[serde(skip)]
     #[schemars(skip)]
@@ -608,6 +611,39 @@ fn default_directory() -> Spanned<String> {
 
 fn default_mlgen() -> Spanned<String> {
     unset(default_mlgen_text())
+}
+
+/// How a new revision takes traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// The new revision takes all traffic as soon as it is ready.
+    #[default]
+    AllAtOnce,
+    /// The new revision starts with no traffic and a tagged URL, then takes the `steps`.
+    Canary,
+}
+
+/// `[rollout]`: how a deploy moves traffic to the new revision.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RolloutSpec {
+    /// `all-at-once` (the default) or `canary`.
+    #[schemars(with = "Strategy")]
+    pub strategy: Spanned<Strategy>,
+    /// Canary only: the percentages of traffic the new revision takes in turn, increasing,
+    /// each 1 to 100, the last 100.
+    #[schemars(with = "Vec<i64>")]
+    pub steps: Spanned<Vec<Spanned<i64>>>,
+}
+
+impl Default for RolloutSpec {
+    fn default() -> Self {
+        RolloutSpec {
+            strategy: unset(Strategy::AllAtOnce),
+            steps: unset([5, 25, 100].map(unset).to_vec()),
+        }
+    }
 }
 
 /// A Secret Manager reference: never a value.

@@ -7,6 +7,10 @@
 #   - builds the image with Cloud Build unless this exact build exists, and reads its digest;
 {%- endif %}
 #   - deploys the service, running the image by digest, with its whole configuration;
+{%- if let Some(r) = d.rollout %}
+#   - as a canary: the new revision (tag {{ r.candidate_tag }}) takes no traffic, the revision before it
+#     (tag {{ r.stable_tag }}) all of it; promote.sh and rollback.sh move it from there;
+{%- endif %}
 #   - grants its callers and deployers.
 # Safe to re-run: nothing is created twice.
 #
@@ -16,6 +20,9 @@
 #   deployed, by digest: {{ p.digest_prefix }}<64 hex digits>. It is never built again here.
 {%- else %}
 # Usage: deploy.sh   (from any folder; gcloud must be signed in with rights on the project)
+{%- endif %}
+{%- if d.rollout.is_some() %}
+#        STABLE_REVISION=REVISION deploy.sh   (after the first deploy: the revision serving now)
 {%- endif %}
 set -euo pipefail
 {%- if d.image.built_here || !d.env.is_empty() %}
@@ -64,6 +71,12 @@ retry() {
     attempt=$((attempt + 1))
   done
 }
+
+{%- macro sha256_fn() -%}
+sha256() {
+  if command -v sha256sum >/dev/null; then sha256sum; else shasum -a 256; fi | cut -c1-64
+}
+{%- endmacro %}
 
 {%- macro grant(gr) %}
 step Granting {{ gr.g.role }} on {{ gr.g.resource }} to {{ gr.g.member }}
@@ -169,9 +182,7 @@ image_inputs=(
 {%- endfor %}
 )
 
-sha256() {
-  if command -v sha256sum >/dev/null; then sha256sum; else shasum -a 256; fi | cut -c1-64
-}
+{% call sha256_fn() %}{% endcall %}
 
 # The inputs, a folder (ending in `/`) as every file under it, in path order.
 image_files() {
@@ -201,6 +212,24 @@ else
     {{ build.submit|safe }}
   )
   image="$(image_by_digest)"
+fi
+{%- endif %}
+{%- if let Some(r) = d.rollout %}
+{%- if !d.image.built_here %}
+
+{% call sha256_fn() %}{% endcall %}
+{%- endif %}
+
+# The revision this deploy creates, named by its image and settings exactly as Terraform and
+# Pulumi name it: a new image or new settings get a new name, Cloud Run never reuses one. It
+# starts with no traffic, beside the revision that served before it: STABLE_REVISION (the
+# revision an earlier deploy printed), or on the first deploy the candidate itself.
+revision_suffix="$(printf '%s%s' "${{ self.revision_key(r) }}" {{ r.revision.template_hash }} | sha256 | cut -c1-{{ r.revision.suffix_len }})"
+revision={{ r.revision.prefix }}"$revision_suffix"
+stable="${STABLE_REVISION:-$revision}"
+traffic=()
+if gcloud run services describe "$service" --project="$project" --region="$region" >/dev/null 2>&1; then
+  traffic=(--no-traffic)
 fi
 {%- endif %}
 
@@ -255,7 +284,20 @@ gcloud {% if run_beta %}beta {% endif %}run deploy "$service" \
 {%- endfor %}
   --startup-probe={{ probes.startup }} \
   --liveness-probe={{ probes.liveness }} \
+{%- if let Some(r) = d.rollout %}
+  --revision-suffix="$revision_suffix" \
+  --tag={{ r.candidate_tag }} \
+  ${traffic[@]+"${traffic[@]}"} \
+{%- endif %}
   --quiet
+{%- if let Some(r) = d.rollout %}
+
+step "Traffic: all to $stable (tag {{ r.stable_tag }}), none yet to $revision (tag {{ r.candidate_tag }})"
+gcloud run services update-traffic "$service" --project="$project" --region="$region" \
+  --to-revisions="$stable"=100 --update-tags={{ r.stable_tag }}="$stable" --quiet
+echo "    promote the candidate with promote.sh {% for s in r.steps %}{{ s }}{% if !loop.last %}, {% endif %}{% endfor %} in turn, or roll back with rollback.sh;"
+echo "    once it serves everything, deploy the next one with STABLE_REVISION=$revision"
+{%- endif %}
 {%- for g in grants %}
 {%- if !g.g.before_service %}
 {% call grant(g) %}{% endcall %}

@@ -13,7 +13,12 @@ The service runs an image built elsewhere; it must exist before `pulumi up`.
 import hashlib
 from pathlib import Path
 {% else if d.image.promoted.is_some() %}
+{%- if d.rollout.is_some() %}
+import hashlib
+{%- endif %}
 import re
+{% else if d.rollout.is_some() %}
+import hashlib
 {% endif %}
 import pulumi
 {%- if d.image.built_here %}
@@ -160,6 +165,23 @@ before_service = [
 {% endif %}
 {%- endfor -%}
 ]
+{%- if let Some(r) = d.rollout %}
+
+# The revision this deploy creates, named by its image and settings exactly as Terraform and
+# deploy.sh name it: a new image or new settings get a new name, Cloud Run never reuses one.
+REVISION = "{{ r.revision.prefix }}" + hashlib.sha256(
+    f"{ {{- self.revision_key(r) -}} }{{ r.revision.template_hash }}".encode()
+).hexdigest()[:{{ r.revision.suffix_len }}]
+rollout = pulumi.Config()
+# The revision that served before the candidate (the `revision` export of the deploy that
+# created it); on the first deploy, the candidate itself.
+STABLE_REVISION = rollout.get("stable_revision") or REVISION
+# The stable revision's share at each percent the candidate may take; 0 rolls back.
+STABLE_PERCENT = { {%- for s in r.splits %}{{ s.candidate }}: {{ s.stable }}{% if !loop.last %}, {% endif %}{% endfor -%} }
+CANDIDATE_PERCENT = rollout.get_int("candidate_percent") or 0
+if CANDIDATE_PERCENT not in STABLE_PERCENT:
+    raise ValueError(f"candidate_percent is one of {', '.join(map(str, STABLE_PERCENT))}, not {CANDIDATE_PERCENT}")
+{%- endif %}
 
 service = gcp.cloudrunv2.Service(
     "service",
@@ -180,6 +202,9 @@ service = gcp.cloudrunv2.Service(
     invoker_iam_disabled={{ d.service.invoker_iam_disabled|py_bool }},
     deletion_protection={{ d.service.deletion_protection|py_bool }},
     template={
+{%- if d.rollout.is_some() %}
+        "revision": REVISION,
+{%- endif %}
         "service_account": runtime_account.email,
         "timeout": "{{ d.scaling.timeout }}",
         "max_instance_request_concurrency": {{ d.scaling.concurrency }},
@@ -256,6 +281,22 @@ service = gcp.cloudrunv2.Service(
             }
         ],
     },
+{%- if let Some(r) = d.rollout %}
+    traffics=[
+        {
+            "type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
+            "revision": STABLE_REVISION,
+            "percent": STABLE_PERCENT[CANDIDATE_PERCENT],
+            "tag": "{{ r.stable_tag }}",
+        },
+        {
+            "type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
+            "revision": REVISION,
+            "percent": CANDIDATE_PERCENT,
+            "tag": "{{ r.candidate_tag }}",
+        },
+    ],
+{%- endif %}
     # Protected, `pulumi destroy` stops before it deletes anything.
     opts=pulumi.ResourceOptions(depends_on=[*apis, *before_service], protect={{ d.service.deletion_protection|py_bool }}),
 )
@@ -273,4 +314,7 @@ after_service = [
 pulumi.export("uri", service.uri)
 pulumi.export("runtime_account", runtime_account.email)
 pulumi.export("image", IMAGE)
+{%- if d.rollout.is_some() %}
+pulumi.export("revision", REVISION)
+{%- endif %}
 {%- include "pulumi/_monitoring.py" %}

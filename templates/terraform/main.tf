@@ -127,6 +127,9 @@ resource "google_cloud_run_v2_service" "service" {
   {%- endif %}
 
   template {
+    {%- if d.rollout.is_some() %}
+    revision = local.revision
+    {%- endif %}
     service_account = {{ account }}.email
     timeout = "{{ d.scaling.timeout }}"
     max_instance_request_concurrency = {{ d.scaling.concurrency }}
@@ -219,6 +222,24 @@ resource "google_cloud_run_v2_service" "service" {
       }
     }
   }
+
+  {%- if let Some(r) = d.rollout %}
+
+  # The candidate takes var.candidate_percent and the revision before it the rest; 0 rolls back.
+  traffic {
+    type = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
+    revision = local.stable_revision
+    percent = lookup(local.stable_percent, var.candidate_percent)
+    tag = "{{ r.stable_tag }}"
+  }
+
+  traffic {
+    type = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
+    revision = local.revision
+    percent = var.candidate_percent
+    tag = "{{ r.candidate_tag }}"
+  }
+  {%- endif %}
 
   {%- if d.service.deletion_protection %}
 

@@ -513,6 +513,8 @@ def simulate(call, state, record):
             return f"metadata:\n  name: {pos[0]}\n"
         if verb == "get-iam-policy":
             return projected(call, policy(s, "service", skey))
+        if verb == "update-traffic":
+            return traffic(call, where)
         if verb == "delete":
             del s["services"][skey]
             s["bindings"] = [b for b in s["bindings"] if b[:2] != ["service", skey]]
@@ -520,6 +522,17 @@ def simulate(call, state, record):
         return policy_change(call, s, binding("service", skey))
 
     raise Usage(f"({where}) the stand-in does not simulate this command yet")
+
+
+def traffic(call, where):
+    """`run services update-traffic`: percents are whole numbers from 0 to 100 (what the
+    traffic then is, the control plane works out)."""
+    for flag in ("--to-revisions", "--to-tags"):
+        for value in call.flags.get(flag, []):
+            for target, percent in parse_dict(flag, value).items():
+                if not (percent.isdigit() and int(percent) <= 100):
+                    raise Usage(f"({where}) {flag} {target}: {percent!r} is not a percent from 0 to 100")
+    return ""
 
 
 PRINCIPAL_SET = re.compile(

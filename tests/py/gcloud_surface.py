@@ -63,6 +63,7 @@ COMMANDS = [
     "run services describe",
     "run services get-iam-policy",
     "run services remove-iam-policy-binding",
+    "run services update-traffic",
     "secrets add-iam-policy-binding",
     "secrets describe",
     "secrets remove-iam-policy-binding",

@@ -352,7 +352,7 @@ def _run(main_py, missing=()):
     pulumi.runtime.set_mocks(mocks, project=project, stack="mock", preview=False, logger=logger, monitor=Monitor(mocks))
     # `pulumi config set KEY VALUE` for this stack.
     config = json.loads(os.environ.get(CONFIG_VARIABLE, "{}"))
-    pulumi.runtime.set_all_config({f"{project}:{k}": v for k, v in config.items()})
+    pulumi.runtime.set_all_config({f"{project}:{k}": str(v) for k, v in config.items()})
 
     original_init = pulumi.CustomResource.__init__
 

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, note, seed, settings
 from iam_specs import CROSS_PROJECT
 from parity import by_digest, expected
 from pulumi_harness import DOCKER_IMAGE, ProgramError, run_program
+from rollout import revision_name
 from specgen import REPEAT, SEED, specs, to_toml
 
 ACCOUNT = "gcp:serviceaccount/account:Account"
@@ -44,14 +45,24 @@ def test_program_deploys_what_the_model_says(tmp_path, example):
 def test_exports_resolve(tmp_path, example):
     spec, program = _program(tmp_path, example)
     model = model_of(spec)
-    exports = run_program(program / "__main__.py")["exports"]
+    recorded = run_program(program / "__main__.py")
+    exports = recorded["exports"]
     exports["image"] = by_digest(exports["image"])
     assert exports == {
         "uri": f"https://{model['service']['name']}-mock.{model['service']['region']}.run.app",
         "runtime_account": model["runtime_account"]["email"],
         "image": expected(model)["image"],
         **ci_exports(model["ci"]),
+        **rollout_exports(model, recorded),
     }
+
+
+def rollout_exports(model, recorded):
+    """A canary's revision, named from the content tag the program built."""
+    if "rollout" not in model:
+        return {}
+    [build] = [r for r in recorded["resources"] if r["name"] == "image-build"]
+    return {"revision": revision_name(model, build["inputs"]["environment"]["CONTENT_TAG"])}
 
 
 def test_the_service_runs_the_build_by_digest(tmp_path):

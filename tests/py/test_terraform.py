@@ -29,6 +29,8 @@ def test_files(generated):
         expected += ["dashboard.json", "monitoring.tf"]
     if model["ci"]:
         expected += ["ci.tf"]
+    if "rollout" in model:
+        expected += ["rollout.tf"]
     assert sorted(p.name for p in tf.iterdir()) == sorted(expected)
 
 
@@ -80,10 +82,12 @@ def test_the_service_runs_the_build_by_digest(generated):
 def test_variables_default_to_the_spec(generated):
     spec, tf = generated
     model = model_of(spec)
-    defaults = {n: tf_validate.unquote(b["default"]) for n, b in tf_validate.variables(tf_validate.load_dir(tf)).items()}
+    defaults = {n: tf_validate.unquote(str(b["default"])) for n, b in tf_validate.variables(tf_validate.load_dir(tf)).items()}
     want = {"project": model["service"]["project"], "region": model["service"]["region"]}
     if not model["image"]["built_here"]:
         want["image"] = model["image"]["url"]  # an image built here is read by digest instead
+    if "rollout" in model:  # the candidate starts with no traffic; no revision before the first
+        want.update(candidate_percent="0", stable_revision="")
     assert defaults == want
 
 

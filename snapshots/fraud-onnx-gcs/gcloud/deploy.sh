@@ -6,10 +6,13 @@
 #   - grants the service account what the service reads, which the deploy checks;
 #   - builds the image with Cloud Build unless this exact build exists, and reads its digest;
 #   - deploys the service, running the image by digest, with its whole configuration;
+#   - as a canary: the new revision (tag candidate) takes no traffic, the revision before it
+#     (tag stable) all of it; promote.sh and rollback.sh move it from there;
 #   - grants its callers and deployers.
 # Safe to re-run: nothing is created twice.
 #
 # Usage: deploy.sh   (from any folder; gcloud must be signed in with rights on the project)
+#        STABLE_REVISION=REVISION deploy.sh   (after the first deploy: the revision serving now)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -175,6 +178,18 @@ else
   image="$(image_by_digest)"
 fi
 
+# The revision this deploy creates, named by its image and settings exactly as Terraform and
+# Pulumi name it: a new image or new settings get a new name, Cloud Run never reuses one. It
+# starts with no traffic, beside the revision that served before it: STABLE_REVISION (the
+# revision an earlier deploy printed), or on the first deploy the candidate itself.
+revision_suffix="$(printf '%s%s' "$tag" 271fe44962ff69528873f6e208f080716fe059794082a9de757e55698e480410 | sha256 | cut -c1-12)"
+revision=fraud-scorer-"$revision_suffix"
+stable="${STABLE_REVISION:-$revision}"
+traffic=()
+if gcloud run services describe "$service" --project="$project" --region="$region" >/dev/null 2>&1; then
+  traffic=(--no-traffic)
+fi
+
 step "Deploying $service to Cloud Run in $region"
 gcloud beta run deploy "$service" \
   --image="$image" \
@@ -205,7 +220,16 @@ gcloud beta run deploy "$service" \
   --add-volume-mount=volume=model,mount-path=/mnt/model \
   --startup-probe=httpGet.path=/ready,httpGet.port=8080,initialDelaySeconds=0,periodSeconds=5,timeoutSeconds=3,failureThreshold=48 \
   --liveness-probe=httpGet.path=/live,httpGet.port=8080,initialDelaySeconds=0,periodSeconds=30,timeoutSeconds=5,failureThreshold=3 \
+  --revision-suffix="$revision_suffix" \
+  --tag=candidate \
+  ${traffic[@]+"${traffic[@]}"} \
   --quiet
+
+step "Traffic: all to $stable (tag stable), none yet to $revision (tag candidate)"
+gcloud run services update-traffic "$service" --project="$project" --region="$region" \
+  --to-revisions="$stable"=100 --update-tags=stable="$stable" --quiet
+echo "    promote the candidate with promote.sh 5, 25, 100 in turn, or roll back with rollback.sh;"
+echo "    once it serves everything, deploy the next one with STABLE_REVISION=$revision"
 
 step Granting roles/iam.serviceAccountUser on fraud-scorer-run@acme-payments.iam.gserviceaccount.com to serviceAccount:deploy@acme-ci.iam.gserviceaccount.com
 retry gcloud iam service-accounts add-iam-policy-binding fraud-scorer-run@acme-payments.iam.gserviceaccount.com \

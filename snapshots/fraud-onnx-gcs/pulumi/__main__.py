@@ -176,6 +176,21 @@ before_service = [
     ),
 ]
 
+# The revision this deploy creates, named by its image and settings exactly as Terraform and
+# deploy.sh name it: a new image or new settings get a new name, Cloud Run never reuses one.
+REVISION = "fraud-scorer-" + hashlib.sha256(
+    f"{CONTENT_TAG}271fe44962ff69528873f6e208f080716fe059794082a9de757e55698e480410".encode()
+).hexdigest()[:12]
+rollout = pulumi.Config()
+# The revision that served before the candidate (the `revision` export of the deploy that
+# created it); on the first deploy, the candidate itself.
+STABLE_REVISION = rollout.get("stable_revision") or REVISION
+# The stable revision's share at each percent the candidate may take; 0 rolls back.
+STABLE_PERCENT = {0: 100, 5: 95, 25: 75, 100: 0}
+CANDIDATE_PERCENT = rollout.get_int("candidate_percent") or 0
+if CANDIDATE_PERCENT not in STABLE_PERCENT:
+    raise ValueError(f"candidate_percent is one of {', '.join(map(str, STABLE_PERCENT))}, not {CANDIDATE_PERCENT}")
+
 service = gcp.cloudrunv2.Service(
     "service",
     name="fraud-scorer",
@@ -190,6 +205,7 @@ service = gcp.cloudrunv2.Service(
     invoker_iam_disabled=False,
     deletion_protection=True,
     template={
+        "revision": REVISION,
         "service_account": runtime_account.email,
         "timeout": "30s",
         "max_instance_request_concurrency": 200,
@@ -256,6 +272,20 @@ service = gcp.cloudrunv2.Service(
             }
         ],
     },
+    traffics=[
+        {
+            "type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
+            "revision": STABLE_REVISION,
+            "percent": STABLE_PERCENT[CANDIDATE_PERCENT],
+            "tag": "stable",
+        },
+        {
+            "type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
+            "revision": REVISION,
+            "percent": CANDIDATE_PERCENT,
+            "tag": "candidate",
+        },
+    ],
     # Protected, `pulumi destroy` stops before it deletes anything.
     opts=pulumi.ResourceOptions(depends_on=[*apis, *before_service], protect=True),
 )
@@ -313,3 +343,4 @@ after_service = [
 pulumi.export("uri", service.uri)
 pulumi.export("runtime_account", runtime_account.email)
 pulumi.export("image", IMAGE)
+pulumi.export("revision", REVISION)

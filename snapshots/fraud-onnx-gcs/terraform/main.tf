@@ -201,6 +201,7 @@ resource "google_cloud_run_v2_service" "service" {
   }
 
   template {
+    revision                         = local.revision
     service_account                  = google_service_account.runtime.email
     timeout                          = "30s"
     max_instance_request_concurrency = 200
@@ -298,6 +299,21 @@ resource "google_cloud_run_v2_service" "service" {
         }
       }
     }
+  }
+
+  # The candidate takes var.candidate_percent and the revision before it the rest; 0 rolls back.
+  traffic {
+    type     = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
+    revision = local.stable_revision
+    percent  = lookup(local.stable_percent, var.candidate_percent)
+    tag      = "stable"
+  }
+
+  traffic {
+    type     = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
+    revision = local.revision
+    percent  = var.candidate_percent
+    tag      = "candidate"
   }
 
   # `terraform destroy` stops at plan time, before it deletes anything else.

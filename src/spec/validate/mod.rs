@@ -26,6 +26,7 @@ mod model;
 mod monitoring;
 mod quantities;
 mod resources;
+mod rollout;
 mod scaling;
 mod service;
 mod serving;
@@ -137,6 +138,7 @@ pub fn validate(spec: &Spec) -> Result<Checked, Vec<Diagnostic>> {
     cost::check(&mut c, &spec.cost);
     monitoring::check(&mut c, spec.monitoring.as_ref(), timeout_s);
     ci::check(&mut c, spec.ci.as_ref());
+    rollout::check(&mut c, &spec.rollout);
     if let Some(gpu) = sized.gpu {
         resources::warn_gpu_quota(&mut c, spec, gpu);
         model::warn_cpu_only_on_gpu(&mut c, spec, gpu);

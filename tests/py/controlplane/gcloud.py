@@ -108,6 +108,12 @@ class Scripts:
             return [(builds.build(project, config, substitutions), "create")]
         if command == "run deploy":
             return self._deploy(r, project, flags, pos[0])
+        if command == "run services update-traffic":
+            update = {k.removeprefix("--").replace("-", "_"): parse_dict(k, flags[k])
+                      for k in ("--to-revisions", "--to-tags", "--update-tags") if k in flags}
+            for k in ("to_revisions", "to_tags"):
+                update[k] = {t: int(p) for t, p in update.get(k, {}).items()}
+            return [(Res("service", self._resource(command, project, flags, pos[0])), "traffic", update)]
         if verb in ("add-iam-policy-binding", "remove-iam-policy-binding"):
             resource = self._resource(command, project, flags, pos[0])
             action = "create" if verb.startswith("add") else "delete"
@@ -180,10 +186,13 @@ class Scripts:
         call = RunDeploy(argv, r["files"].get("--env-vars-file"), yaml.safe_load)
         old = self.cloud.services.get(full)
         config = call.config(old and old["config"])
+        if "--revision-suffix" in flags:  # gcloud prefixes the service's name
+            config["template"]["revision"] = f"{name}-{flags['--revision-suffix']}"
         # By tag, Cloud Run resolves the tag anew in a new revision; by digest, an unchanged
         # template is no change.
         steps = [(Res("service", full, {"config": config, "deletionProtection": False}),
-                  "update" if old else "create", {"new_revision": "@" not in image})]
+                  "update" if old else "create",
+                  {"new_revision": "@" not in image, "no_traffic": "--no-traffic" in flags, "tag": flags.get("--tag")})]
         invoker = binding(full, *ALL_USERS_INVOKER)
         if call.switch("--allow-unauthenticated"):
             steps.append((invoker, "create"))

@@ -8,7 +8,9 @@ Resources (`Res`) are the control plane's own vocabulary, one per API object:
     account     projects/{p}/serviceAccounts/{email} {project, accountId, displayName}
     repository  projects/{p}/locations/{l}/repositories/{r}  {format, description}
     build       a Cloud Build that pushes one image  {project, tags, trigger}: builds.py
-    service     projects/{p}/locations/{l}/services/{s}  {config, deletionProtection}
+    service     projects/{p}/locations/{l}/services/{s}  {config, deletionProtection}; config's
+                `traffic` (Terraform, Pulumi) or gcloud's flags decide where requests go, by
+                revision name and tag; action `traffic` is gcloud's `update-traffic`
     monitoring  projects/{p}/{collection}/{displayName}  {project}: a channel, alert policy,
                 uptime check or dashboard, held by its display name and checked for its API only
     pool        projects/{p}/locations/{l}/workloadIdentityPools/{id}[/providers/{id}]
@@ -132,7 +134,10 @@ class Cloud:
         }
         self.repositories = {}  # resource name -> {format, description}
         self.images = {}  # image path (no tag) -> {"tags": {tag: digest}, "digests": [digest]}
-        self.services = {}  # resource name -> {config, deletionProtection, digest, revision}
+        # resource name -> {config, deletionProtection, digest, revision (a count), revisions
+        # ({name: template}), latest (a name), traffic ({"split": {revision: percent > 0},
+        # "tags": {tag: revision}})}
+        self.services = {}
         self.policies = set()  # (resource, role, member)
         self.secrets = {f"projects/{project}/secrets/{s}" for s in secrets}
         self.buckets = set(buckets)
@@ -400,7 +405,9 @@ class Cloud:
         except re.error as e:
             raise Rejected(f"INVALID_ARGUMENT: push.branch {branch!r} is not a regular expression: {e}") from e
 
-    def _service(self, res, action, check, new_revision=False):
+    def _service(self, res, action, check, new_revision=False, no_traffic=False, tag=None, **update):
+        if action == "traffic":
+            return self._update_traffic(res.name, **update)
         if action == "delete":
             if check:
                 if res.name not in self.services:
@@ -411,15 +418,71 @@ class Cloud:
             self.services.pop(res.name, None)
             self.policies = {p for p in self.policies if p[0] != res.name}
             return
-        config = res.attrs["config"]
+        config = copy.deepcopy(res.attrs["config"])
+        declared = config.pop("traffic", None)
         if check:
             self._check_service(res.name, config, action)
         digest = self.resolve(config["template"]["containers"][0]["image"])
         old = self.services.get(res.name)
         revision = 1 if old is None else old["revision"] + int(
             new_revision or old["config"] != config or old["digest"] != digest)
+        revisions = dict(old["revisions"]) if old else {}
+        latest = old["latest"] if old else None
+        if old is None or revision != old["revision"]:
+            latest = config["template"].get("revision") or f"{res.name.rsplit('/', 1)[1]}-{revision:05d}"
+            if latest in revisions:  # revisions are immutable, their names never reused
+                raise Rejected(f"Revision named '{latest}' with different configuration already exists.")
+            revisions[latest] = config["template"]
+        traffic = self._traffic(declared, revisions, latest, old and old["traffic"], no_traffic, tag)
         self.services[res.name] = {"config": config, "digest": digest, "revision": revision,
+                                   "revisions": revisions, "latest": latest, "traffic": traffic,
                                    "deletionProtection": res.attrs.get("deletionProtection", False)}
+
+    @staticmethod
+    def _traffic(declared, revisions, latest, old, no_traffic, tag):
+        """Where requests go after a deploy: the declared targets (none declared: all to the
+        latest revision, the provider's default), or gcloud's: `--no-traffic` keeps the split,
+        `--tag` moves a tag to the new revision."""
+        if declared is None:
+            split = dict(old["split"]) if no_traffic else {latest: 100}
+            tags = {t: r for t, r in (old or {}).get("tags", {}).items() if t != tag}
+            return _traffic_state(split, {**tags, **({tag: latest} if tag else {})})
+        split, tags = {}, {}
+        for t in declared:
+            name = latest if t.get("type") == "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST" else t.get("revision")
+            if name not in revisions:
+                raise Rejected(f"Revision '{name}' referenced in traffic not found")
+            if t.get("percent"):
+                split[name] = split.get(name, 0) + t["percent"]
+            if t.get("tag"):
+                if t["tag"] in tags:
+                    raise Rejected(f"tag '{t['tag']}' is used by more than one traffic target")
+                tags[t["tag"]] = name
+        if sum(split.values()) != 100:
+            raise Rejected(f"traffic percents add up to {sum(split.values())}, not 100")
+        return _traffic_state(split, tags)
+
+    def _update_traffic(self, name, to_revisions=None, to_tags=None, update_tags=None):
+        """gcloud's `update-traffic`: the named revisions (or tagged ones) get their percents;
+        when those make 100, every other revision gets none."""
+        s = self.services.get(name)
+        if s is None:
+            raise Rejected(f"NOT_FOUND: {name}")
+        percents = dict(to_revisions or {})
+        for t, p in (to_tags or {}).items():
+            if t not in s["traffic"]["tags"]:
+                raise Rejected(f"no revision is tagged '{t}'")
+            percents[s["traffic"]["tags"][t]] = percents.get(s["traffic"]["tags"][t], 0) + p
+        tags = {**s["traffic"]["tags"], **(update_tags or {})}
+        for r in [*percents, *tags.values()]:
+            if r not in s["revisions"]:
+                raise Rejected(f"Revision '{r}' referenced in traffic not found")
+        split = s["traffic"]["split"]
+        if percents:
+            if sum(percents.values()) != 100:
+                raise NotModelled("update-traffic that leaves a share to unnamed revisions")
+            split = {r: p for r, p in percents.items() if p}
+        s["traffic"] = _traffic_state(split, tags)
 
     def _check_service(self, name, config, action):
         if not formats.is_name("service", name):
@@ -513,3 +576,8 @@ class Cloud:
             "triggers": self.triggers,
             "policies": sorted(self.policies),
         })
+
+
+def _traffic_state(split, tags):
+    """Traffic as the cloud holds it, in name order: the order calls set it in is no change."""
+    return {"split": dict(sorted(split.items())), "tags": dict(sorted(tags.items()))}

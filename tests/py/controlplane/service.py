@@ -23,6 +23,8 @@ NOT_CONFIG = {"name", "project", "location", "deletionProtection"}
 def canonical(service):
     """The configuration of a provider-shaped service (inputs), defaults filled, lists sorted."""
     config = {k: copy.deepcopy(v) for k, v in service.items() if k not in NOT_CONFIG}
+    if "traffics" in config:  # Pulumi's name of the Terraform blocks
+        config["traffic"] = config.pop("traffics")
     config.setdefault("labels", {})
     config.setdefault("invokerIamDisabled", False)
     config.setdefault("ingress", "INGRESS_TRAFFIC_ALL")
@@ -47,7 +49,7 @@ def _camel(name):
 
 
 # Terraform blocks that repeat (lists); every other block of the service holds at most one.
-REPEATED_BLOCKS = {"containers", "env", "volumes", "volume_mounts"}
+REPEATED_BLOCKS = {"containers", "env", "volumes", "volume_mounts", "traffic"}
 # Where the Terraform block name and the provider's wire name differ.
 RENAMED = {"env": "envs"}
 

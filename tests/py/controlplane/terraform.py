@@ -126,6 +126,32 @@ FUNCTIONS = {
 }
 
 
+# Terraform functions the generated files call on values the evaluator knows.
+CALLS = {
+    "sha256": lambda text: hashlib.sha256(text.encode()).hexdigest(),
+    "substr": lambda text, offset, length: text[offset:offset + length],
+    "coalesce": lambda *values: next(v for v in values if v not in (None, "")),
+    "lookup": lambda mapping, key: mapping[str(key)],
+}
+CALL = re.compile(r"(\w+)\((.*)\)", re.DOTALL)
+
+
+def _arguments(text):
+    """A call's arguments, split at its own commas (not those inside strings or brackets)."""
+    out, depth, quoted, start = [], 0, False, 0
+    for i, c in enumerate(text):
+        if c == '"' and text[i - 1] != "\\":
+            quoted = not quoted
+        elif not quoted and c in "([{":
+            depth += 1
+        elif not quoted and c in ")]}":
+            depth -= 1
+        elif not quoted and depth == 0 and c == ",":
+            out.append(text[start:i].strip())
+            start = i + 1
+    return [*out, text[start:].strip()]
+
+
 class Evaluator:
     def __init__(self, config, computed, each=None):
         self.config = config
@@ -144,7 +170,7 @@ class Evaluator:
         m = FILE.fullmatch(v[2:-1]) if is_expression(v) else None
         if m:
             return (self.config.dir / m[1]).read_text()
-        if is_expression(v) and v.count("${") == 1:
+        if is_expression(v) and (v.count("${") == 1 or CALL.fullmatch(v[2:-1].strip())):
             return self.expr(v[2:-1].strip())
         if is_string_literal(v):
             text = v
@@ -166,6 +192,9 @@ class Evaluator:
             if m[1] in self.config.values:
                 return self.config.values[m[1]]
             return self.value(self.config.vars[m[1]]["default"])
+        m = CALL.fullmatch(e)
+        if m and m[1] in CALLS:
+            return CALLS[m[1]](*(self._argument(a) for a in _arguments(m[2])))
         m = re.fullmatch(r'toset\(\[(.*)\]\)', e, re.DOTALL)
         if m:
             return sorted({hcl_string(s) for s in re.findall(r'"(?:[^"\\]|\\.)*"', m[1])})
@@ -180,6 +209,11 @@ class Evaluator:
                 raise NotModelled(f"{address} has no attribute {m[4]}")
             return values[attr]
         raise NotModelled(f"cannot evaluate ${{{e}}}")
+
+    def _argument(self, a):
+        if re.fullmatch(r"\d+", a):
+            return int(a)
+        return self.value(a) if is_string_literal(a) else self.expr(a)
 
 
 class Terraform:
@@ -255,7 +289,7 @@ class Terraform:
         raise NotModelled(f"the control plane does not read data.{rtype}")
 
     def apply(self, tf_dir, variables=None):
-        """`terraform apply`, with `-var` values."""
+        """`terraform apply`, with `-var NAME=VALUE` for each of `variables`."""
         try:
             nodes = self.plan(tf_dir, variables)
         except Rejected as e:
