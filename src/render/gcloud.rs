@@ -180,6 +180,37 @@ fn ci_member_on(d: &Deployment, target: IamTarget, role: &str) -> Option<String>
         .then(|| shell(&ci.account.member))
 }
 
+/// What the runtime account reads, as deploy.sh compares it with what the service read
+/// before this deploy: a secret or a model folder that left the spec loses its grant.
+struct Reads {
+    /// The role on a secret and on a bucket or managed folder.
+    secret_role: &'static str,
+    object_role: &'static str,
+    /// What the spec reads now, as shell words in gcloud's spelling (`gs://BUCKET`,
+    /// `gs://BUCKET/FOLDER/`).
+    secrets: Vec<String>,
+    mounts: Vec<String>,
+}
+
+impl Reads {
+    fn new(d: &Deployment) -> Self {
+        let role = |t: IamTarget| t.runtime_read_role().expect("the runtime reads it");
+        let read = |targets: &[IamTarget]| {
+            d.iam
+                .iter()
+                .filter(|g| g.principal == Principal::Runtime && targets.contains(&g.target))
+                .map(|g| grant(g).resource)
+                .collect()
+        };
+        Reads {
+            secret_role: role(IamTarget::Secret),
+            object_role: role(IamTarget::ManagedFolder),
+            secrets: read(&[IamTarget::Secret]),
+            mounts: read(&[IamTarget::Bucket, IamTarget::ManagedFolder]),
+        }
+    }
+}
+
 /// A prerequisite as the script checks it: the `describe` command that fails when it is
 /// missing, and what to create then.
 struct Prerequisite {
@@ -272,6 +303,7 @@ struct Deploy<'a> {
     /// A volume has mount options, which only the beta track's `run deploy` takes.
     run_beta: bool,
     converge: Vec<Converge>,
+    reads: Reads,
     build: BuildStep<'a>,
     env_file: &'static str,
     grants: Vec<Grant<'a>>,
@@ -351,6 +383,7 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         project_number,
         run_beta: d.volumes.iter().any(|v| !v.mount_options.is_empty()),
         converge: converge(d),
+        reads: Reads::new(d),
         build: BuildStep::new(d),
         env_file: ENV_FILE,
         grants: grants(),

@@ -65,13 +65,16 @@ COMMANDS = [
     "run services remove-iam-policy-binding",
     "secrets add-iam-policy-binding",
     "secrets describe",
+    "secrets get-iam-policy",
     "secrets remove-iam-policy-binding",
     "services enable",
     "storage buckets add-iam-policy-binding",
     "storage buckets describe",
+    "storage buckets get-iam-policy",
     "storage buckets remove-iam-policy-binding",
     "storage managed-folders add-iam-policy-binding",
     "storage managed-folders describe",
+    "storage managed-folders get-iam-policy",
     "storage managed-folders remove-iam-policy-binding",
 ]
 

@@ -13,8 +13,6 @@ from cplane import TARGETS, Setup, service_of
 from hypothesis import HealthCheck, Phase, given, note, seed, settings
 from specgen import REPEAT, SEED, specs
 
-GCLOUD_KEEPS_GRANTS = ("deploy.sh keeps the runtime account's grants on a secret and on the model's folder that "
-                       "left the spec: it prunes grants only on what it created")
 GPU_QUOTA_NOT_CHECKED = "GPU quota is not checked before anything is created: the service fails on it last"
 PIPELINE_LEFT = "teardown.sh leaves what ci-setup.sh created: the pipeline's account, its identity pool, their grants"
 REPOSITORY_NOT_REUSED = "creating the repository fails when it exists already (ALREADY_EXISTS): nothing imports it"
@@ -134,7 +132,7 @@ REMOVALS = {
 }
 
 
-@pytest.mark.parametrize("target", xfail_for({"gcloud"}, GCLOUD_KEEPS_GRANTS))
+@pytest.mark.parametrize("target", TARGETS)
 def test_removing_from_the_spec_removes_its_access(tmp_path, target):
     """An invoker, a label, a secret and the bucket leave the spec at once (one redeploy
     for the four keeps the suite quick); each must lose its access."""
