@@ -96,6 +96,9 @@ pub struct Environment {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Federation {
     pub pool_id: String,
+    pub pool_display_name: String,
+    /// Also how the gcloud scripts recognise the pool as theirs.
+    pub pool_description: String,
     pub provider_id: String,
     pub issuer_uri: String,
     /// Token claims the provider keeps, as `(attribute, assertion)`.
@@ -260,6 +263,8 @@ fn federation(service: &str, repository: &str, branch: &str) -> Federation {
         .collect();
     Federation {
         pool_id: format!("gh-{}", stem.trim_end_matches('-')),
+        pool_display_name: format!("GitHub {repository}"),
+        pool_description: format!("GitHub Actions runs of {repository} that deploy {service}"),
         provider_id: "github".to_string(),
         issuer_uri: GITHUB_ISSUER.to_string(),
         attribute_mapping: [

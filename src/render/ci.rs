@@ -70,16 +70,12 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         _ => unreachable!("the model gives github a pool and cloudbuild a trigger"),
     }
     let grants = ci.grants.iter().map(|g| terraform_grant(g, d)).collect();
-    let tf = render_one("terraform/ci.tf", &TerraformCi { d, ci, grants })?;
+    let tf = render_one("terraform/ci.tf", &TerraformCi { ci, grants })?;
     add_text(tree, d, "terraform/ci.tf", &terraform::align(&tf));
     let setup = Setup {
         d,
         ci,
-        pool_display_name: format!("GitHub {}", ci.repository),
-        pool_description: format!(
-            "GitHub Actions runs of {} that deploy {}",
-            ci.repository, d.service.name
-        ),
+        mark: PIPELINE_MARK,
         attribute_mapping: ci.federation.as_ref().map_or_else(String::new, |f| {
             let pairs: Vec<String> = f
                 .attribute_mapping
@@ -242,6 +238,8 @@ pub(crate) fn pulumi_grants(ci: &Ci) -> Vec<IacGrant<'_>> {
 /// A deploy grant as gcloud spells it: the command group, the resource, its location flags.
 pub struct ShellGrant<'a> {
     pub role: &'a str,
+    /// On the service: deleting the service deletes the grant with it.
+    pub on_service: bool,
     pub group: &'static [&'static str],
     pub resource: String,
     pub flags: Vec<String>,
@@ -283,6 +281,7 @@ pub fn gcloud_grants<'a>(ci: &'a Ci, d: &Deployment) -> Vec<ShellGrant<'a>> {
                 };
             ShellGrant {
                 role: &g.role,
+                on_service: g.on == CiGrantOn::Service,
                 group,
                 resource,
                 flags,
@@ -294,7 +293,6 @@ pub fn gcloud_grants<'a>(ci: &'a Ci, d: &Deployment) -> Vec<ShellGrant<'a>> {
 #[derive(Template)]
 #[template(path = "terraform/ci.tf")]
 struct TerraformCi<'a> {
-    d: &'a Deployment,
     ci: &'a Ci,
     grants: Vec<IacGrant<'a>>,
 }
@@ -304,7 +302,10 @@ struct TerraformCi<'a> {
 struct Setup<'a> {
     d: &'a Deployment,
     ci: &'a Ci,
-    pool_display_name: String,
-    pool_description: String,
+    mark: &'static str,
     attribute_mapping: String,
 }
+
+/// The description ci-setup.sh gives the account and the trigger it creates, the mark
+/// teardown.sh deletes them by; inside double quotes in the scripts.
+pub(crate) const PIPELINE_MARK: &str = "Created by ci-setup.sh for Cloud Run service $service";

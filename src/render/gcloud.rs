@@ -316,6 +316,7 @@ struct Deploy<'a> {
 struct Teardown<'a> {
     d: &'a Deployment,
     account_mark: &'static str,
+    pipeline_mark: &'static str,
     project_number: bool,
     grants: Vec<Grant<'a>>,
 }
@@ -402,6 +403,7 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         &Teardown {
             d,
             account_mark: ACCOUNT_MARK,
+            pipeline_mark: super::ci::PIPELINE_MARK,
             project_number,
             grants: grants(),
         },

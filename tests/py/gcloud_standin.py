@@ -516,7 +516,7 @@ def simulate(call, state, record):
     if cmd == "projects describe":
         return projected(call, {"projectId": pos[0], "projectNumber": project_number(pos[0])})
 
-    if cmd == "projects add-iam-policy-binding":
+    if cmd in ("projects add-iam-policy-binding", "projects remove-iam-policy-binding"):
         return policy_change(call, s, binding("project", pos[0]))
 
     if cmd.startswith("iam workload-identity-pools "):
@@ -564,7 +564,7 @@ def federated(member, s):
     m = PRINCIPAL_SET.match(member)
     return bool(m) and any(
         project_number(key.split("/")[0]) == m["number"] and key.split("/")[1:] == [m["location"], m["pool"]]
-        for key in s["pools"])
+        and pool.get("state") != "DELETED" for key, pool in s["pools"].items())
 
 
 def workload_identity(call, s, where):
@@ -578,11 +578,18 @@ def workload_identity(call, s, where):
             if key in s["pools"]:
                 raise Api(f"({where}) ALREADY_EXISTS: Requested entity already exists")
             s["pools"][key] = {"display_name": call.one("--display-name"),
-                               "description": call.one("--description"), "providers": {}}
+                               "description": call.one("--description"), "providers": {}, "state": "ACTIVE"}
             return ""
         if key not in s["pools"]:
             raise Api(f"({where}) NOT_FOUND: Requested entity was not found.")
-        return projected(call, {"name": key})
+        pool = s["pools"][key]
+        if cmd in ("delete", "undelete"):  # a deleted pool keeps its id (and providers) for 30 days
+            if (pool.get("state") == "DELETED") == (cmd == "delete"):
+                raise Api(f"({where}) FAILED_PRECONDITION: the pool is {pool.get('state', 'ACTIVE')}")
+            pool["state"] = "DELETED" if cmd == "delete" else "ACTIVE"
+            return ""
+        return projected(call, {"name": key, "description": pool["description"],
+                                "displayName": pool["display_name"], "state": pool.get("state", "ACTIVE")})
     pool_key = f"{call.one('--project')}/{location}/{call.one('--workload-identity-pool')}"
     if pool_key not in s["pools"]:
         raise Api(f"({where}) NOT_FOUND: Requested entity was not found.")
@@ -606,10 +613,13 @@ def workload_identity(call, s, where):
 def trigger(call, s, where):
     """Cloud Build triggers by name: created once, running as an existing service account."""
     project = call.one("--project")
-    if call.command == "builds triggers describe":
+    if call.command in ("builds triggers describe", "builds triggers delete"):
         key = f"{project}/{call.positionals[0]}"
         if key not in s["triggers"]:
             raise Api(f"({where}) NOT_FOUND: Requested entity was not found.")
+        if call.command.endswith("delete"):
+            del s["triggers"][key]
+            return ""
         return projected(call, {"name": call.positionals[0], **s["triggers"][key]})
     key = f"{project}/{call.one('--name')}"
     if key in s["triggers"]:
@@ -617,7 +627,8 @@ def trigger(call, s, where):
     account = (call.one("--service-account") or "").rsplit("/", 1)[-1]
     if account not in s["accounts"]:
         raise Api(f"({where}) INVALID_ARGUMENT: service account {account} does not exist")
-    s["triggers"][key] = {"service_account": account, "build_config": call.one("--build-config")}
+    s["triggers"][key] = {"service_account": account, "build_config": call.one("--build-config"),
+                          "description": call.one("--description")}
     return ""
 
 
