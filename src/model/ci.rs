@@ -71,7 +71,9 @@ pub struct CiGrant {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CiBuild {
-    /// The reference the build pushes (with the spec's tag).
+    /// The reference with the spec's tag, which each build moves to its image, as the
+    /// deploy targets move it. The image itself is tagged with its content tag
+    /// ([`super::Build`]), whose digest every environment deploys.
     pub tagged: String,
     /// The reference without its tag; the digest is appended to it to deploy.
     pub name: String,

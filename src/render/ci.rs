@@ -51,6 +51,7 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
             let workflow = Workflow {
                 d,
                 ci,
+                content_tag: super::content_tag_script(d)?,
                 f,
                 jobs,
                 pins: &PINS,
@@ -58,7 +59,14 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
             add(tree, d, GITHUB_WORKFLOW, "ci/github/mlgen.yml", &workflow)?;
         }
         (_, Some(trigger)) => {
-            let config = CloudBuild { d, ci, trigger };
+            // Cloud Build reads `$NAME` as a substitution: `$$` is a plain `$`.
+            let content_tag = super::content_tag_script(d)?.replace('$', "$$");
+            let config = CloudBuild {
+                d,
+                ci,
+                trigger,
+                content_tag,
+            };
             add(
                 tree,
                 d,
@@ -117,6 +125,8 @@ fn deploy_jobs(ci: &Ci) -> Vec<Job<'_>> {
 struct Workflow<'a> {
     d: &'a Deployment,
     ci: &'a Ci,
+    /// The `content_tag` function the build step runs.
+    content_tag: String,
     f: &'a Federation,
     jobs: Vec<Job<'a>>,
     pins: &'a Pins,
@@ -128,6 +138,8 @@ struct CloudBuild<'a> {
     d: &'a Deployment,
     ci: &'a Ci,
     trigger: &'a Trigger,
+    /// The `content_tag` function the build runs, escaped for Cloud Build.
+    content_tag: String,
 }
 
 /// A grant of the deploy account as an IaC resource: its type (Terraform) or class

@@ -305,6 +305,8 @@ struct Deploy<'a> {
     converge: Vec<Converge>,
     reads: Reads,
     build: BuildStep<'a>,
+    /// The `content_tag` function, built here only.
+    content_tag: String,
     env_file: &'static str,
     grants: Vec<Grant<'a>>,
     switches: Switches,
@@ -386,6 +388,7 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         converge: converge(d),
         reads: Reads::new(d),
         build: BuildStep::new(d),
+        content_tag: super::content_tag_script(d)?,
         env_file: ENV_FILE,
         grants: grants(),
         switches: Switches::new(d),

@@ -145,38 +145,18 @@ fi
 {%- endfor %}
 {%- if d.image.built_here %}
 
-# The image is tagged with the hash of the files it is built from (the SHA-256 of their
-# SHA-256 digests, in this order; Terraform and Pulumi compute the same), and the service
+# The image is tagged with the hash of the files it is built from, and the service
 # runs the digest that tag resolves to: an unchanged image is not rebuilt and changes
 # nothing, a changed one rolls out. Only these files are uploaded (see the ignore file).
 context="$here"/{{ build.context }}
-image_inputs=(
-{%- for f in d.build.inputs %}
-  {{ f }}
-{%- endfor %}
-)
-
-sha256() {
-  if command -v sha256sum >/dev/null; then sha256sum; else shasum -a 256; fi | cut -c1-64
-}
-
-# The inputs, a folder (ending in `/`) as every file under it, in path order.
-image_files() {
-  local f
-  for f in "${image_inputs[@]}"; do
-    case "$f" in
-      */) (cd "$context" && find "${f%/}" -type f | LC_ALL=C sort) ;;
-      *) printf '%s\n' "$f" ;;
-    esac
-  done
-}
+{{ content_tag|safe }}
 
 image_by_digest() {
   gcloud artifacts docker images describe "$image_path:$tag" --project="$project" \
     --format='value(image_summary.fully_qualified_digest)' 2>/dev/null
 }
 
-tag="$(image_files | while IFS= read -r f; do sha256 <"$context/$f"; done | tr -d '\n' | sha256)"
+tag="$(cd "$context" && content_tag)"
 step "Image $image_path:$tag"
 if image="$(image_by_digest)" && [ -n "$image" ]; then
   echo "    built already"

@@ -116,45 +116,43 @@ retry gcloud storage managed-folders add-iam-policy-binding gs://acme-models-pro
   --member=serviceAccount:fraud-scorer-run@acme-payments.iam.gserviceaccount.com --role=roles/storage.objectViewer --condition=None \
   --project="$project" --quiet >/dev/null
 
-# The image is tagged with the hash of the files it is built from (the SHA-256 of their
-# SHA-256 digests, in this order; Terraform and Pulumi compute the same), and the service
+# The image is tagged with the hash of the files it is built from, and the service
 # runs the digest that tag resolves to: an unchanged image is not rebuilt and changes
 # nothing, a changed one rolls out. Only these files are uploaded (see the ignore file).
 context="$here"/../..
-image_inputs=(
-  deploy/Dockerfile
-  deploy/Dockerfile.dockerignore
-  deploy/app/batching.py
-  deploy/app/config.json
-  deploy/app/frames.py
-  deploy/app/frameworks/__init__.py
-  deploy/app/frameworks/onnx.py
-  deploy/app/inputs.py
-  deploy/app/logs.py
-  deploy/app/main.py
-  deploy/app/openapi.py
-  deploy/app/outputs.py
-  deploy/app/protocols/__init__.py
-  deploy/app/protocols/oip.py
-  deploy/app/protocols/vertex.py
-  deploy/app/requirements.txt
-  deploy/app/server.py
-  deploy/app/settings.py
-)
+# The image's content tag, run in the build context: the SHA-256 of the hex SHA-256 digests
+# of the files the image is built from, in this order, a folder (ending in `/`) as every file
+# under it in path order. Terraform and Pulumi compute the same.
+content_tag() {
+  local f
+  for f in \
+    deploy/Dockerfile \
+    deploy/Dockerfile.dockerignore \
+    deploy/app/batching.py \
+    deploy/app/config.json \
+    deploy/app/frames.py \
+    deploy/app/frameworks/__init__.py \
+    deploy/app/frameworks/onnx.py \
+    deploy/app/inputs.py \
+    deploy/app/logs.py \
+    deploy/app/main.py \
+    deploy/app/openapi.py \
+    deploy/app/outputs.py \
+    deploy/app/protocols/__init__.py \
+    deploy/app/protocols/oip.py \
+    deploy/app/protocols/vertex.py \
+    deploy/app/requirements.txt \
+    deploy/app/server.py \
+    deploy/app/settings.py; do
+    case "$f" in
+      */) find "${f%/}" -type f | LC_ALL=C sort ;;
+      *) printf '%s\n' "$f" ;;
+    esac
+  done | while IFS= read -r f; do sha256 <"$f"; done | tr -d '\n' | sha256
+}
 
 sha256() {
   if command -v sha256sum >/dev/null; then sha256sum; else shasum -a 256; fi | cut -c1-64
-}
-
-# The inputs, a folder (ending in `/`) as every file under it, in path order.
-image_files() {
-  local f
-  for f in "${image_inputs[@]}"; do
-    case "$f" in
-      */) (cd "$context" && find "${f%/}" -type f | LC_ALL=C sort) ;;
-      *) printf '%s\n' "$f" ;;
-    esac
-  done
 }
 
 image_by_digest() {
@@ -162,7 +160,7 @@ image_by_digest() {
     --format='value(image_summary.fully_qualified_digest)' 2>/dev/null
 }
 
-tag="$(image_files | while IFS= read -r f; do sha256 <"$context/$f"; done | tr -d '\n' | sha256)"
+tag="$(cd "$context" && content_tag)"
 step "Image $image_path:$tag"
 if image="$(image_by_digest)" && [ -n "$image" ]; then
   echo "    built already"
