@@ -157,6 +157,7 @@ fn foreign_repository(image: &Image, project: &str) -> Option<String> {
         location: location.to_string(),
         project: owner.to_string(),
         description: String::new(),
+        existing: true,
     };
     (owner != project && path.next().is_some()).then(|| repo.name())
 }

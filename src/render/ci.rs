@@ -153,8 +153,9 @@ pub(crate) struct IacGrant<'a> {
 }
 
 /// The one place Terraform spells each kind of deploy grant.
-fn terraform_grant<'a>(g: &'a CiGrant, _d: &'a Deployment) -> IacGrant<'a> {
+fn terraform_grant<'a>(g: &'a CiGrant, d: &'a Deployment) -> IacGrant<'a> {
     let r = |s: &str| Value::Ref(s.to_string());
+    let repository = terraform::repository_address(d);
     let (tf_type, args) = match g.on {
         CiGrantOn::RuntimeAccount => (
             "google_service_account_iam_member",
@@ -177,18 +178,9 @@ fn terraform_grant<'a>(g: &'a CiGrant, _d: &'a Deployment) -> IacGrant<'a> {
         CiGrantOn::Repository => (
             "google_artifact_registry_repository_iam_member",
             vec![
-                arg(
-                    "project",
-                    r("google_artifact_registry_repository.images.project"),
-                ),
-                arg(
-                    "location",
-                    r("google_artifact_registry_repository.images.location"),
-                ),
-                arg(
-                    "repository",
-                    r("google_artifact_registry_repository.images.name"),
-                ),
+                arg("project", r(&format!("{repository}.project"))),
+                arg("location", r(&format!("{repository}.location"))),
+                arg("repository", r(&format!("{repository}.name"))),
             ],
         ),
         CiGrantOn::Project => (

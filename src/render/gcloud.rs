@@ -10,7 +10,7 @@ use super::{BuildStep, TAG_SUBSTITUTION, add};
 use crate::error::Error;
 use crate::model::{
     BUILD_CONFIG, BUILD_IGNORE_FILE, CiGrantOn, Deployment, IamGrant, IamTarget, Principal, Probe,
-    run_service_agent,
+    Repository, run_service_agent,
 };
 use crate::tree::Tree;
 
@@ -119,7 +119,7 @@ fn converge(d: &Deployment) -> Vec<Converge> {
             Some(r#"[ "$account_description" = "$account_mark" ]"#),
         ),
     ];
-    if let Some(repo) = &d.repository {
+    if let Some(repo) = d.repository.as_ref().filter(|r| !r.existing) {
         on.push((
             IamTarget::Repository,
             repo.name(),
@@ -216,6 +216,25 @@ impl Reads {
 struct Prerequisite {
     describe: String,
     create: String,
+}
+
+/// Every prerequisite of the deployment: an existing repository, and what its grants are on.
+fn prerequisites(d: &Deployment) -> Vec<Prerequisite> {
+    let repository = d.repository.as_ref().and_then(|r| {
+        Some(Prerequisite {
+            describe: format!(
+                "gcloud artifacts repositories describe {} --location={} --project={}",
+                shell(&r.id),
+                shell(&r.location),
+                shell(&r.project)
+            ),
+            create: r.prerequisite()?,
+        })
+    });
+    repository
+        .into_iter()
+        .chain(d.iam.iter().filter_map(prerequisite))
+        .collect()
 }
 
 fn prerequisite(g: &IamGrant) -> Option<Prerequisite> {
@@ -317,6 +336,8 @@ struct Deploy<'a> {
 #[template(path = "gcloud/teardown.sh")]
 struct Teardown<'a> {
     d: &'a Deployment,
+    /// The repository, when the deployment creates it (and so deletes it).
+    own_repository: Option<&'a Repository>,
     account_mark: &'static str,
     pipeline_mark: &'static str,
     project_number: bool,
@@ -382,7 +403,7 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
     let deploy = Deploy {
         d,
         account_mark: ACCOUNT_MARK,
-        prerequisites: d.iam.iter().filter_map(prerequisite).collect(),
+        prerequisites: prerequisites(d),
         project_number,
         run_beta: d.volumes.iter().any(|v| !v.mount_options.is_empty()),
         converge: converge(d),
@@ -405,6 +426,7 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         "gcloud/teardown.sh",
         &Teardown {
             d,
+            own_repository: d.repository.as_ref().filter(|r| !r.existing),
             account_mark: ACCOUNT_MARK,
             pipeline_mark: super::ci::PIPELINE_MARK,
             project_number,

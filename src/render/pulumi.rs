@@ -28,6 +28,8 @@ struct Main<'a> {
 /// Something the deployment uses but does not create, looked up when the program starts
 /// so that `pulumi up` stops before anything is created when it is missing.
 struct Prerequisite<'a> {
+    /// The variable the program keeps what it read in, when it uses it.
+    variable: Option<&'static str>,
     /// The provider function that reads it.
     function: &'static str,
     create: String,
@@ -62,9 +64,25 @@ fn prerequisite(g: &IamGrant) -> Option<Prerequisite<'_>> {
         IamTarget::Repository | IamTarget::ServiceAccount | IamTarget::Service => return None,
     };
     Some(Prerequisite {
+        variable: None,
         function,
         create,
         args,
+    })
+}
+
+/// An existing repository, read into `repository`, where the program otherwise creates it.
+fn repository_prerequisite(d: &Deployment) -> Option<Prerequisite<'_>> {
+    let r = d.repository.as_ref()?;
+    Some(Prerequisite {
+        variable: Some("repository"),
+        function: "gcp.artifactregistry.get_repository",
+        create: r.prerequisite()?,
+        args: vec![
+            arg("project", Value::Text(&r.project)),
+            arg("location", Value::Text(&r.location)),
+            arg("repository_id", Value::Text(&r.id)),
+        ],
     })
 }
 
@@ -191,7 +209,10 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         &Main {
             d,
             build: BuildStep::new(d),
-            prerequisites: d.iam.iter().filter_map(prerequisite).collect(),
+            prerequisites: repository_prerequisite(d)
+                .into_iter()
+                .chain(d.iam.iter().filter_map(prerequisite))
+                .collect(),
             project_number: d
                 .iam
                 .iter()

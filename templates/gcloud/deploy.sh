@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Deploys the Cloud Run service with gcloud, in this order:
 #   - enables the APIs;
-#   - creates the runtime service account{% if d.repository.is_some() %} and the Artifact Registry repository{% endif %} when missing;
+#   - creates the runtime service account{% if let Some(repo) = d.repository %}{% if !repo.existing %} and the Artifact Registry repository{% endif %}{% endif %} when missing;
 #   - grants the service account what the service reads, which the deploy checks;
 {%- if d.image.built_here %}
 #   - builds the image with Cloud Build unless this exact build exists, and reads its digest;
@@ -121,6 +121,7 @@ else
   account_description=$account_mark
 fi
 {%- if let Some(repo) = d.repository %}
+{%- if !repo.existing %}
 
 repository={{ repo.id }}
 step "Artifact Registry repository $repository"
@@ -137,6 +138,7 @@ else
     --quiet
   repository_owner=$service
 fi
+{%- endif %}
 {%- endif %}
 {%- for g in grants %}
 {%- if g.g.before_service %}

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Removes what deploy.sh created, in reverse order: the Cloud Run service (its invoker
-# grants go with it), {% if d.ci.is_some() %}what ci-setup.sh created for the deploy pipeline, {% endif %}the other IAM grants, {% if d.repository.is_some() %}the Artifact Registry repository (with every
-# image in it), {% endif %}and the runtime service account. {% if d.repository.is_some() %}The repository and the account are{% else %}The account is{% endif %}
-# deleted only when deploy.sh created {% if d.repository.is_some() %}them{% else %}it{% endif %} (it marks what it creates); one that existed
+# grants go with it), {% if d.ci.is_some() %}what ci-setup.sh created for the deploy pipeline, {% endif %}the other IAM grants, {% if own_repository.is_some() %}the Artifact Registry repository (with every
+# image in it), {% endif %}and the runtime service account. {% if own_repository.is_some() %}The repository and the account are{% else %}The account is{% endif %}
+# deleted only when deploy.sh created {% if own_repository.is_some() %}them{% else %}it{% endif %} (it marks what it creates); one that existed
 # before is kept. The APIs stay enabled. Safe to re-run: whatever is already gone is skipped.
 #
 # Usage: teardown.sh [--yes]   (--yes skips the confirmation, for non-interactive use)
@@ -12,7 +12,7 @@ project={{ d.service.project }}
 region={{ d.service.region }}
 service={{ d.service.name }}
 account={{ d.runtime_account.email }}
-{%- if let Some(repo) = d.repository %}
+{%- if let Some(repo) = own_repository %}
 repository={{ repo.id }}
 {%- endif %}
 # Copied from the spec: a protected service is never deleted by this script.
@@ -54,7 +54,7 @@ if [ "$assume_yes" != true ]; then
 {%- if let Some(ci) = d.ci %}
   echo "  - the deploy pipeline's grants, and what ci-setup.sh created for it: the account {{ ci.account.email }}{% if let Some(f) = ci.federation %}, the Workload Identity pool {{ f.pool_id }}{% endif %}{% if let Some(t) = ci.trigger %}, the trigger {{ t.name }}{% endif %}"
 {%- endif %}
-{%- if let Some(repo) = d.repository %}
+{%- if let Some(repo) = own_repository %}
   echo "  - the Artifact Registry repository $repository in {{ repo.location }}, with every image in it, if deploy.sh created it"
 {%- endif %}
   echo "  - the service account $account, if deploy.sh created it"
@@ -163,7 +163,7 @@ gone gcloud{% for word in g.group %} {{ word }}{% endfor %} remove-iam-policy-bi
   {{ g.scope|safe }} --quiet
 {%- endif %}
 {%- endfor %}
-{%- if let Some(repo) = d.repository %}
+{%- if let Some(repo) = own_repository %}
 
 step "Deleting Artifact Registry repository $repository"
 owner="$(gcloud artifacts repositories describe "$repository" --location={{ repo.location }} --project={{ repo.project }} \

@@ -42,7 +42,8 @@ def require(create, lookup, **args):
 
 
 {% for p in prerequisites -%}
-require(
+{% if let Some(v) = p.variable %}# Shared with other images, so neither created nor deleted here.
+{{ v }} = {% endif %}require(
     "{{ p.create }}",
     {{ p.function }},
 {%- for a in p.args %}
@@ -81,6 +82,7 @@ runtime_account = gcp.serviceaccount.Account(
     opts=pulumi.ResourceOptions(depends_on=apis),
 )
 {%- if let Some(repo) = d.repository %}
+{%- if !repo.existing %}
 
 repository = gcp.artifactregistry.Repository(
     "images",
@@ -91,6 +93,7 @@ repository = gcp.artifactregistry.Repository(
     description="{{ repo.description }}",
     opts=pulumi.ResourceOptions(depends_on=apis),
 )
+{%- endif %}
 
 
 def image_files():
@@ -126,7 +129,7 @@ image_build = command.local.Command(
         "PROJECT": PROJECT,
     },
     triggers=[CONTENT_TAG],
-    opts=pulumi.ResourceOptions(depends_on=[*apis, repository]),
+    opts=pulumi.ResourceOptions(depends_on=[*apis{% if !repo.existing %}, repository{% endif %}]),
 )
 
 # The digest the build pushed, read once the build ran: the service runs the image by

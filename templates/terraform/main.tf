@@ -39,6 +39,16 @@ resource "google_service_account" "runtime" {
   depends_on = [{{ apis }}]
 }
 {%- if let Some(repo) = d.repository %}
+{%- if let Some(create) = repo.prerequisite() %}
+
+# Shared with other images, so neither created nor destroyed here: when it is missing,
+# `terraform plan` stops, before anything is created. Create {{ create }}.
+data "google_artifact_registry_repository" "images" {
+  project = "{{ repo.project }}"
+  location = "{{ repo.location }}"
+  repository_id = "{{ repo.id }}"
+}
+{%- else %}
 
 resource "google_artifact_registry_repository" "images" {
   # checkov:skip=CKV_GCP_84:Google-managed encryption; set kms_key_name here if your policy requires CMEK
@@ -50,6 +60,7 @@ resource "google_artifact_registry_repository" "images" {
 
   depends_on = [{{ apis }}]
 }
+{%- endif %}
 
 locals {
   # The build context (the spec's folder) and the files the image is built from. The
@@ -85,7 +96,7 @@ resource "terraform_data" "image" {
     }
   }
 
-  depends_on = [{{ apis }}, {{ repository }}]
+  depends_on = [{{ apis }}{% if !repo.existing %}, {{ repository }}{% endif %}]
 }
 
 # The digest the build pushed, read once the build ran: the service runs the image by

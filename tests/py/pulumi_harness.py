@@ -289,6 +289,8 @@ def _lookup(token, args):
     result = dict(args)
     if token == "gcp:organizations/getProject:getProject":
         result.update(number="PROJECT_NUMBER", name=args.get("projectId", "mock-project"))
+    if token == "gcp:artifactregistry/getRepository:getRepository":
+        result.update(name=args["repositoryId"])  # the resource's `name`, the repository's id
     return result
 
 

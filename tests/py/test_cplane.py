@@ -14,14 +14,8 @@ from hypothesis import HealthCheck, Phase, given, note, seed, settings
 from specgen import REPEAT, SEED, specs
 
 GPU_QUOTA_NOT_CHECKED = "GPU quota is not checked before anything is created: the service fails on it last"
-REPOSITORY_NOT_REUSED = "creating the repository fails when it exists already (ALREADY_EXISTS): nothing imports it"
 PROTECTED_EXAMPLES = ["fraud-onnx-gcs", "iris-sklearn", "review-sentiment"]
 UNPROTECTED_EXAMPLES = ["churn-public", "forecast-gpu"]
-
-
-def xfail_for(targets, reason):
-    return [pytest.param(t, marks=pytest.mark.xfail(strict=True, reason=reason)) if t in targets else t
-            for t in TARGETS]
 
 
 # --- one run, second run ---------------------------------------------------------------
@@ -168,9 +162,16 @@ def test_teardown_removes_exactly_what_the_deploy_created(tmp_path, target, exam
     assert left_by(d.cloud, before) == {}
 
 
-@pytest.mark.parametrize("target", xfail_for({"terraform", "pulumi"}, REPOSITORY_NOT_REUSED))
+def shared_repository(text):
+    return text.replace('tag = "0.3.1"\n', 'tag = "0.3.1"\nrepository_exists = true\n')
+
+
+@pytest.mark.parametrize("target", TARGETS)
 def test_a_repository_that_existed_before_survives_with_its_images(tmp_path, target):
+    """`image.repository_exists`: the repository is read, pushed to, and left as it was."""
     setup = Setup.example(tmp_path, "churn-public")
+    setup.respec(shared_repository)
+    assert setup.model["repository"]["existing"]
     cloud = setup.cloud()
     repo = setup.model["repository"]
     cloud.repositories[f"projects/{repo['project']}/locations/{repo['location']}/repositories/{repo['id']}"] = {
@@ -189,6 +190,18 @@ def test_a_repository_that_existed_before_survives_with_its_images(tmp_path, tar
     # Nothing else is left either (the service's own image aside, kept with the repository):
     # no grant on the repository outlives the deploy.
     assert {k: v for k, v in left_by(d.cloud, before).items() if k != "images"} == {}
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_shared_repository_that_is_missing_fails_before_anything_is_created(tmp_path, target):
+    setup = Setup.example(tmp_path, "churn-public")
+    setup.respec(shared_repository)
+    d = setup.deployment(target)
+    before = d.cloud.end_state()
+    outcome = d.deploy(setup.out)
+    assert not outcome.ok
+    assert left_by(d.cloud, before) == {}, "created before failing"
+    assert any("repositor" in e and "demos" in e for e in outcome.errors), outcome.errors
 
 
 @pytest.mark.parametrize("example", PROTECTED_EXAMPLES)

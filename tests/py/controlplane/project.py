@@ -140,9 +140,10 @@ class Cloud:
         return api in self.apis.get(project, set())
 
     def holds(self, prerequisite):
-        """Whether a prerequisite (a secret, bucket or managed folder, by resource name) exists."""
+        """Whether a prerequisite (a secret, bucket, managed folder or repository, by resource
+        name) exists."""
         return prerequisite in self.secrets or prerequisite in self.folders or \
-            prerequisite.removeprefix("b/") in self.buckets
+            prerequisite.removeprefix("b/") in self.buckets or prerequisite in self.repositories
 
     def may(self, member, permission, *resources):
         """True when member holds permission on one of resources or on the project above it."""

@@ -17,6 +17,8 @@ from controlplane.project import NotModelled, Rejected
 # What each lookup reads, as a resource name (None: always there, e.g. the project itself).
 LOOKUPS = {
     "gcp:organizations/getProject:getProject": lambda a: None,
+    "gcp:artifactregistry/getRepository:getRepository":
+        lambda a: f"projects/{a['project']}/locations/{a['location']}/repositories/{a['repositoryId']}",
     "gcp:secretmanager/getSecret:getSecret": lambda a: f"projects/{a['project']}/secrets/{a['secretId']}",
     "gcp:storage/getBucket:getBucket": lambda a: f"b/{a['name']}",
     "gcp:storage/getManagedFolderIamPolicy:getManagedFolderIamPolicy":

@@ -231,6 +231,11 @@ class Terraform:
             image = f"{builds.image_path(args['location'], args['project'], args['repositoryId'], name)}:{tag}"
             link = builds.read_image(cloud, image, builds_first)
             return {**args, "selfLink": link, "name": link}
+        if rtype == "google_artifact_registry_repository":
+            name = f"projects/{args.get('project', cloud.project)}/locations/{args['location']}/repositories/{args['repositoryId']}"
+            if name not in cloud.repositories:
+                raise Rejected(f"data.{rtype}: {name} not found")
+            return {**args, "id": name, "name": args["repositoryId"]}
         if rtype == "google_project":
             return {"number": cloud.number, "projectId": args.get("projectId", cloud.project)}
         if rtype == "google_secret_manager_secret":
