@@ -18,6 +18,7 @@ pub mod lock;
 mod monitoring;
 mod probes;
 mod python;
+mod quota;
 mod scaling;
 mod service;
 mod serving;
@@ -41,6 +42,7 @@ pub use monitoring::{
 };
 pub use probes::{LIVE_PATH, Probe, ProbeSetting, Probes, READY_PATH};
 pub use python::{Python, package_name};
+pub use quota::GpuQuota;
 pub use scaling::Scaling;
 pub use service::{Label, Service};
 pub use serving::Serving;
@@ -83,6 +85,8 @@ pub struct Deployment {
     pub monitoring: Option<Monitoring>,
     /// The deploy pipeline, when the spec has `[ci]`.
     pub ci: Option<Ci>,
+    /// The GPU quota every target checks first; only with a GPU.
+    pub gpu_quota: Option<GpuQuota>,
 }
 
 /// Builds the deployment from a validated spec. `out_dir` is the output folder relative to
@@ -105,6 +109,7 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         volumes: &volumes,
     });
     let gpu = container.gpu.is_some();
+    let gpu_quota = quota::resolve(container.gpu.as_ref(), &service);
     let scaling = scaling::resolve(&spec.scaling, checked);
     let cost = crate::cost::Inputs::of(
         &service,
@@ -130,6 +135,7 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
             !secrets.is_empty(),
             !volumes.is_empty(),
             monitoring.is_some(),
+            gpu,
         ),
         image,
         repository,
@@ -149,13 +155,20 @@ pub fn resolve(spec: &Spec, checked: &Checked, spec_name: &str, out_dir: &str) -
         cost,
         monitoring,
         ci: None,
+        gpu_quota,
     };
     d.ci = spec.ci.as_ref().map(|c| ci::resolve(c, &d));
     d
 }
 
 /// The APIs the deployment calls, sorted.
-fn apis(image_built_here: bool, secrets: bool, volumes: bool, monitoring: bool) -> Vec<String> {
+fn apis(
+    image_built_here: bool,
+    secrets: bool,
+    volumes: bool,
+    monitoring: bool,
+    gpu: bool,
+) -> Vec<String> {
     let mut apis: BTreeSet<&str> = ["run.googleapis.com", "iam.googleapis.com"].into();
     if image_built_here {
         // The image is built with Cloud Build and pushed to Artifact Registry.
@@ -172,6 +185,10 @@ fn apis(image_built_here: bool, secrets: bool, volumes: bool, monitoring: bool) 
     }
     if monitoring {
         apis.insert("monitoring.googleapis.com");
+    }
+    if gpu {
+        // The GPU quota is read through the Cloud Quotas API before anything is created.
+        apis.insert("cloudquotas.googleapis.com");
     }
     apis.into_iter().map(str::to_string).collect()
 }
@@ -236,11 +253,11 @@ mod tests {
     #[test]
     fn apis_follow_what_the_deployment_uses() {
         assert_eq!(
-            apis(false, false, false, false),
+            apis(false, false, false, false, false),
             ["iam.googleapis.com", "run.googleapis.com"]
         );
-        let all = apis(true, true, true, true);
-        assert_eq!(all.len(), 7);
+        let all = apis(true, true, true, true, true);
+        assert_eq!(all.len(), 8);
         assert!(all.is_sorted());
     }
 

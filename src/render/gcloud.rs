@@ -211,28 +211,34 @@ impl Reads {
     }
 }
 
-/// A prerequisite as the script checks it: the `describe` command that fails when it is
-/// missing, and what to create then.
+/// A prerequisite as the script checks it: the command that fails when it is missing, and
+/// what to do then.
 struct Prerequisite {
-    describe: String,
-    create: String,
+    check: String,
+    what: String,
 }
 
-/// Every prerequisite of the deployment: an existing repository, and what its grants are on.
+/// Every prerequisite of the deployment: the GPU quota (checked by `gpu_quota` in the
+/// script), an existing repository, and what its grants are on.
 fn prerequisites(d: &Deployment) -> Vec<Prerequisite> {
+    let quota = d.gpu_quota.as_ref().map(|q| Prerequisite {
+        check: "gpu_quota".to_string(),
+        what: q.request.clone(),
+    });
     let repository = d.repository.as_ref().and_then(|r| {
         Some(Prerequisite {
-            describe: format!(
+            check: format!(
                 "gcloud artifacts repositories describe {} --location={} --project={}",
                 shell(&r.id),
                 shell(&r.location),
                 shell(&r.project)
             ),
-            create: r.prerequisite()?,
+            what: format!("create {}", r.prerequisite()?),
         })
     });
-    repository
+    quota
         .into_iter()
+        .chain(repository)
         .chain(d.iam.iter().filter_map(prerequisite))
         .collect()
 }
@@ -241,13 +247,13 @@ fn prerequisite(g: &IamGrant) -> Option<Prerequisite> {
     let create = g.prerequisite()?;
     let group = grant(g);
     Some(Prerequisite {
-        describe: format!(
+        check: format!(
             "gcloud {} describe {} {}",
             group.group.join(" "),
             group.resource,
             group.scope
         ),
-        create,
+        what: format!("create {create}"),
     })
 }
 

@@ -30,9 +30,10 @@ struct Main<'a> {
 struct Prerequisite<'a> {
     /// The variable the program keeps what it read in, when it uses it.
     variable: Option<&'static str>,
-    /// The provider function that reads it.
+    /// The provider function that reads it (or `gpu_quota`, which reads and checks it).
     function: &'static str,
-    create: String,
+    /// What to do when it is missing.
+    what: String,
     args: Vec<Arg<'a>>,
 }
 
@@ -66,8 +67,23 @@ fn prerequisite(g: &IamGrant) -> Option<Prerequisite<'_>> {
     Some(Prerequisite {
         variable: None,
         function,
-        create,
+        what: format!("create {create}"),
         args,
+    })
+}
+
+/// The GPU quota, read and checked by the program's `gpu_quota`.
+fn quota_prerequisite(d: &Deployment) -> Option<Prerequisite<'_>> {
+    let q = d.gpu_quota.as_ref()?;
+    Some(Prerequisite {
+        variable: None,
+        function: "gpu_quota",
+        what: q.request.clone(),
+        args: vec![
+            arg("parent", Value::Ref("f\"projects/{PROJECT}\"".to_string())),
+            arg("service", Value::Text(&q.service)),
+            arg("quota_id", Value::Text(&q.quota_id)),
+        ],
     })
 }
 
@@ -77,7 +93,7 @@ fn repository_prerequisite(d: &Deployment) -> Option<Prerequisite<'_>> {
     Some(Prerequisite {
         variable: Some("repository"),
         function: "gcp.artifactregistry.get_repository",
-        create: r.prerequisite()?,
+        what: format!("create {}", r.prerequisite()?),
         args: vec![
             arg("project", Value::Text(&r.project)),
             arg("location", Value::Text(&r.location)),
@@ -209,8 +225,9 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         &Main {
             d,
             build: BuildStep::new(d),
-            prerequisites: repository_prerequisite(d)
+            prerequisites: quota_prerequisite(d)
                 .into_iter()
+                .chain(repository_prerequisite(d))
                 .chain(d.iam.iter().filter_map(prerequisite))
                 .collect(),
             project_number: d

@@ -84,16 +84,31 @@ gcloud services enable{% for api in d.apis %} {{ api }}{% endfor %} --project="$
 step "Checking prerequisites"
 missing=0
 require() {
-  local create=$1
+  local what=$1
   shift
   if ! "$@" >/dev/null 2>&1; then
-    echo "deploy.sh: missing prerequisite: create $create" >&2
+    echo "deploy.sh: missing prerequisite: $what" >&2
     missing=1
   fi
 }
+{%- if let Some(q) = d.gpu_quota %}
+
+# Whether the project's quota {{ q.quota_id }} allows {{ q.needed }} GPU(s) in the region
+# (-1 is unlimited).
+gpu_quota() {
+  local locations value
+  while IFS=$'\t' read -r locations value; do
+    case ";$locations;" in
+      *";$region;"*) [ "$value" = -1 ] || [ "${value:-0}" -ge {{ q.needed }} ] && return 0 ;;
+    esac
+  done < <(gcloud beta quotas info describe {{ q.quota_id }} --service={{ q.service }} --project="$project" \
+    --flatten='dimensionsInfos[]' --format='value(dimensionsInfos.applicableLocations,dimensionsInfos.details.value)')
+  return 1
+}
+{%- endif %}
 {%- for p in prerequisites %}
-require {{ p.create }} \
-  {{ p.describe|safe }}
+require {{ p.what }} \
+  {{ p.check|safe }}
 {%- endfor %}
 if [ "$missing" -ne 0 ]; then
   echo "deploy.sh: nothing was created." >&2

@@ -8,6 +8,23 @@ data "{{ p.tf_type }}" "{{ p.name }}" {
 }
 
 {% endfor -%}
+{%- if let Some(q) = d.gpu_quota -%}
+# Not granted here: when the project's GPU quota in the region is short, `terraform plan`
+# stops, before anything is created (-1 is unlimited).
+data "google_cloud_quotas_quota_info" "gpu" {
+  parent = "projects/${var.project}"
+  service = "{{ q.service }}"
+  quota_id = "{{ q.quota_id }}"
+
+  lifecycle {
+    postcondition {
+      condition = anytrue([for i in self.dimensions_infos : contains(i.applicable_locations, var.region) && (i.details[0].value == "-1" || tonumber(i.details[0].value) >= {{ q.needed }})])
+      error_message = "{{ q.request }}"
+    }
+  }
+}
+
+{% endif -%}
 {%- if project_number -%}
 # The project's number: the Cloud Run service agent's email holds it.
 data "google_project" "project" {

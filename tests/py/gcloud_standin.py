@@ -46,6 +46,7 @@ import os
 import re
 import socket
 import sys
+import tomllib
 from pathlib import Path
 
 
@@ -513,6 +514,9 @@ def simulate(call, state, record):
             return projected(call, policy(s, "managed_folder", folder))
         return policy_change(call, s, binding("managed_folder", folder))
 
+    if cmd == "quotas info describe":
+        return projected(call, quota_info(s, pos[0]))
+
     if cmd == "projects describe":
         return projected(call, {"projectId": pos[0], "projectNumber": project_number(pos[0])})
 
@@ -789,6 +793,18 @@ def deploy(call, s, record, yaml, skey):
     s["services"][skey] = {"image": image, "account": account, "env": env, "labels": labels,
                            "secrets": secrets, "volumes": volumes}
     return f"Service [{call.positionals[0]}] has been deployed.\n"
+
+
+def quota_info(s, quota_id):
+    """A QuotaInfo of the Cloud Quotas API (cloudquotas v1beta): per region, what the state's
+    `gpu_quota` grants ({region: GPUs}); without it, ten in every region that offers GPUs."""
+    grants = s.get("gpu_quota")
+    if grants is None:
+        platform = tomllib.loads((Path(__file__).resolve().parents[2] / "data" / "platform.toml").read_text())
+        grants = {region: 10 for gpu in platform["gpu"] for region in gpu["regions"]}
+    infos = [{"dimensions": {"region": r}, "details": {"value": str(n)}, "applicableLocations": [r]}
+             for r, n in sorted(grants.items())]
+    return {"quotaId": quota_id, "dimensionsInfos": infos}
 
 
 def knative(name, service):

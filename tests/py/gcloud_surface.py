@@ -40,6 +40,7 @@ COMMANDS = [
     "artifacts repositories describe",
     "artifacts repositories get-iam-policy",
     "artifacts repositories remove-iam-policy-binding",
+    "beta quotas info describe",
     "beta run deploy",
     "builds submit",
     "builds triggers create github",

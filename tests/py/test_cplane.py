@@ -13,7 +13,6 @@ from cplane import TARGETS, Setup, service_of
 from hypothesis import HealthCheck, Phase, given, note, seed, settings
 from specgen import REPEAT, SEED, specs
 
-GPU_QUOTA_NOT_CHECKED = "GPU quota is not checked before anything is created: the service fails on it last"
 PROTECTED_EXAMPLES = ["fraud-onnx-gcs", "iris-sklearn", "review-sentiment"]
 UNPROTECTED_EXAMPLES = ["churn-public", "forecast-gpu"]
 
@@ -224,9 +223,7 @@ MISSING = {
 }
 
 
-@pytest.mark.parametrize("missing", [
-    pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=GPU_QUOTA_NOT_CHECKED)) if m == "gpu quota" else m
-    for m in sorted(MISSING)])
+@pytest.mark.parametrize("missing", sorted(MISSING))
 @pytest.mark.parametrize("target", TARGETS)
 def test_a_missing_prerequisite_fails_before_anything_is_created(tmp_path, target, missing):
     example, switch, named = MISSING[missing]

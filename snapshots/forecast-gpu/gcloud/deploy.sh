@@ -46,7 +46,38 @@ retry() {
 }
 
 step "Enabling APIs in $project"
-gcloud services enable artifactregistry.googleapis.com cloudbuild.googleapis.com iam.googleapis.com run.googleapis.com --project="$project" --quiet
+gcloud services enable artifactregistry.googleapis.com cloudbuild.googleapis.com cloudquotas.googleapis.com iam.googleapis.com run.googleapis.com --project="$project" --quiet
+
+# What the deployment uses but does not create: all checked before anything is created.
+step "Checking prerequisites"
+missing=0
+require() {
+  local what=$1
+  shift
+  if ! "$@" >/dev/null 2>&1; then
+    echo "deploy.sh: missing prerequisite: $what" >&2
+    missing=1
+  fi
+}
+
+# Whether the project's quota NvidiaL4GpuAllocNoZonalRedundancyPerProjectRegion allows 1 GPU(s) in the region
+# (-1 is unlimited).
+gpu_quota() {
+  local locations value
+  while IFS=$'\t' read -r locations value; do
+    case ";$locations;" in
+      *";$region;"*) [ "$value" = -1 ] || [ "${value:-0}" -ge 1 ] && return 0 ;;
+    esac
+  done < <(gcloud beta quotas info describe NvidiaL4GpuAllocNoZonalRedundancyPerProjectRegion --service=run.googleapis.com --project="$project" \
+    --flatten='dimensionsInfos[]' --format='value(dimensionsInfos.applicableLocations,dimensionsInfos.details.value)')
+  return 1
+}
+require 'GPU quota: request at least 1 of NvidiaL4GpuAllocNoZonalRedundancyPerProjectRegion (run.googleapis.com) in europe-west4: gcloud beta quotas preferences create --service=run.googleapis.com --quota-id=NvidiaL4GpuAllocNoZonalRedundancyPerProjectRegion --dimensions=region=europe-west4 --preferred-value=1 --project=acme-ml-prod --email=EMAIL' \
+  gpu_quota
+if [ "$missing" -ne 0 ]; then
+  echo "deploy.sh: nothing was created." >&2
+  exit 1
+fi
 
 # What this script creates carries a mark, so that teardown.sh deletes only that.
 account_mark="Created by deploy.sh for Cloud Run service $service"

@@ -52,18 +52,18 @@ gcloud services enable artifactregistry.googleapis.com cloudbuild.googleapis.com
 step "Checking prerequisites"
 missing=0
 require() {
-  local create=$1
+  local what=$1
   shift
   if ! "$@" >/dev/null 2>&1; then
-    echo "deploy.sh: missing prerequisite: create $create" >&2
+    echo "deploy.sh: missing prerequisite: $what" >&2
     missing=1
   fi
 }
-require 'the secret feature-store-key: gcloud secrets create feature-store-key --data-file=FILE' \
+require 'create the secret feature-store-key: gcloud secrets create feature-store-key --data-file=FILE' \
   gcloud secrets describe feature-store-key --project="$project"
-require 'the secret fraud-signing-salt: gcloud secrets create fraud-signing-salt --data-file=FILE' \
+require 'create the secret fraud-signing-salt: gcloud secrets create fraud-signing-salt --data-file=FILE' \
   gcloud secrets describe fraud-signing-salt --project="$project"
-require 'the managed folder over the model'\''s folder: gcloud storage managed-folders create gs://acme-models-prod/fraud/v7/' \
+require 'create the managed folder over the model'\''s folder: gcloud storage managed-folders create gs://acme-models-prod/fraud/v7/' \
   gcloud storage managed-folders describe gs://acme-models-prod/fraud/v7/ --project="$project"
 if [ "$missing" -ne 0 ]; then
   echo "deploy.sh: nothing was created." >&2
