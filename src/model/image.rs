@@ -115,7 +115,10 @@ pub(super) fn resolve(spec: &ImageSpec, service: &Service) -> (Image, Option<Rep
         location: region.clone(),
         project: project.clone(),
         description: format!("Container images for {name}"),
-        existing: spec.repository_exists.as_ref().is_some_and(|e| *e.get_ref()),
+        existing: spec
+            .repository_exists
+            .as_ref()
+            .is_some_and(|e| *e.get_ref()),
     };
     (image, Some(repository))
 }

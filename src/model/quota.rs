@@ -83,9 +83,14 @@ mod tests {
         let q = resolve(Some(&gpu), &d.service).unwrap();
         assert_eq!(q.quota_id, "NvidiaL4GpuAllocPerProjectRegion");
         assert_eq!((q.region.as_str(), q.needed), ("europe-west1", 1));
-        assert!(q.request.contains("--quota-id=NvidiaL4GpuAllocPerProjectRegion --dimensions=region=europe-west1"));
+        assert!(q.request.contains(
+            "--quota-id=NvidiaL4GpuAllocPerProjectRegion --dimensions=region=europe-west1"
+        ));
         gpu.zonal_redundancy_disabled = true;
         let q = resolve(Some(&gpu), &d.service).unwrap();
-        assert_eq!(q.quota_id, "NvidiaL4GpuAllocNoZonalRedundancyPerProjectRegion");
+        assert_eq!(
+            q.quota_id,
+            "NvidiaL4GpuAllocNoZonalRedundancyPerProjectRegion"
+        );
     }
 }

@@ -32,7 +32,8 @@ pub(super) fn check(c: &mut Checker, spec: &Spec) {
             c.err(
                 "image.repository_exists",
                 v.span(),
-                "`image.url` names an image built elsewhere: nothing is pushed to a repository".into(),
+                "`image.url` names an image built elsewhere: nothing is pushed to a repository"
+                    .into(),
                 "remove this key, or remove `url` to build into an existing repository",
             );
         }
@@ -121,7 +122,10 @@ mod tests {
         let both = spec("tag = \"1.0.0\"", "url = \"europe-docker.pkg.dev/p/r/i:1\"");
         assert_eq!(keys(|c| check(c, &both)), ["image.repository"]);
         let url = "url = \"europe-docker.pkg.dev/p/r/i:1\"\nrepository_exists = true";
-        let shared = edited(&[("repository = \"ml-models\"\n", ""), ("tag = \"1.0.0\"", url)]);
+        let shared = edited(&[
+            ("repository = \"ml-models\"\n", ""),
+            ("tag = \"1.0.0\"", url),
+        ]);
         assert_eq!(keys(|c| check(c, &shared)), ["image.repository_exists"]);
         assert_eq!(
             keys(|c| check(c, &spec("\"1.0.0\"", "\"latest\""))),
