@@ -161,6 +161,18 @@ def test_teardown_removes_exactly_what_the_deploy_created(tmp_path, target, exam
     assert left_by(d.cloud, before) == {}
 
 
+def test_the_pipeline_comes_back_after_a_teardown(tmp_path):
+    """A deleted identity pool keeps its id for 30 days: ci-setup.sh undeletes it."""
+    setup = Setup.example(tmp_path, "churn-public")
+    d = setup.deployed("gcloud")
+    first = d.cloud.end_state()
+    assert d.destroy(setup.out).ok
+    outcome = d.deploy(setup.out)
+    assert outcome.ok, outcome.errors
+    again = d.cloud.end_state()
+    assert (again["pools"], again["accounts"]) == (first["pools"], first["accounts"])
+
+
 def shared_repository(text):
     return text.replace('tag = "0.3.1"\n', 'tag = "0.3.1"\nrepository_exists = true\n')
 
