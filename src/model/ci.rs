@@ -71,7 +71,9 @@ pub struct CiGrant {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CiBuild {
-    /// The reference the build pushes (with the spec's tag).
+    /// The reference with the spec's tag, which each build moves to its image, as the
+    /// deploy targets move it. The image itself is tagged with its content tag
+    /// ([`super::Build`]), whose digest every environment deploys.
     pub tagged: String,
     /// The reference without its tag; the digest is appended to it to deploy.
     pub name: String,
@@ -96,6 +98,9 @@ pub struct Environment {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Federation {
     pub pool_id: String,
+    pub pool_display_name: String,
+    /// Also how the gcloud scripts recognise the pool as theirs.
+    pub pool_description: String,
     pub provider_id: String,
     pub issuer_uri: String,
     /// Token claims the provider keeps, as `(attribute, assertion)`.
@@ -292,6 +297,8 @@ fn federation(service: &str, repository: &str, branch: &str) -> Federation {
         .collect();
     Federation {
         pool_id: format!("gh-{}", stem.trim_end_matches('-')),
+        pool_display_name: format!("GitHub {repository}"),
+        pool_description: format!("GitHub Actions runs of {repository} that deploy {service}"),
         provider_id: "github".to_string(),
         issuer_uri: GITHUB_ISSUER.to_string(),
         attribute_mapping: [

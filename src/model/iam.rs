@@ -56,6 +56,19 @@ impl IamTarget {
     }
 }
 
+impl IamTarget {
+    /// The role the runtime account holds on a resource of this kind that the service
+    /// reads (a secret, the model's bucket or folder): the one place it is decided, for the
+    /// grants and for removing the grant once the service no longer reads the resource.
+    pub fn runtime_read_role(self) -> Option<&'static str> {
+        match self {
+            IamTarget::Secret => Some(SECRET_READER.1),
+            IamTarget::Bucket | IamTarget::ManagedFolder => Some(OBJECT_READER.1),
+            IamTarget::Repository | IamTarget::ServiceAccount | IamTarget::Service => None,
+        }
+    }
+}
+
 /// Who a grant is for, where a target must refer to something it creates or looks up
 /// instead of repeating `member`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +157,7 @@ fn foreign_repository(image: &Image, project: &str) -> Option<String> {
         location: location.to_string(),
         project: owner.to_string(),
         description: String::new(),
+        existing: true,
     };
     (owner != project && path.next().is_some()).then(|| repo.name())
 }
@@ -422,6 +436,21 @@ mod tests {
             .replace("[image]\nrepository = \"repo\"\ntag = \"1.0\"\n", image);
         let s = super::super::fixture::spec_text(&base);
         super::super::resolve(&s, &super::super::fixture::checked(&s), "m", "d")
+    }
+
+    #[test]
+    fn the_runtime_reads_with_the_role_its_target_names() {
+        let d = deployment("[secrets]\nK = { secret = \"s\", version = \"1\" }\n");
+        let runtime: Vec<&IamGrant> = d
+            .iam
+            .iter()
+            .filter(|g| g.principal == Principal::Runtime)
+            .collect();
+        assert!(!runtime.is_empty());
+        for g in runtime {
+            assert_eq!(g.target.runtime_read_role(), Some(g.role.as_str()), "{g:?}");
+        }
+        assert_eq!(IamTarget::Service.runtime_read_role(), None);
     }
 
     #[test]

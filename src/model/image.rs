@@ -46,6 +46,10 @@ pub struct Repository {
     pub location: String,
     pub project: String,
     pub description: String,
+    /// It exists before the deploy, shared with other images (`image.repository_exists`):
+    /// every target reads it, checking it before anything is created, and none creates or
+    /// deletes it.
+    pub existing: bool,
 }
 
 /// The generated files in the output folder's `app/` that every image copies.
@@ -129,6 +133,10 @@ pub(super) fn resolve(spec: &ImageSpec, service: &Service) -> (Image, Option<Rep
         location: region.clone(),
         project: project.clone(),
         description: format!("Container images for {name}"),
+        existing: spec
+            .repository_exists
+            .as_ref()
+            .is_some_and(|e| *e.get_ref()),
     };
     (image, Some(repository))
 }
@@ -153,6 +161,18 @@ pub(super) fn promoted(built: &Image, from: &str) -> Image {
 }
 
 impl Repository {
+    /// What to create when an existing repository is missing; `None` for one the
+    /// deployment creates.
+    pub fn prerequisite(&self) -> Option<String> {
+        self.existing.then(|| {
+            format!(
+                "the Artifact Registry repository {0}: gcloud artifacts repositories create {0} \
+                 --repository-format=docker --location={1} --project={2}",
+                self.id, self.location, self.project
+            )
+        })
+    }
+
     /// The repository's name in the Artifact Registry API.
     pub fn name(&self) -> String {
         format!(
@@ -216,6 +236,19 @@ mod tests {
         );
         assert!(image.built_here);
         assert_eq!(repo.unwrap().location, "europe-west1");
+    }
+
+    #[test]
+    fn an_existing_repository_is_a_prerequisite() {
+        let s = spec("");
+        let (_, repo) = resolve(&s.image, &service::resolve(&s));
+        let repo = repo.unwrap();
+        assert!(!repo.existing && repo.prerequisite().is_none());
+        let mut img = s.image.clone();
+        img.repository_exists = Some(toml::Spanned::new(0..0, true));
+        let (_, repo) = resolve(&img, &service::resolve(&s));
+        let create = repo.unwrap().prerequisite().unwrap();
+        assert!(create.contains("repositories create repo --repository-format=docker --location=europe-west1 --project=proj-123"), "{create}");
     }
 
     #[test]

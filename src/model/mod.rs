@@ -18,6 +18,7 @@ pub mod lock;
 mod monitoring;
 mod probes;
 mod python;
+mod quota;
 mod rollout;
 mod scaling;
 mod service;
@@ -42,6 +43,7 @@ pub use monitoring::{
 };
 pub use probes::{LIVE_PATH, Probe, ProbeSetting, Probes, READY_PATH};
 pub use python::{Python, package_name};
+pub use quota::GpuQuota;
 pub use rollout::{RevisionKey, RevisionName, Rollout, Split};
 pub use scaling::Scaling;
 pub use service::{Label, Service};
@@ -91,6 +93,8 @@ pub struct Deployment {
     /// Revision names and traffic splits of a canary; none for `all-at-once`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<Rollout>,
+    /// The GPU quota every target checks first; only with a GPU.
+    pub gpu_quota: Option<GpuQuota>,
 }
 
 /// Builds the deployment from a validated spec. `out_dir` is the output folder relative to
@@ -171,6 +175,7 @@ fn resolve_one(
         volumes: &volumes,
     });
     let gpu = container.gpu.is_some();
+    let gpu_quota = quota::resolve(container.gpu.as_ref(), &service);
     let scaling = scaling::resolve(&spec.scaling, checked);
     let cost = crate::cost::Inputs::of(
         &service,
@@ -199,6 +204,7 @@ fn resolve_one(
             !secrets.is_empty(),
             !volumes.is_empty(),
             monitoring.is_some(),
+            gpu,
         ),
         image,
         repository,
@@ -219,6 +225,7 @@ fn resolve_one(
         monitoring,
         ci: None,
         rollout: None,
+        gpu_quota,
     };
     d.rollout = rollout::resolve(
         &spec.rollout,
@@ -239,7 +246,13 @@ fn resolve_one(
 }
 
 /// The APIs the deployment calls, sorted.
-fn apis(image_built_here: bool, secrets: bool, volumes: bool, monitoring: bool) -> Vec<String> {
+fn apis(
+    image_built_here: bool,
+    secrets: bool,
+    volumes: bool,
+    monitoring: bool,
+    gpu: bool,
+) -> Vec<String> {
     let mut apis: BTreeSet<&str> = ["run.googleapis.com", "iam.googleapis.com"].into();
     if image_built_here {
         // The image is built with Cloud Build and pushed to Artifact Registry.
@@ -256,6 +269,10 @@ fn apis(image_built_here: bool, secrets: bool, volumes: bool, monitoring: bool) 
     }
     if monitoring {
         apis.insert("monitoring.googleapis.com");
+    }
+    if gpu {
+        // The GPU quota is read through the Cloud Quotas API before anything is created.
+        apis.insert("cloudquotas.googleapis.com");
     }
     apis.into_iter().map(str::to_string).collect()
 }
@@ -320,11 +337,11 @@ mod tests {
     #[test]
     fn apis_follow_what_the_deployment_uses() {
         assert_eq!(
-            apis(false, false, false, false),
+            apis(false, false, false, false, false),
             ["iam.googleapis.com", "run.googleapis.com"]
         );
-        let all = apis(true, true, true, true);
-        assert_eq!(all.len(), 7);
+        let all = apis(true, true, true, true, true);
+        assert_eq!(all.len(), 8);
         assert!(all.is_sorted());
     }
 

@@ -51,6 +51,7 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
             let workflow = Workflow {
                 d,
                 ci,
+                content_tag: super::content_tag_script(d)?,
                 f,
                 jobs,
                 pins: &PINS,
@@ -58,7 +59,14 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
             add(tree, d, GITHUB_WORKFLOW, "ci/github/mlgen.yml", &workflow)?;
         }
         (_, Some(trigger)) => {
-            let config = CloudBuild { d, ci, trigger };
+            // Cloud Build reads `$NAME` as a substitution: `$$` is a plain `$`.
+            let content_tag = super::content_tag_script(d)?.replace('$', "$$");
+            let config = CloudBuild {
+                d,
+                ci,
+                trigger,
+                content_tag,
+            };
             add(
                 tree,
                 d,
@@ -70,16 +78,12 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         _ => unreachable!("the model gives github a pool and cloudbuild a trigger"),
     }
     let grants = ci.grants.iter().map(|g| terraform_grant(g, d)).collect();
-    let tf = render_one("terraform/ci.tf", &TerraformCi { d, ci, grants })?;
+    let tf = render_one("terraform/ci.tf", &TerraformCi { ci, grants })?;
     add_text(tree, d, "terraform/ci.tf", &terraform::align(&tf));
     let setup = Setup {
         d,
         ci,
-        pool_display_name: format!("GitHub {}", ci.repository),
-        pool_description: format!(
-            "GitHub Actions runs of {} that deploy {}",
-            ci.repository, d.service.name
-        ),
+        mark: PIPELINE_MARK,
         attribute_mapping: ci.federation.as_ref().map_or_else(String::new, |f| {
             let pairs: Vec<String> = f
                 .attribute_mapping
@@ -121,6 +125,8 @@ fn deploy_jobs(ci: &Ci) -> Vec<Job<'_>> {
 struct Workflow<'a> {
     d: &'a Deployment,
     ci: &'a Ci,
+    /// The `content_tag` function the build step runs.
+    content_tag: String,
     f: &'a Federation,
     jobs: Vec<Job<'a>>,
     pins: &'a Pins,
@@ -132,6 +138,8 @@ struct CloudBuild<'a> {
     d: &'a Deployment,
     ci: &'a Ci,
     trigger: &'a Trigger,
+    /// The `content_tag` function the build runs, escaped for Cloud Build.
+    content_tag: String,
 }
 
 /// A grant of the deploy account as an IaC resource: its type (Terraform) or class
@@ -145,8 +153,9 @@ pub(crate) struct IacGrant<'a> {
 }
 
 /// The one place Terraform spells each kind of deploy grant.
-fn terraform_grant<'a>(g: &'a CiGrant, _d: &'a Deployment) -> IacGrant<'a> {
+fn terraform_grant<'a>(g: &'a CiGrant, d: &'a Deployment) -> IacGrant<'a> {
     let r = |s: &str| Value::Ref(s.to_string());
+    let repository = terraform::repository_address(d);
     let (tf_type, args) = match g.on {
         CiGrantOn::RuntimeAccount => (
             "google_service_account_iam_member",
@@ -169,18 +178,9 @@ fn terraform_grant<'a>(g: &'a CiGrant, _d: &'a Deployment) -> IacGrant<'a> {
         CiGrantOn::Repository => (
             "google_artifact_registry_repository_iam_member",
             vec![
-                arg(
-                    "project",
-                    r("google_artifact_registry_repository.images.project"),
-                ),
-                arg(
-                    "location",
-                    r("google_artifact_registry_repository.images.location"),
-                ),
-                arg(
-                    "repository",
-                    r("google_artifact_registry_repository.images.name"),
-                ),
+                arg("project", r(&format!("{repository}.project"))),
+                arg("location", r(&format!("{repository}.location"))),
+                arg("repository", r(&format!("{repository}.name"))),
             ],
         ),
         CiGrantOn::Project => (
@@ -242,6 +242,8 @@ pub(crate) fn pulumi_grants(ci: &Ci) -> Vec<IacGrant<'_>> {
 /// A deploy grant as gcloud spells it: the command group, the resource, its location flags.
 pub struct ShellGrant<'a> {
     pub role: &'a str,
+    /// On the service: deleting the service deletes the grant with it.
+    pub on_service: bool,
     pub group: &'static [&'static str],
     pub resource: String,
     pub flags: Vec<String>,
@@ -283,6 +285,7 @@ pub fn gcloud_grants<'a>(ci: &'a Ci, d: &Deployment) -> Vec<ShellGrant<'a>> {
                 };
             ShellGrant {
                 role: &g.role,
+                on_service: g.on == CiGrantOn::Service,
                 group,
                 resource,
                 flags,
@@ -294,7 +297,6 @@ pub fn gcloud_grants<'a>(ci: &'a Ci, d: &Deployment) -> Vec<ShellGrant<'a>> {
 #[derive(Template)]
 #[template(path = "terraform/ci.tf")]
 struct TerraformCi<'a> {
-    d: &'a Deployment,
     ci: &'a Ci,
     grants: Vec<IacGrant<'a>>,
 }
@@ -304,7 +306,10 @@ struct TerraformCi<'a> {
 struct Setup<'a> {
     d: &'a Deployment,
     ci: &'a Ci,
-    pool_display_name: String,
-    pool_description: String,
+    mark: &'static str,
     attribute_mapping: String,
 }
+
+/// The description ci-setup.sh gives the account and the trigger it creates, the mark
+/// teardown.sh deletes them by; inside double quotes in the scripts.
+pub(crate) const PIPELINE_MARK: &str = "Created by ci-setup.sh for Cloud Run service $service";

@@ -10,7 +10,7 @@ use super::{BuildStep, TAG_SUBSTITUTION, add};
 use crate::error::Error;
 use crate::model::{
     BUILD_CONFIG, BUILD_IGNORE_FILE, CiGrantOn, Deployment, IamGrant, IamTarget, Principal, Probe,
-    RevisionKey, Rollout, run_service_agent,
+    Repository, RevisionKey, Rollout, run_service_agent,
 };
 use crate::tree::Tree;
 
@@ -119,7 +119,7 @@ fn converge(d: &Deployment) -> Vec<Converge> {
             Some(r#"[ "$account_description" = "$account_mark" ]"#),
         ),
     ];
-    if let Some(repo) = &d.repository {
+    if let Some(repo) = d.repository.as_ref().filter(|r| !r.existing) {
         on.push((
             IamTarget::Repository,
             repo.name(),
@@ -180,24 +180,80 @@ fn ci_member_on(d: &Deployment, target: IamTarget, role: &str) -> Option<String>
         .then(|| shell(&ci.account.member))
 }
 
-/// A prerequisite as the script checks it: the `describe` command that fails when it is
-/// missing, and what to create then.
+/// What the runtime account reads, as deploy.sh compares it with what the service read
+/// before this deploy: a secret or a model folder that left the spec loses its grant.
+struct Reads {
+    /// The role on a secret and on a bucket or managed folder.
+    secret_role: &'static str,
+    object_role: &'static str,
+    /// What the spec reads now, as shell words in gcloud's spelling (`gs://BUCKET`,
+    /// `gs://BUCKET/FOLDER/`).
+    secrets: Vec<String>,
+    mounts: Vec<String>,
+}
+
+impl Reads {
+    fn new(d: &Deployment) -> Self {
+        let role = |t: IamTarget| t.runtime_read_role().expect("the runtime reads it");
+        let read = |targets: &[IamTarget]| {
+            d.iam
+                .iter()
+                .filter(|g| g.principal == Principal::Runtime && targets.contains(&g.target))
+                .map(|g| grant(g).resource)
+                .collect()
+        };
+        Reads {
+            secret_role: role(IamTarget::Secret),
+            object_role: role(IamTarget::ManagedFolder),
+            secrets: read(&[IamTarget::Secret]),
+            mounts: read(&[IamTarget::Bucket, IamTarget::ManagedFolder]),
+        }
+    }
+}
+
+/// A prerequisite as the script checks it: the command that fails when it is missing, and
+/// what to do then.
 struct Prerequisite {
-    describe: String,
-    create: String,
+    check: String,
+    what: String,
+}
+
+/// Every prerequisite of the deployment: the GPU quota (checked by `gpu_quota` in the
+/// script), an existing repository, and what its grants are on.
+fn prerequisites(d: &Deployment) -> Vec<Prerequisite> {
+    let quota = d.gpu_quota.as_ref().map(|q| Prerequisite {
+        check: "gpu_quota".to_string(),
+        what: q.request.clone(),
+    });
+    let repository = d.repository.as_ref().and_then(|r| {
+        Some(Prerequisite {
+            check: format!(
+                "gcloud artifacts repositories describe {} --location={} --project={}",
+                shell(&r.id),
+                shell(&r.location),
+                shell(&r.project)
+            ),
+            what: format!("create {}", r.prerequisite()?),
+        })
+    });
+    quota
+        .into_iter()
+        .chain(repository)
+        .chain(d.iam.iter().filter_map(prerequisite))
+        .collect()
 }
 
 fn prerequisite(g: &IamGrant) -> Option<Prerequisite> {
     let create = g.prerequisite()?;
     let group = grant(g);
     Some(Prerequisite {
-        describe: format!(
+        check: format!(
             "gcloud {} describe {} {}",
             group.group.join(" "),
             group.resource,
             group.scope
         ),
-        create,
+        what: format!("create {create}"),
     })
 }
 
@@ -272,7 +328,10 @@ struct Deploy<'a> {
     /// A volume has mount options, which only the beta track's `run deploy` takes.
     run_beta: bool,
     converge: Vec<Converge>,
+    reads: Reads,
     build: BuildStep<'a>,
+    /// The `content_tag` function, built here only.
+    content_tag: String,
     env_file: &'static str,
     grants: Vec<Grant<'a>>,
     switches: Switches,
@@ -308,7 +367,10 @@ struct Rollback<'a> {
 #[template(path = "gcloud/teardown.sh")]
 struct Teardown<'a> {
     d: &'a Deployment,
+    /// The repository, when the deployment creates it (and so deletes it).
+    own_repository: Option<&'a Repository>,
     account_mark: &'static str,
+    pipeline_mark: &'static str,
     project_number: bool,
     grants: Vec<Grant<'a>>,
 }
@@ -372,11 +434,13 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
     let deploy = Deploy {
         d,
         account_mark: ACCOUNT_MARK,
-        prerequisites: d.iam.iter().filter_map(prerequisite).collect(),
+        prerequisites: prerequisites(d),
         project_number,
         run_beta: d.volumes.iter().any(|v| !v.mount_options.is_empty()),
         converge: converge(d),
+        reads: Reads::new(d),
         build: BuildStep::new(d),
+        content_tag: super::content_tag_script(d)?,
         env_file: ENV_FILE,
         grants: grants(),
         switches: Switches::new(d),
@@ -393,7 +457,9 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         "gcloud/teardown.sh",
         &Teardown {
             d,
+            own_repository: d.repository.as_ref().filter(|r| !r.existing),
             account_mark: ACCOUNT_MARK,
+            pipeline_mark: super::ci::PIPELINE_MARK,
             project_number,
             grants: grants(),
         },

@@ -63,6 +63,23 @@ impl<'a> BuildStep<'a> {
     }
 }
 
+/// The content tag ([`crate::model::Build`]) as bash spells it: a `content_tag` function,
+/// run in the build context, that deploy.sh and both pipelines share.
+#[derive(Template)]
+#[template(path = "gcloud/_content_tag.sh")]
+struct ContentTag<'a> {
+    inputs: &'a [String],
+}
+
+pub(crate) fn content_tag_script(d: &Deployment) -> Result<String, Error> {
+    render_one(
+        "gcloud/_content_tag.sh",
+        &ContentTag {
+            inputs: &d.build.inputs,
+        },
+    )
+}
+
 /// Renders every target.
 pub fn render(d: &Deployment) -> Result<Tree, Error> {
     let mut tree = Tree::default();

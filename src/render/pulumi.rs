@@ -40,9 +40,12 @@ impl Main<'_> {
 /// Something the deployment uses but does not create, looked up when the program starts
 /// so that `pulumi up` stops before anything is created when it is missing.
 struct Prerequisite<'a> {
-    /// The provider function that reads it.
+    /// The variable the program keeps what it read in, when it uses it.
+    variable: Option<&'static str>,
+    /// The provider function that reads it (or `gpu_quota`, which reads and checks it).
     function: &'static str,
-    create: String,
+    /// What to do when it is missing.
+    what: String,
     args: Vec<Arg<'a>>,
 }
 
@@ -74,9 +77,40 @@ fn prerequisite(g: &IamGrant) -> Option<Prerequisite<'_>> {
         IamTarget::Repository | IamTarget::ServiceAccount | IamTarget::Service => return None,
     };
     Some(Prerequisite {
+        variable: None,
         function,
-        create,
+        what: format!("create {create}"),
         args,
+    })
+}
+
+/// The GPU quota, read and checked by the program's `gpu_quota`.
+fn quota_prerequisite(d: &Deployment) -> Option<Prerequisite<'_>> {
+    let q = d.gpu_quota.as_ref()?;
+    Some(Prerequisite {
+        variable: None,
+        function: "gpu_quota",
+        what: q.request.clone(),
+        args: vec![
+            arg("parent", Value::Ref("f\"projects/{PROJECT}\"".to_string())),
+            arg("service", Value::Text(&q.service)),
+            arg("quota_id", Value::Text(&q.quota_id)),
+        ],
+    })
+}
+
+/// An existing repository, read into `repository`, where the program otherwise creates it.
+fn repository_prerequisite(d: &Deployment) -> Option<Prerequisite<'_>> {
+    let r = d.repository.as_ref()?;
+    Some(Prerequisite {
+        variable: Some("repository"),
+        function: "gcp.artifactregistry.get_repository",
+        what: format!("create {}", r.prerequisite()?),
+        args: vec![
+            arg("project", Value::Text(&r.project)),
+            arg("location", Value::Text(&r.location)),
+            arg("repository_id", Value::Text(&r.id)),
+        ],
     })
 }
 
@@ -203,7 +237,11 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         &Main {
             d,
             build: BuildStep::new(d),
-            prerequisites: d.iam.iter().filter_map(prerequisite).collect(),
+            prerequisites: quota_prerequisite(d)
+                .into_iter()
+                .chain(repository_prerequisite(d))
+                .chain(d.iam.iter().filter_map(prerequisite))
+                .collect(),
             project_number: d
                 .iam
                 .iter()

@@ -26,6 +26,16 @@ const APIS: &str = "google_project_service.apis";
 const ACCOUNT: &str = "google_service_account.runtime";
 const SERVICE: &str = "google_cloud_run_v2_service.service";
 const REPOSITORY: &str = "google_artifact_registry_repository.images";
+/// The repository that existed before, read.
+const EXISTING_REPOSITORY: &str = "data.google_artifact_registry_repository.images";
+
+/// The repository's address: created here, or read when it existed before.
+pub(crate) fn repository_address(d: &Deployment) -> &'static str {
+    match &d.repository {
+        Some(r) if r.existing => EXISTING_REPOSITORY,
+        _ => REPOSITORY,
+    }
+}
 /// The image built here, by digest.
 const BUILT_IMAGE: &str = "data.google_artifact_registry_docker_image.image.self_link";
 /// The image built elsewhere.
@@ -111,7 +121,8 @@ fn prerequisite(g: &IamGrant) -> Option<Prerequisite<'_>> {
 /// that name what it is on. What the configuration creates or reads (the runtime account,
 /// the service, the repository, a prerequisite) is referred to, not named, so Terraform
 /// creates or checks it first.
-fn grant<'a>(g: &'a IamGrant, own_repository: Option<&str>) -> Grant<'a> {
+/// `repository`: the deployment's repository, as its name and its address.
+fn grant<'a>(g: &'a IamGrant, repository: Option<(&str, &str)>) -> Grant<'a> {
     let of = |resource: &str, attr: &str| Value::Ref(format!("{resource}.{attr}"));
     let data = |tf_type: &str, attr: &str| of(&format!("data.{tf_type}.{}", g.key), attr);
     let (tf_type, mut args) = match g.target {
@@ -139,14 +150,19 @@ fn grant<'a>(g: &'a IamGrant, own_repository: Option<&str>) -> Grant<'a> {
                 ],
             )
         }
-        IamTarget::Repository if own_repository == Some(g.resource.as_str()) => (
-            "google_artifact_registry_repository_iam_member",
-            vec![
-                arg("project", of(REPOSITORY, "project")),
-                arg("location", of(REPOSITORY, "location")),
-                arg("repository", of(REPOSITORY, "name")),
-            ],
-        ),
+        IamTarget::Repository
+            if repository.is_some_and(|(name, _)| name == g.resource.as_str()) =>
+        {
+            let address = repository.map_or(REPOSITORY, |(_, a)| a);
+            (
+                "google_artifact_registry_repository_iam_member",
+                vec![
+                    arg("project", of(address, "project")),
+                    arg("location", of(address, "location")),
+                    arg("repository", of(address, "name")),
+                ],
+            )
+        }
         IamTarget::Repository => {
             let (project, location, id) = g.repository();
             (
@@ -235,11 +251,12 @@ struct Outputs {
 }
 
 pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
-    let own_repository = d.repository.as_ref().map(|r| r.name());
+    let repository = d.repository.as_ref().map(|r| r.name());
+    let address = repository_address(d);
     let grants: Vec<Grant> = d
         .iam
         .iter()
-        .map(|g| grant(g, own_repository.as_deref()))
+        .map(|g| grant(g, repository.as_deref().map(|n| (n, address))))
         .collect();
     let service_depends_on = std::iter::once(APIS.to_string())
         .chain(
@@ -253,7 +270,7 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         d,
         build: BuildStep::new(d),
         image: image(d),
-        repository: REPOSITORY,
+        repository: address,
         apis: APIS,
         account: ACCOUNT,
         prerequisites: d.iam.iter().filter_map(prerequisite).collect(),
@@ -468,10 +485,18 @@ mod tests {
                  @serverless-robot-prod.iam.gserviceaccount.com\"",
             ]
         );
-        let own = spelled_args(Some("projects/p/locations/l/repositories/r"));
+        let own = spelled_args(Some(("projects/p/locations/l/repositories/r", REPOSITORY)));
         assert_eq!(
             own[2],
             "repository = google_artifact_registry_repository.images.name"
+        );
+        let existing = spelled_args(Some((
+            "projects/p/locations/l/repositories/r",
+            EXISTING_REPOSITORY,
+        )));
+        assert_eq!(
+            existing[2],
+            "repository = data.google_artifact_registry_repository.images.name"
         );
     }
 

@@ -373,6 +373,10 @@ pub struct ImageSpec {
     /// pin, or an image built elsewhere). gcr.io is refused.
     #[schemars(with = "Option<String>")]
     pub url: Option<Spanned<String>>,
+    /// The repository exists already, shared with other images: every target checks it
+    /// before creating anything and pushes into it, and none creates or deletes it.
+    #[schemars(with = "Option<bool>")]
+    pub repository_exists: Option<Spanned<bool>>,
 }
 
 /// CPU as written: `1`, `2`, `0.5` or `"1"`.

@@ -17,7 +17,10 @@
 set -euo pipefail
 
 project={{ d.service.project }}
+service={{ d.service.name }}
 account={{ ci.account.email }}
+# What this script creates carries a mark, so that teardown.sh deletes only that.
+mark="{{ mark|safe }}"
 
 step() {
   printf '==> %s\n' "$*"
@@ -32,6 +35,7 @@ if gcloud iam service-accounts describe "$account" --project="$project" >/dev/nu
 else
   gcloud iam service-accounts create {{ ci.account.account_id }} \
     --display-name={{ ci.account.display_name }} \
+    --description="$mark" \
     --project="$project" \
     --quiet
 fi
@@ -46,13 +50,19 @@ gcloud{% for word in g.group %} {{ word }}{% endfor %} add-iam-policy-binding {{
 
 pool={{ f.pool_id }}
 step "Workload Identity pool $pool"
-if gcloud iam workload-identity-pools describe "$pool" --location=global --project="$project" >/dev/null 2>&1; then
-  echo "    exists"
+if pool_state="$(gcloud iam workload-identity-pools describe "$pool" --location=global --project="$project" \
+  --format='value(state)' 2>/dev/null)"; then
+  # A deleted pool keeps its id for 30 days, and comes back with its providers.
+  if [ "$pool_state" = DELETED ]; then
+    gcloud iam workload-identity-pools undelete "$pool" --location=global --project="$project" --quiet
+  else
+    echo "    exists"
+  fi
 else
   gcloud iam workload-identity-pools create "$pool" \
     --location=global \
-    --display-name={{ pool_display_name }} \
-    --description={{ pool_description }} \
+    --display-name={{ f.pool_display_name }} \
+    --description={{ f.pool_description }} \
     --project="$project" \
     --quiet
 fi
@@ -100,6 +110,7 @@ else
     --repo-name={{ ci.name }} \
     --branch-pattern={{ ci.branch_regex }} \
     --build-config={{ t.filename }} \
+    --description="$mark" \
     --service-account="projects/$project/serviceAccounts/$account" \
 {%- if t.approval_required %}
     --require-approval \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Deploys the Cloud Run service with gcloud, in this order:
 #   - enables the APIs;
-#   - creates the runtime service account{% if d.repository.is_some() %} and the Artifact Registry repository{% endif %} when missing;
+#   - creates the runtime service account{% if let Some(repo) = d.repository %}{% if !repo.existing %} and the Artifact Registry repository{% endif %}{% endif %} when missing;
 #   - grants the service account what the service reads, which the deploy checks;
 {%- if d.image.built_here %}
 #   - builds the image with Cloud Build unless this exact build exists, and reads its digest;
@@ -11,7 +11,8 @@
 #   - as a canary: the new revision (tag {{ r.candidate_tag }}) takes no traffic, the revision before it
 #     (tag {{ r.stable_tag }}) all of it; promote.sh and rollback.sh move it from there;
 {%- endif %}
-#   - grants its callers and deployers.
+#   - grants its callers and deployers;
+#   - removes the runtime account's read on a secret or model folder the service no longer reads.
 # Safe to re-run: nothing is created twice.
 #
 {%- if let Some(p) = d.image.promoted %}
@@ -110,16 +111,31 @@ gcloud services enable{% for api in d.apis %} {{ api }}{% endfor %} --project="$
 step "Checking prerequisites"
 missing=0
 require() {
-  local create=$1
+  local what=$1
   shift
   if ! "$@" >/dev/null 2>&1; then
-    echo "deploy.sh: missing prerequisite: create $create" >&2
+    echo "deploy.sh: missing prerequisite: $what" >&2
     missing=1
   fi
 }
+{%- if let Some(q) = d.gpu_quota %}
+
+# Whether the project's quota {{ q.quota_id }} allows {{ q.needed }} GPU(s) in the region
+# (-1 is unlimited).
+gpu_quota() {
+  local locations value
+  while IFS=$'\t' read -r locations value; do
+    case ";$locations;" in
+      *";$region;"*) [ "$value" = -1 ] || [ "${value:-0}" -ge {{ q.needed }} ] && return 0 ;;
+    esac
+  done < <(gcloud beta quotas info describe {{ q.quota_id }} --service={{ q.service }} --project="$project" \
+    --flatten='dimensionsInfos[]' --format='value(dimensionsInfos.applicableLocations,dimensionsInfos.details.value)')
+  return 1
+}
+{%- endif %}
 {%- for p in prerequisites %}
-require {{ p.create }} \
-  {{ p.describe|safe }}
+require {{ p.what }} \
+  {{ p.check|safe }}
 {%- endfor %}
 if [ "$missing" -ne 0 ]; then
   echo "deploy.sh: nothing was created." >&2
@@ -147,6 +163,7 @@ else
   account_description=$account_mark
 fi
 {%- if let Some(repo) = d.repository %}
+{%- if !repo.existing %}
 
 repository={{ repo.id }}
 step "Artifact Registry repository $repository"
@@ -164,6 +181,7 @@ else
   repository_owner=$service
 fi
 {%- endif %}
+{%- endif %}
 {%- for g in grants %}
 {%- if g.g.before_service %}
 {% call grant(g) %}{% endcall %}
@@ -171,36 +189,18 @@ fi
 {%- endfor %}
 {%- if d.image.built_here %}
 
-# The image is tagged with the hash of the files it is built from (the SHA-256 of their
-# SHA-256 digests, in this order; Terraform and Pulumi compute the same), and the service
+# The image is tagged with the hash of the files it is built from, and the service
 # runs the digest that tag resolves to: an unchanged image is not rebuilt and changes
 # nothing, a changed one rolls out. Only these files are uploaded (see the ignore file).
 context="$here"/{{ build.context }}
-image_inputs=(
-{%- for f in d.build.inputs %}
-  {{ f }}
-{%- endfor %}
-)
-
-{% call sha256_fn() %}{% endcall %}
-
-# The inputs, a folder (ending in `/`) as every file under it, in path order.
-image_files() {
-  local f
-  for f in "${image_inputs[@]}"; do
-    case "$f" in
-      */) (cd "$context" && find "${f%/}" -type f | LC_ALL=C sort) ;;
-      *) printf '%s\n' "$f" ;;
-    esac
-  done
-}
+{{ content_tag|safe }}
 
 image_by_digest() {
   gcloud artifacts docker images describe "$image_path:$tag" --project="$project" \
     --format='value(image_summary.fully_qualified_digest)' 2>/dev/null
 }
 
-tag="$(image_files | while IFS= read -r f; do sha256 <"$context/$f"; done | tr -d '\n' | sha256)"
+tag="$(cd "$context" && content_tag)"
 step "Image $image_path:$tag"
 if image="$(image_by_digest)" && [ -n "$image" ]; then
   echo "    built already"
@@ -232,6 +232,16 @@ if gcloud run services describe "$service" --project="$project" --region="$regio
   traffic=(--no-traffic)
 fi
 {%- endif %}
+
+# What the service reads before this deploy (its secrets; the buckets it mounts, with their
+# mount options): once the new revision runs, the runtime account loses its read on what
+# the spec no longer names.
+service_reads() {
+  gcloud run services describe "$service" --region="$region" --project="$project" "$@" 2>/dev/null || true
+}
+secrets_before="$(service_reads --format='value(spec.template.spec.containers[0].env[].valueFrom.secretKeyRef.name)')"
+mounts_before="$(service_reads --flatten='spec.template.spec.volumes[]' \
+  --format='value(spec.template.spec.volumes.csi.volumeAttributes.bucketName,spec.template.spec.volumes.csi.volumeAttributes.mountOptions)')"
 
 step "Deploying $service to Cloud Run in $region"
 gcloud {% if run_beta %}beta {% endif %}run deploy "$service" \
@@ -313,5 +323,50 @@ echo "    once it serves everything, deploy the next one with STABLE_REVISION=$r
 fi
 {%- endif %}
 {%- endfor %}
+
+# revoke_read ROLE RESOURCE GROUP...: removes ROLE on RESOURCE (of the gcloud command group
+# GROUP) from the runtime account, when it holds it.
+revoke_read() {
+  local role=$1 resource=$2
+  shift 2
+  # (`gcloud storage` has no --filter: the role is matched here.)
+  if gcloud "$@" get-iam-policy "$resource" --project="$project" --flatten='bindings[].members' \
+    --format='value(bindings.role,bindings.members)' | grep -qxF "$role"$'\t'"serviceAccount:$account"; then
+    step "Removing $role on $resource from $account: $service no longer reads it"
+    retry gcloud "$@" remove-iam-policy-binding "$resource" \
+      --member="serviceAccount:$account" --role="$role" --condition=None \
+      --project="$project" --quiet >/dev/null
+  fi
+}
+IFS=';' read -ra secrets <<<"$secrets_before"
+for secret in "${secrets[@]}"; do
+  case "$secret" in
+    "") ;;
+{%- if !reads.secrets.is_empty() %}
+    {% for w in reads.secrets %}{{ w|safe }}{% if !loop.last %} | {% endif %}{% endfor %}) ;;
+{%- endif %}
+    *) revoke_read {{ reads.secret_role }} "$secret" secrets ;;
+  esac
+done
+while IFS=$'\t' read -r bucket options; do
+  [ -n "$bucket" ] || continue
+  case ",$options," in
+    *,only-dir=*)
+      folder="${options#*only-dir=}"
+      mount="gs://$bucket/${folder%%,*}/"
+      group=(storage managed-folders)
+      ;;
+    *)
+      mount="gs://$bucket"
+      group=(storage buckets)
+      ;;
+  esac
+  case "$mount" in
+{%- if !reads.mounts.is_empty() %}
+    {% for w in reads.mounts %}{{ w|safe }}{% if !loop.last %} | {% endif %}{% endfor %}) ;;
+{%- endif %}
+    *) revoke_read {{ reads.object_role }} "$mount" "${group[@]}" ;;
+  esac
+done <<<"$mounts_before"
 
 step "Done: $service is deployed in $region"

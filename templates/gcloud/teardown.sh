@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Removes what deploy.sh created, in reverse order: the Cloud Run service (its invoker
-# grants go with it), the other IAM grants, {% if d.repository.is_some() %}the Artifact Registry repository (with every
-# image in it), {% endif %}and the runtime service account. {% if d.repository.is_some() %}The repository and the account are{% else %}The account is{% endif %}
-# deleted only when deploy.sh created {% if d.repository.is_some() %}them{% else %}it{% endif %} (it marks what it creates); one that existed
+# grants go with it), {% if d.ci.is_some() %}what ci-setup.sh created for the deploy pipeline, {% endif %}the other IAM grants, {% if own_repository.is_some() %}the Artifact Registry repository (with every
+# image in it), {% endif %}and the runtime service account. {% if own_repository.is_some() %}The repository and the account are{% else %}The account is{% endif %}
+# deleted only when deploy.sh created {% if own_repository.is_some() %}them{% else %}it{% endif %} (it marks what it creates); one that existed
 # before is kept. The APIs stay enabled. Safe to re-run: whatever is already gone is skipped.
 #
 # Usage: teardown.sh [--yes]   (--yes skips the confirmation, for non-interactive use)
@@ -12,7 +12,7 @@ project={{ d.service.project }}
 region={{ d.service.region }}
 service={{ d.service.name }}
 account={{ d.runtime_account.email }}
-{%- if let Some(repo) = d.repository %}
+{%- if let Some(repo) = own_repository %}
 repository={{ repo.id }}
 {%- endif %}
 # Copied from the spec: a protected service is never deleted by this script.
@@ -51,7 +51,10 @@ if [ "$assume_yes" != true ]; then
   echo "This deletes, in project $project:"
   echo "  - the Cloud Run service $service in $region"
   echo "  - the IAM grants deploy.sh made"
-{%- if let Some(repo) = d.repository %}
+{%- if let Some(ci) = d.ci %}
+  echo "  - the deploy pipeline's grants, and what ci-setup.sh created for it: the account {{ ci.account.email }}{% if let Some(f) = ci.federation %}, the Workload Identity pool {{ f.pool_id }}{% endif %}{% if let Some(t) = ci.trigger %}, the trigger {{ t.name }}{% endif %}"
+{%- endif %}
+{%- if let Some(repo) = own_repository %}
   echo "  - the Artifact Registry repository $repository in {{ repo.location }}, with every image in it, if deploy.sh created it"
 {%- endif %}
   echo "  - the service account $account, if deploy.sh created it"
@@ -91,6 +94,66 @@ project_number="$(gcloud projects describe "$project" --format='value(projectNum
 {% endif -%}
 step "Deleting Cloud Run service $service in $region"
 gone gcloud run services delete "$service" --region="$region" --project="$project" --quiet
+{%- if let Some(ci) = d.ci %}
+
+# The deploy pipeline's cloud side, as ci-setup.sh made it: its grants, then what it
+# created (it marks what it creates; what existed before is kept). Nothing, when
+# ci-setup.sh never ran.
+pipeline_account={{ ci.account.email }}
+pipeline_mark="{{ pipeline_mark|safe }}"
+step "Deploy pipeline account $pipeline_account"
+if ! pipeline_description="$(gcloud iam service-accounts describe "$pipeline_account" --project="$project" \
+  --format='value(description)' 2>/dev/null)"; then
+  echo "    none: ci-setup.sh did not run"
+else
+{%- for g in crate::render::ci::gcloud_grants(ci, d) %}
+{%- if !g.on_service %}
+
+  step Removing {{ g.role }} on {{ g.resource }} from "$pipeline_account"
+  gone gcloud{% for word in g.group %} {{ word }}{% endfor %} remove-iam-policy-binding {{ g.resource }} \
+    --member="serviceAccount:$pipeline_account" --role={{ g.role }} --condition=None \
+    {% for flag in g.flags %}{{ flag }} {% endfor %}--quiet
+{%- endif %}
+{%- endfor %}
+{%- if let Some(f) = ci.federation %}
+
+  pool={{ f.pool_id }}
+  step "Deleting Workload Identity pool $pool"
+  pool_description="$(gcloud iam workload-identity-pools describe "$pool" --location=global --project="$project" \
+    --format='value(description)' 2>/dev/null)" || pool_description={{ f.pool_description }}
+  if [ "$pool_description" = {{ f.pool_description }} ]; then
+    number="$(gcloud projects describe "$project" --format='value(projectNumber)')"
+    gone gcloud iam service-accounts remove-iam-policy-binding "$pipeline_account" \
+      --member="principalSet://iam.googleapis.com/projects/$number/locations/global/workloadIdentityPools/$pool/"{{ f.principal_suffix }} \
+      --role=roles/iam.workloadIdentityUser --condition=None \
+      --project="$project" --quiet
+    # Deleted pools keep their id for 30 days; ci-setup.sh undeletes it when run again.
+    gone gcloud iam workload-identity-pools delete "$pool" --location=global --project="$project" --quiet
+  else
+    echo "    kept: ci-setup.sh did not create it"
+  fi
+{%- endif %}
+{%- if let Some(t) = ci.trigger %}
+
+  trigger={{ t.name }}
+  step "Deleting Cloud Build trigger $trigger"
+  description="$(gcloud builds triggers describe "$trigger" --project="$project" \
+    --format='value(description)' 2>/dev/null)" || description=$pipeline_mark
+  if [ "$description" = "$pipeline_mark" ]; then
+    gone gcloud builds triggers delete "$trigger" --project="$project" --quiet
+  else
+    echo "    kept: ci-setup.sh did not create it"
+  fi
+{%- endif %}
+
+  step "Deleting service account $pipeline_account"
+  if [ "$pipeline_description" = "$pipeline_mark" ]; then
+    gone gcloud iam service-accounts delete "$pipeline_account" --project="$project" --quiet
+  else
+    echo "    kept: ci-setup.sh did not create it"
+  fi
+fi
+{%- endif %}
 {%- for g in grants.iter().rev() %}
 {%- if !g.on_service %}
 
@@ -100,7 +163,7 @@ gone gcloud{% for word in g.group %} {{ word }}{% endfor %} remove-iam-policy-bi
   {{ g.scope|safe }} --quiet
 {%- endif %}
 {%- endfor %}
-{%- if let Some(repo) = d.repository %}
+{%- if let Some(repo) = own_repository %}
 
 step "Deleting Artifact Registry repository $repository"
 owner="$(gcloud artifacts repositories describe "$repository" --location={{ repo.location }} --project={{ repo.project }} \

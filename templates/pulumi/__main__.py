@@ -49,18 +49,33 @@ IMAGE = "{{ d.image.url }}"
 {%- if !prerequisites.is_empty() %}
 
 
-def require(create, lookup, **args):
+def require(what, lookup, **args):
     """Looks up something the deployment uses but does not create; when it is missing, the
     program stops here, before anything is created."""
     try:
         return lookup(**args)
     except Exception as e:
-        raise RuntimeError(f"missing prerequisite: create {create}") from e
+        raise RuntimeError(f"missing prerequisite: {what}") from e
+
+{%- if let Some(q) = d.gpu_quota %}
+
+
+def gpu_quota(**args):
+    """The project's GPU quota in the region; short of {{ q.needed }} GPU(s), it fails (-1 is unlimited)."""
+    info = gcp.cloudquota.get_s_quota_info(**args)
+    if not any(
+        REGION in i.applicable_locations and any(d.value == "-1" or int(d.value) >= {{ q.needed }} for d in i.details)
+        for i in info.dimensions_infos
+    ):
+        raise ValueError(f"the quota {info.quota_id} is short in {REGION}")
+    return info
+{%- endif %}
 
 
 {% for p in prerequisites -%}
-require(
-    "{{ p.create }}",
+{% if let Some(v) = p.variable %}# Shared with other images, so neither created nor deleted here.
+{{ v }} = {% endif %}require(
+    "{{ p.what }}",
     {{ p.function }},
 {%- for a in p.args %}
     {{ a.name }}={% match a.value %}{% when Value::Text(text) %}"{{ text }}"{% when Value::Ref(r) %}{{ r|safe }}{% endmatch %},
@@ -98,6 +113,7 @@ runtime_account = gcp.serviceaccount.Account(
     opts=pulumi.ResourceOptions(depends_on=apis),
 )
 {%- if let Some(repo) = d.repository %}
+{%- if !repo.existing %}
 
 repository = gcp.artifactregistry.Repository(
     "images",
@@ -108,6 +124,7 @@ repository = gcp.artifactregistry.Repository(
     description="{{ repo.description }}",
     opts=pulumi.ResourceOptions(depends_on=apis),
 )
+{%- endif %}
 
 
 def image_files():
@@ -143,7 +160,7 @@ image_build = command.local.Command(
         "PROJECT": PROJECT,
     },
     triggers=[CONTENT_TAG],
-    opts=pulumi.ResourceOptions(depends_on=[*apis, repository]),
+    opts=pulumi.ResourceOptions(depends_on=[*apis{% if !repo.existing %}, repository{% endif %}]),
 )
 
 # The digest the build pushed, read once the build ran: the service runs the image by

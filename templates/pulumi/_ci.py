@@ -40,8 +40,8 @@ ci_pool = gcp.iam.WorkloadIdentityPool(
     "ci",
     project=PROJECT,
     workload_identity_pool_id="{{ f.pool_id }}",
-    display_name="GitHub {{ ci.repository }}",
-    description="GitHub Actions runs of {{ ci.repository }} that deploy {{ d.service.name }}",
+    display_name="{{ f.pool_display_name }}",
+    description="{{ f.pool_description }}",
     opts=pulumi.ResourceOptions(depends_on=[*apis, *ci_apis]),
 )
 ci_provider = gcp.iam.WorkloadIdentityPoolProvider(

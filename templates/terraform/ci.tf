@@ -38,8 +38,8 @@ resource "{{ g.tf_type }}" "{{ g.key }}" {
 resource "google_iam_workload_identity_pool" "ci" {
   project = var.project
   workload_identity_pool_id = "{{ f.pool_id }}"
-  display_name = "GitHub {{ ci.repository }}"
-  description = "GitHub Actions runs of {{ ci.repository }} that deploy {{ d.service.name }}"
+  display_name = "{{ f.pool_display_name }}"
+  description = "{{ f.pool_description }}"
 
   depends_on = [google_project_service.apis, google_project_service.ci_apis]
 }

@@ -8,6 +8,23 @@ data "{{ p.tf_type }}" "{{ p.name }}" {
 }
 
 {% endfor -%}
+{%- if let Some(q) = d.gpu_quota -%}
+# Not granted here: when the project's GPU quota in the region is short, `terraform plan`
+# stops, before anything is created (-1 is unlimited).
+data "google_cloud_quotas_quota_info" "gpu" {
+  parent = "projects/${var.project}"
+  service = "{{ q.service }}"
+  quota_id = "{{ q.quota_id }}"
+
+  lifecycle {
+    postcondition {
+      condition = anytrue([for i in self.dimensions_infos : contains(i.applicable_locations, var.region) && (i.details[0].value == "-1" || tonumber(i.details[0].value) >= {{ q.needed }})])
+      error_message = "{{ q.request }}"
+    }
+  }
+}
+
+{% endif -%}
 {%- if project_number -%}
 # The project's number: the Cloud Run service agent's email holds it.
 data "google_project" "project" {
@@ -39,6 +56,16 @@ resource "google_service_account" "runtime" {
   depends_on = [{{ apis }}]
 }
 {%- if let Some(repo) = d.repository %}
+{%- if let Some(create) = repo.prerequisite() %}
+
+# Shared with other images, so neither created nor destroyed here: when it is missing,
+# `terraform plan` stops, before anything is created. Create {{ create }}.
+data "google_artifact_registry_repository" "images" {
+  project = "{{ repo.project }}"
+  location = "{{ repo.location }}"
+  repository_id = "{{ repo.id }}"
+}
+{%- else %}
 
 resource "google_artifact_registry_repository" "images" {
   # checkov:skip=CKV_GCP_84:Google-managed encryption; set kms_key_name here if your policy requires CMEK
@@ -50,6 +77,7 @@ resource "google_artifact_registry_repository" "images" {
 
   depends_on = [{{ apis }}]
 }
+{%- endif %}
 
 locals {
   # The build context (the spec's folder) and the files the image is built from. The
@@ -85,7 +113,7 @@ resource "terraform_data" "image" {
     }
   }
 
-  depends_on = [{{ apis }}, {{ repository }}]
+  depends_on = [{{ apis }}{% if !repo.existing %}, {{ repository }}{% endif %}]
 }
 
 # The digest the build pushed, read once the build ran: the service runs the image by

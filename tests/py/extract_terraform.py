@@ -113,7 +113,8 @@ class Config:
         if rtype == "google_iam_workload_identity_pool" and attr == "name":
             pool = self.value(body["workload_identity_pool_id"])
             return f"projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/{pool}"
-        if rtype == "google_artifact_registry_repository" and attr == "name":
+        if rtype in ("google_artifact_registry_repository", "data.google_artifact_registry_repository") \
+                and attr == "name":
             return self.value(body["repository_id"])
         if rtype == "data.google_project" and attr == "number":
             return "PROJECT_NUMBER"  # known only to the API; the model writes it so

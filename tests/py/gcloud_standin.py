@@ -37,6 +37,7 @@ Environment: MLGEN_GCLOUD_STATE (state file, required), MLGEN_GCLOUD_LOG (JSON l
 required), MLGEN_GCLOUD_SURFACE (defaults to gcloud_surface.json beside this file).
 """
 
+import copy
 import difflib
 import hashlib
 import itertools
@@ -45,6 +46,7 @@ import os
 import re
 import socket
 import sys
+import tomllib
 from pathlib import Path
 
 
@@ -324,12 +326,21 @@ def project_number(project):
 
 
 def lookup(obj, key):
-    """`a.b` of nested dicts, or None."""
-    for part in key.split("."):
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(part)
-    return obj
+    """`a.b` of nested dicts, or None; `a[0]` indexes a list and `a[].b` maps over one, as
+    gcloud's resource keys do."""
+    if not key:
+        return obj
+    part, _, rest = key.partition(".")
+    m = re.fullmatch(r"(\w+)(?:\[(\d*)\])?", part)
+    if m is None:
+        raise Usage(f"the stand-in does not simulate the resource key {key}")
+    obj = obj.get(m[1]) if isinstance(obj, dict) else None
+    if m[2] is None or not isinstance(obj, list):
+        return lookup(obj, rest) if obj is not None else None
+    if m[2]:
+        return lookup(obj[int(m[2])], rest) if int(m[2]) < len(obj) else None
+    found = [lookup(item, rest) for item in obj]
+    return [v for v in found if v is not None]
 
 
 def projected(call, obj):
@@ -339,10 +350,20 @@ def projected(call, obj):
     flatten = call.one("--flatten")
     if flatten is not None:
         m = re.fullmatch(r"(\w+)\[\]\.(\w+)", flatten)
-        if not m:
+        nested = re.fullmatch(r"([\w.]+)\[\]", flatten)
+        if m:
+            outer, inner = m.groups()
+            rows = [{outer: {**item, inner: value}} for item in obj.get(outer, []) for value in item.get(inner, [])]
+        elif nested:  # one row per item of the list at that key, the item in its place
+            *path, last = nested[1].split(".")
+            rows = []
+            for item in lookup(obj, nested[1]) or []:
+                row = copy.deepcopy(obj)
+                parent = lookup(row, ".".join(path)) if path else row
+                parent[last] = item
+                rows.append(row)
+        else:
             raise Usage(f"the stand-in does not simulate --flatten={flatten}")
-        outer, inner = m.groups()
-        rows = [{outer: {**item, inner: value}} for item in obj.get(outer, []) for value in item.get(inner, [])]
     filt = call.one("--filter")
     if filt is not None:
         key, eq, want = filt.partition("=")
@@ -352,10 +373,14 @@ def projected(call, obj):
     fmt = call.one("--format")
     if fmt is None:
         return "".join(f"{k}: {v}\n" for k, v in obj.items())
-    m = re.fullmatch(r"value\(([\w.]+)\)", fmt)
+    m = re.fullmatch(r"value\(([\w.\[\]]+(?:,[\w.\[\]]+)*)\)", fmt)
     if not m:
         raise Usage(f"the stand-in does not simulate --format={fmt}")
-    return "".join(f"{'' if (v := lookup(r, m[1])) is None else v}\n" for r in rows)
+
+    def value(v):  # value() prints a list's items joined by `;`, nothing for None
+        return ";".join(map(str, v)) if isinstance(v, list) else "" if v is None else str(v)
+
+    return "".join("\t".join(value(lookup(r, k)) for k in m[1].split(",")) + "\n" for r in rows)
 
 
 def policy(s, kind, resource):
@@ -459,6 +484,8 @@ def simulate(call, state, record):
             raise Api(f"({where}) NOT_FOUND: Secret [projects/{project}/secrets/{pos[0]}] not found.")
         if cmd == "secrets describe":
             return f"name: projects/{project}/secrets/{pos[0]}\n"
+        if cmd == "secrets get-iam-policy":
+            return projected(call, policy(s, "secret", pos[0]))
         return policy_change(call, s, binding("secret", pos[0]))
 
     if cmd.startswith("storage buckets "):
@@ -469,6 +496,8 @@ def simulate(call, state, record):
             raise Api(f"({where}) gs://{m[1]} not found: 404.")
         if cmd == "storage buckets describe":
             return f"name: {m[1]}\n"
+        if cmd == "storage buckets get-iam-policy":
+            return projected(call, policy(s, "bucket", m[1]))
         return policy_change(call, s, binding("bucket", m.group(1)))
 
     if cmd.startswith("storage managed-folders "):
@@ -481,12 +510,17 @@ def simulate(call, state, record):
             raise Api(f"({where}) gs://{folder} not found: 404.")
         if cmd == "storage managed-folders describe":
             return f"name: {m[2]}\nbucket: {m[1]}\n"
+        if cmd == "storage managed-folders get-iam-policy":
+            return projected(call, policy(s, "managed_folder", folder))
         return policy_change(call, s, binding("managed_folder", folder))
+
+    if cmd == "quotas info describe":
+        return projected(call, quota_info(s, pos[0]))
 
     if cmd == "projects describe":
         return projected(call, {"projectId": pos[0], "projectNumber": project_number(pos[0])})
 
-    if cmd == "projects add-iam-policy-binding":
+    if cmd in ("projects add-iam-policy-binding", "projects remove-iam-policy-binding"):
         return policy_change(call, s, binding("project", pos[0]))
 
     if cmd.startswith("iam workload-identity-pools "):
@@ -510,6 +544,8 @@ def simulate(call, state, record):
         if skey not in s["services"]:
             raise Api(f"({where}) Service [{pos[0]}] could not be found.")
         if verb == "describe":
+            if call.has("--format"):
+                return projected(call, knative(pos[0], s["services"][skey]))
             return f"metadata:\n  name: {pos[0]}\n"
         if verb == "get-iam-policy":
             return projected(call, policy(s, "service", skey))
@@ -545,7 +581,7 @@ def federated(member, s):
     m = PRINCIPAL_SET.match(member)
     return bool(m) and any(
         project_number(key.split("/")[0]) == m["number"] and key.split("/")[1:] == [m["location"], m["pool"]]
-        for key in s["pools"])
+        and pool.get("state") != "DELETED" for key, pool in s["pools"].items())
 
 
 def workload_identity(call, s, where):
@@ -559,11 +595,18 @@ def workload_identity(call, s, where):
             if key in s["pools"]:
                 raise Api(f"({where}) ALREADY_EXISTS: Requested entity already exists")
             s["pools"][key] = {"display_name": call.one("--display-name"),
-                               "description": call.one("--description"), "providers": {}}
+                               "description": call.one("--description"), "providers": {}, "state": "ACTIVE"}
             return ""
         if key not in s["pools"]:
             raise Api(f"({where}) NOT_FOUND: Requested entity was not found.")
-        return projected(call, {"name": key})
+        pool = s["pools"][key]
+        if cmd in ("delete", "undelete"):  # a deleted pool keeps its id (and providers) for 30 days
+            if (pool.get("state") == "DELETED") == (cmd == "delete"):
+                raise Api(f"({where}) FAILED_PRECONDITION: the pool is {pool.get('state', 'ACTIVE')}")
+            pool["state"] = "DELETED" if cmd == "delete" else "ACTIVE"
+            return ""
+        return projected(call, {"name": key, "description": pool["description"],
+                                "displayName": pool["display_name"], "state": pool.get("state", "ACTIVE")})
     pool_key = f"{call.one('--project')}/{location}/{call.one('--workload-identity-pool')}"
     if pool_key not in s["pools"]:
         raise Api(f"({where}) NOT_FOUND: Requested entity was not found.")
@@ -587,10 +630,13 @@ def workload_identity(call, s, where):
 def trigger(call, s, where):
     """Cloud Build triggers by name: created once, running as an existing service account."""
     project = call.one("--project")
-    if call.command == "builds triggers describe":
+    if call.command in ("builds triggers describe", "builds triggers delete"):
         key = f"{project}/{call.positionals[0]}"
         if key not in s["triggers"]:
             raise Api(f"({where}) NOT_FOUND: Requested entity was not found.")
+        if call.command.endswith("delete"):
+            del s["triggers"][key]
+            return ""
         return projected(call, {"name": call.positionals[0], **s["triggers"][key]})
     key = f"{project}/{call.one('--name')}"
     if key in s["triggers"]:
@@ -598,7 +644,8 @@ def trigger(call, s, where):
     account = (call.one("--service-account") or "").rsplit("/", 1)[-1]
     if account not in s["accounts"]:
         raise Api(f"({where}) INVALID_ARGUMENT: service account {account} does not exist")
-    s["triggers"][key] = {"service_account": account, "build_config": call.one("--build-config")}
+    s["triggers"][key] = {"service_account": account, "build_config": call.one("--build-config"),
+                          "description": call.one("--description")}
     return ""
 
 
@@ -750,8 +797,46 @@ def deploy(call, s, record, yaml, skey):
     labels = {} if call.has("--clear-labels") else dict(s["services"].get(skey, {}).get("labels", {}))
     for value in call.flags.get("--update-labels", []) + call.flags.get("--labels", []):
         labels.update(parse_dict("--update-labels", value))
-    s["services"][skey] = {"image": image, "account": account, "env": env, "labels": labels}
+    old = s["services"].get(skey, {})
+    secrets = {} if call.has("--clear-secrets") else dict(old.get("secrets", {}))
+    for value in call.flags.get("--set-secrets", []):
+        secrets = parse_dict("--set-secrets", value)
+    volumes = [] if call.has("--clear-volumes") else list(old.get("volumes", []))
+    volumes += [parse_dict("--add-volume", v) for v in call.flags.get("--add-volume", [])]
+    s["services"][skey] = {"image": image, "account": account, "env": env, "labels": labels,
+                           "secrets": secrets, "volumes": volumes}
     return f"Service [{call.positionals[0]}] has been deployed.\n"
+
+
+def quota_info(s, quota_id):
+    """A QuotaInfo of the Cloud Quotas API (cloudquotas v1beta): per region, what the state's
+    `gpu_quota` grants ({region: GPUs}); without it, ten in every region that offers GPUs."""
+    grants = s.get("gpu_quota")
+    if grants is None:
+        platform = tomllib.loads((Path(__file__).resolve().parents[2] / "data" / "platform.toml").read_text())
+        grants = {region: 10 for gpu in platform["gpu"] for region in gpu["regions"]}
+    infos = [{"dimensions": {"region": r}, "details": {"value": str(n)}, "applicableLocations": [r]}
+             for r, n in sorted(grants.items())]
+    return {"quotaId": quota_id, "dimensionsInfos": infos}
+
+
+def knative(name, service):
+    """The service as `run services describe` shows it (Knative serving v1): the parts the
+    scripts read, its secret references and its Cloud Storage volumes."""
+    env = [{"name": k, "value": v} for k, v in service["env"].items()]
+    env += [{"name": k, "valueFrom": {"secretKeyRef": {"name": ref.partition(":")[0], "key": ref.partition(":")[2]}}}
+            for k, ref in service.get("secrets", {}).items()]
+    volumes = []
+    for v in service.get("volumes", []):
+        attributes = {"bucketName": v["bucket"]}
+        if "mount-options" in v:  # gcloud stores them comma-separated (command_lib/run/volumes.py)
+            attributes["mountOptions"] = v["mount-options"].replace(";", ",")
+        volumes.append({"name": v["name"], "csi": {"driver": "gcsfuse.run.googleapis.com",
+                                                  "volumeAttributes": attributes}})
+    containers = [{"image": service["image"], "env": env}]
+    return {"metadata": {"name": name},
+            "spec": {"template": {"spec": {"serviceAccountName": service["account"],
+                                           "containers": containers, "volumes": volumes}}}}
 
 
 def needs_read(call, s, volume, member):

@@ -36,6 +36,7 @@ import runpy
 import subprocess
 import sys
 import tempfile
+import tomllib
 import traceback
 import typing
 from pathlib import Path
@@ -295,6 +296,13 @@ def _lookup(token, args):
     result = dict(args)
     if token == "gcp:organizations/getProject:getProject":
         result.update(number="PROJECT_NUMBER", name=args.get("projectId", "mock-project"))
+    if token == "gcp:cloudquota/getSQuotaInfo:getSQuotaInfo":  # ten GPUs wherever Cloud Run offers them
+        platform = tomllib.loads((Path(__file__).resolve().parents[2] / "data" / "platform.toml").read_text())
+        regions = sorted({r for gpu in platform["gpu"] for r in gpu["regions"]})
+        result.update(dimensionsInfos=[{"applicableLocations": regions, "details": [{"value": "10"}],
+                                        "dimensions": {}}])
+    if token == "gcp:artifactregistry/getRepository:getRepository":
+        result.update(name=args["repositoryId"])  # the resource's `name`, the repository's id
     return result
 
 

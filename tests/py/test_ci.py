@@ -8,6 +8,7 @@
 """
 
 import ast
+import hashlib
 import json
 import os
 import re
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, copy_example, mlgen
+from ci_specs import with_provider
+from conftest import ROOT, copy_example, image_files, mlgen
 
 VENV = Path(os.environ.get("MLGEN_VENV", ROOT / ".venv"))
 ZIZMOR = VENV / "isolated" / "ci" / "bin" / "zizmor"
@@ -249,3 +251,83 @@ def test_the_model_matches_the_pipeline(cloudbuild):
     assert re.search(rf'filename += "{re.escape(d["trigger"]["filename"])}"', text)
     for g in d["grants"]:
         assert f'"{g["key"]}"' in text and g["role"] in text
+
+
+# --- the pipeline's image build --------------------------------------------------------
+
+# A `gcloud` and a `docker` that log each call; the registry is a file of pushed references.
+FAKE_TOOL = """#!/usr/bin/env bash
+echo "$(basename "$0") $*" >> "$TOOLS_LOG"
+case "$(basename "$0") $1 $2" in
+  "gcloud artifacts docker")
+    grep -qxF "$5" "$REGISTRY_FILE" || exit 1
+    printf 'sha256:%s\\n' "$(printf '%s' "$5" | sha256sum | cut -c1-64)" ;;
+  "docker push "*) echo "$2" >> "$REGISTRY_FILE" ;;
+esac
+"""
+
+
+def fake_tools(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("gcloud", "docker"):
+        (bin_dir / tool).write_text(FAKE_TOOL)
+        (bin_dir / tool).chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", TOOLS_LOG=str(tmp_path / "calls"),
+               REGISTRY_FILE=str(tmp_path / "registry"))
+    (tmp_path / "registry").write_text("")
+    return env
+
+
+def reference_content_tag(context, inputs):
+    """The SHA-256 of the inputs' hex SHA-256 digests, in order (model/image.rs)."""
+    digests = "".join(hashlib.sha256((context / f).read_bytes()).hexdigest() for f in image_files(context, inputs))
+    return hashlib.sha256(digests.encode()).hexdigest()
+
+
+def github_build(spec, out, env):
+    """Runs the workflow's build step in the spec's folder; returns its `image` output."""
+    doc = yaml.safe_load((out / "ci" / "github" / "mlgen.yml").read_text())
+    [step] = [s for s in doc["jobs"]["build"]["steps"] if s.get("id") == "push"]
+    output = Path(env["TOOLS_LOG"]).with_name("github_output")
+    output.write_text("")
+    subprocess.run(["bash", "-euo", "pipefail", "-c", step["run"]], cwd=spec.parent / step["working-directory"],
+                   env={**env, **step["env"], "GITHUB_OUTPUT": str(output)}, check=True, timeout=60)
+    return output.read_text().strip().removeprefix("image=")
+
+
+def cloudbuild_build(spec, out, env):
+    """Runs the Cloud Build config's build steps in order, as Cloud Build would (`$$` is `$`,
+    /workspace shared); returns the image the deploy steps read."""
+    doc = yaml.safe_load((out / "ci" / "cloudbuild" / "cloudbuild.yaml").read_text())
+    workspace = Path(env["TOOLS_LOG"]).with_name("workspace")
+    workspace.mkdir(exist_ok=True)
+    for step in doc["steps"]:
+        if step["id"] not in ("content-tag", "build", "digest"):
+            continue
+        script = step["args"][-1].replace("$$", "$").replace("/workspace", str(workspace))
+        step_env = dict(e.split("=", 1) for e in step.get("env", []))
+        subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=spec.parent / step.get("dir", "."),
+                       env={**env, **step_env}, check=True, timeout=60)
+    return (workspace / "image").read_text()
+
+
+@pytest.mark.parametrize(("provider", "build"), [("github", github_build), ("cloudbuild", cloudbuild_build)])
+def test_the_pipeline_builds_under_the_content_tag_and_deploys_its_digest(tmp_path, provider, build):
+    """As every deploy target does: an image of the same inputs is the same image, whoever built it."""
+    spec, out = with_provider(tmp_path, provider)
+    model = json.loads(mlgen("model", spec).stdout)
+    name = model["image"]["path"]
+    built = f"{name}:{reference_content_tag(spec.parent, model['build']['inputs'])}"
+    env = fake_tools(tmp_path)
+    image = build(spec, out, env)
+    calls = Path(env["TOOLS_LOG"]).read_text().splitlines()
+    [docker_build] = [c for c in calls if c.startswith("docker build ")]
+    assert f"--tag {built} " in docker_build
+    digest = subprocess.run(["gcloud", "artifacts", "docker", "images", "describe", built], env=env,
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert image == f"{name}@{digest}"
+    # The same inputs again: nothing is built, the same digest is deployed.
+    Path(env["TOOLS_LOG"]).write_text("")
+    assert build(spec, out, env) == image
+    assert not any(c.startswith("docker build ") for c in Path(env["TOOLS_LOG"]).read_text().splitlines())

@@ -13,18 +13,8 @@ from cplane import TARGETS, Setup, service_of
 from hypothesis import HealthCheck, Phase, given, note, seed, settings
 from specgen import REPEAT, SEED, specs
 
-GCLOUD_KEEPS_GRANTS = ("deploy.sh keeps the runtime account's grants on a secret and on the model's folder that "
-                       "left the spec: it prunes grants only on what it created")
-GPU_QUOTA_NOT_CHECKED = "GPU quota is not checked before anything is created: the service fails on it last"
-PIPELINE_LEFT = "teardown.sh leaves what ci-setup.sh created: the pipeline's account, its identity pool, their grants"
-REPOSITORY_NOT_REUSED = "creating the repository fails when it exists already (ALREADY_EXISTS): nothing imports it"
 PROTECTED_EXAMPLES = ["fraud-onnx-gcs", "iris-sklearn", "review-sentiment"]
 UNPROTECTED_EXAMPLES = ["churn-public", "forecast-gpu"]
-
-
-def xfail_for(targets, reason):
-    return [pytest.param(t, marks=pytest.mark.xfail(strict=True, reason=reason)) if t in targets else t
-            for t in TARGETS]
 
 
 # --- one run, second run ---------------------------------------------------------------
@@ -134,7 +124,7 @@ REMOVALS = {
 }
 
 
-@pytest.mark.parametrize("target", xfail_for({"gcloud"}, GCLOUD_KEEPS_GRANTS))
+@pytest.mark.parametrize("target", TARGETS)
 def test_removing_from_the_spec_removes_its_access(tmp_path, target):
     """An invoker, a label, a secret and the bucket leave the spec at once (one redeploy
     for the four keeps the suite quick); each must lose its access."""
@@ -160,9 +150,7 @@ def left_by(cloud, before):
     return {k: (before[k], after[k]) for k in after if k != "apis" and after[k] != before[k]}
 
 
-@pytest.mark.parametrize(("target", "example"), [
-    pytest.param(t, e, marks=pytest.mark.xfail(strict=True, reason=PIPELINE_LEFT)) if (t, e) == ("gcloud", "churn-public")
-    else (t, e) for e in UNPROTECTED_EXAMPLES for t in TARGETS])
+@pytest.mark.parametrize(("target", "example"), [(t, e) for e in UNPROTECTED_EXAMPLES for t in TARGETS])
 def test_teardown_removes_exactly_what_the_deploy_created(tmp_path, target, example):
     setup = Setup.example(tmp_path, example)
     d = setup.deployment(target)
@@ -173,9 +161,28 @@ def test_teardown_removes_exactly_what_the_deploy_created(tmp_path, target, exam
     assert left_by(d.cloud, before) == {}
 
 
-@pytest.mark.parametrize("target", xfail_for({"terraform", "pulumi"}, REPOSITORY_NOT_REUSED))
-def test_a_repository_that_existed_before_survives_with_its_images(tmp_path, target):
+def test_the_pipeline_comes_back_after_a_teardown(tmp_path):
+    """A deleted identity pool keeps its id for 30 days: ci-setup.sh undeletes it."""
     setup = Setup.example(tmp_path, "churn-public")
+    d = setup.deployed("gcloud")
+    first = d.cloud.end_state()
+    assert d.destroy(setup.out).ok
+    outcome = d.deploy(setup.out)
+    assert outcome.ok, outcome.errors
+    again = d.cloud.end_state()
+    assert (again["pools"], again["accounts"]) == (first["pools"], first["accounts"])
+
+
+def shared_repository(text):
+    return text.replace('tag = "0.3.1"\n', 'tag = "0.3.1"\nrepository_exists = true\n')
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_repository_that_existed_before_survives_with_its_images(tmp_path, target):
+    """`image.repository_exists`: the repository is read, pushed to, and left as it was."""
+    setup = Setup.example(tmp_path, "churn-public")
+    setup.respec(shared_repository)
+    assert setup.model["repository"]["existing"]
     cloud = setup.cloud()
     repo = setup.model["repository"]
     cloud.repositories[f"projects/{repo['project']}/locations/{repo['location']}/repositories/{repo['id']}"] = {
@@ -191,6 +198,21 @@ def test_a_repository_that_existed_before_survives_with_its_images(tmp_path, tar
     after = d.cloud.end_state()
     assert after["repositories"] == before["repositories"]
     assert after["images"].get(other) == before["images"][other]
+    # Nothing else is left either (the service's own image aside, kept with the repository):
+    # no grant on the repository outlives the deploy.
+    assert {k: v for k, v in left_by(d.cloud, before).items() if k != "images"} == {}
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_shared_repository_that_is_missing_fails_before_anything_is_created(tmp_path, target):
+    setup = Setup.example(tmp_path, "churn-public")
+    setup.respec(shared_repository)
+    d = setup.deployment(target)
+    before = d.cloud.end_state()
+    outcome = d.deploy(setup.out)
+    assert not outcome.ok
+    assert left_by(d.cloud, before) == {}, "created before failing"
+    assert any("repositor" in e and "demos" in e for e in outcome.errors), outcome.errors
 
 
 @pytest.mark.parametrize("example", PROTECTED_EXAMPLES)
@@ -213,9 +235,7 @@ MISSING = {
 }
 
 
-@pytest.mark.parametrize("missing", [
-    pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=GPU_QUOTA_NOT_CHECKED)) if m == "gpu quota" else m
-    for m in sorted(MISSING)])
+@pytest.mark.parametrize("missing", sorted(MISSING))
 @pytest.mark.parametrize("target", TARGETS)
 def test_a_missing_prerequisite_fails_before_anything_is_created(tmp_path, target, missing):
     example, switch, named = MISSING[missing]

@@ -229,12 +229,14 @@ def references(expr):
         for inner in _interpolations(lit):
             refs.extend(references(inner))
     bare = _STRING.sub('""', expr)
+    # The symbols a `for` expression binds are its own, not references.
+    bound = {name for m in re.finditer(r"\bfor\s+(\w+)(?:\s*,\s*(\w+))?\s+in\b", bare) for name in m.groups() if name}
     for m in _TRAVERSAL.finditer(bare):
         end = m.end()
         if end < len(bare) and bare[end] == "(":
             continue  # a function call
         root, rest = m.group(1), m.group(2)
-        if root in ("true", "false", "null") or not rest:
+        if root in ("true", "false", "null") or root in bound or not rest:
             continue
         steps = re.findall(r"\.[A-Za-z_][\w-]*|\[[^\]]*\]", rest)
         refs.append((root, steps))

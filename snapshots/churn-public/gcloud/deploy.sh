@@ -6,7 +6,8 @@
 #   - grants the service account what the service reads, which the deploy checks;
 #   - builds the image with Cloud Build unless this exact build exists, and reads its digest;
 #   - deploys the service, running the image by digest, with its whole configuration;
-#   - grants its callers and deployers.
+#   - grants its callers and deployers;
+#   - removes the runtime account's read on a secret or model folder the service no longer reads.
 # Safe to re-run: nothing is created twice.
 #
 # Usage: deploy.sh   (from any folder; gcloud must be signed in with rights on the project)
@@ -78,46 +79,44 @@ else
   repository_owner=$service
 fi
 
-# The image is tagged with the hash of the files it is built from (the SHA-256 of their
-# SHA-256 digests, in this order; Terraform and Pulumi compute the same), and the service
+# The image is tagged with the hash of the files it is built from, and the service
 # runs the digest that tag resolves to: an unchanged image is not rebuilt and changes
 # nothing, a changed one rolls out. Only these files are uploaded (see the ignore file).
 context="$here"/../..
-image_inputs=(
-  deploy/Dockerfile
-  deploy/Dockerfile.dockerignore
-  deploy/app/batching.py
-  deploy/app/config.json
-  deploy/app/frames.py
-  deploy/app/frameworks/__init__.py
-  deploy/app/frameworks/lightgbm.py
-  deploy/app/inputs.py
-  deploy/app/logs.py
-  deploy/app/main.py
-  deploy/app/openapi.py
-  deploy/app/outputs.py
-  deploy/app/protocols/__init__.py
-  deploy/app/protocols/oip.py
-  deploy/app/protocols/vertex.py
-  deploy/app/requirements.txt
-  deploy/app/server.py
-  deploy/app/settings.py
-  model/churn.txt
-)
+# The image's content tag, run in the build context: the SHA-256 of the hex SHA-256 digests
+# of the files the image is built from, in this order, a folder (ending in `/`) as every file
+# under it in path order. Terraform and Pulumi compute the same.
+content_tag() {
+  local f
+  for f in \
+    deploy/Dockerfile \
+    deploy/Dockerfile.dockerignore \
+    deploy/app/batching.py \
+    deploy/app/config.json \
+    deploy/app/frames.py \
+    deploy/app/frameworks/__init__.py \
+    deploy/app/frameworks/lightgbm.py \
+    deploy/app/inputs.py \
+    deploy/app/logs.py \
+    deploy/app/main.py \
+    deploy/app/openapi.py \
+    deploy/app/outputs.py \
+    deploy/app/protocols/__init__.py \
+    deploy/app/protocols/oip.py \
+    deploy/app/protocols/vertex.py \
+    deploy/app/requirements.txt \
+    deploy/app/server.py \
+    deploy/app/settings.py \
+    model/churn.txt; do
+    case "$f" in
+      */) find "${f%/}" -type f | LC_ALL=C sort ;;
+      *) printf '%s\n' "$f" ;;
+    esac
+  done | while IFS= read -r f; do sha256 <"$f"; done | tr -d '\n' | sha256
+}
 
 sha256() {
   if command -v sha256sum >/dev/null; then sha256sum; else shasum -a 256; fi | cut -c1-64
-}
-
-# The inputs, a folder (ending in `/`) as every file under it, in path order.
-image_files() {
-  local f
-  for f in "${image_inputs[@]}"; do
-    case "$f" in
-      */) (cd "$context" && find "${f%/}" -type f | LC_ALL=C sort) ;;
-      *) printf '%s\n' "$f" ;;
-    esac
-  done
 }
 
 image_by_digest() {
@@ -125,7 +124,7 @@ image_by_digest() {
     --format='value(image_summary.fully_qualified_digest)' 2>/dev/null
 }
 
-tag="$(image_files | while IFS= read -r f; do sha256 <"$context/$f"; done | tr -d '\n' | sha256)"
+tag="$(cd "$context" && content_tag)"
 step "Image $image_path:$tag"
 if image="$(image_by_digest)" && [ -n "$image" ]; then
   echo "    built already"
@@ -138,6 +137,16 @@ else
   )
   image="$(image_by_digest)"
 fi
+
+# What the service reads before this deploy (its secrets; the buckets it mounts, with their
+# mount options): once the new revision runs, the runtime account loses its read on what
+# the spec no longer names.
+service_reads() {
+  gcloud run services describe "$service" --region="$region" --project="$project" "$@" 2>/dev/null || true
+}
+secrets_before="$(service_reads --format='value(spec.template.spec.containers[0].env[].valueFrom.secretKeyRef.name)')"
+mounts_before="$(service_reads --flatten='spec.template.spec.volumes[]' \
+  --format='value(spec.template.spec.volumes.csi.volumeAttributes.bucketName,spec.template.spec.volumes.csi.volumeAttributes.mountOptions)')"
 
 step "Deploying $service to Cloud Run in $region"
 gcloud run deploy "$service" \
@@ -239,5 +248,44 @@ while read -r member; do
 done < <(gcloud artifacts repositories get-iam-policy demos --location=europe-west1 --project=acme-demos \
   --flatten='bindings[].members' --filter=bindings.role=roles/artifactregistry.writer --format='value(bindings.members)')
 fi
+
+# revoke_read ROLE RESOURCE GROUP...: removes ROLE on RESOURCE (of the gcloud command group
+# GROUP) from the runtime account, when it holds it.
+revoke_read() {
+  local role=$1 resource=$2
+  shift 2
+  # (`gcloud storage` has no --filter: the role is matched here.)
+  if gcloud "$@" get-iam-policy "$resource" --project="$project" --flatten='bindings[].members' \
+    --format='value(bindings.role,bindings.members)' | grep -qxF "$role"$'\t'"serviceAccount:$account"; then
+    step "Removing $role on $resource from $account: $service no longer reads it"
+    retry gcloud "$@" remove-iam-policy-binding "$resource" \
+      --member="serviceAccount:$account" --role="$role" --condition=None \
+      --project="$project" --quiet >/dev/null
+  fi
+}
+IFS=';' read -ra secrets <<<"$secrets_before"
+for secret in "${secrets[@]}"; do
+  case "$secret" in
+    "") ;;
+    *) revoke_read roles/secretmanager.secretAccessor "$secret" secrets ;;
+  esac
+done
+while IFS=$'\t' read -r bucket options; do
+  [ -n "$bucket" ] || continue
+  case ",$options," in
+    *,only-dir=*)
+      folder="${options#*only-dir=}"
+      mount="gs://$bucket/${folder%%,*}/"
+      group=(storage managed-folders)
+      ;;
+    *)
+      mount="gs://$bucket"
+      group=(storage buckets)
+      ;;
+  esac
+  case "$mount" in
+    *) revoke_read roles/storage.objectViewer "$mount" "${group[@]}" ;;
+  esac
+done <<<"$mounts_before"
 
 step "Done: $service is deployed in $region"

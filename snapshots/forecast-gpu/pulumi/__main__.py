@@ -38,10 +38,41 @@ IMAGE_INPUTS = [
     "models/forecast.ubj",
 ]
 
+
+def require(what, lookup, **args):
+    """Looks up something the deployment uses but does not create; when it is missing, the
+    program stops here, before anything is created."""
+    try:
+        return lookup(**args)
+    except Exception as e:
+        raise RuntimeError(f"missing prerequisite: {what}") from e
+
+
+def gpu_quota(**args):
+    """The project's GPU quota in the region; short of 1 GPU(s), it fails (-1 is unlimited)."""
+    info = gcp.cloudquota.get_s_quota_info(**args)
+    if not any(
+        REGION in i.applicable_locations and any(d.value == "-1" or int(d.value) >= 1 for d in i.details)
+        for i in info.dimensions_infos
+    ):
+        raise ValueError(f"the quota {info.quota_id} is short in {REGION}")
+    return info
+
+
+require(
+    "GPU quota: request at least 1 of NvidiaL4GpuAllocNoZonalRedundancyPerProjectRegion (run.googleapis.com) in europe-west4: gcloud beta quotas preferences create --service=run.googleapis.com --quota-id=NvidiaL4GpuAllocNoZonalRedundancyPerProjectRegion --dimensions=region=europe-west4 --preferred-value=1 --project=acme-ml-prod --email=EMAIL",
+    gpu_quota,
+    parent=f"projects/{PROJECT}",
+    service="run.googleapis.com",
+    quota_id="NvidiaL4GpuAllocNoZonalRedundancyPerProjectRegion",
+)
+
+
 # APIs the deployment calls. They stay enabled on destroy: other workloads may use them.
 APIS = [
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
+    "cloudquotas.googleapis.com",
     "iam.googleapis.com",
     "run.googleapis.com",
 ]

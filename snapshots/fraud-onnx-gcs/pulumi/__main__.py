@@ -38,29 +38,29 @@ IMAGE_INPUTS = [
 ]
 
 
-def require(create, lookup, **args):
+def require(what, lookup, **args):
     """Looks up something the deployment uses but does not create; when it is missing, the
     program stops here, before anything is created."""
     try:
         return lookup(**args)
     except Exception as e:
-        raise RuntimeError(f"missing prerequisite: create {create}") from e
+        raise RuntimeError(f"missing prerequisite: {what}") from e
 
 
 require(
-    "the secret feature-store-key: gcloud secrets create feature-store-key --data-file=FILE",
+    "create the secret feature-store-key: gcloud secrets create feature-store-key --data-file=FILE",
     gcp.secretmanager.get_secret,
     project=PROJECT,
     secret_id="feature-store-key",
 )
 require(
-    "the secret fraud-signing-salt: gcloud secrets create fraud-signing-salt --data-file=FILE",
+    "create the secret fraud-signing-salt: gcloud secrets create fraud-signing-salt --data-file=FILE",
     gcp.secretmanager.get_secret,
     project=PROJECT,
     secret_id="fraud-signing-salt",
 )
 require(
-    "the managed folder over the model\'s folder: gcloud storage managed-folders create gs://acme-models-prod/fraud/v7/",
+    "create the managed folder over the model\'s folder: gcloud storage managed-folders create gs://acme-models-prod/fraud/v7/",
     gcp.storage.get_managed_folder_iam_policy,
     bucket="acme-models-prod",
     managed_folder="fraud/v7/",

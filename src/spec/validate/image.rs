@@ -28,6 +28,15 @@ pub(super) fn check(c: &mut Checker, spec: &Spec) {
                 );
             }
         }
+        if let Some(v) = &img.repository_exists {
+            c.err(
+                "image.repository_exists",
+                v.span(),
+                "`image.url` names an image built elsewhere: nothing is pushed to a repository"
+                    .into(),
+                "remove this key, or remove `url` to build into an existing repository",
+            );
+        }
         return;
     }
     let Some(table) = spec.layout.table("image") else {
@@ -102,7 +111,7 @@ fn check_values(c: &mut Checker, spec: &Spec) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{keys, run, spec};
+    use super::super::testing::{edited, keys, run, spec};
     use super::*;
 
     #[test]
@@ -112,6 +121,12 @@ mod tests {
         assert_eq!(keys(|c| check(c, &no_tag)), ["image.tag"]);
         let both = spec("tag = \"1.0.0\"", "url = \"europe-docker.pkg.dev/p/r/i:1\"");
         assert_eq!(keys(|c| check(c, &both)), ["image.repository"]);
+        let url = "url = \"europe-docker.pkg.dev/p/r/i:1\"\nrepository_exists = true";
+        let shared = edited(&[
+            ("repository = \"ml-models\"\n", ""),
+            ("tag = \"1.0.0\"", url),
+        ]);
+        assert_eq!(keys(|c| check(c, &shared)), ["image.repository_exists"]);
         assert_eq!(
             keys(|c| check(c, &spec("\"1.0.0\"", "\"latest\""))),
             ["image.tag"]

@@ -56,7 +56,8 @@ class Scripts:
         accounts = {n.rsplit("/", 1)[1]: {"display_name": a["displayName"]} for n, a in self.cloud.accounts.items()}
         absent = [_absent(name) for name in self.prerequisites if not self.cloud.holds(name)]
         self.gcloud.state.write_text(json.dumps(
-            {"repositories": repositories, "images": images, "accounts": accounts, "absent": absent}))
+            {"repositories": repositories, "images": images, "accounts": accounts, "absent": absent,
+             "gpu_quota": self.cloud.gpu_quota}))
 
     def run(self, script, *args):
         """Runs the script, replays the calls it made; returns (process, Outcome)."""

@@ -145,6 +145,7 @@ class Cloud:
         self.monitoring = {}  # resource name -> {project}
         self.pools = {}  # resource name of a pool or its provider -> attrs
         self.triggers = {}  # resource name -> BuildTrigger fields
+        self.deleted_pools = {}  # the same, deleted: kept (and their ids taken) for 30 days
         self.gpu_quota = dict(gpu_quota or {})  # region -> GPUs
         self.changes = []  # (action, kind, name) of every applied mutation
 
@@ -157,9 +158,10 @@ class Cloud:
         return api in self.apis.get(project, set())
 
     def holds(self, prerequisite):
-        """Whether a prerequisite (a secret, bucket or managed folder, by resource name) exists."""
+        """Whether a prerequisite (a secret, bucket, managed folder or repository, by resource
+        name) exists."""
         return prerequisite in self.secrets or prerequisite in self.folders or \
-            prerequisite.removeprefix("b/") in self.buckets
+            prerequisite.removeprefix("b/") in self.buckets or prerequisite in self.repositories
 
     def may(self, member, permission, *resources):
         """True when member holds permission on one of resources or on the project above it."""
@@ -355,12 +357,19 @@ class Cloud:
         pool = res.name.split("/providers/")[0]
         if check and action == "create":
             self._require_api(a["project"], "pool")
-            if res.name in self.pools:
+            if res.name in self.pools or res.name in self.deleted_pools:
                 raise Rejected(f"ALREADY_EXISTS: {res.name}")
             if pool != res.name and pool not in self.pools:
                 raise Rejected(f"NOT_FOUND: workload identity pool {pool} (creating its provider)")
+        if check and action == "undelete" and res.name not in self.deleted_pools:
+            raise Rejected(f"NOT_FOUND: no deleted workload identity pool {res.name}")
+        within = {n for n in [*self.pools, *self.deleted_pools] if n == res.name or n.startswith(res.name + "/")}
         if action == "delete":
-            self.pools = {n: v for n, v in self.pools.items() if n != res.name and not n.startswith(res.name + "/")}
+            self.deleted_pools.update({n: v for n, v in self.pools.items() if n in within})
+            self.pools = {n: v for n, v in self.pools.items() if n not in within}
+        elif action == "undelete":  # back with its providers
+            self.pools.update({n: v for n, v in self.deleted_pools.items() if n in within})
+            self.deleted_pools = {n: v for n, v in self.deleted_pools.items() if n not in within}
         else:
             self.pools[res.name] = {k: v for k, v in a.items() if k != "project"}
 

@@ -17,11 +17,14 @@ from controlplane.project import NotModelled, Rejected
 # What each lookup reads, as a resource name (None: always there, e.g. the project itself).
 LOOKUPS = {
     "gcp:organizations/getProject:getProject": lambda a: None,
+    "gcp:artifactregistry/getRepository:getRepository":
+        lambda a: f"projects/{a['project']}/locations/{a['location']}/repositories/{a['repositoryId']}",
     "gcp:secretmanager/getSecret:getSecret": lambda a: f"projects/{a['project']}/secrets/{a['secretId']}",
     "gcp:storage/getBucket:getBucket": lambda a: f"b/{a['name']}",
     "gcp:storage/getManagedFolderIamPolicy:getManagedFolderIamPolicy":
         lambda a: f"b/{a['bucket']}/managedFolders/{a['managedFolder']}",
 }
+QUOTA = "gcp:cloudquota/getSQuotaInfo:getSQuotaInfo"
 BUILD = "command:local:Command"
 # The mocks answer getProject with this placeholder for the number (pulumi_harness._lookup).
 NUMBER_PLACEHOLDER = "PROJECT_NUMBER"
@@ -41,11 +44,23 @@ class Pulumi:
         for call in recorded["calls"]:
             if call["token"] == DOCKER_IMAGE:  # read when what it waits for is done: see plan
                 continue
+            if call["token"] == QUOTA:
+                self._quota(recorded)
+                continue
             if call["token"] not in LOOKUPS:
                 raise NotModelled(f"the control plane does not answer the lookup {call['token']}")
             name = LOOKUPS[call["token"]](call["args"])
             if name is not None and not self.cloud.holds(name):
                 raise Rejected(f"{call['token']}: {name} not found (the program stops before any step)")
+
+    def _quota(self, recorded):
+        """The program's GPU quota check, answered by the cloud: less quota in the service's
+        region than the GPUs an instance takes, and the program stops before any step."""
+        [service] = [r["inputs"] for r in recorded["resources"] if provider.PULUMI.get(r["type"]) == "service"]
+        gpus = int(service["template"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"])
+        if self.cloud.gpu_quota.get(service["location"], 0) < gpus:
+            raise Rejected(f"{QUOTA}: the GPU quota in {service['location']} is below {gpus} "
+                           "(the program stops before any step)")
 
     def plan(self, recorded):
         nodes = {}

@@ -237,6 +237,7 @@ class Terraform:
                 builds_first = [nodes[i].res for i in deps if nodes[i].res.kind == "build" and self.engine.step(i, nodes[i])]
                 computed[address] = self._read(rtype, {_camel(k): ev.value(v) for k, v in _args(body).items()},
                                                builds_first)
+                _postconditions(body, computed[address], Evaluator(config, computed))
                 instances[address] = sorted(deps)  # what uses the read waits for what it waited for
                 continue
             if rtype == "terraform_data":
@@ -270,6 +271,15 @@ class Terraform:
             image = f"{builds.image_path(args['location'], args['project'], args['repositoryId'], name)}:{tag}"
             link = builds.read_image(cloud, image, builds_first)
             return {**args, "selfLink": link, "name": link}
+        if rtype == "google_artifact_registry_repository":
+            name = f"projects/{args.get('project', cloud.project)}/locations/{args['location']}/repositories/{args['repositoryId']}"
+            if name not in cloud.repositories:
+                raise Rejected(f"data.{rtype}: {name} not found")
+            return {**args, "id": name, "name": args["repositoryId"]}
+        if rtype == "google_cloud_quotas_quota_info":
+            infos = [{"dimensions": {"region": r}, "details": [{"value": str(n)}], "applicableLocations": [r]}
+                     for r, n in sorted(cloud.gpu_quota.items())]
+            return {**args, "dimensionsInfos": infos}
         if rtype == "google_project":
             return {"number": cloud.number, "projectId": args.get("projectId", cloud.project)}
         if rtype == "google_secret_manager_secret":
@@ -323,6 +333,28 @@ def _local_exec(body, ev):
     (run,) = [v for k, v in provisioner.items() if unquote(k) == "local-exec"]
     return builds.from_command(ev.value(run["command"]), ev.value(run["working_dir"]),
                                ev.value(run.get("environment", {})), ev.value(body["triggers_replace"]))
+
+
+# The postconditions the configuration states, by shape: what Terraform computes for each.
+QUOTA_CONDITION = re.compile(
+    r"anytrue\(\[for i in self\.dimensions_infos : contains\(i\.applicable_locations, (var\.\w+)\) && "
+    r'\(i\.details\[0\]\.value == "-1" \|\| tonumber\(i\.details\[0\]\.value\) >= (\d+)\)\]\)')
+
+
+def _postconditions(body, values, ev):
+    """A data source's postconditions, checked once it is read, as at plan time: a false one
+    stops the plan with its error message."""
+    for lc in body.get("lifecycle", []):
+        for post in lc.get("postcondition", []):
+            text = post["condition"][2:-1].strip()
+            m = QUOTA_CONDITION.fullmatch(text)
+            if m is None:
+                raise NotModelled(f"the control plane does not evaluate the postcondition {text}")
+            region, needed = ev.expr(m[1]), int(m[2])
+            if not any(region in i["applicableLocations"] and
+                       (i["details"][0]["value"] == "-1" or int(i["details"][0]["value"]) >= needed)
+                       for i in values["dimensionsInfos"]):
+                raise Rejected(f"Resource postcondition failed: {ev.value(post['error_message'])}")
 
 
 def _prevent_destroy(body):

@@ -5,7 +5,8 @@
 #   - creates the runtime service account when missing;
 #   - grants the service account what the service reads, which the deploy checks;
 #   - deploys the service, running the image by digest, with its whole configuration;
-#   - grants its callers and deployers.
+#   - grants its callers and deployers;
+#   - removes the runtime account's read on a secret or model folder the service no longer reads.
 # Safe to re-run: nothing is created twice.
 #
 # Usage: deploy.sh IMAGE   (or MLGEN_IMAGE=IMAGE deploy.sh; from any folder; gcloud must be
@@ -76,6 +77,16 @@ step Granting roles/artifactregistry.reader on projects/acme-staging/locations/e
 retry gcloud artifacts repositories add-iam-policy-binding models \
   --member="serviceAccount:service-${project_number}@serverless-robot-prod.iam.gserviceaccount.com" --role=roles/artifactregistry.reader --condition=None \
   --location=europe-west1 --project=acme-staging --quiet >/dev/null
+
+# What the service reads before this deploy (its secrets; the buckets it mounts, with their
+# mount options): once the new revision runs, the runtime account loses its read on what
+# the spec no longer names.
+service_reads() {
+  gcloud run services describe "$service" --region="$region" --project="$project" "$@" 2>/dev/null || true
+}
+secrets_before="$(service_reads --format='value(spec.template.spec.containers[0].env[].valueFrom.secretKeyRef.name)')"
+mounts_before="$(service_reads --flatten='spec.template.spec.volumes[]' \
+  --format='value(spec.template.spec.volumes.csi.volumeAttributes.bucketName,spec.template.spec.volumes.csi.volumeAttributes.mountOptions)')"
 
 step "Deploying $service to Cloud Run in $region"
 gcloud run deploy "$service" \
@@ -163,5 +174,44 @@ while read -r member; do
 done < <(gcloud iam service-accounts get-iam-policy churn-score-run@acme-prod.iam.gserviceaccount.com --project="$project" \
   --flatten='bindings[].members' --filter=bindings.role=roles/iam.serviceAccountUser --format='value(bindings.members)')
 fi
+
+# revoke_read ROLE RESOURCE GROUP...: removes ROLE on RESOURCE (of the gcloud command group
+# GROUP) from the runtime account, when it holds it.
+revoke_read() {
+  local role=$1 resource=$2
+  shift 2
+  # (`gcloud storage` has no --filter: the role is matched here.)
+  if gcloud "$@" get-iam-policy "$resource" --project="$project" --flatten='bindings[].members' \
+    --format='value(bindings.role,bindings.members)' | grep -qxF "$role"$'\t'"serviceAccount:$account"; then
+    step "Removing $role on $resource from $account: $service no longer reads it"
+    retry gcloud "$@" remove-iam-policy-binding "$resource" \
+      --member="serviceAccount:$account" --role="$role" --condition=None \
+      --project="$project" --quiet >/dev/null
+  fi
+}
+IFS=';' read -ra secrets <<<"$secrets_before"
+for secret in "${secrets[@]}"; do
+  case "$secret" in
+    "") ;;
+    *) revoke_read roles/secretmanager.secretAccessor "$secret" secrets ;;
+  esac
+done
+while IFS=$'\t' read -r bucket options; do
+  [ -n "$bucket" ] || continue
+  case ",$options," in
+    *,only-dir=*)
+      folder="${options#*only-dir=}"
+      mount="gs://$bucket/${folder%%,*}/"
+      group=(storage managed-folders)
+      ;;
+    *)
+      mount="gs://$bucket"
+      group=(storage buckets)
+      ;;
+  esac
+  case "$mount" in
+    *) revoke_read roles/storage.objectViewer "$mount" "${group[@]}" ;;
+  esac
+done <<<"$mounts_before"
 
 step "Done: $service is deployed in $region"

@@ -12,7 +12,10 @@
 set -euo pipefail
 
 project=acme-staging
+service=churn-score
 account=churn-score-deploy@acme-staging.iam.gserviceaccount.com
+# What this script creates carries a mark, so that teardown.sh deletes only that.
+mark="Created by ci-setup.sh for Cloud Run service $service"
 
 step() {
   printf '==> %s\n' "$*"
@@ -27,6 +30,7 @@ if gcloud iam service-accounts describe "$account" --project="$project" >/dev/nu
 else
   gcloud iam service-accounts create churn-score-deploy \
     --display-name='churn-score deploy pipeline' \
+    --description="$mark" \
     --project="$project" \
     --quiet
 fi
@@ -48,8 +52,14 @@ gcloud artifacts repositories add-iam-policy-binding models \
 
 pool=gh-churn-score
 step "Workload Identity pool $pool"
-if gcloud iam workload-identity-pools describe "$pool" --location=global --project="$project" >/dev/null 2>&1; then
-  echo "    exists"
+if pool_state="$(gcloud iam workload-identity-pools describe "$pool" --location=global --project="$project" \
+  --format='value(state)' 2>/dev/null)"; then
+  # A deleted pool keeps its id for 30 days, and comes back with its providers.
+  if [ "$pool_state" = DELETED ]; then
+    gcloud iam workload-identity-pools undelete "$pool" --location=global --project="$project" --quiet
+  else
+    echo "    exists"
+  fi
 else
   gcloud iam workload-identity-pools create "$pool" \
     --location=global \
