@@ -116,6 +116,8 @@ pub struct Federation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trigger {
     pub name: String,
+    /// The same in every target; teardown.sh deletes only a trigger that carries it.
+    pub description: String,
     /// The pipeline file relative to the repository root.
     pub filename: String,
     /// Whether a person approves each build: any environment asking for approval does.
@@ -140,6 +142,7 @@ pub(super) fn resolve(spec: &CiSpec, d: &Deployment) -> Ci {
     };
     let trigger = (provider == CiProvider::Cloudbuild).then(|| Trigger {
         name: format!("{}-deploy", d.service.name),
+        description: format!("Deploys Cloud Run service {}", d.service.name),
         filename: in_repo(&format!("{}/{CLOUDBUILD_CONFIG}", d.build.out_dir)),
         approval_required: false,
     });

@@ -102,7 +102,18 @@ echo "projects/$number/locations/global/workloadIdentityPools/$pool/providers/{{
 trigger={{ t.name }}
 step "Cloud Build trigger $trigger"
 if gcloud builds triggers describe "$trigger" --project="$project" >/dev/null 2>&1; then
-  echo "    exists"
+  # Brought to what the spec says, so a changed branch, build file or approval reaches it;
+  # its description (the mark of who created it: Terraform and Pulumi give the same) is left
+  # as it is.
+  gcloud builds triggers update github "$trigger" \
+    --repo-owner={{ ci.owner }} \
+    --repo-name={{ ci.name }} \
+    --branch-pattern={{ ci.branch_regex }} \
+    --build-config={{ t.filename }} \
+    --service-account="projects/$project/serviceAccounts/$account" \
+    {% if t.approval_required %}--require-approval{% else %}--no-require-approval{% endif %} \
+    --project="$project" \
+    --quiet
 else
   gcloud builds triggers create github \
     --name="$trigger" \
@@ -110,7 +121,7 @@ else
     --repo-name={{ ci.name }} \
     --branch-pattern={{ ci.branch_regex }} \
     --build-config={{ t.filename }} \
-    --description="$mark" \
+    --description={{ t.description }} \
     --service-account="projects/$project/serviceAccounts/$account" \
 {%- if t.approval_required %}
     --require-approval \

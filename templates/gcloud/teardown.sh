@@ -138,8 +138,8 @@ else
   trigger={{ t.name }}
   step "Deleting Cloud Build trigger $trigger"
   description="$(gcloud builds triggers describe "$trigger" --project="$project" \
-    --format='value(description)' 2>/dev/null)" || description=$pipeline_mark
-  if [ "$description" = "$pipeline_mark" ]; then
+    --format='value(description)' 2>/dev/null)" || description={{ t.description }}
+  if [ "$description" = {{ t.description }} ]; then
     gone gcloud builds triggers delete "$trigger" --project="$project" --quiet
   else
     echo "    kept: ci-setup.sh did not create it"

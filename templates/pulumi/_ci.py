@@ -76,6 +76,7 @@ gcp.cloudbuild.Trigger(
     project=PROJECT,
     location="global",
     name="{{ t.name }}",
+    description="{{ t.description }}",
     filename="{{ t.filename }}",
     service_account=ci_account.id,
     github={

@@ -81,6 +81,7 @@ resource "google_cloudbuild_trigger" "ci" {
   project = var.project
   location = "global"
   name = "{{ t.name }}"
+  description = "{{ t.description }}"
   filename = "{{ t.filename }}"
   service_account = google_service_account.ci.id
 

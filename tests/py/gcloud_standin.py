@@ -638,14 +638,19 @@ def trigger(call, s, where):
             del s["triggers"][key]
             return ""
         return projected(call, {"name": call.positionals[0], **s["triggers"][key]})
-    key = f"{project}/{call.one('--name')}"
-    if key in s["triggers"]:
-        raise Api(f"({where}) ALREADY_EXISTS: trigger {call.one('--name')} already exists")
+    updating = call.command == "builds triggers update github"
+    name = call.positionals[0] if updating else call.one("--name")
+    key = f"{project}/{name}"
+    if updating and key not in s["triggers"]:
+        raise Api(f"({where}) NOT_FOUND: Requested entity was not found.")
+    if not updating and key in s["triggers"]:
+        raise Api(f"({where}) ALREADY_EXISTS: trigger {name} already exists")
     account = (call.one("--service-account") or "").rsplit("/", 1)[-1]
     if account not in s["accounts"]:
         raise Api(f"({where}) INVALID_ARGUMENT: service account {account} does not exist")
+    kept = s["triggers"].get(key, {}).get("description") if updating else call.one("--description")
     s["triggers"][key] = {"service_account": account, "build_config": call.one("--build-config"),
-                          "description": call.one("--description")}
+                          "description": kept}
     return ""
 
 

@@ -46,6 +46,7 @@ COMMANDS = [
     "builds triggers create github",
     "builds triggers delete",
     "builds triggers describe",
+    "builds triggers update github",
     "iam service-accounts add-iam-policy-binding",
     "iam service-accounts create",
     "iam service-accounts delete",

@@ -134,6 +134,8 @@ class Scripts:
             return [self._pool(command, project, flags, pos[0])]
         if command == "builds triggers create github":
             return [(_trigger(project, flags), "create")]
+        if command == "builds triggers update github":
+            return [(_trigger(project, {**flags, "--name": pos[0]}), "update")]
         raise NotModelled(f"the control plane does not replay `gcloud {command}`")
 
     def _cloud_image(self, image):
@@ -207,15 +209,18 @@ _KIND = {"iam service-accounts delete": "account", "artifacts repositories delet
 
 
 TRIGGER_FLAGS = {"--name", "--build-config", "--service-account", "--repo-owner", "--repo-name", "--branch-pattern",
-                 "--require-approval", "--region", "--project", "--quiet"}
+                 "--require-approval", "--no-require-approval", "--description", "--region", "--project", "--quiet"}
 
 
 def _trigger(project, flags):
-    """The BuildTrigger `gcloud builds triggers create github` sends (without --region: global)."""
+    """The BuildTrigger `gcloud builds triggers create github` or `update github` sends
+    (without --region: global); `update` leaves the description as it is when not given."""
     unknown = sorted(set(flags) - TRIGGER_FLAGS)
     if unknown:
-        raise NotModelled(f"`gcloud builds triggers create github` with {unknown}: add them to the replay")
+        raise NotModelled(f"`gcloud builds triggers create|update github` with {unknown}: add them to the replay")
+    described = {"description": flags["--description"]} if "--description" in flags else {}
     return trigger(project, flags.get("--region", "global"), {
+        **described,
         "name": flags["--name"],
         "filename": flags.get("--build-config"),
         "serviceAccount": flags.get("--service-account"),

@@ -387,6 +387,9 @@ class Cloud:
                 self._check_trigger(res.attrs)
         if action == "delete":
             self.triggers.pop(res.name, None)
+        elif action == "update":
+            # An update patches: what it does not send (the description) stays.
+            self.triggers[res.name] = {**self.triggers.get(res.name, {}), **copy.deepcopy(res.attrs)}
         else:
             self.triggers[res.name] = copy.deepcopy(res.attrs)
 
