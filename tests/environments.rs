@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use mlgen::diagnostics::{Diagnostic, line_col};
 use mlgen::error::Error;
-use mlgen::model::{Deployment, IamTarget, Principal};
+use mlgen::model::{BUILD_CONFIG, BUILD_IGNORE_FILE, Deployment, IamTarget, Principal};
 use mlgen::pipeline;
 use mlgen::spec::SourceFile;
 
@@ -111,6 +111,41 @@ fn later_environments_run_the_first_ones_image_by_digest() {
     let same = EXAMPLE.replace("project = \"acme-prod\"", "region = \"us-central1\"");
     let prod = &deployments(&same)[1];
     assert!(prod.iam.iter().all(|g| g.target != IamTarget::Repository));
+}
+
+/// The files the image is built from and the build's own, relative to the deployment's
+/// folder.
+fn build_files(d: &Deployment) -> Vec<String> {
+    let folder = format!("{}/", d.build.out_dir);
+    d.build
+        .inputs
+        .iter()
+        .filter_map(|f| f.strip_prefix(&folder))
+        .chain([BUILD_CONFIG, BUILD_IGNORE_FILE])
+        .map(str::to_string)
+        .collect()
+}
+
+/// A later environment never builds, so its folder holds only what its deploy uses: none
+/// of the build's files, and none of its files names one.
+#[test]
+fn a_later_environments_folder_holds_no_build_files() {
+    let all = pipeline::compile_all(&file(EXAMPLE)).unwrap_or_else(|e| panic!("{e}"));
+    let [(staging, staging_tree), (prod, prod_tree)] = &all[..] else {
+        panic!("two environments")
+    };
+    let built = build_files(staging);
+    assert!(built.len() > 10 && built.contains(&"Dockerfile".to_string()));
+    for f in &built {
+        assert!(staging_tree.get(f).is_some(), "staging lacks {f}");
+    }
+    for f in build_files(prod) {
+        assert!(prod_tree.get(&f).is_none(), "prod has {f}");
+        for (path, body) in prod_tree.iter() {
+            assert!(!body.contains(&f), "prod's {path} names {f}");
+        }
+    }
+    assert!(prod_tree.iter().all(|(p, _)| !p.starts_with("app/")));
 }
 
 #[test]
