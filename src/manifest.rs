@@ -19,13 +19,31 @@ pub const FILE: &str = ".mlgen-manifest.json";
 pub struct Manifest {
     /// Format version of this file.
     pub version: u32,
+    /// In an environment's folder, whose it is: once the spec no longer names the
+    /// environment, this tells its folder from one that another spec or tool wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<EnvironmentOf>,
     /// Relative path → sha256 of the content as written.
     pub files: BTreeMap<String, String>,
 }
 
+/// The environment of a spec that an output folder was written for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentOf {
+    /// The spec's file name.
+    pub spec: String,
+    /// The environment's name, which is also the folder's.
+    pub name: String,
+}
+
 impl Manifest {
-    pub fn new(files: BTreeMap<String, String>) -> Self {
-        Manifest { version: 1, files }
+    pub fn new(files: BTreeMap<String, String>, environment: Option<EnvironmentOf>) -> Self {
+        Manifest {
+            version: 1,
+            environment,
+            files,
+        }
     }
 
     /// Reads the manifest of `out_dir`; a missing one is empty.
@@ -37,7 +55,7 @@ impl Manifest {
                 Refusal::BadManifest { path, reason }.into()
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Ok(Manifest::new(BTreeMap::new()))
+                Ok(Manifest::new(BTreeMap::new(), None))
             }
             Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
         }

@@ -4,7 +4,7 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::diagnostics::{Diagnostic, Warnings};
 use crate::error::{Error, Refusal};
-use crate::manifest::Manifest;
+use crate::manifest::{EnvironmentOf, Manifest};
 use crate::model::{self, Deployment};
 use crate::render;
 use crate::spec::validate::{self, Checked};
@@ -86,20 +86,92 @@ pub fn prepare(
         .collect()
 }
 
-/// With `[environments]`, each environment has its own folder inside the output folder, and
-/// the output folder itself may still own what the spec generated before it had
-/// environments: that folder, when its manifest records files, so that they are removed
-/// under the usual ownership rules.
-pub fn retired_output(all: &[Prepared]) -> Result<Option<PathBuf>, Error> {
-    let Some(base) = all
-        .first()
-        .filter(|p| p.environment.is_some())
-        .and_then(|p| p.out_dir.parent())
-    else {
-        return Ok(None);
+/// An output folder that still owns files the spec no longer produces, whole: the output
+/// folder from before the spec had environments, or the folder of an environment it no
+/// longer names.
+#[derive(Debug)]
+pub struct Retired {
+    pub dir: PathBuf,
+    /// The environment whose folder it is; `None` for the output folder itself.
+    pub environment: Option<String>,
+}
+
+impl Prepared {
+    /// What this folder's manifest records about whose it is: the spec's environment, if any.
+    pub fn owner(&self) -> Option<EnvironmentOf> {
+        self.environment.as_ref().map(|name| EnvironmentOf {
+            spec: self.deployment.spec_name.clone(),
+            name: name.clone(),
+        })
+    }
+}
+
+/// The folders whose owned files `all` (every environment of one spec) no longer produces,
+/// so that they are removed under the usual ownership rules. With `[environments]`, the
+/// output folder itself when its manifest records files. Either way, each direct subfolder of
+/// the output folder whose manifest says it was written for an environment of this spec, by
+/// the folder's own name, that the spec no longer names: a folder any deeper, or one whose
+/// manifest names no environment, another spec or another folder, was not written as one
+/// of this spec's environments and is left alone, as is everything outside the output folder.
+pub fn retired_outputs(all: &[Prepared]) -> Result<Vec<Retired>, Error> {
+    let Some(first) = all.first() else {
+        return Ok(Vec::new());
     };
-    let owned = !Manifest::load(base)?.files.is_empty();
-    Ok(owned.then(|| base.to_path_buf()))
+    let base = match &first.environment {
+        Some(_) => first
+            .out_dir
+            .parent()
+            .expect("an environment's folder has a parent"),
+        None => &first.out_dir,
+    };
+    let mut retired = Vec::new();
+    if first.environment.is_some() && !Manifest::load(base)?.files.is_empty() {
+        retired.push(Retired {
+            dir: base.to_path_buf(),
+            environment: None,
+        });
+    }
+    let named: Vec<&str> = all
+        .iter()
+        .filter_map(|p| p.environment.as_deref())
+        .collect();
+    for (name, dir) in subfolders(base)? {
+        let wanted = Some(EnvironmentOf {
+            spec: first.deployment.spec_name.clone(),
+            name: name.clone(),
+        });
+        // A manifest that cannot be read is not known to be this spec's.
+        let owned =
+            Manifest::load(&dir).is_ok_and(|m| m.environment == wanted && !m.files.is_empty());
+        if owned && !named.contains(&name.as_str()) {
+            retired.push(Retired {
+                dir,
+                environment: Some(name),
+            });
+        }
+    }
+    Ok(retired)
+}
+
+/// The folders directly inside `dir` (not links to one), by name, sorted; none when `dir`
+/// does not exist.
+fn subfolders(dir: &Path) -> Result<Vec<(String, PathBuf)>, Error> {
+    let cannot = |e| Error::io(format!("cannot read {}", dir.display()), e);
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(cannot(e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(cannot)?;
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if let (true, Ok(name)) = (is_dir, entry.file_name().into_string()) {
+            out.push((name, entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// The indexes of the environments to prepare: all, or the one named with `--env`.

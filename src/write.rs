@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use tempfile::{NamedTempFile, TempPath};
 
 use crate::error::{Entry, Error, Refusal};
-use crate::manifest::{self, Manifest};
+use crate::manifest::{self, EnvironmentOf, Manifest};
 use crate::plan::{self, Action, Plan};
 use crate::tree::Tree;
 
@@ -31,8 +31,14 @@ pub struct Outcome {
     pub removed: Vec<String>,
 }
 
-/// Plans and applies `tree` to `out_dir` under the folder's lock.
-pub fn apply(tree: &Tree, out_dir: &Path, force: bool) -> Result<(Plan, Outcome), Error> {
+/// Plans and applies `tree` to `out_dir` under the folder's lock; the manifest records
+/// `environment`, the environment the folder is for, if any.
+pub fn apply(
+    tree: &Tree,
+    out_dir: &Path,
+    environment: Option<&EnvironmentOf>,
+    force: bool,
+) -> Result<(Plan, Outcome), Error> {
     let mut created = create_dirs(out_dir)?;
     let lock = match Lock::acquire(out_dir) {
         Ok(l) => l,
@@ -41,7 +47,7 @@ pub fn apply(tree: &Tree, out_dir: &Path, force: bool) -> Result<(Plan, Outcome)
             return Err(e);
         }
     };
-    let result = apply_locked(tree, out_dir, force);
+    let result = apply_locked(tree, out_dir, environment, force);
     drop(lock);
     if result.is_err() {
         remove_created(&mut created);
@@ -49,7 +55,12 @@ pub fn apply(tree: &Tree, out_dir: &Path, force: bool) -> Result<(Plan, Outcome)
     result
 }
 
-fn apply_locked(tree: &Tree, out_dir: &Path, force: bool) -> Result<(Plan, Outcome), Error> {
+fn apply_locked(
+    tree: &Tree,
+    out_dir: &Path,
+    environment: Option<&EnvironmentOf>,
+    force: bool,
+) -> Result<(Plan, Outcome), Error> {
     let plan = plan::plan(tree, out_dir)?;
     let files: Vec<_> = plan
         .pending()
@@ -64,7 +75,9 @@ fn apply_locked(tree: &Tree, out_dir: &Path, force: bool) -> Result<(Plan, Outco
         tree.iter()
             .map(|(p, c)| (p.to_string(), manifest::hash(c.as_bytes())))
             .collect(),
+        environment.cloned(),
     );
+    let manifest_exists = out_dir.join(manifest::FILE).exists();
     let mut tx = Transaction::new(out_dir);
     let mut outcome = Outcome::default();
     let result = (|| {
@@ -82,7 +95,12 @@ fn apply_locked(tree: &Tree, out_dir: &Path, force: bool) -> Result<(Plan, Outco
                 Action::Unchanged => {}
             }
         }
-        if new_manifest != plan.manifest || !out_dir.join(manifest::FILE).exists() {
+        // A folder that owns nothing keeps no manifest, which would still mark it as mlgen's.
+        if tree.is_empty() {
+            if manifest_exists {
+                tx.stage_remove(manifest::FILE);
+            }
+        } else if new_manifest != plan.manifest || !manifest_exists {
             tx.stage_write(manifest::FILE, new_manifest.to_json().as_bytes(), false)?;
         }
         tx.commit()
@@ -93,6 +111,29 @@ fn apply_locked(tree: &Tree, out_dir: &Path, force: bool) -> Result<(Plan, Outco
             tx.rollback();
             Err(e)
         }
+    }
+}
+
+/// Removes `dir` if it holds nothing but folders that hold nothing, and those folders: what
+/// is left of a folder whose every file was removed. Anything else in it keeps it.
+pub fn remove_if_empty(dir: &Path) -> Result<(), Error> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(format!("cannot read {}", dir.display()), e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(format!("cannot read {}", dir.display()), e))?;
+        // A link is an entry like a file, never followed.
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_if_empty(&entry.path())?;
+        }
+    }
+    match fs::remove_dir(dir) {
+        Err(e) if e.kind() != io::ErrorKind::DirectoryNotEmpty => {
+            Err(Error::io(format!("cannot remove {}", dir.display()), e))
+        }
+        _ => Ok(()),
     }
 }
 

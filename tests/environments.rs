@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use mlgen::diagnostics::{Diagnostic, line_col};
 use mlgen::error::Error;
-use mlgen::model::{Deployment, IamTarget, Principal};
+use mlgen::model::{BUILD_CONFIG, BUILD_IGNORE_FILE, Deployment, IamTarget, Principal};
 use mlgen::pipeline;
 use mlgen::spec::SourceFile;
 
@@ -111,6 +111,41 @@ fn later_environments_run_the_first_ones_image_by_digest() {
     let same = EXAMPLE.replace("project = \"acme-prod\"", "region = \"us-central1\"");
     let prod = &deployments(&same)[1];
     assert!(prod.iam.iter().all(|g| g.target != IamTarget::Repository));
+}
+
+/// The files the image is built from and the build's own, relative to the deployment's
+/// folder.
+fn build_files(d: &Deployment) -> Vec<String> {
+    let folder = format!("{}/", d.build.out_dir);
+    d.build
+        .inputs
+        .iter()
+        .filter_map(|f| f.strip_prefix(&folder))
+        .chain([BUILD_CONFIG, BUILD_IGNORE_FILE])
+        .map(str::to_string)
+        .collect()
+}
+
+/// A later environment never builds, so its folder holds only what its deploy uses: none
+/// of the build's files, and none of its files names one.
+#[test]
+fn a_later_environments_folder_holds_no_build_files() {
+    let all = pipeline::compile_all(&file(EXAMPLE)).unwrap_or_else(|e| panic!("{e}"));
+    let [(staging, staging_tree), (prod, prod_tree)] = &all[..] else {
+        panic!("two environments")
+    };
+    let built = build_files(staging);
+    assert!(built.len() > 10 && built.contains(&"Dockerfile".to_string()));
+    for f in &built {
+        assert!(staging_tree.get(f).is_some(), "staging lacks {f}");
+    }
+    for f in build_files(prod) {
+        assert!(prod_tree.get(&f).is_none(), "prod has {f}");
+        for (path, body) in prod_tree.iter() {
+            assert!(!body.contains(&f), "prod's {path} names {f}");
+        }
+    }
+    assert!(prod_tree.iter().all(|(p, _)| !p.starts_with("app/")));
 }
 
 #[test]
@@ -421,4 +456,112 @@ fn adding_environments_removes_the_folders_own_files_under_the_ownership_rules()
         .arg(&spec)
         .assert()
         .code(0);
+}
+
+/// The plan's text, and `plan --check`'s exit code.
+fn plan_text(spec: &Path) -> (String, Option<i32>) {
+    let out = mlgen().arg("plan").arg(spec).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let code = mlgen()
+        .args(["plan", "--check"])
+        .arg(spec)
+        .output()
+        .unwrap();
+    (text, code.status.code())
+}
+
+#[test]
+fn an_environment_removed_from_the_spec_has_its_folder_removed_under_the_ownership_rules() {
+    let (dir, spec) = example();
+    let deploy = dir.path().join("deploy");
+    // Another spec beside it with an environment of its own, in the same output folder.
+    let other = dir.path().join("other.toml");
+    let qa = EXAMPLE.split("\n[environments.staging]").next().unwrap();
+    std::fs::write(&other, format!("{qa}\n[environments.qa]\n")).unwrap();
+    mlgen().arg("apply").arg(&other).assert().success();
+    mlgen().arg("apply").arg(&spec).assert().success();
+    // A copy of prod's folder under another name is not prod's folder.
+    let copy = deploy.join("prod-copy");
+    std::fs::create_dir_all(copy.join("terraform")).unwrap();
+    for f in [".mlgen-manifest.json", "terraform/main.tf"] {
+        std::fs::copy(deploy.join("prod").join(f), copy.join(f)).unwrap();
+    }
+    let staging_only = EXAMPLE.split("\n[environments.prod]").next().unwrap();
+    std::fs::write(&spec, staging_only).unwrap();
+    let (text, check) = plan_text(&spec);
+    assert!(text.contains("[prod, no longer in the spec] <=="), "{text}");
+    assert!(text.contains("terraform/main.tf"), "{text}");
+    assert!(
+        !text.contains("[qa") && !text.contains("prod-copy"),
+        "{text}"
+    );
+    assert_eq!(check, Some(2));
+    let out = mlgen()
+        .args(["plan", "--format", "json"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let retired = &v["plans"][1];
+    assert_eq!(
+        (&retired["environment"], &retired["retired"]),
+        (&"prod".into(), &true.into())
+    );
+    let manifest = std::fs::read(deploy.join("prod/.mlgen-manifest.json")).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    assert_eq!(manifest["environment"]["name"], "prod");
+    let owned = manifest["files"].as_object().unwrap().len();
+    assert_eq!(retired["summary"]["remove"], owned);
+    // `--env` restricts a command to that environment's folder.
+    let out = mlgen()
+        .args(["plan", "--format", "json", "--env", "staging"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["plans"].as_array().unwrap().len(), 1);
+    // A file edited by hand is kept unless forced, like any owned file.
+    let edited = deploy.join("prod/gcloud/deploy.sh");
+    std::fs::write(&edited, "# mine\n").unwrap();
+    let out = mlgen().arg("apply").arg(&spec).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("gcloud/deploy.sh (edited by hand"));
+    assert!(deploy.join("prod/terraform/main.tf").exists());
+    mlgen()
+        .args(["apply", "--force"])
+        .arg(&spec)
+        .assert()
+        .success();
+    assert!(!deploy.join("prod").exists());
+    assert!(deploy.join("staging/terraform/main.tf").exists());
+    assert!(
+        deploy.join("qa/terraform/main.tf").exists() && copy.join("terraform/main.tf").exists()
+    );
+    assert_eq!(plan_text(&spec).1, Some(0));
+    assert_eq!(plan_text(&other).1, Some(0));
+}
+
+#[test]
+fn removing_environments_removes_their_folders_and_keeps_what_mlgen_does_not_own() {
+    let (dir, spec) = example();
+    let deploy = dir.path().join("deploy");
+    mlgen().arg("apply").arg(&spec).assert().success();
+    // Terraform's state is not mlgen's: it keeps prod's folder.
+    let state = deploy.join("prod/terraform/terraform.tfstate");
+    std::fs::write(&state, "{}\n").unwrap();
+    let flat = EXAMPLE.split("\n[environments.staging]").next().unwrap();
+    std::fs::write(&spec, flat).unwrap();
+    let (text, check) = plan_text(&spec);
+    assert!(
+        text.contains("[staging, no longer in the spec] <=="),
+        "{text}"
+    );
+    assert!(text.contains("[prod, no longer in the spec] <=="), "{text}");
+    assert_eq!(check, Some(2));
+    mlgen().arg("apply").arg(&spec).assert().success();
+    assert!(deploy.join("terraform/main.tf").exists() && deploy.join("app").exists());
+    assert!(!deploy.join("staging").exists());
+    assert!(state.exists() && !deploy.join("prod/terraform/main.tf").exists());
+    assert!(!deploy.join("prod/.mlgen-manifest.json").exists());
+    assert_eq!(plan_text(&spec).1, Some(0));
 }

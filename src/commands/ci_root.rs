@@ -7,6 +7,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::error::{Error, Refusal};
+use crate::manifest::EnvironmentOf;
 use crate::model::{Deployment, GITHUB_WORKFLOW};
 use crate::plan::{self, Plan};
 use crate::tree::Tree;
@@ -76,17 +77,18 @@ pub fn plan(tree: &Tree, out_dir: &Path, ci_root: Option<&Path>) -> Result<Plan,
     Ok(p)
 }
 
-/// Applies the output folder, then the ci root, each atomically.
+/// Applies the output folder (for `environment`, if any), then the ci root, each atomically.
 pub fn apply(
     tree: &Tree,
     out_dir: &Path,
+    environment: Option<&EnvironmentOf>,
     ci_root: Option<&Path>,
     force: bool,
 ) -> Result<(Plan, Outcome), Error> {
     let (out, root) = split(tree, ci_root);
-    let (mut p, mut outcome) = write::apply(&out, out_dir, force)?;
+    let (mut p, mut outcome) = write::apply(&out, out_dir, environment, force)?;
     if let (Some(root), Some(dir)) = (root, ci_root) {
-        let (rp, ro) = write::apply(&root, dir, force)?;
+        let (rp, ro) = write::apply(&root, dir, None, force)?;
         let named = |path: String| dir.join(path).display().to_string();
         p.changes.extend(rp.changes.into_iter().map(|mut c| {
             c.path = named(c.path);

@@ -116,14 +116,16 @@ fn render(a: RenderArgs) -> Result<ExitStatus, Error> {
 struct Unit {
     spec: PathBuf,
     environment: Option<String>,
-    /// The output folder's own files from before the spec had environments, to remove.
+    /// A folder whose owned files the spec no longer produces, to remove: the output
+    /// folder's from before the spec had environments, or an environment's it no longer names.
     retired: bool,
 }
 
 impl Unit {
     fn title(&self) -> String {
         match (&self.environment, self.retired) {
-            (Some(env), _) => format!("{} [{env}]", self.spec.display()),
+            (Some(env), true) => format!("{} [{env}, no longer in the spec]", self.spec.display()),
+            (Some(env), false) => format!("{} [{env}]", self.spec.display()),
             (None, true) => format!("{} [from before its environments]", self.spec.display()),
             (None, false) => self.spec.display().to_string(),
         }
@@ -131,26 +133,30 @@ impl Unit {
 }
 
 /// Runs `each` on every environment of every spec, the specs in parallel, and `retire` on
-/// an output folder that still owns files from before the spec had environments (unless
-/// `--env` picks one); a spec that fails to prepare is one failed unit.
+/// each folder that still owns files the spec no longer produces (unless `--env` picks one
+/// environment); a spec that fails to prepare is one failed unit.
 fn for_each_environment<T: Send>(
     specs: &[PathBuf],
     out: Option<&Path>,
     env: Option<&str>,
     each: impl Fn(&Path, pipeline::Prepared) -> Result<T, Error> + Sync,
-    retire: impl Fn(&Path) -> Result<T, Error> + Sync,
+    retire: impl Fn(&pipeline::Retired) -> Result<T, Error> + Sync,
 ) -> Vec<(Unit, Result<T, Error>)> {
     let results = parallel::map(specs, |spec| {
         let all = pipeline::prepare(spec, out, env)?;
         let retired = match env {
-            None => pipeline::retired_output(&all)?,
-            Some(_) => None,
+            None => pipeline::retired_outputs(&all)?,
+            Some(_) => Vec::new(),
         };
         let mut units: Vec<_> = all
             .into_iter()
             .map(|p| (p.environment.clone(), false, each(spec, p)))
             .collect();
-        units.extend(retired.map(|dir| (None, true, retire(&dir))));
+        units.extend(
+            retired
+                .into_iter()
+                .map(|r| (r.environment.clone(), true, retire(&r))),
+        );
         Ok::<_, Error>(units)
     });
     specs
@@ -212,9 +218,9 @@ fn plan_cmd(a: PlanArgs) -> Result<ExitStatus, Error> {
         let report = cost::Report::new(p.deployment.cost.clone(), recorded);
         Ok((plan, Some(report), p.warnings))
     };
-    let retire = |dir: &Path| {
+    let retire = |r: &pipeline::Retired| {
         Ok((
-            plan::plan(&Tree::default(), dir)?,
+            plan::plan(&Tree::default(), &r.dir)?,
             None,
             Warnings::default(),
         ))
@@ -302,17 +308,18 @@ fn apply(a: ApplyArgs) -> Result<ExitStatus, Error> {
     let each = |spec: &Path, p: pipeline::Prepared| {
         let ci_root = ci_root_of(&p, a.ci_root.as_deref());
         ci_root::check(ci_root, spec, &p.deployment)?;
-        let (plan, outcome) = ci_root::apply(&p.tree, &p.out_dir, ci_root, a.force)?;
+        let owner = p.owner();
+        let (plan, outcome) =
+            ci_root::apply(&p.tree, &p.out_dir, owner.as_ref(), ci_root, a.force)?;
         Ok((p.out_dir, plan.summary(), outcome, p.warnings))
     };
-    let retire = |dir: &Path| {
-        let (plan, outcome) = write::apply(&Tree::default(), dir, a.force)?;
-        Ok((
-            dir.to_path_buf(),
-            plan.summary(),
-            outcome,
-            Warnings::default(),
-        ))
+    let retire = |r: &pipeline::Retired| {
+        let (plan, outcome) = write::apply(&Tree::default(), &r.dir, None, a.force)?;
+        // An environment's folder goes with its last file; the output folder stays.
+        if r.environment.is_some() {
+            write::remove_if_empty(&r.dir)?;
+        }
+        Ok((r.dir.clone(), plan.summary(), outcome, Warnings::default()))
     };
     let results = for_each_environment(&specs, a.out.as_deref(), a.env.as_deref(), each, retire);
     let many = results.len() > 1;

@@ -160,6 +160,16 @@ pub(super) fn promoted(built: &Image, from: &str) -> Image {
     }
 }
 
+impl Image {
+    /// Whether the deployment's folder holds the files the image is built from (the
+    /// Dockerfile, its ignore file and `app/`): not a promoted image's, which the first
+    /// environment built from its own folder and which nothing builds from this one. An
+    /// image named by `url` keeps them: they are what it can be built from.
+    pub fn build_files_here(&self) -> bool {
+        self.promoted.is_none()
+    }
+}
+
 impl Repository {
     /// What to create when an existing repository is missing; `None` for one the
     /// deployment creates.

@@ -83,7 +83,9 @@ pub(crate) fn content_tag_script(d: &Deployment) -> Result<String, Error> {
 /// Renders every target.
 pub fn render(d: &Deployment) -> Result<Tree, Error> {
     let mut tree = Tree::default();
-    docker::render(d, &mut tree)?;
+    if d.image.build_files_here() {
+        docker::render(d, &mut tree)?;
+    }
     pulumi::render(d, &mut tree)?;
     terraform::render(d, &mut tree)?;
     gcloud::render(d, &mut tree)?;
