@@ -9,9 +9,9 @@ execution environment as gcloud spells them, "300s" as 300). Anything it cannot 
 error, never a guess. `rollout(tf_dir, ...)` reads a canary's traffic at each percent.
 """
 
-import hashlib
 import re
 
+from controlplane.terraform import CALL, CALLS, _arguments
 from parity import by_digest, sorted_grants, traffic
 from tf_validate import (
     BLOCK,
@@ -42,13 +42,6 @@ IAM_TARGETS = {
     "google_service_account_iam_member": ("service_account", "service_account_id"),
     "google_cloud_run_v2_service_iam_member": ("service", "name"),
     "google_project_iam_member": ("project", "project"),
-}
-# Terraform's functions, as far as the generated expressions use them.
-FUNCTIONS = {
-    "sha256": lambda text: hashlib.sha256(text.encode()).hexdigest(),
-    "substr": lambda text, offset, length: text[offset:offset + length],
-    "coalesce": lambda *values: next(v for v in values if v not in (None, "")),
-    "lookup": lambda mapping, key: mapping[str(key)],  # map keys are strings; a number key converts
 }
 
 
@@ -101,9 +94,9 @@ class Config:
             return self.content_tag
         if m and m[1] != "content_tag":
             return self.value(self.locals[m[1]])
-        m = re.fullmatch(r"(\w+)\((.*)\)", e, re.S)
-        if m and m[1] in FUNCTIONS:
-            return FUNCTIONS[m[1]](*(self.operand(a) for a in arguments(m[2])))
+        m = CALL.fullmatch(e)
+        if m and m[1] in CALLS:  # the functions the control plane's Terraform evaluates too
+            return CALLS[m[1]](*(self.operand(a) for a in _arguments(m[2])))
         m = re.fullmatch(r"data\.google_artifact_registry_docker_image\.([\w-]+)\.self_link", e)
         if m:
             return self.built_image(self.res[("data.google_artifact_registry_docker_image", m[1])])
@@ -150,20 +143,6 @@ class Config:
         if attr in body:
             return self.value(body[attr])
         raise ValueError(f"cannot resolve {rtype}.{name}.{attr}")
-
-
-def arguments(text):
-    """A function call's arguments: split at the commas outside brackets and strings."""
-    out, depth, start = [], 0, 0
-    for m in re.finditer(r'"(?:[^"\\]|\\.)*"|[()\[\]{},]', text):
-        if m[0] in "([{":
-            depth += 1
-        elif m[0] in ")]}":
-            depth -= 1
-        elif m[0] == "," and depth == 0:
-            out.append(text[start:m.start()])
-            start = m.end()
-    return [*out, text[start:]]
 
 
 def block(body, key):
