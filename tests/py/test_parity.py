@@ -57,10 +57,10 @@ def rollouts(workdir, out, model, first_pulumi, first_gcloud):
     percents = [s["candidate"] for s in canary["splits"]] if canary else []
     program = out / "pulumi" / "__main__.py"
     pulumi = {p: run_program(program, config={"stable_revision": BEFORE, "candidate_percent": p}) for p in percents}
-    gcloud, scripts = {}, Gcloud(workdir / "gcloud-rollout")
-    scripts.env["STABLE_REVISION"] = BEFORE
-    rolled_back = None
+    gcloud, rolled_back = {}, None
     if canary:
+        scripts = Gcloud(workdir / "gcloud-rollout")
+        scripts.env["STABLE_REVISION"] = BEFORE
         ok(scripts.run(out / "gcloud" / "deploy.sh"))
         gcloud[0] = scripts.records()
         for p in canary["steps"]:
@@ -79,6 +79,7 @@ def rollouts(workdir, out, model, first_pulumi, first_gcloud):
 def revision_key(model, out):
     """What the model names the canary's revision by: the content tag of the build (the hash of
     its inputs, computed here as the reference), or the reference of an image built elsewhere."""
+    assert not model["image"].get("promoted"), "a later environment's revision is named by the digest it is given"
     if not model["image"]["built_here"]:
         return model["image"]["url"]
     return content_tag(out / model["build"]["context_from_out"], model["build"]["inputs"])
