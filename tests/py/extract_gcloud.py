@@ -17,11 +17,15 @@ by one `teardown.sh --yes` run, in order:
   deletion protection lives in Terraform/Pulumi state), so the scripts carry it by
   refusing to delete a protected service. It is true when the service was deployed and
   the teardown that followed did not delete it.
+
+rollout(first, by_percent, rolled_back, stable) reads a canary back from the traffic calls of
+several runs: `run deploy`'s `--revision-suffix`, `--tag` and `--no-traffic`, and
+`run services update-traffic`'s `--to-revisions`, `--to-tags` and `--update-tags`.
 """
 
 import yaml
 from gcloud_standin import RUN_AGENT, parse_dict, project_number
-from parity import by_digest
+from parity import by_digest, traffic
 
 
 def _flags(argv):
@@ -182,6 +186,55 @@ def extract(records, ci_records=()):
         "apis": sorted(apis),
         "ci": _ci(ci_records) if ci_records else None,
     }
+
+
+def rollout(first, by_percent, rolled_back, stable):
+    """A canary in parity.rollout()'s shape, None when the deploy names no revision: `first`
+    holds the calls of a deploy.sh run without STABLE_REVISION; `by_percent` {percent: calls}
+    those of a run with STABLE_REVISION=`stable` (at 0), then of it and `promote.sh PERCENT`
+    for each step, and `rolled_back` those and `rollback.sh` after them."""
+    revision, traffic_first = _traffic(first, None)
+    if revision is None:
+        return None
+    percents = {}
+    for percent, records in by_percent.items():
+        created, percents[percent] = _traffic(records, stable)
+        assert created == revision, f"the revision's name changed with STABLE_REVISION: {created} != {revision}"
+    return {"revision": revision, "first": traffic_first, "percents": percents,
+            "rollback": rolled_back and _traffic(rolled_back, stable)[1]}
+
+
+def _traffic(records, stable):
+    """(the revision the last deploy created, the traffic the calls leave), replaying them as
+    Cloud Run does: a new service sends everything to its first revision, a deploy without
+    --no-traffic to the new one; the shares of update-traffic go to revisions or tagged ones
+    and, as the scripts write them, add up to 100. Revisions are named SERVICE-SUFFIX."""
+    created, split, tags = None, {}, {}
+    for record in records:
+        argv = record["argv"][1:] if record["argv"][:1] == ["beta"] else record["argv"]
+        if record.get("rc") != 0:
+            continue
+        if argv[:2] == ["run", "deploy"]:
+            flags, pos = _flags(argv[2:])
+            suffix = _last(flags, "--revision-suffix")
+            if suffix is None:
+                return None, None
+            created = f"{pos[0]}-{suffix}"
+            if "--no-traffic" not in flags:
+                split = {created: 100}
+            tags.update(dict.fromkeys(flags.get("--tag", []), created))
+        elif argv[:3] == ["run", "services", "update-traffic"]:
+            flags, _ = _flags(argv[3:])
+            for value in flags.get("--update-tags", []):
+                tags.update(parse_dict("--update-tags", value))
+            for flag, revision in (("--to-revisions", lambda k: k), ("--to-tags", tags.__getitem__)):
+                for value in flags.get(flag, []):
+                    split = {}
+                    for key, percent in parse_dict(flag, value).items():
+                        split[revision(key)] = split.get(revision(key), 0) + int(percent)
+                    assert sum(split.values()) == 100, f"{flag}={value} does not add up to 100"
+    entries = [(r, p, None) for r, p in split.items()] + [(r, None, t) for t, r in tags.items()]
+    return created, traffic(entries, created, stable)
 
 
 GRANT_GROUPS = (("secrets", "secret"), ("storage buckets", "bucket"),

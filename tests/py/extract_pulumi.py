@@ -2,9 +2,10 @@
 
 `extract(recorded)` reads the record of a mocked run (pulumi_harness.run_program): the
 inputs each resource would send to the provider, with outputs of other resources resolved.
+`rollout(first, by_percent, stable)` reads a canary from the records of several runs.
 """
 
-from parity import by_digest, sorted_grants
+from parity import by_digest, sorted_grants, traffic
 
 SERVICE = "gcp:cloudrunv2/service:Service"
 ACCOUNT = "gcp:serviceaccount/account:Account"
@@ -161,6 +162,34 @@ def extract(recorded):
             "trigger": _trigger(_only(resources, TRIGGER)),
         },
     }
+
+
+def rollout(first, by_percent, stable):
+    """A canary in parity.rollout()'s shape, None when the service declares no traffic: `first`
+    is the record of a run without config (the first deploy), `by_percent` {percent: record}
+    of runs with config `stable_revision` = `stable` and `candidate_percent` = percent, 0 among
+    them (0 is the rollback too)."""
+    revision, traffic_first = _traffic(first, None)
+    if traffic_first is None:
+        return None
+    percents = {}
+    for percent, record in by_percent.items():
+        created, percents[percent] = _traffic(record, stable)
+        assert created == revision, f"the revision's name changed with the config: {created} != {revision}"
+    return {"revision": revision, "first": traffic_first, "percents": percents, "rollback": percents.get(0)}
+
+
+def _traffic(record, stable):
+    """(the revision the run creates, its traffic), the traffic None when it declares none."""
+    svc = _only(record["resources"], SERVICE)
+    created = svc["template"].get("revision")
+    if "traffics" not in svc:
+        return created, None
+    entries = []
+    for t in svc["traffics"]:
+        assert t["type"] == "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", f"traffic not to a named revision: {t}"
+        entries.append((t["revision"], t.get("percent"), t.get("tag")))
+    return created, traffic(entries, created, stable)
 
 
 def _iam(resources):

@@ -3,14 +3,16 @@
 `extract(tf_dir)` reads the .tf files (python-hcl2) and resolves what Terraform would:
 variables to their defaults, references to the values they stand for (a service account's
 `email` from its account_id and project, its `member` and `name` from the email, a
-resource's argument to that argument's value), and the provider's spellings back to the
-canonical ones (ingress and execution environment as gcloud spells them, "300s" as 300).
-Anything it cannot resolve is an error, never a guess.
+resource's argument to that argument's value, locals and the few functions a canary's names
+and shares use), and the provider's spellings back to the canonical ones (ingress and
+execution environment as gcloud spells them, "300s" as 300). Anything it cannot resolve is an
+error, never a guess. `rollout(tf_dir, ...)` reads a canary's traffic at each percent.
 """
 
 import re
 
-from parity import by_digest, sorted_grants
+from controlplane.terraform import CALL, CALLS, _arguments
+from parity import by_digest, sorted_grants, traffic
 from tf_validate import (
     BLOCK,
     data_sources,
@@ -44,10 +46,14 @@ IAM_TARGETS = {
 
 
 class Config:
-    def __init__(self, tf_dir, given=None):
+    def __init__(self, tf_dir, given=None, content_tag=None):
         parsed = load_dir(tf_dir)
         self.vars = variables(parsed)
         self.given = dict(given or {})  # `-var NAME=VALUE`
+        self.locals = {k: v for doc in parsed.values() for e in doc.get("locals", []) for k, v in e.items()
+                       if k not in (BLOCK, "__comments__")}
+        # local.content_tag hashes the build's files (fileset, filesha256): the caller gives its value.
+        self.content_tag = content_tag
         self.res = {(t, n): b for _, t, n, b in resources(parsed)}
         self.res.update({("data." + t, n): b for _, t, n, b in data_sources(parsed)})
 
@@ -83,6 +89,14 @@ class Config:
             return self.given[m[1]]
         if m:
             return self.value(self.vars[m[1]]["default"])
+        m = re.fullmatch(r"local\.(\w+)", e)
+        if m and m[1] == "content_tag" and self.content_tag is not None:
+            return self.content_tag
+        if m and m[1] != "content_tag":
+            return self.value(self.locals[m[1]])
+        m = CALL.fullmatch(e)
+        if m and m[1] in CALLS:  # the functions the control plane's Terraform evaluates too
+            return CALLS[m[1]](*(self.operand(a) for a in _arguments(m[2])))
         m = re.fullmatch(r"data\.google_artifact_registry_docker_image\.([\w-]+)\.self_link", e)
         if m:
             return self.built_image(self.res[("data.google_artifact_registry_docker_image", m[1])])
@@ -90,6 +104,15 @@ class Config:
         if m:
             return self.attribute(m[1], m[2], m[3])
         raise ValueError(f"cannot resolve ${{{e}}}")
+
+    def operand(self, text):
+        """A function's argument: a string literal, a whole number or an expression."""
+        text = text.strip()
+        if text.startswith('"'):
+            return self.value(text)
+        if re.fullmatch(r"-?\d+", text):
+            return int(text)
+        return self.expr(text)
 
     def built_image(self, body):
         """The image the build pushed, by digest (unknown until the build ran): its path, read
@@ -321,3 +344,27 @@ def trigger(cfg):
         "approval_required": cfg.value(block(body, "approval_config")["approval_required"]),
         "service_account": cfg.value(body["service_account"]).rsplit("/", 1)[-1],
     }
+
+
+def rollout(tf_dir, stable, percents, given=None, content_tag=None):
+    """A canary in parity.rollout()'s shape, None when the service declares no traffic: the
+    traffic of an apply with the variables' defaults (the first), then of one with
+    `-var stable_revision=STABLE -var candidate_percent=P` for each of `percents` (0 among
+    them, the rollback too). `given`: the `-var`s of every apply (a later environment's image);
+    `content_tag`: local.content_tag's value."""
+    cfg = Config(tf_dir, given, content_tag)
+    svc = cfg.one("google_cloud_run_v2_service")
+    if "traffic" not in svc:
+        return None
+    revision = cfg.value(block(svc, "template").get("revision"))
+
+    def applied(inputs, stable_given):
+        cfg.given = {**(given or {}), **inputs}
+        entries = []
+        for t in svc["traffic"]:
+            assert cfg.value(t["type"]) == "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", f"traffic not to a named revision: {t}"
+            entries.append((cfg.value(t.get("revision")), cfg.value(t.get("percent")), cfg.value(t.get("tag"))))
+        return traffic(entries, revision, stable_given)
+
+    by_percent = {p: applied({"stable_revision": stable, "candidate_percent": p}, stable) for p in percents}
+    return {"revision": revision, "first": applied({}, None), "percents": by_percent, "rollback": by_percent.get(0)}

@@ -3,10 +3,16 @@
 Every target's extractor (extract_pulumi.py, extract_terraform.py, extract_gcloud.py) reads
 the generated files (or what running them recorded) and returns this same shape; the
 parity test asserts that all of them equal expected(model) for the resolved model.
+
+A canary is compared apart (`rollout(model, key)` against each extractor's `rollout`), because
+reading it back takes runs that a user makes one after another: the first deploy, a deploy
+beside the revision that served before, each step, a rollback.
 """
 
 
 import re
+
+from rollout import revision_name
 
 _BY_DIGEST = re.compile(r"(?P<path>.+)@sha256:[0-9a-f]{64}")
 
@@ -135,3 +141,49 @@ def ci(m):
             "service_account": account["email"],
         },
     }
+
+
+# A canary's revisions by their part in it: the revision the deploy created, and the one it was
+# given as the revision that served before it. Any other revision keeps its name.
+CANDIDATE, STABLE = "candidate", "stable"
+
+
+def rollout(m, key):
+    """The canary of a resolved deployment, None without one. `key` is what its revision is named
+    by: the content tag of the build, or the image reference when the image is built elsewhere.
+
+    `revision`: the name the deploy gives its revision. `first`: the traffic after the first
+    deploy, whose revision is its own stable one. `percents`: after a deploy beside a stable
+    revision with the candidate at each percent (0, then the steps), `rollback`: after rolling
+    back. Traffic is `{"split": {role: percent}, "tags": {tag: role}}`, shares of 0 left out."""
+    r = m.get("rollout")
+    if r is None:
+        return None
+    tags = {r["candidate_tag"]: CANDIDATE, r["stable_tag"]: STABLE}
+
+    def after(split):
+        shares = {CANDIDATE: split["candidate"], STABLE: split["stable"]}
+        return {"split": {role: p for role, p in shares.items() if p}, "tags": tags}
+
+    return {
+        "revision": revision_name(m, key),
+        "first": {"split": {CANDIDATE: 100}, "tags": dict.fromkeys(tags, CANDIDATE)},
+        "percents": {s["candidate"]: after(s) for s in r["splits"]},
+        "rollback": after(r["splits"][0]),
+    }
+
+
+def traffic(entries, candidate, stable):
+    """A target's traffic, `(revision, percent, tag)` entries (tag or percent None where an entry
+    has none), in rollout()'s shape: `candidate` is the revision the deploy created, `stable` the
+    one it was given (None on a first deploy)."""
+    def role(revision):
+        return CANDIDATE if revision == candidate else STABLE if revision == stable else revision
+
+    split, tags = {}, {}
+    for revision, percent, tag in entries:
+        if percent:
+            split[role(revision)] = split.get(role(revision), 0) + percent
+        if tag is not None:
+            tags[tag] = role(revision)
+    return {"split": split, "tags": tags}

@@ -57,6 +57,12 @@ member = st.one_of(
         lambda a: f"serviceAccount:{a}@proj-x1.iam.gserviceaccount.com"),
 )
 
+# A canary's steps: increasing percents from 1 to 100, the last 100.
+steps = st.lists(st.integers(1, 99), max_size=2, unique=True).map(lambda s: [*sorted(s), 100])
+canary = st.one_of(st.just({}), steps.map(lambda s: {"steps": s})).map(lambda t: {"strategy": "canary", **t})
+# About a third without [rollout], a third all at once (the default, or said), a third a canary.
+rollouts = st.one_of(st.none(), st.sampled_from([{}, {"strategy": "all-at-once"}]), canary)
+
 FRAMEWORK_EXT = {"sklearn": "joblib", "xgboost": "json", "lightgbm": "txt", "onnx": "onnx"}
 
 
@@ -117,6 +123,9 @@ def specs(draw):
     secrets = {k: v for k, v in secrets.items() if k not in spec["env"]}
     if secrets:
         spec["secrets"] = {k: {"secret": s, "version": str(v)} for k, (s, v) in secrets.items()}
+    rollout = draw(rollouts)
+    if rollout is not None:
+        spec["rollout"] = rollout
     return spec
 
 

@@ -4,7 +4,9 @@ From each target we extract the deployment it describes: from the resources the 
 program creates under the SDK's mocks, from the parsed Terraform, and from the gcloud argv
 recorded by the checking stand-in. All three must equal the one resolved model, for every
 example, for random valid specs, and for a corpus of hostile strings (which must arrive
-byte for byte in every target).
+byte for byte in every target). A canary is driven in every target as its user drives it (a
+first deploy, a deploy beside the revision before, each step, a rollback) and must name the
+same revision, tag the same revisions and split the traffic alike at each step.
 """
 
 import hashlib
@@ -21,26 +23,74 @@ import pytest
 from conftest import ROOT, copy_example, copy_with_include_folder, image_files, model_of, render_spec_text
 from gcloud_runner import Gcloud, ok
 from hypothesis import HealthCheck, Phase, given, note, seed, settings
-from parity import expected
+from parity import expected, rollout
 from pulumi_harness import run_program
 from specgen import REPEAT, SEED, specs, to_toml
 
 HOSTILE = json.loads((ROOT / "tests" / "py" / "data" / "hostile.json").read_text())
 
 
-def views(workdir, out):
-    """The deployment each target describes."""
+def views(workdir, out, model=None):
+    """The deployment each target describes; given the `model`, its canary too (`rollout`)."""
     recorded = run_program(out / "pulumi" / "__main__.py")
     records, ci_records = Gcloud(workdir / "gcloud-standin").deploy_then_teardown(out)
-    return {
+    got = {
         "pulumi": extract_pulumi.extract(recorded),
         "terraform": extract_terraform.extract(out / "terraform"),
         "gcloud": extract_gcloud.extract(records, ci_records),
     }
+    if model is not None:
+        for target, view in rollouts(workdir, out, model, recorded, records).items():
+            got[target]["rollout"] = view
+    return got
 
 
-def assert_all_equal(model, got):
+# The revision that served before the candidate, as a user gives it to the deploy.
+BEFORE = "svc-before-00001"
+
+
+def rollouts(workdir, out, model, first_pulumi, first_gcloud):
+    """The canary each target carries out, from the runs of the first deploy and, with a canary,
+    those of a deploy beside BEFORE at each percent the model names (Terraform and Pulumi: the
+    inputs of one apply; gcloud: deploy.sh, promote.sh per step, rollback.sh)."""
+    canary = model.get("rollout")
+    percents = [s["candidate"] for s in canary["splits"]] if canary else []
+    program = out / "pulumi" / "__main__.py"
+    pulumi = {p: run_program(program, config={"stable_revision": BEFORE, "candidate_percent": p}) for p in percents}
+    gcloud, rolled_back = {}, None
+    if canary:
+        scripts = Gcloud(workdir / "gcloud-rollout")
+        scripts.env["STABLE_REVISION"] = BEFORE
+        ok(scripts.run(out / "gcloud" / "deploy.sh"))
+        gcloud[0] = scripts.records()
+        for p in canary["steps"]:
+            ok(scripts.run(out / "gcloud" / "promote.sh", str(p)))
+            gcloud[p] = scripts.records()
+        ok(scripts.run(out / "gcloud" / "rollback.sh"))
+        rolled_back = scripts.records()
+    content_tag = terraform_content_tag(out) if canary and model["image"]["built_here"] else None
+    return {
+        "pulumi": extract_pulumi.rollout(first_pulumi, pulumi, BEFORE),
+        "terraform": extract_terraform.rollout(out / "terraform", BEFORE, percents, content_tag=content_tag),
+        "gcloud": extract_gcloud.rollout(first_gcloud, gcloud, rolled_back, BEFORE),
+    }
+
+
+def revision_key(model, out):
+    """What the model names the canary's revision by: the content tag of the build (the hash of
+    its inputs, computed here as the reference), or the reference of an image built elsewhere."""
+    assert not model["image"].get("promoted"), "a later environment's revision is named by the digest it is given"
+    if not model["image"]["built_here"]:
+        return model["image"]["url"]
+    return content_tag(out / model["build"]["context_from_out"], model["build"]["inputs"])
+
+
+def assert_all_equal(model, got, out=None):
+    """Every target's view equals the model's; with `out` (views() was given the model), the
+    canary's too."""
     want = expected(model)
+    if out is not None:
+        want["rollout"] = rollout(model, model.get("rollout") and revision_key(model, out))
     for target, view in got.items():
         diff = {k: (view.get(k), want[k]) for k in want if view.get(k) != want[k]}
         extra = sorted(set(view) - set(want))
@@ -49,7 +99,8 @@ def assert_all_equal(model, got):
 
 def test_every_example_deploys_the_same_thing_in_every_target(tmp_path, example):
     spec, out = copy_example(tmp_path, example)
-    assert_all_equal(model_of(spec), views(tmp_path, out))
+    model = model_of(spec)
+    assert_all_equal(model, views(tmp_path, out, model), out)
 
 
 # Seeded (see specgen), no shrinking: each example runs three toolchains, so a failure is reported
@@ -67,7 +118,7 @@ def test_random_specs_deploy_the_same_thing_in_every_target(tmp_path_factory, sp
     # The model holds exactly what the spec said: free text is never altered.
     assert model["service"]["description"] == spec["service"]["description"]
     assert {e["name"]: e["value"] for e in model["env"]} == spec["env"]
-    assert_all_equal(model, views(tmp, out))
+    assert_all_equal(model, views(tmp, out, model), out)
 
 
 def hostile_spec(description, values, display):
