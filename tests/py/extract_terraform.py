@@ -11,7 +11,7 @@ error, never a guess. `rollout(tf_dir, ...)` reads a canary's traffic at each pe
 
 import re
 
-from controlplane.terraform import CALL, CALLS, _arguments
+from controlplane.terraform import CALL, CALLS, arguments
 from parity import by_digest, sorted_grants, traffic
 from tf_validate import (
     BLOCK,
@@ -96,7 +96,7 @@ class Config:
             return self.value(self.locals[m[1]])
         m = CALL.fullmatch(e)
         if m and m[1] in CALLS:  # the functions the control plane's Terraform evaluates too
-            return CALLS[m[1]](*(self.operand(a) for a in _arguments(m[2])))
+            return CALLS[m[1]](*(self.operand(a) for a in arguments(m[2])))
         m = re.fullmatch(r"data\.google_artifact_registry_docker_image\.([\w-]+)\.self_link", e)
         if m:
             return self.built_image(self.res[("data.google_artifact_registry_docker_image", m[1])])

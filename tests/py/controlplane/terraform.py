@@ -136,19 +136,22 @@ CALLS = {
 CALL = re.compile(r"(\w+)\((.*)\)", re.DOTALL)
 
 
-def _arguments(text):
+# A string literal (escapes included) or a bracket or comma outside one.
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[()\[\]{},]')
+
+
+def arguments(text):
     """A call's arguments, split at its own commas (not those inside strings or brackets)."""
-    out, depth, quoted, start = [], 0, False, 0
-    for i, c in enumerate(text):
-        if c == '"' and text[i - 1] != "\\":
-            quoted = not quoted
-        elif not quoted and c in "([{":
+    out, depth, start = [], 0, 0
+    for m in _TOKEN.finditer(text):
+        c = m[0]
+        if c in ("(", "[", "{"):
             depth += 1
-        elif not quoted and c in ")]}":
+        elif c in (")", "]", "}"):
             depth -= 1
-        elif not quoted and depth == 0 and c == ",":
-            out.append(text[start:i].strip())
-            start = i + 1
+        elif c == "," and depth == 0:
+            out.append(text[start:m.start()].strip())
+            start = m.end()
     return [*out, text[start:].strip()]
 
 
@@ -194,7 +197,7 @@ class Evaluator:
             return self.value(self.config.vars[m[1]]["default"])
         m = CALL.fullmatch(e)
         if m and m[1] in CALLS:
-            return CALLS[m[1]](*(self._argument(a) for a in _arguments(m[2])))
+            return CALLS[m[1]](*(self._argument(a) for a in arguments(m[2])))
         m = re.fullmatch(r'toset\(\[(.*)\]\)', e, re.DOTALL)
         if m:
             return sorted({hcl_string(s) for s in re.findall(r'"(?:[^"\\]|\\.)*"', m[1])})
