@@ -29,17 +29,24 @@ pub enum IamTarget {
     ServiceAccount,
     /// The Cloud Run service (`resource` = service name).
     Service,
+    /// The account the image build runs as (`resource` = its email).
+    BuildAccount,
+    /// The project (`resource` = its id), for what has no narrower resource: writing build
+    /// logs, submitting builds.
+    Project,
 }
 
 impl IamTarget {
     /// Every variant, for tests that check each renderer spells each one.
-    pub const ALL: [IamTarget; 6] = [
+    pub const ALL: [IamTarget; 8] = [
         IamTarget::Secret,
         IamTarget::Bucket,
         IamTarget::ManagedFolder,
         IamTarget::Repository,
         IamTarget::ServiceAccount,
         IamTarget::Service,
+        IamTarget::BuildAccount,
+        IamTarget::Project,
     ];
 }
 
@@ -49,9 +56,13 @@ impl IamTarget {
     pub fn roles_granted_when_created(self) -> &'static [&'static str] {
         match self {
             IamTarget::Service => &[RUN_DEVELOPER.1, INVOKER.1],
-            IamTarget::ServiceAccount => &[ACT_AS.1],
+            IamTarget::ServiceAccount | IamTarget::BuildAccount => &[ACT_AS.1],
             IamTarget::Repository => &[REPO_WRITER.1],
-            IamTarget::Secret | IamTarget::Bucket | IamTarget::ManagedFolder => &[],
+            // The project's policy is shared with everything else in it.
+            IamTarget::Secret
+            | IamTarget::Bucket
+            | IamTarget::ManagedFolder
+            | IamTarget::Project => &[],
         }
     }
 }
@@ -64,7 +75,11 @@ impl IamTarget {
         match self {
             IamTarget::Secret => Some(SECRET_READER.1),
             IamTarget::Bucket | IamTarget::ManagedFolder => Some(OBJECT_READER.1),
-            IamTarget::Repository | IamTarget::ServiceAccount | IamTarget::Service => None,
+            IamTarget::Repository
+            | IamTarget::ServiceAccount
+            | IamTarget::Service
+            | IamTarget::BuildAccount
+            | IamTarget::Project => None,
         }
     }
 }
@@ -82,6 +97,9 @@ pub enum Principal {
     /// The project's Cloud Run service agent, which pulls the image: its email holds the
     /// project number, which each target looks up ([`run_service_agent`]).
     RunServiceAgent,
+    /// The account the image build runs as, which this deployment creates: IaC refers to
+    /// the account's resource, and runs the build after the account's grants.
+    Build,
 }
 
 /// The Cloud Run service agent's member, given the project number (or an expression
@@ -131,7 +149,11 @@ impl IamGrant {
                  gcloud storage managed-folders create gs://{}",
                 self.resource
             )),
-            IamTarget::Repository | IamTarget::ServiceAccount | IamTarget::Service => None,
+            IamTarget::Repository
+            | IamTarget::ServiceAccount
+            | IamTarget::Service
+            | IamTarget::BuildAccount
+            | IamTarget::Project => None,
         }
     }
 
@@ -170,6 +192,8 @@ pub(super) struct Inputs<'a> {
     pub pipeline: Option<&'a str>,
     pub service: &'a Service,
     pub runtime: &'a Account,
+    /// The account the image build runs as; none for an image built elsewhere.
+    pub build: Option<&'a Account>,
     pub image: &'a Image,
     pub repository: Option<&'a Repository>,
     pub secrets: &'a [SecretEnv],
@@ -203,6 +227,14 @@ pub(super) fn grants(i: &Inputs) -> Vec<IamGrant> {
         out.push(IamTarget::Repository, &repo, REPO_READER, member, true);
     }
     let own_repository = i.repository.map(Repository::name);
+    let build = i.build.zip(own_repository.as_deref());
+    if let Some((account, repository)) = build {
+        // What the build does: push to the one repository, write its logs.
+        let builder = (account.member.as_str(), Principal::Build);
+        out.push(IamTarget::Repository, repository, BUILD_PUSH, builder, true);
+        let project = i.service.project.as_str();
+        out.push(IamTarget::Project, project, BUILD_LOGS, builder, true);
+    }
     let deployers = i.access.deployers.iter().map(|d| d.get_ref().as_str());
     for d in deployers.chain(i.pipeline) {
         let deployer = (d, Principal::Named);
@@ -214,6 +246,22 @@ pub(super) fn grants(i: &Inputs) -> Vec<IamGrant> {
             };
             out.push(target, resource, role, deployer, false);
         }
+    }
+    // A deployer reruns the build: submitting it, as the build account.
+    let build_account = build.map(|(account, _)| account);
+    let deployers = i.access.deployers.iter().map(|d| d.get_ref().as_str());
+    for (d, account) in deployers.flat_map(|d| build_account.map(|a| (d, a))) {
+        let deployer = (d, Principal::Named);
+        let email = account.email.as_str();
+        out.push(
+            IamTarget::BuildAccount,
+            email,
+            BUILD_ACT_AS,
+            deployer,
+            false,
+        );
+        let project = i.service.project.as_str();
+        out.push(IamTarget::Project, project, BUILD_SUBMIT, deployer, false);
     }
     for c in &i.access.invokers {
         let caller = (c.get_ref().as_str(), Principal::Named);
@@ -246,6 +294,10 @@ const REPO_WRITER: Role = ("deployer_push", "roles/artifactregistry.writer");
 const ACT_AS: Role = ("deployer_act_as", "roles/iam.serviceAccountUser");
 const RUN_DEVELOPER: Role = ("deployer_run", "roles/run.developer");
 const INVOKER: Role = ("invoker", "roles/run.invoker");
+const BUILD_PUSH: Role = ("build_push", REPO_WRITER.1);
+const BUILD_LOGS: Role = ("build_logs", "roles/logging.logWriter");
+const BUILD_ACT_AS: Role = ("deployer_build_as", ACT_AS.1);
+const BUILD_SUBMIT: Role = ("deployer_build", "roles/cloudbuild.builds.editor");
 
 struct Grants {
     list: Vec<IamGrant>,
@@ -261,10 +313,10 @@ impl Grants {
         (member, principal): (&str, Principal),
         before_service: bool,
     ) {
-        // Grants to a named member are named by it; the runtime's and the agent's by what
-        // they read.
+        // Grants to a named member (or the build account) are named by it; the runtime's
+        // and the agent's by what they read.
         let subject = match principal {
-            Principal::Named => member_id(member),
+            Principal::Named | Principal::Build => member_id(member),
             Principal::Runtime | Principal::RunServiceAgent => resource,
         };
         self.list.push(IamGrant {
@@ -329,6 +381,8 @@ mod tests {
             IamTarget::Repository => 3,
             IamTarget::ServiceAccount => 4,
             IamTarget::Service => 5,
+            IamTarget::BuildAccount => 6,
+            IamTarget::Project => 7,
         };
         let got: Vec<usize> = IamTarget::ALL.into_iter().map(index).collect();
         assert_eq!(got, (0..IamTarget::ALL.len()).collect::<Vec<_>>());
@@ -356,6 +410,18 @@ mod tests {
                     true
                 ),
                 (
+                    "build_push_svc_build_proj_123",
+                    IamTarget::Repository,
+                    "roles/artifactregistry.writer",
+                    true
+                ),
+                (
+                    "build_logs_svc_build_proj_123",
+                    IamTarget::Project,
+                    "roles/logging.logWriter",
+                    true
+                ),
+                (
                     "deployer_act_as_d_x_example",
                     IamTarget::ServiceAccount,
                     "roles/iam.serviceAccountUser",
@@ -374,6 +440,18 @@ mod tests {
                     false
                 ),
                 (
+                    "deployer_build_as_d_x_example",
+                    IamTarget::BuildAccount,
+                    "roles/iam.serviceAccountUser",
+                    false
+                ),
+                (
+                    "deployer_build_d_x_example",
+                    IamTarget::Project,
+                    "roles/cloudbuild.builds.editor",
+                    false
+                ),
+                (
                     "invoker_a_x_example",
                     IamTarget::Service,
                     "roles/run.invoker",
@@ -382,16 +460,56 @@ mod tests {
             ]
         );
         assert_eq!(d.iam[0].principal, Principal::Runtime);
-        assert_eq!(d.iam[4].principal, Principal::Named);
-        assert_eq!(d.iam[1].resource, d.runtime_account.email);
-        assert_eq!(d.iam[3].resource, repo);
-        assert_eq!(d.iam[3].repository(), ("proj-123", "europe-west1", "repo"));
+        let build = d.build_account.as_ref().expect("built here");
+        for g in &d.iam[1..3] {
+            assert_eq!(
+                (g.principal, g.member.as_str()),
+                (Principal::Build, build.member.as_str())
+            );
+        }
+        assert_eq!(d.iam[1].resource, repo);
+        assert_eq!(d.iam[2].resource, "proj-123");
+        assert_eq!(d.iam[8].principal, Principal::Named);
+        assert_eq!(d.iam[3].resource, d.runtime_account.email);
+        assert_eq!(d.iam[5].resource, repo);
+        assert_eq!(d.iam[5].repository(), ("proj-123", "europe-west1", "repo"));
+        assert_eq!(d.iam[6].resource, build.email);
+    }
+
+    #[test]
+    fn only_an_image_built_here_has_a_build_account() {
+        let built = deployment(
+            "[access]
+deployers = [\"group:d@x.example\"]\n",
+        );
+        assert!(built.build_account.is_some());
+        let elsewhere = "[image]\nurl = \"us-docker.pkg.dev/proj-123/base/svc:1\"\n";
+        let d = deployment_with_image(&format!(
+            "{elsewhere}[access]\ndeployers = [\"group:d@x.example\"]\n"
+        ));
+        assert_eq!(d.build_account, None);
+        let kinds = |d: &crate::model::Deployment| -> Vec<IamTarget> {
+            d.iam
+                .iter()
+                .map(|g| g.target)
+                .filter(|t| matches!(t, IamTarget::BuildAccount | IamTarget::Project))
+                .collect()
+        };
+        assert_eq!(kinds(&d), []);
+        assert_eq!(
+            kinds(&built),
+            [
+                IamTarget::Project,
+                IamTarget::BuildAccount,
+                IamTarget::Project
+            ]
+        );
     }
 
     #[test]
     fn a_model_in_a_folder_is_read_through_its_managed_folder() {
         let d = deployment("").clone();
-        assert!(d.iam.is_empty());
+        assert!(d.iam.iter().all(|g| g.principal == Principal::Build));
         let text = super::super::fixture::BASE.replace("models/m.joblib", "gs://bkt/a/b/m.onnx");
         let s = super::super::fixture::spec_text(&text.replace("sklearn", "onnx"));
         let d = super::super::resolve(&s, &super::super::fixture::checked(&s), "m", "d");

@@ -66,15 +66,18 @@ fn grant(g: &IamGrant) -> Grant<'_> {
             );
             (&["artifacts", "repositories"], id.to_string(), scope)
         }
-        IamTarget::ServiceAccount => (&["iam", "service-accounts"], g.resource.clone(), project),
+        IamTarget::ServiceAccount | IamTarget::BuildAccount => {
+            (&["iam", "service-accounts"], g.resource.clone(), project)
+        }
         IamTarget::Service => (
             &["run", "services"],
             g.resource.clone(),
             format!("--region=\"$region\" {project}"),
         ),
+        IamTarget::Project => (&["projects"], g.resource.clone(), String::new()),
     };
     let member = match g.principal {
-        Principal::Named | Principal::Runtime => shell(&g.member),
+        Principal::Named | Principal::Runtime | Principal::Build => shell(&g.member),
         Principal::RunServiceAgent => format!("\"{}\"", run_service_agent("${project_number}")),
     };
     Grant {
@@ -119,6 +122,13 @@ fn converge(d: &Deployment) -> Vec<Converge> {
             Some(r#"[ "$account_description" = "$account_mark" ]"#),
         ),
     ];
+    if let Some(account) = &d.build_account {
+        on.push((
+            IamTarget::BuildAccount,
+            account.email.clone(),
+            Some(r#"[ "$build_account_description" = "$account_mark" ]"#),
+        ));
+    }
     if let Some(repo) = d.repository.as_ref().filter(|r| !r.existing) {
         on.push((
             IamTarget::Repository,
@@ -505,7 +515,12 @@ mod tests {
             .into_iter()
             .map(|t| grant(&sample_grant(t)).group)
             .collect();
-        assert_eq!(groups.len(), IamTarget::ALL.len());
+        // Both accounts are service accounts, named by their email.
+        assert_eq!(
+            grant(&sample_grant(IamTarget::BuildAccount)).group,
+            grant(&sample_grant(IamTarget::ServiceAccount)).group
+        );
+        assert_eq!(groups.len(), IamTarget::ALL.len() - 1);
         let bucket = sample_grant(IamTarget::Bucket);
         assert_eq!(grant(&bucket).resource, "gs://res");
         let on_service: Vec<_> = IamTarget::ALL

@@ -74,7 +74,11 @@ fn prerequisite(g: &IamGrant) -> Option<Prerequisite<'_>> {
                 ],
             )
         }
-        IamTarget::Repository | IamTarget::ServiceAccount | IamTarget::Service => return None,
+        IamTarget::Repository
+        | IamTarget::ServiceAccount
+        | IamTarget::Service
+        | IamTarget::BuildAccount
+        | IamTarget::Project => return None,
     };
     Some(Prerequisite {
         variable: None,
@@ -118,6 +122,8 @@ fn repository_prerequisite(d: &Deployment) -> Option<Prerequisite<'_>> {
 struct Grant<'a> {
     key: &'a str,
     before_service: bool,
+    /// The build account's: the build waits for it.
+    before_build: bool,
     class: &'static str,
     /// What the grant is on, then its role and member.
     args: Vec<Arg<'a>>,
@@ -181,10 +187,19 @@ fn grant<'a>(g: &'a IamGrant, own_repository: Option<&str>) -> Grant<'a> {
                 arg("name", of("service.name")),
             ],
         ),
+        IamTarget::BuildAccount => (
+            "gcp.serviceaccount.IAMMember",
+            vec![arg("service_account_id", of("build_account.name"))],
+        ),
+        IamTarget::Project => (
+            "gcp.projects.IAMMember",
+            vec![arg("project", of("PROJECT"))],
+        ),
     };
     let member = match g.principal {
         Principal::Named => Value::Text(&g.member),
         Principal::Runtime => of("runtime_account.member"),
+        Principal::Build => of("build_account.member"),
         Principal::RunServiceAgent => {
             Value::Ref(format!("f\"{}\"", run_service_agent("{PROJECT_NUMBER}")))
         }
@@ -193,6 +208,7 @@ fn grant<'a>(g: &'a IamGrant, own_repository: Option<&str>) -> Grant<'a> {
     Grant {
         key: &g.key,
         before_service: g.before_service,
+        before_build: g.principal == Principal::Build,
         class,
         args,
     }
@@ -283,7 +299,7 @@ mod tests {
 
     #[test]
     fn each_kind_of_grant_is_its_own_resource_class() {
-        let classes: BTreeSet<&str> = IamTarget::ALL
+        let classes: BTreeSet<(&str, Vec<String>)> = IamTarget::ALL
             .into_iter()
             .map(|t| {
                 let g = sample_grant(t);
@@ -293,9 +309,10 @@ mod tests {
                     ["role=\"roles/x\"", "member=\"user:a@x.example\""],
                     "{t:?}"
                 );
-                grant(&g, None).class
+                (grant(&g, None).class, args)
             })
             .collect();
+        // Each kind is its own class, or (the two accounts) the same class on another resource.
         assert_eq!(classes.len(), IamTarget::ALL.len());
     }
 

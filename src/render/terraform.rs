@@ -24,6 +24,7 @@ pub const TERRAFORM_VERSION: &str = ">= 1.5";
 /// Addresses of the singletons in main.tf.
 const APIS: &str = "google_project_service.apis";
 const ACCOUNT: &str = "google_service_account.runtime";
+const BUILD_ACCOUNT: &str = "google_service_account.build";
 const SERVICE: &str = "google_cloud_run_v2_service.service";
 const REPOSITORY: &str = "google_artifact_registry_repository.images";
 /// The repository that existed before, read.
@@ -70,6 +71,12 @@ struct Grant<'a> {
     args: Vec<Arg<'a>>,
 }
 
+impl Grant<'_> {
+    fn address(&self) -> String {
+        format!("{}.{}", self.tf_type, self.key)
+    }
+}
+
 /// Something the deployment uses but does not create, read as a `data` source so that
 /// `terraform plan` fails before anything is created when it is missing.
 struct Prerequisite<'a> {
@@ -107,7 +114,11 @@ fn prerequisite(g: &IamGrant) -> Option<Prerequisite<'_>> {
                 ],
             )
         }
-        IamTarget::Repository | IamTarget::ServiceAccount | IamTarget::Service => return None,
+        IamTarget::Repository
+        | IamTarget::ServiceAccount
+        | IamTarget::Service
+        | IamTarget::BuildAccount
+        | IamTarget::Project => return None,
     };
     Some(Prerequisite {
         tf_type,
@@ -186,10 +197,19 @@ fn grant<'a>(g: &'a IamGrant, repository: Option<(&str, &str)>) -> Grant<'a> {
                 arg("name", of(SERVICE, "name")),
             ],
         ),
+        IamTarget::BuildAccount => (
+            "google_service_account_iam_member",
+            vec![arg("service_account_id", of(BUILD_ACCOUNT, "name"))],
+        ),
+        IamTarget::Project => (
+            "google_project_iam_member",
+            vec![arg("project", Value::Ref("var.project".to_string()))],
+        ),
     };
     let member = match g.principal {
         Principal::Named => Value::Text(&g.member),
         Principal::Runtime => of(ACCOUNT, "member"),
+        Principal::Build => of(BUILD_ACCOUNT, "member"),
         Principal::RunServiceAgent => Value::Ref(format!(
             "\"{}\"",
             run_service_agent(&format!("${{{PROJECT}.number}}"))
@@ -232,6 +252,8 @@ struct Main<'a> {
     grants: Vec<Grant<'a>>,
     /// Addresses the service waits for: the APIs, then the grants it checks when deploying.
     service_depends_on: Vec<String>,
+    /// Addresses of the build account's grants, which the build waits for.
+    build_grants: Vec<String>,
 }
 
 /// The canary's inputs, revision names and output.
@@ -258,12 +280,20 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         .iter()
         .map(|g| grant(g, repository.as_deref().map(|n| (n, address))))
         .collect();
+    let build_grants: Vec<String> = d
+        .iam
+        .iter()
+        .zip(&grants)
+        .filter(|(g, _)| g.principal == Principal::Build)
+        .map(|(_, g)| g.address())
+        .collect();
     let service_depends_on = std::iter::once(APIS.to_string())
         .chain(
+            // The build's grants come before the image, and so before the service.
             grants
                 .iter()
-                .filter(|g| g.before_service)
-                .map(|g| format!("{}.{}", g.tf_type, g.key)),
+                .filter(|g| g.before_service && !build_grants.contains(&g.address()))
+                .map(Grant::address),
         )
         .collect();
     let main = Main {
@@ -280,6 +310,7 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
             .any(|g| g.principal == Principal::RunServiceAgent),
         grants,
         service_depends_on,
+        build_grants,
     };
     let versions = Versions {
         terraform: TERRAFORM_VERSION,
@@ -429,7 +460,7 @@ mod tests {
 
     #[test]
     fn each_kind_of_grant_is_its_own_resource_type() {
-        let types: BTreeSet<&str> = IamTarget::ALL
+        let types: BTreeSet<(&str, Vec<String>)> = IamTarget::ALL
             .into_iter()
             .map(|t| {
                 let g = sample_grant(t);
@@ -439,9 +470,10 @@ mod tests {
                     ["role = \"roles/x\"", "member = \"user:a@x.example\""],
                     "{t:?}"
                 );
-                grant(&g, None).tf_type
+                (grant(&g, None).tf_type, args)
             })
             .collect();
+        // Each kind is its own type, or (the two accounts) the same type on another resource.
         assert_eq!(types.len(), IamTarget::ALL.len());
     }
 

@@ -94,14 +94,16 @@ gone gcloud artifacts repositories remove-iam-policy-binding models \
   --member="serviceAccount:service-${project_number}@serverless-robot-prod.iam.gserviceaccount.com" --role=roles/artifactregistry.reader --condition=None \
   --location=europe-west1 --project=acme-staging --quiet
 
-step "Deleting service account $account"
 account_mark="Created by deploy.sh for Cloud Run service $service"
-description="$(gcloud iam service-accounts describe "$account" --project="$project" \
-  --format='value(description)' 2>/dev/null)" || description=$account_mark
-if [ "$description" = "$account_mark" ]; then
-  gone gcloud iam service-accounts delete "$account" --project="$project" --quiet
-else
-  echo "    kept: deploy.sh did not create it"
-fi
+for a in "$account"; do
+  step "Deleting service account $a"
+  description="$(gcloud iam service-accounts describe "$a" --project="$project" \
+    --format='value(description)' 2>/dev/null)" || description=$account_mark
+  if [ "$description" = "$account_mark" ]; then
+    gone gcloud iam service-accounts delete "$a" --project="$project" --quiet
+  else
+    echo "    kept: deploy.sh did not create it"
+  fi
+done
 
 step "Done: $service and what deploy.sh created for it are gone"
