@@ -252,7 +252,8 @@ struct Main<'a> {
     grants: Vec<Grant<'a>>,
     /// Addresses the service waits for: the APIs, then the grants it checks when deploying.
     service_depends_on: Vec<String>,
-    /// Addresses of the build account's grants, which the build waits for.
+    /// The build account's address, and its grants': the build waits for them.
+    build_account: &'static str,
     build_grants: Vec<String>,
 }
 
@@ -310,6 +311,7 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
             .any(|g| g.principal == Principal::RunServiceAgent),
         grants,
         service_depends_on,
+        build_account: BUILD_ACCOUNT,
         build_grants,
     };
     let versions = Versions {

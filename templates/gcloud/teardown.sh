@@ -179,15 +179,21 @@ fi
 {%- endif %}
 
 account_mark="{{ account_mark|safe }}"
-for a in "$account"{% if d.build_account.is_some() %} "$build_account"{% endif %}; do
-  step "Deleting service account $a"
-  description="$(gcloud iam service-accounts describe "$a" --project="$project" \
+# delete_account EMAIL: deletes the service account when deploy.sh created it.
+delete_account() {
+  local description
+  step "Deleting service account $1"
+  description="$(gcloud iam service-accounts describe "$1" --project="$project" \
     --format='value(description)' 2>/dev/null)" || description=$account_mark
   if [ "$description" = "$account_mark" ]; then
-    gone gcloud iam service-accounts delete "$a" --project="$project" --quiet
+    gone gcloud iam service-accounts delete "$1" --project="$project" --quiet
   else
     echo "    kept: deploy.sh did not create it"
   fi
-done
+}
+delete_account "$account"
+{%- if d.build_account.is_some() %}
+delete_account "$build_account"
+{%- endif %}
 
 step "Done: $service and what deploy.sh created for it are gone"

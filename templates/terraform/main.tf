@@ -125,7 +125,7 @@ resource "terraform_data" "image" {
     }
   }
 
-  depends_on = [{{ apis }}{% if !repo.existing %}, {{ repository }}{% endif %}{% for g in build_grants %}, {{ g }}{% endfor %}]
+  depends_on = [{{ apis }}{% if !repo.existing %}, {{ repository }}{% endif %}, {{ build_account }}{% for g in build_grants %}, {{ g }}{% endfor %}]
 }
 
 # The digest the build pushed, read once the build ran: the service runs the image by

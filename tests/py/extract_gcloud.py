@@ -21,7 +21,7 @@ by one `teardown.sh --yes` run, in order:
 
 import yaml
 from gcloud_standin import RUN_AGENT, parse_dict, project_number
-from parity import by_digest
+from parity import build_account_grants, by_digest
 
 
 def _flags(argv):
@@ -127,9 +127,15 @@ def extract(records, ci_records=()):
         repository = {"id": p[0], "location": _last(f, "--location"),
                       "format": _last(f, "--repository-format").upper()}
 
-    account = None
-    for f, p, _ in _calls(records, "iam service-accounts create"):
-        account = {"account_id": p[0], "display_name": _last(f, "--display-name")}
+    # The runtime account, and the account the image build runs as.
+    accounts = {f"{p[0]}@{_last(f, '--project')}.iam.gserviceaccount.com":
+                {"account_id": p[0], "display_name": _last(f, "--display-name")}
+                for f, p, _ in _calls(records, "iam service-accounts create")}
+    account = accounts.get(_last(flags, "--service-account"))
+    build_account = None
+    for f, _, _ in _calls(records, "builds submit"):
+        email = _last(f, "--service-account").rsplit("/", 1)[-1]
+        build_account = accounts[email] | {"email": email}
 
     apis = set()
     for _, p, _ in _calls(records, "services enable"):
@@ -178,7 +184,8 @@ def extract(records, ci_records=()):
             "startup": _probe(_last(flags, "--startup-probe")),
             "liveness": _probe(_last(flags, "--liveness-probe")),
         },
-        "iam": _grants(records, _last(flags, "--project")),
+        "build_account": build_account,
+        "iam": build_account_grants(_grants(records, _last(flags, "--project")), build_account),
         "apis": sorted(apis),
         "ci": _ci(ci_records) if ci_records else None,
     }

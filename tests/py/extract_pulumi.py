@@ -4,7 +4,7 @@
 inputs each resource would send to the provider, with outputs of other resources resolved.
 """
 
-from parity import by_digest, sorted_grants
+from parity import build_account_grants, by_digest, sorted_grants
 
 SERVICE = "gcp:cloudrunv2/service:Service"
 ACCOUNT = "gcp:serviceaccount/account:Account"
@@ -79,6 +79,9 @@ def extract(recorded):
     envs = container.get("envs", [])
     mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
 
+    build = _only(resources, ACCOUNT, "build")
+    build_account = build and {"account_id": build["accountId"], "display_name": build["displayName"],
+                               "email": f"{build['accountId']}@{build['project']}.iam.gserviceaccount.com"}
     grants = _iam(resources)
     ci_member = ci_account and f"serviceAccount:{ci_account['accountId']}@{ci_account['project']}.iam.gserviceaccount.com"
     main_grants = [g for g in grants if g["member"] != ci_member and not g["member"].startswith("principalSet:")]
@@ -151,7 +154,8 @@ def extract(recorded):
             "startup": _probe(container["startupProbe"]),
             "liveness": _probe(container["livenessProbe"]),
         },
-        "iam": sorted_grants(main_grants),
+        "build_account": build_account,
+        "iam": build_account_grants(main_grants, build_account),
         "apis": sorted(api for name, api in apis.items() if not name.startswith("ci-")),
         "ci": ci_account and {
             "account": {"account_id": ci_account["accountId"], "display_name": ci_account["displayName"]},

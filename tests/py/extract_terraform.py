@@ -10,7 +10,7 @@ Anything it cannot resolve is an error, never a guess.
 
 import re
 
-from parity import by_digest, sorted_grants
+from parity import build_account_grants, by_digest, sorted_grants
 from tf_validate import (
     BLOCK,
     data_sources,
@@ -204,6 +204,12 @@ def extract(tf_dir, given=None):
 
     ci_account = cfg.res.get(("google_service_account", "ci"))
     ci_member = ci_account and cfg.attribute("google_service_account", "ci", "member")
+    build = cfg.res.get(("google_service_account", "build"))
+    build_account = build and {
+        "account_id": cfg.value(build["account_id"]),
+        "display_name": cfg.value(build["display_name"]),
+        "email": cfg.attribute("google_service_account", "build", "email"),
+    }
     grants = iam(cfg)
     main_grants = [g for g in grants if g["member"] != ci_member and not g["member"].startswith("principalSet:")]
 
@@ -255,7 +261,8 @@ def extract(tf_dir, given=None):
             "startup": probe(cfg, block(ctr, "startup_probe")),
             "liveness": probe(cfg, block(ctr, "liveness_probe")),
         },
-        "iam": sorted_grants(main_grants),
+        "build_account": build_account,
+        "iam": build_account_grants(main_grants, build_account),
         "apis": apis(cfg, {"apis"}),
         "ci": ci_account and {
             "account": {

@@ -79,6 +79,8 @@ def expected(m):
                 "path", "port", "initial_delay_seconds", "period_seconds", "timeout_seconds", "failure_threshold")}
             for kind in ("startup", "liveness")
         },
+        "build_account": m["build_account"] and {
+            k: m["build_account"][k] for k in ("account_id", "display_name", "email")},
         "iam": sorted_grants({k: g[k] for k in ("target", "resource", "role", "member")} for g in m["iam"]),
         "apis": sorted(m["apis"]),
         "ci": ci(m),
@@ -87,6 +89,15 @@ def expected(m):
 
 def sorted_grants(grants):
     return sorted(grants, key=lambda g: (g["target"], g["resource"], g["role"], g["member"]))
+
+
+def build_account_grants(grants, build_account):
+    """`grants` with those on the build's account named as the model names them: every target
+    spells a grant on either account alike, and only the account tells them apart."""
+    email = build_account and build_account["email"]
+    return sorted_grants(
+        g | {"target": "build_account"} if g["target"] == "service_account" and g["resource"] == email else g
+        for g in grants)
 
 
 # Where each grant of the deploy account is, as the `iam` entries name resources.

@@ -105,15 +105,19 @@ else
 fi
 
 account_mark="Created by deploy.sh for Cloud Run service $service"
-for a in "$account" "$build_account"; do
-  step "Deleting service account $a"
-  description="$(gcloud iam service-accounts describe "$a" --project="$project" \
+# delete_account EMAIL: deletes the service account when deploy.sh created it.
+delete_account() {
+  local description
+  step "Deleting service account $1"
+  description="$(gcloud iam service-accounts describe "$1" --project="$project" \
     --format='value(description)' 2>/dev/null)" || description=$account_mark
   if [ "$description" = "$account_mark" ]; then
-    gone gcloud iam service-accounts delete "$a" --project="$project" --quiet
+    gone gcloud iam service-accounts delete "$1" --project="$project" --quiet
   else
     echo "    kept: deploy.sh did not create it"
   fi
-done
+}
+delete_account "$account"
+delete_account "$build_account"
 
 step "Done: $service and what deploy.sh created for it are gone"
