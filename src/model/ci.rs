@@ -410,8 +410,6 @@ mod tests {
             .iam
             .iter()
             .filter(|g| g.member == "group:d@x.example")
-            // The pipeline builds the image itself, not as the deploy's build account.
-            .filter(|g| !matches!(g.target, IamTarget::BuildAccount | IamTarget::Project))
             .map(|g| g.role.as_str())
             .collect();
         let ci = d.ci.expect("[ci] resolves");

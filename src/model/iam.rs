@@ -29,8 +29,6 @@ pub enum IamTarget {
     ServiceAccount,
     /// The Cloud Run service (`resource` = service name).
     Service,
-    /// The account the image build runs as (`resource` = its email).
-    BuildAccount,
     /// The project (`resource` = its id), for what has no narrower resource: writing build
     /// logs, submitting builds.
     Project,
@@ -38,14 +36,13 @@ pub enum IamTarget {
 
 impl IamTarget {
     /// Every variant, for tests that check each renderer spells each one.
-    pub const ALL: [IamTarget; 8] = [
+    pub const ALL: [IamTarget; 7] = [
         IamTarget::Secret,
         IamTarget::Bucket,
         IamTarget::ManagedFolder,
         IamTarget::Repository,
         IamTarget::ServiceAccount,
         IamTarget::Service,
-        IamTarget::BuildAccount,
         IamTarget::Project,
     ];
 }
@@ -56,7 +53,7 @@ impl IamTarget {
     pub fn roles_granted_when_created(self) -> &'static [&'static str] {
         match self {
             IamTarget::Service => &[RUN_DEVELOPER.1, INVOKER.1],
-            IamTarget::ServiceAccount | IamTarget::BuildAccount => &[ACT_AS.1],
+            IamTarget::ServiceAccount => &[ACT_AS.1],
             IamTarget::Repository => &[REPO_WRITER.1],
             // The project's policy is shared with everything else in it.
             IamTarget::Secret
@@ -78,7 +75,6 @@ impl IamTarget {
             IamTarget::Repository
             | IamTarget::ServiceAccount
             | IamTarget::Service
-            | IamTarget::BuildAccount
             | IamTarget::Project => None,
         }
     }
@@ -152,7 +148,6 @@ impl IamGrant {
             IamTarget::Repository
             | IamTarget::ServiceAccount
             | IamTarget::Service
-            | IamTarget::BuildAccount
             | IamTarget::Project => None,
         }
     }
@@ -247,22 +242,6 @@ pub(super) fn grants(i: &Inputs) -> Vec<IamGrant> {
             out.push(target, resource, role, deployer, false);
         }
     }
-    // A deployer reruns the build: submitting it, as the build account.
-    let build_account = build.map(|(account, _)| account);
-    let deployers = i.access.deployers.iter().map(|d| d.get_ref().as_str());
-    for (d, account) in deployers.flat_map(|d| build_account.map(|a| (d, a))) {
-        let deployer = (d, Principal::Named);
-        let email = account.email.as_str();
-        out.push(
-            IamTarget::BuildAccount,
-            email,
-            BUILD_ACT_AS,
-            deployer,
-            false,
-        );
-        let project = i.service.project.as_str();
-        out.push(IamTarget::Project, project, BUILD_SUBMIT, deployer, false);
-    }
     for c in &i.access.invokers {
         let caller = (c.get_ref().as_str(), Principal::Named);
         out.push(IamTarget::Service, &i.service.name, INVOKER, caller, false);
@@ -296,8 +275,6 @@ const RUN_DEVELOPER: Role = ("deployer_run", "roles/run.developer");
 const INVOKER: Role = ("invoker", "roles/run.invoker");
 const BUILD_PUSH: Role = ("build_push", REPO_WRITER.1);
 const BUILD_LOGS: Role = ("build_logs", "roles/logging.logWriter");
-const BUILD_ACT_AS: Role = ("deployer_build_as", ACT_AS.1);
-const BUILD_SUBMIT: Role = ("deployer_build", "roles/cloudbuild.builds.editor");
 
 struct Grants {
     list: Vec<IamGrant>,
@@ -381,8 +358,7 @@ mod tests {
             IamTarget::Repository => 3,
             IamTarget::ServiceAccount => 4,
             IamTarget::Service => 5,
-            IamTarget::BuildAccount => 6,
-            IamTarget::Project => 7,
+            IamTarget::Project => 6,
         };
         let got: Vec<usize> = IamTarget::ALL.into_iter().map(index).collect();
         assert_eq!(got, (0..IamTarget::ALL.len()).collect::<Vec<_>>());
@@ -440,18 +416,6 @@ mod tests {
                     false
                 ),
                 (
-                    "deployer_build_as_d_x_example",
-                    IamTarget::BuildAccount,
-                    "roles/iam.serviceAccountUser",
-                    false
-                ),
-                (
-                    "deployer_build_d_x_example",
-                    IamTarget::Project,
-                    "roles/cloudbuild.builds.editor",
-                    false
-                ),
-                (
                     "invoker_a_x_example",
                     IamTarget::Service,
                     "roles/run.invoker",
@@ -469,41 +433,37 @@ mod tests {
         }
         assert_eq!(d.iam[1].resource, repo);
         assert_eq!(d.iam[2].resource, "proj-123");
-        assert_eq!(d.iam[8].principal, Principal::Named);
+        assert_eq!(d.iam[6].principal, Principal::Named);
         assert_eq!(d.iam[3].resource, d.runtime_account.email);
         assert_eq!(d.iam[5].resource, repo);
         assert_eq!(d.iam[5].repository(), ("proj-123", "europe-west1", "repo"));
-        assert_eq!(d.iam[6].resource, build.email);
     }
 
+    /// The build's account pushes and writes logs; nobody else gets a grant on the project
+    /// (submitting builds would let a deployer run one as the project's default identity).
     #[test]
     fn only_an_image_built_here_has_a_build_account() {
-        let built = deployment(
-            "[access]
-deployers = [\"group:d@x.example\"]\n",
-        );
-        assert!(built.build_account.is_some());
-        let elsewhere = "[image]\nurl = \"us-docker.pkg.dev/proj-123/base/svc:1\"\n";
-        let d = deployment_with_image(&format!(
-            "{elsewhere}[access]\ndeployers = [\"group:d@x.example\"]\n"
-        ));
-        assert_eq!(d.build_account, None);
-        let kinds = |d: &crate::model::Deployment| -> Vec<IamTarget> {
+        let deployers = "[access]\ndeployers = [\"group:d@x.example\"]\n";
+        let built = deployment(deployers);
+        let grants = |d: &crate::model::Deployment| -> Vec<(IamTarget, String)> {
             d.iam
                 .iter()
-                .map(|g| g.target)
-                .filter(|t| matches!(t, IamTarget::BuildAccount | IamTarget::Project))
+                .filter(|g| g.principal == Principal::Build || g.target == IamTarget::Project)
+                .map(|g| (g.target, g.role.clone()))
                 .collect()
         };
-        assert_eq!(kinds(&d), []);
+        assert!(built.build_account.is_some());
         assert_eq!(
-            kinds(&built),
+            grants(&built),
             [
-                IamTarget::Project,
-                IamTarget::BuildAccount,
-                IamTarget::Project
+                (IamTarget::Repository, REPO_WRITER.1.to_string()),
+                (IamTarget::Project, "roles/logging.logWriter".to_string()),
             ]
         );
+        let elsewhere = "[image]\nurl = \"us-docker.pkg.dev/proj-123/base/svc:1\"\n";
+        let d = deployment_with_image(&format!("{elsewhere}{deployers}"));
+        assert_eq!(d.build_account, None);
+        assert_eq!(grants(&d), []);
     }
 
     #[test]

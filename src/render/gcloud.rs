@@ -66,9 +66,7 @@ fn grant(g: &IamGrant) -> Grant<'_> {
             );
             (&["artifacts", "repositories"], id.to_string(), scope)
         }
-        IamTarget::ServiceAccount | IamTarget::BuildAccount => {
-            (&["iam", "service-accounts"], g.resource.clone(), project)
-        }
+        IamTarget::ServiceAccount => (&["iam", "service-accounts"], g.resource.clone(), project),
         IamTarget::Service => (
             &["run", "services"],
             g.resource.clone(),
@@ -122,13 +120,6 @@ fn converge(d: &Deployment) -> Vec<Converge> {
             Some(r#"[ "$account_description" = "$account_mark" ]"#),
         ),
     ];
-    if let Some(account) = &d.build_account {
-        on.push((
-            IamTarget::BuildAccount,
-            account.email.clone(),
-            Some(r#"[ "$build_account_description" = "$account_mark" ]"#),
-        ));
-    }
     if let Some(repo) = d.repository.as_ref().filter(|r| !r.existing) {
         on.push((
             IamTarget::Repository,
@@ -515,12 +506,7 @@ mod tests {
             .into_iter()
             .map(|t| grant(&sample_grant(t)).group)
             .collect();
-        // Both accounts are service accounts, named by their email.
-        assert_eq!(
-            grant(&sample_grant(IamTarget::BuildAccount)).group,
-            grant(&sample_grant(IamTarget::ServiceAccount)).group
-        );
-        assert_eq!(groups.len(), IamTarget::ALL.len() - 1);
+        assert_eq!(groups.len(), IamTarget::ALL.len());
         let bucket = sample_grant(IamTarget::Bucket);
         assert_eq!(grant(&bucket).resource, "gs://res");
         let on_service: Vec<_> = IamTarget::ALL

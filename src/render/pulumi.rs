@@ -25,6 +25,8 @@ struct Main<'a> {
     /// Whether the Cloud Run service agent's email is needed (it holds the project number).
     project_number: bool,
     grants: Vec<Grant<'a>>,
+    /// Whether the build's account has grants, which the build and the service wait for.
+    build_grants: bool,
 }
 
 impl Main<'_> {
@@ -77,7 +79,6 @@ fn prerequisite(g: &IamGrant) -> Option<Prerequisite<'_>> {
         IamTarget::Repository
         | IamTarget::ServiceAccount
         | IamTarget::Service
-        | IamTarget::BuildAccount
         | IamTarget::Project => return None,
     };
     Some(Prerequisite {
@@ -187,10 +188,6 @@ fn grant<'a>(g: &'a IamGrant, own_repository: Option<&str>) -> Grant<'a> {
                 arg("name", of("service.name")),
             ],
         ),
-        IamTarget::BuildAccount => (
-            "gcp.serviceaccount.IAMMember",
-            vec![arg("service_account_id", of("build_account.name"))],
-        ),
         IamTarget::Project => (
             "gcp.projects.IAMMember",
             vec![arg("project", of("PROJECT"))],
@@ -262,6 +259,7 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
                 .iam
                 .iter()
                 .any(|g| g.principal == Principal::RunServiceAgent),
+            build_grants: d.iam.iter().any(|g| g.principal == Principal::Build),
             grants: d
                 .iam
                 .iter()
@@ -299,7 +297,7 @@ mod tests {
 
     #[test]
     fn each_kind_of_grant_is_its_own_resource_class() {
-        let classes: BTreeSet<(&str, Vec<String>)> = IamTarget::ALL
+        let classes: BTreeSet<&str> = IamTarget::ALL
             .into_iter()
             .map(|t| {
                 let g = sample_grant(t);
@@ -309,10 +307,9 @@ mod tests {
                     ["role=\"roles/x\"", "member=\"user:a@x.example\""],
                     "{t:?}"
                 );
-                (grant(&g, None).class, args)
+                grant(&g, None).class
             })
             .collect();
-        // Each kind is its own class, or (the two accounts) the same class on another resource.
         assert_eq!(classes.len(), IamTarget::ALL.len());
     }
 

@@ -117,7 +117,6 @@ fn prerequisite(g: &IamGrant) -> Option<Prerequisite<'_>> {
         IamTarget::Repository
         | IamTarget::ServiceAccount
         | IamTarget::Service
-        | IamTarget::BuildAccount
         | IamTarget::Project => return None,
     };
     Some(Prerequisite {
@@ -196,10 +195,6 @@ fn grant<'a>(g: &'a IamGrant, repository: Option<(&str, &str)>) -> Grant<'a> {
                 arg("location", of(SERVICE, "location")),
                 arg("name", of(SERVICE, "name")),
             ],
-        ),
-        IamTarget::BuildAccount => (
-            "google_service_account_iam_member",
-            vec![arg("service_account_id", of(BUILD_ACCOUNT, "name"))],
         ),
         IamTarget::Project => (
             "google_project_iam_member",
@@ -290,10 +285,9 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         .collect();
     let service_depends_on = std::iter::once(APIS.to_string())
         .chain(
-            // The build's grants come before the image, and so before the service.
             grants
                 .iter()
-                .filter(|g| g.before_service && !build_grants.contains(&g.address()))
+                .filter(|g| g.before_service)
                 .map(Grant::address),
         )
         .collect();
@@ -462,7 +456,7 @@ mod tests {
 
     #[test]
     fn each_kind_of_grant_is_its_own_resource_type() {
-        let types: BTreeSet<(&str, Vec<String>)> = IamTarget::ALL
+        let types: BTreeSet<&str> = IamTarget::ALL
             .into_iter()
             .map(|t| {
                 let g = sample_grant(t);
@@ -472,10 +466,9 @@ mod tests {
                     ["role = \"roles/x\"", "member = \"user:a@x.example\""],
                     "{t:?}"
                 );
-                (grant(&g, None).tf_type, args)
+                grant(&g, None).tf_type
             })
             .collect();
-        // Each kind is its own type, or (the two accounts) the same type on another resource.
         assert_eq!(types.len(), IamTarget::ALL.len());
     }
 

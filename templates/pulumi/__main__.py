@@ -199,9 +199,12 @@ IMAGE = gcp.artifactregistry.get_docker_image_output(
 before_service = [
 {%- for grant in grants if grant.before_service && !grant.before_build %}
 {%- include "pulumi/_grant.py" %}
-{%- if loop.last %}
+{%- if loop.last && !build_grants %}
 {% endif %}
-{%- endfor -%}
+{%- endfor %}
+{%- if build_grants %}
+    *build_grants,
+{% endif -%}
 ]
 {%- if let Some(r) = d.rollout %}
 

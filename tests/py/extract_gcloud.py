@@ -21,7 +21,7 @@ by one `teardown.sh --yes` run, in order:
 
 import yaml
 from gcloud_standin import RUN_AGENT, parse_dict, project_number
-from parity import build_account_grants, by_digest
+from parity import by_digest
 
 
 def _flags(argv):
@@ -185,7 +185,7 @@ def extract(records, ci_records=()):
             "liveness": _probe(_last(flags, "--liveness-probe")),
         },
         "build_account": build_account,
-        "iam": build_account_grants(_grants(records, _last(flags, "--project")), build_account),
+        "iam": _grants(records, _last(flags, "--project")),
         "apis": sorted(apis),
         "ci": _ci(ci_records) if ci_records else None,
     }

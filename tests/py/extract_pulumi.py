@@ -4,7 +4,7 @@
 inputs each resource would send to the provider, with outputs of other resources resolved.
 """
 
-from parity import build_account_grants, by_digest, sorted_grants
+from parity import by_digest, sorted_grants
 
 SERVICE = "gcp:cloudrunv2/service:Service"
 ACCOUNT = "gcp:serviceaccount/account:Account"
@@ -155,7 +155,7 @@ def extract(recorded):
             "liveness": _probe(container["livenessProbe"]),
         },
         "build_account": build_account,
-        "iam": build_account_grants(main_grants, build_account),
+        "iam": sorted_grants(main_grants),
         "apis": sorted(api for name, api in apis.items() if not name.startswith("ci-")),
         "ci": ci_account and {
             "account": {"account_id": ci_account["accountId"], "display_name": ci_account["displayName"]},

@@ -10,7 +10,7 @@ Anything it cannot resolve is an error, never a guess.
 
 import re
 
-from parity import build_account_grants, by_digest, sorted_grants
+from parity import by_digest, sorted_grants
 from tf_validate import (
     BLOCK,
     data_sources,
@@ -262,7 +262,7 @@ def extract(tf_dir, given=None):
             "liveness": probe(cfg, block(ctr, "liveness_probe")),
         },
         "build_account": build_account,
-        "iam": build_account_grants(main_grants, build_account),
+        "iam": sorted_grants(main_grants),
         "apis": apis(cfg, {"apis"}),
         "ci": ci_account and {
             "account": {

@@ -91,15 +91,6 @@ def sorted_grants(grants):
     return sorted(grants, key=lambda g: (g["target"], g["resource"], g["role"], g["member"]))
 
 
-def build_account_grants(grants, build_account):
-    """`grants` with those on the build's account named as the model names them: every target
-    spells a grant on either account alike, and only the account tells them apart."""
-    email = build_account and build_account["email"]
-    return sorted_grants(
-        g | {"target": "build_account"} if g["target"] == "service_account" and g["resource"] == email else g
-        for g in grants)
-
-
 # Where each grant of the deploy account is, as the `iam` entries name resources.
 CI_TARGETS = {
     "runtime_account": ("service_account", lambda m: m["runtime_account"]["email"]),

@@ -276,7 +276,7 @@ def test_the_pipeline_deploys_with_what_it_is_granted(tmp_path, target):
 @pytest.mark.parametrize("target", TARGETS)
 def test_the_build_runs_as_its_own_account_with_only_what_a_build_needs(tmp_path, target):
     """The build's account may push to the one repository and write logs, nothing else; the
-    spec's deployers may rerun the build as it."""
+    spec's deployers may not submit builds (a build may run as the project's default identity)."""
     setup = Setup.example(tmp_path, "fraud-onnx-gcs")
     d = setup.deployed(target)
     s, build, repo = setup.model["service"], setup.model["build_account"], setup.model["repository"]
@@ -287,8 +287,8 @@ def test_the_build_runs_as_its_own_account_with_only_what_a_build_needs(tmp_path
     assert held == [(f"projects/{s['project']}", "roles/logging.logWriter"),
                     (repository, "roles/artifactregistry.writer")]
     for member in setup.spec["access"]["deployers"]:
-        assert d.cloud.may(member, "iam.serviceAccounts.actAs", account), member
-        assert d.cloud.may(member, "cloudbuild.builds.create", f"projects/{s['project']}"), member
+        assert not d.cloud.may(member, "iam.serviceAccounts.actAs", account), member
+        assert not d.cloud.may(member, "cloudbuild.builds.create", f"projects/{s['project']}"), member
 
 
 def deployer_gaps(setup, cloud, member):

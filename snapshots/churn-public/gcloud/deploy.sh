@@ -219,16 +219,6 @@ retry gcloud artifacts repositories add-iam-policy-binding demos \
   --member=user:devrel-lead@acme.example --role=roles/artifactregistry.writer --condition=None \
   --location=europe-west1 --project=acme-demos --quiet >/dev/null
 
-step Granting roles/iam.serviceAccountUser on churn-demo-build@acme-demos.iam.gserviceaccount.com to user:devrel-lead@acme.example
-retry gcloud iam service-accounts add-iam-policy-binding churn-demo-build@acme-demos.iam.gserviceaccount.com \
-  --member=user:devrel-lead@acme.example --role=roles/iam.serviceAccountUser --condition=None \
-  --project="$project" --quiet >/dev/null
-
-step Granting roles/cloudbuild.builds.editor on acme-demos to user:devrel-lead@acme.example
-retry gcloud projects add-iam-policy-binding acme-demos \
-  --member=user:devrel-lead@acme.example --role=roles/cloudbuild.builds.editor --condition=None \
-   --quiet >/dev/null
-
 # On what this script created, the roles it grants are the spec's alone: a member removed
 # from the spec loses its access.
 
@@ -268,20 +258,6 @@ while read -r member; do
       ;;
   esac
 done < <(gcloud iam service-accounts get-iam-policy churn-demo-run@acme-demos.iam.gserviceaccount.com --project="$project" \
-  --flatten='bindings[].members' --filter=bindings.role=roles/iam.serviceAccountUser --format='value(bindings.members)')
-fi
-if [ "$build_account_description" = "$account_mark" ]; then
-step Removing roles/iam.serviceAccountUser on churn-demo-build@acme-demos.iam.gserviceaccount.com from members mlgen.toml no longer names
-while read -r member; do
-  case "$member" in
-    user:devrel-lead@acme.example) ;;
-    ?*)
-      retry gcloud iam service-accounts remove-iam-policy-binding churn-demo-build@acme-demos.iam.gserviceaccount.com \
-        --member="$member" --role=roles/iam.serviceAccountUser --condition=None \
-        --project="$project" --quiet >/dev/null
-      ;;
-  esac
-done < <(gcloud iam service-accounts get-iam-policy churn-demo-build@acme-demos.iam.gserviceaccount.com --project="$project" \
   --flatten='bindings[].members' --filter=bindings.role=roles/iam.serviceAccountUser --format='value(bindings.members)')
 fi
 if [ "$repository_owner" = "$service" ]; then

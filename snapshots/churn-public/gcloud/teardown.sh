@@ -131,16 +131,6 @@ else
   fi
 fi
 
-step Removing roles/cloudbuild.builds.editor on acme-demos from user:devrel-lead@acme.example
-gone gcloud projects remove-iam-policy-binding acme-demos \
-  --member=user:devrel-lead@acme.example --role=roles/cloudbuild.builds.editor --condition=None \
-   --quiet
-
-step Removing roles/iam.serviceAccountUser on churn-demo-build@acme-demos.iam.gserviceaccount.com from user:devrel-lead@acme.example
-gone gcloud iam service-accounts remove-iam-policy-binding churn-demo-build@acme-demos.iam.gserviceaccount.com \
-  --member=user:devrel-lead@acme.example --role=roles/iam.serviceAccountUser --condition=None \
-  --project="$project" --quiet
-
 step Removing roles/artifactregistry.writer on projects/acme-demos/locations/europe-west1/repositories/demos from user:devrel-lead@acme.example
 gone gcloud artifacts repositories remove-iam-policy-binding demos \
   --member=user:devrel-lead@acme.example --role=roles/artifactregistry.writer --condition=None \

@@ -151,7 +151,9 @@ IMAGE = gcp.artifactregistry.get_docker_image_output(
 ).self_link
 
 # Access the service needs at startup: Cloud Run checks it when the revision is deployed.
-before_service = []
+before_service = [
+    *build_grants,
+]
 
 service = gcp.cloudrunv2.Service(
     "service",
@@ -236,18 +238,6 @@ after_service = [
         location=repository.location,
         repository=repository.name,
         role="roles/artifactregistry.writer",
-        member="user:devrel-lead@acme.example",
-    ),
-    gcp.serviceaccount.IAMMember(
-        "deployer_build_as_devrel_lead_acme_example",
-        service_account_id=build_account.name,
-        role="roles/iam.serviceAccountUser",
-        member="user:devrel-lead@acme.example",
-    ),
-    gcp.projects.IAMMember(
-        "deployer_build_devrel_lead_acme_example",
-        project=PROJECT,
-        role="roles/cloudbuild.builds.editor",
         member="user:devrel-lead@acme.example",
     ),
 ]

@@ -146,18 +146,6 @@ resource "google_artifact_registry_repository_iam_member" "deployer_push_devrel_
   member     = "user:devrel-lead@acme.example"
 }
 
-resource "google_service_account_iam_member" "deployer_build_as_devrel_lead_acme_example" {
-  service_account_id = google_service_account.build.name
-  role               = "roles/iam.serviceAccountUser"
-  member             = "user:devrel-lead@acme.example"
-}
-
-resource "google_project_iam_member" "deployer_build_devrel_lead_acme_example" {
-  project = var.project
-  role    = "roles/cloudbuild.builds.editor"
-  member  = "user:devrel-lead@acme.example"
-}
-
 resource "google_cloud_run_v2_service" "service" {
   name                 = "churn-demo"
   project              = var.project
@@ -238,5 +226,7 @@ resource "google_cloud_run_v2_service" "service" {
   # the model it mounts, and that the image can be pulled, so those grants come first.
   depends_on = [
     google_project_service.apis,
+    google_artifact_registry_repository_iam_member.build_push_churn_demo_build_acme_demos,
+    google_project_iam_member.build_logs_churn_demo_build_acme_demos,
   ]
 }

@@ -283,19 +283,6 @@ while read -r member; do
 done < <(gcloud iam service-accounts get-iam-policy forecast-gpu-runtime@acme-ml-prod.iam.gserviceaccount.com --project="$project" \
   --flatten='bindings[].members' --filter=bindings.role=roles/iam.serviceAccountUser --format='value(bindings.members)')
 fi
-if [ "$build_account_description" = "$account_mark" ]; then
-step Removing roles/iam.serviceAccountUser on demand-forecast-gpu-build@acme-ml-prod.iam.gserviceaccount.com from members mlgen.toml no longer names
-while read -r member; do
-  case "$member" in
-    ?*)
-      retry gcloud iam service-accounts remove-iam-policy-binding demand-forecast-gpu-build@acme-ml-prod.iam.gserviceaccount.com \
-        --member="$member" --role=roles/iam.serviceAccountUser --condition=None \
-        --project="$project" --quiet >/dev/null
-      ;;
-  esac
-done < <(gcloud iam service-accounts get-iam-policy demand-forecast-gpu-build@acme-ml-prod.iam.gserviceaccount.com --project="$project" \
-  --flatten='bindings[].members' --filter=bindings.role=roles/iam.serviceAccountUser --format='value(bindings.members)')
-fi
 if [ "$repository_owner" = "$service" ]; then
 step Removing roles/artifactregistry.writer on projects/acme-ml-prod/locations/europe-west4/repositories/ml-models from members mlgen.toml no longer names
 while read -r member; do

@@ -222,5 +222,7 @@ resource "google_cloud_run_v2_service" "service" {
   # the model it mounts, and that the image can be pulled, so those grants come first.
   depends_on = [
     google_project_service.apis,
+    google_artifact_registry_repository_iam_member.build_push_demand_forecast_gpu_build_acme_ml_prod,
+    google_project_iam_member.build_logs_demand_forecast_gpu_build_acme_ml_prod,
   ]
 }

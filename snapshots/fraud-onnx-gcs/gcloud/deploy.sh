@@ -281,16 +281,6 @@ retry gcloud artifacts repositories add-iam-policy-binding risk-models \
   --member=serviceAccount:deploy@acme-ci.iam.gserviceaccount.com --role=roles/artifactregistry.writer --condition=None \
   --location=us-central1 --project=acme-payments --quiet >/dev/null
 
-step Granting roles/iam.serviceAccountUser on fraud-scorer-build@acme-payments.iam.gserviceaccount.com to serviceAccount:deploy@acme-ci.iam.gserviceaccount.com
-retry gcloud iam service-accounts add-iam-policy-binding fraud-scorer-build@acme-payments.iam.gserviceaccount.com \
-  --member=serviceAccount:deploy@acme-ci.iam.gserviceaccount.com --role=roles/iam.serviceAccountUser --condition=None \
-  --project="$project" --quiet >/dev/null
-
-step Granting roles/cloudbuild.builds.editor on acme-payments to serviceAccount:deploy@acme-ci.iam.gserviceaccount.com
-retry gcloud projects add-iam-policy-binding acme-payments \
-  --member=serviceAccount:deploy@acme-ci.iam.gserviceaccount.com --role=roles/cloudbuild.builds.editor --condition=None \
-   --quiet >/dev/null
-
 step Granting roles/run.invoker on fraud-scorer to serviceAccount:checkout@acme-payments.iam.gserviceaccount.com
 retry gcloud run services add-iam-policy-binding fraud-scorer \
   --member=serviceAccount:checkout@acme-payments.iam.gserviceaccount.com --role=roles/run.invoker --condition=None \
@@ -346,20 +336,6 @@ while read -r member; do
       ;;
   esac
 done < <(gcloud iam service-accounts get-iam-policy fraud-scorer-run@acme-payments.iam.gserviceaccount.com --project="$project" \
-  --flatten='bindings[].members' --filter=bindings.role=roles/iam.serviceAccountUser --format='value(bindings.members)')
-fi
-if [ "$build_account_description" = "$account_mark" ]; then
-step Removing roles/iam.serviceAccountUser on fraud-scorer-build@acme-payments.iam.gserviceaccount.com from members mlgen.toml no longer names
-while read -r member; do
-  case "$member" in
-    serviceAccount:deploy@acme-ci.iam.gserviceaccount.com) ;;
-    ?*)
-      retry gcloud iam service-accounts remove-iam-policy-binding fraud-scorer-build@acme-payments.iam.gserviceaccount.com \
-        --member="$member" --role=roles/iam.serviceAccountUser --condition=None \
-        --project="$project" --quiet >/dev/null
-      ;;
-  esac
-done < <(gcloud iam service-accounts get-iam-policy fraud-scorer-build@acme-payments.iam.gserviceaccount.com --project="$project" \
   --flatten='bindings[].members' --filter=bindings.role=roles/iam.serviceAccountUser --format='value(bindings.members)')
 fi
 if [ "$repository_owner" = "$service" ]; then

@@ -85,16 +85,6 @@ gone() {
 step "Deleting Cloud Run service $service in $region"
 gone gcloud run services delete "$service" --region="$region" --project="$project" --quiet
 
-step Removing roles/cloudbuild.builds.editor on acme-payments from serviceAccount:deploy@acme-ci.iam.gserviceaccount.com
-gone gcloud projects remove-iam-policy-binding acme-payments \
-  --member=serviceAccount:deploy@acme-ci.iam.gserviceaccount.com --role=roles/cloudbuild.builds.editor --condition=None \
-   --quiet
-
-step Removing roles/iam.serviceAccountUser on fraud-scorer-build@acme-payments.iam.gserviceaccount.com from serviceAccount:deploy@acme-ci.iam.gserviceaccount.com
-gone gcloud iam service-accounts remove-iam-policy-binding fraud-scorer-build@acme-payments.iam.gserviceaccount.com \
-  --member=serviceAccount:deploy@acme-ci.iam.gserviceaccount.com --role=roles/iam.serviceAccountUser --condition=None \
-  --project="$project" --quiet
-
 step Removing roles/artifactregistry.writer on projects/acme-payments/locations/us-central1/repositories/risk-models from serviceAccount:deploy@acme-ci.iam.gserviceaccount.com
 gone gcloud artifacts repositories remove-iam-policy-binding risk-models \
   --member=serviceAccount:deploy@acme-ci.iam.gserviceaccount.com --role=roles/artifactregistry.writer --condition=None \

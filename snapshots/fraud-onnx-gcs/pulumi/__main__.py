@@ -203,6 +203,7 @@ before_service = [
         role="roles/storage.objectViewer",
         member=runtime_account.member,
     ),
+    *build_grants,
 ]
 
 # The revision this deploy creates, named by its image and settings exactly as Terraform and
@@ -341,18 +342,6 @@ after_service = [
         location=repository.location,
         repository=repository.name,
         role="roles/artifactregistry.writer",
-        member="serviceAccount:deploy@acme-ci.iam.gserviceaccount.com",
-    ),
-    gcp.serviceaccount.IAMMember(
-        "deployer_build_as_deploy_acme_ci",
-        service_account_id=build_account.name,
-        role="roles/iam.serviceAccountUser",
-        member="serviceAccount:deploy@acme-ci.iam.gserviceaccount.com",
-    ),
-    gcp.projects.IAMMember(
-        "deployer_build_deploy_acme_ci",
-        project=PROJECT,
-        role="roles/cloudbuild.builds.editor",
         member="serviceAccount:deploy@acme-ci.iam.gserviceaccount.com",
     ),
     gcp.cloudrunv2.ServiceIamMember(

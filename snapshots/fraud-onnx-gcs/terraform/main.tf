@@ -188,18 +188,6 @@ resource "google_artifact_registry_repository_iam_member" "deployer_push_deploy_
   member     = "serviceAccount:deploy@acme-ci.iam.gserviceaccount.com"
 }
 
-resource "google_service_account_iam_member" "deployer_build_as_deploy_acme_ci" {
-  service_account_id = google_service_account.build.name
-  role               = "roles/iam.serviceAccountUser"
-  member             = "serviceAccount:deploy@acme-ci.iam.gserviceaccount.com"
-}
-
-resource "google_project_iam_member" "deployer_build_deploy_acme_ci" {
-  project = var.project
-  role    = "roles/cloudbuild.builds.editor"
-  member  = "serviceAccount:deploy@acme-ci.iam.gserviceaccount.com"
-}
-
 resource "google_cloud_run_v2_service_iam_member" "invoker_checkout_acme_payments" {
   project  = google_cloud_run_v2_service.service.project
   location = google_cloud_run_v2_service.service.location
@@ -365,5 +353,7 @@ resource "google_cloud_run_v2_service" "service" {
     google_secret_manager_secret_iam_member.secret_access_feature_store_key,
     google_secret_manager_secret_iam_member.secret_access_fraud_signing_salt,
     google_storage_managed_folder_iam_member.model_read_acme_models_prod_fraud_v7,
+    google_artifact_registry_repository_iam_member.build_push_fraud_scorer_build_acme_payments,
+    google_project_iam_member.build_logs_fraud_scorer_build_acme_payments,
   ]
 }

@@ -219,16 +219,6 @@ retry gcloud artifacts repositories add-iam-policy-binding ml-models \
   --member=serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com --role=roles/artifactregistry.writer --condition=None \
   --location=europe-west1 --project=acme-ml-prod --quiet >/dev/null
 
-step Granting roles/iam.serviceAccountUser on iris-classifier-build@acme-ml-prod.iam.gserviceaccount.com to serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com
-retry gcloud iam service-accounts add-iam-policy-binding iris-classifier-build@acme-ml-prod.iam.gserviceaccount.com \
-  --member=serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com --role=roles/iam.serviceAccountUser --condition=None \
-  --project="$project" --quiet >/dev/null
-
-step Granting roles/cloudbuild.builds.editor on acme-ml-prod to serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com
-retry gcloud projects add-iam-policy-binding acme-ml-prod \
-  --member=serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com --role=roles/cloudbuild.builds.editor --condition=None \
-   --quiet >/dev/null
-
 step Granting roles/run.invoker on iris-classifier to group:ml-clients@acme.example
 retry gcloud run services add-iam-policy-binding iris-classifier \
   --member=group:ml-clients@acme.example --role=roles/run.invoker --condition=None \
@@ -279,20 +269,6 @@ while read -r member; do
       ;;
   esac
 done < <(gcloud iam service-accounts get-iam-policy iris-runtime@acme-ml-prod.iam.gserviceaccount.com --project="$project" \
-  --flatten='bindings[].members' --filter=bindings.role=roles/iam.serviceAccountUser --format='value(bindings.members)')
-fi
-if [ "$build_account_description" = "$account_mark" ]; then
-step Removing roles/iam.serviceAccountUser on iris-classifier-build@acme-ml-prod.iam.gserviceaccount.com from members mlgen.toml no longer names
-while read -r member; do
-  case "$member" in
-    serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com) ;;
-    ?*)
-      retry gcloud iam service-accounts remove-iam-policy-binding iris-classifier-build@acme-ml-prod.iam.gserviceaccount.com \
-        --member="$member" --role=roles/iam.serviceAccountUser --condition=None \
-        --project="$project" --quiet >/dev/null
-      ;;
-  esac
-done < <(gcloud iam service-accounts get-iam-policy iris-classifier-build@acme-ml-prod.iam.gserviceaccount.com --project="$project" \
   --flatten='bindings[].members' --filter=bindings.role=roles/iam.serviceAccountUser --format='value(bindings.members)')
 fi
 if [ "$repository_owner" = "$service" ]; then

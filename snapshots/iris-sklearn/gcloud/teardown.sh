@@ -85,16 +85,6 @@ gone() {
 step "Deleting Cloud Run service $service in $region"
 gone gcloud run services delete "$service" --region="$region" --project="$project" --quiet
 
-step Removing roles/cloudbuild.builds.editor on acme-ml-prod from serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com
-gone gcloud projects remove-iam-policy-binding acme-ml-prod \
-  --member=serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com --role=roles/cloudbuild.builds.editor --condition=None \
-   --quiet
-
-step Removing roles/iam.serviceAccountUser on iris-classifier-build@acme-ml-prod.iam.gserviceaccount.com from serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com
-gone gcloud iam service-accounts remove-iam-policy-binding iris-classifier-build@acme-ml-prod.iam.gserviceaccount.com \
-  --member=serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com --role=roles/iam.serviceAccountUser --condition=None \
-  --project="$project" --quiet
-
 step Removing roles/artifactregistry.writer on projects/acme-ml-prod/locations/europe-west1/repositories/ml-models from serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com
 gone gcloud artifacts repositories remove-iam-policy-binding ml-models \
   --member=serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com --role=roles/artifactregistry.writer --condition=None \

@@ -150,7 +150,9 @@ IMAGE = gcp.artifactregistry.get_docker_image_output(
 ).self_link
 
 # Access the service needs at startup: Cloud Run checks it when the revision is deployed.
-before_service = []
+before_service = [
+    *build_grants,
+]
 
 service = gcp.cloudrunv2.Service(
     "service",
@@ -234,18 +236,6 @@ after_service = [
         location=repository.location,
         repository=repository.name,
         role="roles/artifactregistry.writer",
-        member="serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com",
-    ),
-    gcp.serviceaccount.IAMMember(
-        "deployer_build_as_ci_acme_ml_prod",
-        service_account_id=build_account.name,
-        role="roles/iam.serviceAccountUser",
-        member="serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com",
-    ),
-    gcp.projects.IAMMember(
-        "deployer_build_ci_acme_ml_prod",
-        project=PROJECT,
-        role="roles/cloudbuild.builds.editor",
         member="serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com",
     ),
     gcp.cloudrunv2.ServiceIamMember(

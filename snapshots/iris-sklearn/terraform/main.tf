@@ -145,18 +145,6 @@ resource "google_artifact_registry_repository_iam_member" "deployer_push_ci_acme
   member     = "serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com"
 }
 
-resource "google_service_account_iam_member" "deployer_build_as_ci_acme_ml_prod" {
-  service_account_id = google_service_account.build.name
-  role               = "roles/iam.serviceAccountUser"
-  member             = "serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com"
-}
-
-resource "google_project_iam_member" "deployer_build_ci_acme_ml_prod" {
-  project = var.project
-  role    = "roles/cloudbuild.builds.editor"
-  member  = "serviceAccount:ci@acme-ml-prod.iam.gserviceaccount.com"
-}
-
 resource "google_cloud_run_v2_service_iam_member" "invoker_ml_clients_acme_example" {
   project  = google_cloud_run_v2_service.service.project
   location = google_cloud_run_v2_service.service.location
@@ -253,5 +241,7 @@ resource "google_cloud_run_v2_service" "service" {
   # the model it mounts, and that the image can be pulled, so those grants come first.
   depends_on = [
     google_project_service.apis,
+    google_artifact_registry_repository_iam_member.build_push_iris_classifier_build_acme_ml_prod,
+    google_project_iam_member.build_logs_iris_classifier_build_acme_ml_prod,
   ]
 }

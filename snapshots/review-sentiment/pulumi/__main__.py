@@ -152,7 +152,9 @@ IMAGE = gcp.artifactregistry.get_docker_image_output(
 ).self_link
 
 # Access the service needs at startup: Cloud Run checks it when the revision is deployed.
-before_service = []
+before_service = [
+    *build_grants,
+]
 
 service = gcp.cloudrunv2.Service(
     "service",

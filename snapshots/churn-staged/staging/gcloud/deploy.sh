@@ -250,19 +250,6 @@ while read -r member; do
 done < <(gcloud iam service-accounts get-iam-policy churn-score-run@acme-staging.iam.gserviceaccount.com --project="$project" \
   --flatten='bindings[].members' --filter=bindings.role=roles/iam.serviceAccountUser --format='value(bindings.members)')
 fi
-if [ "$build_account_description" = "$account_mark" ]; then
-step Removing roles/iam.serviceAccountUser on churn-score-build@acme-staging.iam.gserviceaccount.com from members mlgen.toml no longer names
-while read -r member; do
-  case "$member" in
-    ?*)
-      retry gcloud iam service-accounts remove-iam-policy-binding churn-score-build@acme-staging.iam.gserviceaccount.com \
-        --member="$member" --role=roles/iam.serviceAccountUser --condition=None \
-        --project="$project" --quiet >/dev/null
-      ;;
-  esac
-done < <(gcloud iam service-accounts get-iam-policy churn-score-build@acme-staging.iam.gserviceaccount.com --project="$project" \
-  --flatten='bindings[].members' --filter=bindings.role=roles/iam.serviceAccountUser --format='value(bindings.members)')
-fi
 if [ "$repository_owner" = "$service" ]; then
 step Removing roles/artifactregistry.writer on projects/acme-staging/locations/europe-west1/repositories/models from members mlgen.toml no longer names
 while read -r member; do
