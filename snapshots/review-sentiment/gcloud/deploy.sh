@@ -67,8 +67,7 @@ fi
 # build's logs, nothing else: never as the project's default build identity.
 build_account=review-sentiment-build@acme-ml-prod.iam.gserviceaccount.com
 step "Build service account $build_account"
-if build_account_description="$(gcloud iam service-accounts describe "$build_account" --project="$project" \
-  --format='value(description)' 2>/dev/null)"; then
+if gcloud iam service-accounts describe "$build_account" --project="$project" >/dev/null 2>&1; then
   echo "    exists"
 else
   gcloud iam service-accounts create review-sentiment-build \
@@ -76,7 +75,6 @@ else
     --description="$account_mark" \
     --project="$project" \
     --quiet
-  build_account_description=$account_mark
 fi
 
 repository=ml-models
