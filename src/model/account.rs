@@ -1,4 +1,5 @@
-//! The `[service_account]` table: the identity the service runs as.
+//! The `[service_account]` table: the identity the service runs as; and the identity the
+//! image build runs as.
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +29,24 @@ pub(super) fn resolve(spec: &ServiceAccountSpec, service: &Service) -> Account {
     }
 }
 
+/// The account a build here runs as, `SERVICE-build`: Cloud Build runs as it instead of
+/// the project's default build identity, holding only what the build needs
+/// ([`super::iam`]).
+pub(super) fn build(service: &Service) -> Account {
+    let stem: String = service.name.chars().take(30 - BUILD_SUFFIX.len()).collect();
+    // IAM's account id: 6-30 of `[a-z0-9-]`, starting with a letter, not ending with `-`.
+    let account_id = format!("{}{BUILD_SUFFIX}", stem.trim_end_matches('-'));
+    let email = format!("{account_id}@{}.iam.gserviceaccount.com", service.project);
+    Account {
+        display_name: format!("{} image build", service.name),
+        member: format!("serviceAccount:{email}"),
+        email,
+        account_id,
+    }
+}
+
+const BUILD_SUFFIX: &str = "-build";
+
 #[cfg(test)]
 mod tests {
     use super::super::fixture::spec;
@@ -41,5 +60,18 @@ mod tests {
         assert_eq!(a.email, "svc-runtime@proj-123.iam.gserviceaccount.com");
         assert_eq!(a.member, format!("serviceAccount:{}", a.email));
         assert_eq!(a.display_name, "svc runtime");
+    }
+
+    #[test]
+    fn the_build_account_id_stays_within_iam_limits() {
+        let s = spec("");
+        let mut svc = service::resolve(&s);
+        let a = build(&svc);
+        assert_eq!(a.email, "svc-build@proj-123.iam.gserviceaccount.com");
+        assert_eq!(a.member, format!("serviceAccount:{}", a.email));
+        svc.name = format!("{}-x", "a".repeat(23));
+        let id = build(&svc).account_id;
+        assert_eq!(id, format!("{}-build", "a".repeat(23)));
+        assert!(id.len() <= 30);
     }
 }

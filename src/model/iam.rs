@@ -29,17 +29,21 @@ pub enum IamTarget {
     ServiceAccount,
     /// The Cloud Run service (`resource` = service name).
     Service,
+    /// The project (`resource` = its id), for what has no narrower resource: writing build
+    /// logs, submitting builds.
+    Project,
 }
 
 impl IamTarget {
     /// Every variant, for tests that check each renderer spells each one.
-    pub const ALL: [IamTarget; 6] = [
+    pub const ALL: [IamTarget; 7] = [
         IamTarget::Secret,
         IamTarget::Bucket,
         IamTarget::ManagedFolder,
         IamTarget::Repository,
         IamTarget::ServiceAccount,
         IamTarget::Service,
+        IamTarget::Project,
     ];
 }
 
@@ -51,7 +55,11 @@ impl IamTarget {
             IamTarget::Service => &[RUN_DEVELOPER.1, INVOKER.1],
             IamTarget::ServiceAccount => &[ACT_AS.1],
             IamTarget::Repository => &[REPO_WRITER.1],
-            IamTarget::Secret | IamTarget::Bucket | IamTarget::ManagedFolder => &[],
+            // The project's policy is shared with everything else in it.
+            IamTarget::Secret
+            | IamTarget::Bucket
+            | IamTarget::ManagedFolder
+            | IamTarget::Project => &[],
         }
     }
 }
@@ -64,7 +72,10 @@ impl IamTarget {
         match self {
             IamTarget::Secret => Some(SECRET_READER.1),
             IamTarget::Bucket | IamTarget::ManagedFolder => Some(OBJECT_READER.1),
-            IamTarget::Repository | IamTarget::ServiceAccount | IamTarget::Service => None,
+            IamTarget::Repository
+            | IamTarget::ServiceAccount
+            | IamTarget::Service
+            | IamTarget::Project => None,
         }
     }
 }
@@ -82,6 +93,9 @@ pub enum Principal {
     /// The project's Cloud Run service agent, which pulls the image: its email holds the
     /// project number, which each target looks up ([`run_service_agent`]).
     RunServiceAgent,
+    /// The account the image build runs as, which this deployment creates: IaC refers to
+    /// the account's resource, and runs the build after the account's grants.
+    Build,
 }
 
 /// The Cloud Run service agent's member, given the project number (or an expression
@@ -131,7 +145,10 @@ impl IamGrant {
                  gcloud storage managed-folders create gs://{}",
                 self.resource
             )),
-            IamTarget::Repository | IamTarget::ServiceAccount | IamTarget::Service => None,
+            IamTarget::Repository
+            | IamTarget::ServiceAccount
+            | IamTarget::Service
+            | IamTarget::Project => None,
         }
     }
 
@@ -170,6 +187,8 @@ pub(super) struct Inputs<'a> {
     pub pipeline: Option<&'a str>,
     pub service: &'a Service,
     pub runtime: &'a Account,
+    /// The account the image build runs as; none for an image built elsewhere.
+    pub build: Option<&'a Account>,
     pub image: &'a Image,
     pub repository: Option<&'a Repository>,
     pub secrets: &'a [SecretEnv],
@@ -203,6 +222,14 @@ pub(super) fn grants(i: &Inputs) -> Vec<IamGrant> {
         out.push(IamTarget::Repository, &repo, REPO_READER, member, true);
     }
     let own_repository = i.repository.map(Repository::name);
+    let build = i.build.zip(own_repository.as_deref());
+    if let Some((account, repository)) = build {
+        // What the build does: push to the one repository, write its logs.
+        let builder = (account.member.as_str(), Principal::Build);
+        out.push(IamTarget::Repository, repository, BUILD_PUSH, builder, true);
+        let project = i.service.project.as_str();
+        out.push(IamTarget::Project, project, BUILD_LOGS, builder, true);
+    }
     let deployers = i.access.deployers.iter().map(|d| d.get_ref().as_str());
     for d in deployers.chain(i.pipeline) {
         let deployer = (d, Principal::Named);
@@ -246,6 +273,8 @@ const REPO_WRITER: Role = ("deployer_push", "roles/artifactregistry.writer");
 const ACT_AS: Role = ("deployer_act_as", "roles/iam.serviceAccountUser");
 const RUN_DEVELOPER: Role = ("deployer_run", "roles/run.developer");
 const INVOKER: Role = ("invoker", "roles/run.invoker");
+const BUILD_PUSH: Role = ("build_push", REPO_WRITER.1);
+const BUILD_LOGS: Role = ("build_logs", "roles/logging.logWriter");
 
 struct Grants {
     list: Vec<IamGrant>,
@@ -261,10 +290,10 @@ impl Grants {
         (member, principal): (&str, Principal),
         before_service: bool,
     ) {
-        // Grants to a named member are named by it; the runtime's and the agent's by what
-        // they read.
+        // Grants to a named member (or the build account) are named by it; the runtime's
+        // and the agent's by what they read.
         let subject = match principal {
-            Principal::Named => member_id(member),
+            Principal::Named | Principal::Build => member_id(member),
             Principal::Runtime | Principal::RunServiceAgent => resource,
         };
         self.list.push(IamGrant {
@@ -329,6 +358,7 @@ mod tests {
             IamTarget::Repository => 3,
             IamTarget::ServiceAccount => 4,
             IamTarget::Service => 5,
+            IamTarget::Project => 6,
         };
         let got: Vec<usize> = IamTarget::ALL.into_iter().map(index).collect();
         assert_eq!(got, (0..IamTarget::ALL.len()).collect::<Vec<_>>());
@@ -353,6 +383,18 @@ mod tests {
                     "secret_access_s",
                     IamTarget::Secret,
                     "roles/secretmanager.secretAccessor",
+                    true
+                ),
+                (
+                    "build_push_svc_build_proj_123",
+                    IamTarget::Repository,
+                    "roles/artifactregistry.writer",
+                    true
+                ),
+                (
+                    "build_logs_svc_build_proj_123",
+                    IamTarget::Project,
+                    "roles/logging.logWriter",
                     true
                 ),
                 (
@@ -382,16 +424,52 @@ mod tests {
             ]
         );
         assert_eq!(d.iam[0].principal, Principal::Runtime);
-        assert_eq!(d.iam[4].principal, Principal::Named);
-        assert_eq!(d.iam[1].resource, d.runtime_account.email);
-        assert_eq!(d.iam[3].resource, repo);
-        assert_eq!(d.iam[3].repository(), ("proj-123", "europe-west1", "repo"));
+        let build = d.build_account.as_ref().expect("built here");
+        for g in &d.iam[1..3] {
+            assert_eq!(
+                (g.principal, g.member.as_str()),
+                (Principal::Build, build.member.as_str())
+            );
+        }
+        assert_eq!(d.iam[1].resource, repo);
+        assert_eq!(d.iam[2].resource, "proj-123");
+        assert_eq!(d.iam[6].principal, Principal::Named);
+        assert_eq!(d.iam[3].resource, d.runtime_account.email);
+        assert_eq!(d.iam[5].resource, repo);
+        assert_eq!(d.iam[5].repository(), ("proj-123", "europe-west1", "repo"));
+    }
+
+    /// The build's account pushes and writes logs; nobody else gets a grant on the project
+    /// (submitting builds would let a deployer run one as the project's default identity).
+    #[test]
+    fn only_an_image_built_here_has_a_build_account() {
+        let deployers = "[access]\ndeployers = [\"group:d@x.example\"]\n";
+        let built = deployment(deployers);
+        let grants = |d: &crate::model::Deployment| -> Vec<(IamTarget, String)> {
+            d.iam
+                .iter()
+                .filter(|g| g.principal == Principal::Build || g.target == IamTarget::Project)
+                .map(|g| (g.target, g.role.clone()))
+                .collect()
+        };
+        assert!(built.build_account.is_some());
+        assert_eq!(
+            grants(&built),
+            [
+                (IamTarget::Repository, REPO_WRITER.1.to_string()),
+                (IamTarget::Project, "roles/logging.logWriter".to_string()),
+            ]
+        );
+        let elsewhere = "[image]\nurl = \"us-docker.pkg.dev/proj-123/base/svc:1\"\n";
+        let d = deployment_with_image(&format!("{elsewhere}{deployers}"));
+        assert_eq!(d.build_account, None);
+        assert_eq!(grants(&d), []);
     }
 
     #[test]
     fn a_model_in_a_folder_is_read_through_its_managed_folder() {
         let d = deployment("").clone();
-        assert!(d.iam.is_empty());
+        assert!(d.iam.iter().all(|g| g.principal == Principal::Build));
         let text = super::super::fixture::BASE.replace("models/m.joblib", "gs://bkt/a/b/m.onnx");
         let s = super::super::fixture::spec_text(&text.replace("sklearn", "onnx"));
         let d = super::super::resolve(&s, &super::super::fixture::checked(&s), "m", "d");

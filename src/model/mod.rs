@@ -68,6 +68,8 @@ pub struct Deployment {
     /// The Artifact Registry repository to create; none for an image built elsewhere.
     pub repository: Option<Repository>,
     pub runtime_account: Account,
+    /// The account the image build runs as; none for an image built elsewhere.
+    pub build_account: Option<Account>,
     /// APIs to enable, sorted.
     pub apis: Vec<String>,
     pub container: Container,
@@ -160,6 +162,7 @@ fn resolve_one(
         None => image::resolve(&spec.image, &service),
     };
     let runtime_account = account::resolve(&spec.service_account, &service);
+    let build_account = image.built_here.then(|| account::build(&service));
     let container = container::resolve(spec, checked);
     let secrets = env::secrets(spec);
     let (model, volume) = source::resolve(spec, checked);
@@ -169,6 +172,7 @@ fn resolve_one(
         pipeline: first.and_then(|f| f.pipeline.as_deref()),
         service: &service,
         runtime: &runtime_account,
+        build: build_account.as_ref(),
         image: &image,
         repository: repository.as_ref(),
         secrets: &secrets,
@@ -209,6 +213,7 @@ fn resolve_one(
         image,
         repository,
         runtime_account,
+        build_account,
         scaling,
         env: env::plain(spec),
         secrets,
@@ -348,7 +353,8 @@ mod tests {
     #[test]
     fn a_gcs_model_mounts_its_bucket_and_grants_read() {
         let d = fixture::deployment("");
-        assert!(d.volumes.is_empty() && d.iam.is_empty());
+        let build_only = d.iam.iter().all(|g| g.principal == iam::Principal::Build);
+        assert!(d.volumes.is_empty() && build_only);
         let text = fixture::BASE.replace("models/m.joblib", "gs://bkt/m.joblib");
         let s = fixture::spec_text(&text);
         let d = resolve(&s, &fixture::checked(&s), "mlgen.toml", "deploy");

@@ -72,9 +72,10 @@ fn grant(g: &IamGrant) -> Grant<'_> {
             g.resource.clone(),
             format!("--region=\"$region\" {project}"),
         ),
+        IamTarget::Project => (&["projects"], g.resource.clone(), String::new()),
     };
     let member = match g.principal {
-        Principal::Named | Principal::Runtime => shell(&g.member),
+        Principal::Named | Principal::Runtime | Principal::Build => shell(&g.member),
         Principal::RunServiceAgent => format!("\"{}\"", run_service_agent("${project_number}")),
     };
     Grant {

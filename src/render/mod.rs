@@ -43,7 +43,7 @@ pub(crate) struct BuildStep<'a> {
     /// The build context (the spec's folder), relative to the target's folder (e.g. `../..`).
     pub context: String,
     pub submit: String,
-    pub env: [(&'static str, &'a str); 2],
+    pub env: Vec<(&'static str, &'a str)>,
 }
 
 impl<'a> BuildStep<'a> {
@@ -53,11 +53,17 @@ impl<'a> BuildStep<'a> {
             submit: format!(
                 "gcloud builds submit . --config=\"$BUILD_CONFIG\" \
                  --ignore-file=\"$BUILD_IGNORE_FILE\" \
-                 --substitutions={TAG_SUBSTITUTION}=\"$CONTENT_TAG\" --project=\"$PROJECT\" --quiet"
+                 --substitutions={TAG_SUBSTITUTION}=\"$CONTENT_TAG\" --project=\"$PROJECT\" \
+                 --service-account=\"projects/$PROJECT/serviceAccounts/$BUILD_ACCOUNT\" --quiet"
             ),
-            env: [
+            // The build runs as its own account, never the project's default build identity.
+            env: vec![
                 ("BUILD_CONFIG", &d.build.config),
                 ("BUILD_IGNORE_FILE", &d.build.ignore_file),
+                (
+                    "BUILD_ACCOUNT",
+                    d.build_account.as_ref().map_or("", |a| &a.email),
+                ),
             ],
         }
     }

@@ -25,6 +25,8 @@ struct Main<'a> {
     /// Whether the Cloud Run service agent's email is needed (it holds the project number).
     project_number: bool,
     grants: Vec<Grant<'a>>,
+    /// Whether the build's account has grants, which the build and the service wait for.
+    build_grants: bool,
 }
 
 impl Main<'_> {
@@ -74,7 +76,10 @@ fn prerequisite(g: &IamGrant) -> Option<Prerequisite<'_>> {
                 ],
             )
         }
-        IamTarget::Repository | IamTarget::ServiceAccount | IamTarget::Service => return None,
+        IamTarget::Repository
+        | IamTarget::ServiceAccount
+        | IamTarget::Service
+        | IamTarget::Project => return None,
     };
     Some(Prerequisite {
         variable: None,
@@ -118,6 +123,8 @@ fn repository_prerequisite(d: &Deployment) -> Option<Prerequisite<'_>> {
 struct Grant<'a> {
     key: &'a str,
     before_service: bool,
+    /// The build account's: the build waits for it.
+    before_build: bool,
     class: &'static str,
     /// What the grant is on, then its role and member.
     args: Vec<Arg<'a>>,
@@ -181,10 +188,15 @@ fn grant<'a>(g: &'a IamGrant, own_repository: Option<&str>) -> Grant<'a> {
                 arg("name", of("service.name")),
             ],
         ),
+        IamTarget::Project => (
+            "gcp.projects.IAMMember",
+            vec![arg("project", of("PROJECT"))],
+        ),
     };
     let member = match g.principal {
         Principal::Named => Value::Text(&g.member),
         Principal::Runtime => of("runtime_account.member"),
+        Principal::Build => of("build_account.member"),
         Principal::RunServiceAgent => {
             Value::Ref(format!("f\"{}\"", run_service_agent("{PROJECT_NUMBER}")))
         }
@@ -193,6 +205,7 @@ fn grant<'a>(g: &'a IamGrant, own_repository: Option<&str>) -> Grant<'a> {
     Grant {
         key: &g.key,
         before_service: g.before_service,
+        before_build: g.principal == Principal::Build,
         class,
         args,
     }
@@ -246,6 +259,7 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
                 .iam
                 .iter()
                 .any(|g| g.principal == Principal::RunServiceAgent),
+            build_grants: d.iam.iter().any(|g| g.principal == Principal::Build),
             grants: d
                 .iam
                 .iter()

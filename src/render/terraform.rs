@@ -24,6 +24,7 @@ pub const TERRAFORM_VERSION: &str = ">= 1.5";
 /// Addresses of the singletons in main.tf.
 const APIS: &str = "google_project_service.apis";
 const ACCOUNT: &str = "google_service_account.runtime";
+const BUILD_ACCOUNT: &str = "google_service_account.build";
 const SERVICE: &str = "google_cloud_run_v2_service.service";
 const REPOSITORY: &str = "google_artifact_registry_repository.images";
 /// The repository that existed before, read.
@@ -70,6 +71,12 @@ struct Grant<'a> {
     args: Vec<Arg<'a>>,
 }
 
+impl Grant<'_> {
+    fn address(&self) -> String {
+        format!("{}.{}", self.tf_type, self.key)
+    }
+}
+
 /// Something the deployment uses but does not create, read as a `data` source so that
 /// `terraform plan` fails before anything is created when it is missing.
 struct Prerequisite<'a> {
@@ -107,7 +114,10 @@ fn prerequisite(g: &IamGrant) -> Option<Prerequisite<'_>> {
                 ],
             )
         }
-        IamTarget::Repository | IamTarget::ServiceAccount | IamTarget::Service => return None,
+        IamTarget::Repository
+        | IamTarget::ServiceAccount
+        | IamTarget::Service
+        | IamTarget::Project => return None,
     };
     Some(Prerequisite {
         tf_type,
@@ -186,10 +196,15 @@ fn grant<'a>(g: &'a IamGrant, repository: Option<(&str, &str)>) -> Grant<'a> {
                 arg("name", of(SERVICE, "name")),
             ],
         ),
+        IamTarget::Project => (
+            "google_project_iam_member",
+            vec![arg("project", Value::Ref("var.project".to_string()))],
+        ),
     };
     let member = match g.principal {
         Principal::Named => Value::Text(&g.member),
         Principal::Runtime => of(ACCOUNT, "member"),
+        Principal::Build => of(BUILD_ACCOUNT, "member"),
         Principal::RunServiceAgent => Value::Ref(format!(
             "\"{}\"",
             run_service_agent(&format!("${{{PROJECT}.number}}"))
@@ -232,6 +247,9 @@ struct Main<'a> {
     grants: Vec<Grant<'a>>,
     /// Addresses the service waits for: the APIs, then the grants it checks when deploying.
     service_depends_on: Vec<String>,
+    /// The build account's address, and its grants': the build waits for them.
+    build_account: &'static str,
+    build_grants: Vec<String>,
 }
 
 /// The canary's inputs, revision names and output.
@@ -258,12 +276,19 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         .iter()
         .map(|g| grant(g, repository.as_deref().map(|n| (n, address))))
         .collect();
+    let build_grants: Vec<String> = d
+        .iam
+        .iter()
+        .zip(&grants)
+        .filter(|(g, _)| g.principal == Principal::Build)
+        .map(|(_, g)| g.address())
+        .collect();
     let service_depends_on = std::iter::once(APIS.to_string())
         .chain(
             grants
                 .iter()
                 .filter(|g| g.before_service)
-                .map(|g| format!("{}.{}", g.tf_type, g.key)),
+                .map(Grant::address),
         )
         .collect();
     let main = Main {
@@ -280,6 +305,8 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
             .any(|g| g.principal == Principal::RunServiceAgent),
         grants,
         service_depends_on,
+        build_account: BUILD_ACCOUNT,
+        build_grants,
     };
     let versions = Versions {
         terraform: TERRAFORM_VERSION,

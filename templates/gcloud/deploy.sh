@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Deploys the Cloud Run service with gcloud, in this order:
 #   - enables the APIs;
-#   - creates the runtime service account{% if let Some(repo) = d.repository %}{% if !repo.existing %} and the Artifact Registry repository{% endif %}{% endif %} when missing;
+#   - creates the runtime service account{% if d.build_account.is_some() %}, the account the image build runs as{% endif %}{% if let Some(repo) = d.repository %}{% if !repo.existing %} and the Artifact Registry repository{% endif %}{% endif %} when missing;
 #   - grants the service account what the service reads, which the deploy checks;
 {%- if d.image.built_here %}
 #   - builds the image with Cloud Build unless this exact build exists, and reads its digest;
@@ -162,6 +162,22 @@ else
     --quiet
   account_description=$account_mark
 fi
+{%- if let Some(build_account) = d.build_account %}
+
+# The image build runs as its own account, which may push to the repository and write the
+# build's logs, nothing else: never as the project's default build identity.
+build_account={{ build_account.email }}
+step "Build service account $build_account"
+if gcloud iam service-accounts describe "$build_account" --project="$project" >/dev/null 2>&1; then
+  echo "    exists"
+else
+  gcloud iam service-accounts create {{ build_account.account_id }} \
+    --display-name={{ build_account.display_name }} \
+    --description="$account_mark" \
+    --project="$project" \
+    --quiet
+fi
+{%- endif %}
 {%- if let Some(repo) = d.repository %}
 {%- if !repo.existing %}
 

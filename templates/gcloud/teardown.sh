@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Removes what deploy.sh created, in reverse order: the Cloud Run service (its invoker
 # grants go with it), {% if d.ci.is_some() %}what ci-setup.sh created for the deploy pipeline, {% endif %}the other IAM grants, {% if own_repository.is_some() %}the Artifact Registry repository (with every
-# image in it), {% endif %}and the runtime service account. {% if own_repository.is_some() %}The repository and the account are{% else %}The account is{% endif %}
-# deleted only when deploy.sh created {% if own_repository.is_some() %}them{% else %}it{% endif %} (it marks what it creates); one that existed
+# image in it), {% endif %}and the runtime service account{% if d.build_account.is_some() %} and the build's account{% endif %}. {% if own_repository.is_some() || d.build_account.is_some() %}They are{% else %}The account is{% endif %}
+# deleted only when deploy.sh created {% if own_repository.is_some() || d.build_account.is_some() %}them{% else %}it{% endif %} (it marks what it creates); one that existed
 # before is kept. The APIs stay enabled. Safe to re-run: whatever is already gone is skipped.
 #
 # Usage: teardown.sh [--yes]   (--yes skips the confirmation, for non-interactive use)
@@ -12,6 +12,9 @@ project={{ d.service.project }}
 region={{ d.service.region }}
 service={{ d.service.name }}
 account={{ d.runtime_account.email }}
+{%- if let Some(build_account) = d.build_account %}
+build_account={{ build_account.email }}
+{%- endif %}
 {%- if let Some(repo) = own_repository %}
 repository={{ repo.id }}
 {%- endif %}
@@ -57,7 +60,7 @@ if [ "$assume_yes" != true ]; then
 {%- if let Some(repo) = own_repository %}
   echo "  - the Artifact Registry repository $repository in {{ repo.location }}, with every image in it, if deploy.sh created it"
 {%- endif %}
-  echo "  - the service account $account, if deploy.sh created it"
+  echo "  - the service account $account{% if d.build_account.is_some() %} and the build's, $build_account{% endif %}, if deploy.sh created it"
   read -r -p "Type the service name to confirm: " answer
   if [ "$answer" != "$service" ]; then
     echo "Aborted; nothing was deleted." >&2
@@ -175,14 +178,22 @@ else
 fi
 {%- endif %}
 
-step "Deleting service account $account"
 account_mark="{{ account_mark|safe }}"
-description="$(gcloud iam service-accounts describe "$account" --project="$project" \
-  --format='value(description)' 2>/dev/null)" || description=$account_mark
-if [ "$description" = "$account_mark" ]; then
-  gone gcloud iam service-accounts delete "$account" --project="$project" --quiet
-else
-  echo "    kept: deploy.sh did not create it"
-fi
+# delete_account EMAIL: deletes the service account when deploy.sh created it.
+delete_account() {
+  local description
+  step "Deleting service account $1"
+  description="$(gcloud iam service-accounts describe "$1" --project="$project" \
+    --format='value(description)' 2>/dev/null)" || description=$account_mark
+  if [ "$description" = "$account_mark" ]; then
+    gone gcloud iam service-accounts delete "$1" --project="$project" --quiet
+  else
+    echo "    kept: deploy.sh did not create it"
+  fi
+}
+delete_account "$account"
+{%- if d.build_account.is_some() %}
+delete_account "$build_account"
+{%- endif %}
 
 step "Done: $service and what deploy.sh created for it are gone"

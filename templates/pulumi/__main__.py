@@ -112,6 +112,18 @@ runtime_account = gcp.serviceaccount.Account(
     display_name="{{ d.runtime_account.display_name }}",
     opts=pulumi.ResourceOptions(depends_on=apis),
 )
+{%- if let Some(build_account) = d.build_account %}
+
+# The identity the image build runs as, instead of the project's default build identity:
+# it may push to the one repository and write the build's logs, nothing else.
+build_account = gcp.serviceaccount.Account(
+    "build",
+    project=PROJECT,
+    account_id="{{ build_account.account_id }}",
+    display_name="{{ build_account.display_name }}",
+    opts=pulumi.ResourceOptions(depends_on=apis),
+)
+{%- endif %}
 {%- if let Some(repo) = d.repository %}
 {%- if !repo.existing %}
 
@@ -146,6 +158,15 @@ def content_tag():
 
 CONTENT_TAG = content_tag()
 
+# What the build does as its account, granted before it runs.
+build_grants = [
+{%- for grant in grants if grant.before_build %}
+{%- include "pulumi/_grant.py" %}
+{%- if loop.last %}
+{% endif %}
+{%- endfor -%}
+]
+
 # The image build, rerun when an input changes. It uploads only the image's inputs (the
 # ignore file is an allowlist).
 image_build = command.local.Command(
@@ -160,7 +181,7 @@ image_build = command.local.Command(
         "PROJECT": PROJECT,
     },
     triggers=[CONTENT_TAG],
-    opts=pulumi.ResourceOptions(depends_on=[*apis{% if !repo.existing %}, repository{% endif %}]),
+    opts=pulumi.ResourceOptions(depends_on=[*apis{% if !repo.existing %}, repository{% endif %}, build_account, *build_grants]),
 )
 
 # The digest the build pushed, read once the build ran: the service runs the image by
@@ -176,11 +197,14 @@ IMAGE = gcp.artifactregistry.get_docker_image_output(
 
 # Access the service needs at startup: Cloud Run checks it when the revision is deployed.
 before_service = [
-{%- for grant in grants if grant.before_service %}
+{%- for grant in grants if grant.before_service && !grant.before_build %}
 {%- include "pulumi/_grant.py" %}
-{%- if loop.last %}
+{%- if loop.last && !build_grants %}
 {% endif %}
-{%- endfor -%}
+{%- endfor %}
+{%- if build_grants %}
+    *build_grants,
+{% endif -%}
 ]
 {%- if let Some(r) = d.rollout %}
 

@@ -55,6 +55,18 @@ resource "google_service_account" "runtime" {
 
   depends_on = [{{ apis }}]
 }
+{%- if let Some(build_account) = d.build_account %}
+
+# The identity the image build runs as, instead of the project's default build identity:
+# it may push to the one repository and write the build's logs, nothing else.
+resource "google_service_account" "build" {
+  project = var.project
+  account_id = "{{ build_account.account_id }}"
+  display_name = "{{ build_account.display_name }}"
+
+  depends_on = [{{ apis }}]
+}
+{%- endif %}
 {%- if let Some(repo) = d.repository %}
 {%- if let Some(create) = repo.prerequisite() %}
 
@@ -113,7 +125,7 @@ resource "terraform_data" "image" {
     }
   }
 
-  depends_on = [{{ apis }}{% if !repo.existing %}, {{ repository }}{% endif %}]
+  depends_on = [{{ apis }}{% if !repo.existing %}, {{ repository }}{% endif %}, {{ build_account }}{% for g in build_grants %}, {{ g }}{% endfor %}]
 }
 
 # The digest the build pushed, read once the build ran: the service runs the image by

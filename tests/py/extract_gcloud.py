@@ -131,9 +131,15 @@ def extract(records, ci_records=()):
         repository = {"id": p[0], "location": _last(f, "--location"),
                       "format": _last(f, "--repository-format").upper()}
 
-    account = None
-    for f, p, _ in _calls(records, "iam service-accounts create"):
-        account = {"account_id": p[0], "display_name": _last(f, "--display-name")}
+    # The runtime account, and the account the image build runs as.
+    accounts = {f"{p[0]}@{_last(f, '--project')}.iam.gserviceaccount.com":
+                {"account_id": p[0], "display_name": _last(f, "--display-name")}
+                for f, p, _ in _calls(records, "iam service-accounts create")}
+    account = accounts.get(_last(flags, "--service-account"))
+    build_account = None
+    for f, _, _ in _calls(records, "builds submit"):
+        email = _last(f, "--service-account").rsplit("/", 1)[-1]
+        build_account = accounts[email] | {"email": email}
 
     apis = set()
     for _, p, _ in _calls(records, "services enable"):
@@ -182,6 +188,7 @@ def extract(records, ci_records=()):
             "startup": _probe(_last(flags, "--startup-probe")),
             "liveness": _probe(_last(flags, "--liveness-probe")),
         },
+        "build_account": build_account,
         "iam": _grants(records, _last(flags, "--project")),
         "apis": sorted(apis),
         "ci": _ci(ci_records) if ci_records else None,

@@ -80,6 +80,9 @@ def extract(recorded):
     envs = container.get("envs", [])
     mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
 
+    build = _only(resources, ACCOUNT, "build")
+    build_account = build and {"account_id": build["accountId"], "display_name": build["displayName"],
+                               "email": f"{build['accountId']}@{build['project']}.iam.gserviceaccount.com"}
     grants = _iam(resources)
     ci_member = ci_account and f"serviceAccount:{ci_account['accountId']}@{ci_account['project']}.iam.gserviceaccount.com"
     main_grants = [g for g in grants if g["member"] != ci_member and not g["member"].startswith("principalSet:")]
@@ -152,6 +155,7 @@ def extract(recorded):
             "startup": _probe(container["startupProbe"]),
             "liveness": _probe(container["livenessProbe"]),
         },
+        "build_account": build_account,
         "iam": sorted_grants(main_grants),
         "apis": sorted(api for name, api in apis.items() if not name.startswith("ci-")),
         "ci": ci_account and {

@@ -227,6 +227,12 @@ def extract(tf_dir, given=None):
 
     ci_account = cfg.res.get(("google_service_account", "ci"))
     ci_member = ci_account and cfg.attribute("google_service_account", "ci", "member")
+    build = cfg.res.get(("google_service_account", "build"))
+    build_account = build and {
+        "account_id": cfg.value(build["account_id"]),
+        "display_name": cfg.value(build["display_name"]),
+        "email": cfg.attribute("google_service_account", "build", "email"),
+    }
     grants = iam(cfg)
     main_grants = [g for g in grants if g["member"] != ci_member and not g["member"].startswith("principalSet:")]
 
@@ -278,6 +284,7 @@ def extract(tf_dir, given=None):
             "startup": probe(cfg, block(ctr, "startup_probe")),
             "liveness": probe(cfg, block(ctr, "liveness_probe")),
         },
+        "build_account": build_account,
         "iam": sorted_grants(main_grants),
         "apis": apis(cfg, {"apis"}),
         "ci": ci_account and {

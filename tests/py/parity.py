@@ -85,6 +85,8 @@ def expected(m):
                 "path", "port", "initial_delay_seconds", "period_seconds", "timeout_seconds", "failure_threshold")}
             for kind in ("startup", "liveness")
         },
+        "build_account": m["build_account"] and {
+            k: m["build_account"][k] for k in ("account_id", "display_name", "email")},
         "iam": sorted_grants({k: g[k] for k in ("target", "resource", "role", "member")} for g in m["iam"]),
         "apis": sorted(m["apis"]),
         "ci": ci(m),

@@ -273,6 +273,24 @@ def test_the_pipeline_deploys_with_what_it_is_granted(tmp_path, target):
     assert [p.rsplit("/", 1)[1] for p in pools] == [setup.model["ci"]["provider"]], pools
 
 
+@pytest.mark.parametrize("target", TARGETS)
+def test_the_build_runs_as_its_own_account_with_only_what_a_build_needs(tmp_path, target):
+    """The build's account may push to the one repository and write logs, nothing else; the
+    spec's deployers may not submit builds (a build may run as the project's default identity)."""
+    setup = Setup.example(tmp_path, "fraud-onnx-gcs")
+    d = setup.deployed(target)
+    s, build, repo = setup.model["service"], setup.model["build_account"], setup.model["repository"]
+    account = f"projects/{s['project']}/serviceAccounts/{build['email']}"
+    assert account in d.cloud.accounts
+    repository = f"projects/{repo['project']}/locations/{repo['location']}/repositories/{repo['id']}"
+    held = sorted((r, role) for r, role, m in d.cloud.policies if m == build["member"])
+    assert held == [(f"projects/{s['project']}", "roles/logging.logWriter"),
+                    (repository, "roles/artifactregistry.writer")]
+    for member in setup.spec["access"]["deployers"]:
+        assert not d.cloud.may(member, "iam.serviceAccounts.actAs", account), member
+        assert not d.cloud.may(member, "cloudbuild.builds.create", f"projects/{s['project']}"), member
+
+
 def deployer_gaps(setup, cloud, member):
     s, account, repo = setup.model["service"], setup.model["runtime_account"], setup.model["repository"]
     return cloud.deployer_gaps(

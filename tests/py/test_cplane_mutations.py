@@ -22,6 +22,29 @@ def _move_bucket_grant_after_the_service(text):
     return text.replace('step "Done:', grant[0] + 'step "Done:')
 
 
+def _move_build_push_after_the_service(text):
+    grant = re.search(r"^step Granting roles/artifactregistry\.writer on \S+ to serviceAccount:\S+-build@.*?>/dev/null\n\n",
+                      text, re.MULTILINE | re.DOTALL)
+    assert grant, "no build account grant in deploy.sh"
+    text = text.replace(grant[0], "")
+    return text.replace('step "Done:', grant[0] + 'step "Done:')
+
+
+# The submit command every target runs, and the build account's grant on the repository.
+_SUBMIT_AS = r' --service-account=\\?"projects/\$PROJECT/serviceAccounts/\$BUILD_ACCOUNT\\?"'
+_BUILD_PUSH_ROLE = r'(build_push\w+.*?)roles/artifactregistry\.writer'
+_BUILD_PUSH_GCLOUD = r'(-build@\S+ --role=)roles/artifactregistry\.writer'
+_EVERY_TARGET = (("terraform", "terraform/main.tf"), ("pulumi", "pulumi/__main__.py"), ("gcloud", "gcloud/deploy.sh"))
+
+
+def _dotall(pattern, repl):
+    def edit(text):
+        new, n = re.subn(pattern, repl, text, count=1, flags=re.DOTALL)
+        assert n, f"{pattern!r} not found: the mutation no longer applies"
+        return new
+    return edit
+
+
 MUTATIONS = {
     # name: {target: (file, edit)}, error text
     "email for name": ({
@@ -60,6 +83,31 @@ MUTATIONS = {
         target: (path, _sub(r'^\s*"monitoring\.googleapis\.com",\n', ""))
         for target, path in (("terraform", "terraform/main.tf"), ("pulumi", "pulumi/__main__.py"))
     }, "SERVICE_DISABLED"),
+    # The build runs as the project's default build identity.
+    "build without its account": ({
+        target: (path, _sub(_SUBMIT_AS, "")) for target, path in _EVERY_TARGET
+    }, "default build identity"),
+    # The build's account may read the repository, not push to it.
+    "build account reads only": ({
+        "terraform": ("terraform/main.tf", _dotall(_BUILD_PUSH_ROLE, r"\1roles/artifactregistry.reader")),
+        "pulumi": ("pulumi/__main__.py", _dotall(_BUILD_PUSH_ROLE, r"\1roles/artifactregistry.reader")),
+        "gcloud": ("gcloud/deploy.sh", _sub(_BUILD_PUSH_GCLOUD, r"\1roles/artifactregistry.reader")),
+    }, "uploadArtifacts"),
+    # The build's account gets its push after the build ran.
+    "build push granted after the build": ({
+        "terraform": ("terraform/main.tf", _sub(r", google_artifact_registry_repository_iam_member\.build_push_\w+", "")),
+        "pulumi": ("pulumi/__main__.py", _sub(r", \*build_grants\]", "]")),
+        "gcloud": ("gcloud/deploy.sh", _move_build_push_after_the_service),
+    }, "uploadArtifacts"),
+    # The build's account may not write the build's logs.
+    "build account without its log writer": ({
+        target: (path, _sub(r"(role\W+)roles/logging\.logWriter", r"\1roles/logging.viewer")) for target, path in _EVERY_TARGET
+    }, "logEntries.create"),
+    # A user-specified account's build keeps its logs where the API allows.
+    "build logs in the default bucket": ({
+        target: ("gcloud/cloudbuild.json", _sub(r',\n  "options": \{"logging": "CLOUD_LOGGING_ONLY"\}', ""))
+        for target, _ in _EVERY_TARGET
+    }, "build.service_account"),
 }
 # The example each mutation breaks, where not fraud-onnx-gcs.
 EXAMPLE = {"project id for number": "churn-public", "missing monitoring API": "churn-public"}

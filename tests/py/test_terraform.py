@@ -297,7 +297,7 @@ def test_validator_reports_where(fraud_tf):
 
 
 def test_fmt_check_catches_unaligned(fraud_tf):
-    edit(fraud_tf, "  account_id   = ", "  account_id = ")
+    edit(fraud_tf, '  account_id   = "fraud-scorer-run"', '  account_id = "fraud-scorer-run"')
     ok, output = tf_validate.fmt_check(fraud_tf)
     assert not ok
     assert "account_id" in output

@@ -25,6 +25,16 @@ resource "google_service_account" "runtime" {
   depends_on = [google_project_service.apis]
 }
 
+# The identity the image build runs as, instead of the project's default build identity:
+# it may push to the one repository and write the build's logs, nothing else.
+resource "google_service_account" "build" {
+  project      = var.project
+  account_id   = "churn-demo-build"
+  display_name = "churn-demo image build"
+
+  depends_on = [google_project_service.apis]
+}
+
 resource "google_artifact_registry_repository" "images" {
   # checkov:skip=CKV_GCP_84:Google-managed encryption; set kms_key_name here if your policy requires CMEK
   project       = var.project
@@ -76,16 +86,17 @@ resource "terraform_data" "image" {
 
   provisioner "local-exec" {
     working_dir = local.build_context
-    command     = "gcloud builds submit . --config=\"$BUILD_CONFIG\" --ignore-file=\"$BUILD_IGNORE_FILE\" --substitutions=_CONTENT_TAG=\"$CONTENT_TAG\" --project=\"$PROJECT\" --quiet"
+    command     = "gcloud builds submit . --config=\"$BUILD_CONFIG\" --ignore-file=\"$BUILD_IGNORE_FILE\" --substitutions=_CONTENT_TAG=\"$CONTENT_TAG\" --project=\"$PROJECT\" --service-account=\"projects/$PROJECT/serviceAccounts/$BUILD_ACCOUNT\" --quiet"
     environment = {
       BUILD_CONFIG      = "deploy/gcloud/cloudbuild.json"
       BUILD_IGNORE_FILE = "deploy/gcloud/.gcloudignore"
+      BUILD_ACCOUNT     = "churn-demo-build@acme-demos.iam.gserviceaccount.com"
       CONTENT_TAG       = local.content_tag
       PROJECT           = var.project
     }
   }
 
-  depends_on = [google_project_service.apis, google_artifact_registry_repository.images]
+  depends_on = [google_project_service.apis, google_artifact_registry_repository.images, google_service_account.build, google_artifact_registry_repository_iam_member.build_push_churn_demo_build_acme_demos, google_project_iam_member.build_logs_churn_demo_build_acme_demos]
 }
 
 # The digest the build pushed, read once the build ran: the service runs the image by
@@ -97,6 +108,20 @@ data "google_artifact_registry_docker_image" "image" {
   image_name    = "churn-demo:${local.content_tag}"
 
   depends_on = [terraform_data.image]
+}
+
+resource "google_artifact_registry_repository_iam_member" "build_push_churn_demo_build_acme_demos" {
+  project    = google_artifact_registry_repository.images.project
+  location   = google_artifact_registry_repository.images.location
+  repository = google_artifact_registry_repository.images.name
+  role       = "roles/artifactregistry.writer"
+  member     = google_service_account.build.member
+}
+
+resource "google_project_iam_member" "build_logs_churn_demo_build_acme_demos" {
+  project = var.project
+  role    = "roles/logging.logWriter"
+  member  = google_service_account.build.member
 }
 
 resource "google_service_account_iam_member" "deployer_act_as_devrel_lead_acme_example" {
@@ -201,5 +226,7 @@ resource "google_cloud_run_v2_service" "service" {
   # the model it mounts, and that the image can be pulled, so those grants come first.
   depends_on = [
     google_project_service.apis,
+    google_artifact_registry_repository_iam_member.build_push_churn_demo_build_acme_demos,
+    google_project_iam_member.build_logs_churn_demo_build_acme_demos,
   ]
 }

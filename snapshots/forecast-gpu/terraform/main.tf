@@ -40,6 +40,16 @@ resource "google_service_account" "runtime" {
   depends_on = [google_project_service.apis]
 }
 
+# The identity the image build runs as, instead of the project's default build identity:
+# it may push to the one repository and write the build's logs, nothing else.
+resource "google_service_account" "build" {
+  project      = var.project
+  account_id   = "demand-forecast-gpu-build"
+  display_name = "demand-forecast-gpu image build"
+
+  depends_on = [google_project_service.apis]
+}
+
 resource "google_artifact_registry_repository" "images" {
   # checkov:skip=CKV_GCP_84:Google-managed encryption; set kms_key_name here if your policy requires CMEK
   project       = var.project
@@ -91,16 +101,17 @@ resource "terraform_data" "image" {
 
   provisioner "local-exec" {
     working_dir = local.build_context
-    command     = "gcloud builds submit . --config=\"$BUILD_CONFIG\" --ignore-file=\"$BUILD_IGNORE_FILE\" --substitutions=_CONTENT_TAG=\"$CONTENT_TAG\" --project=\"$PROJECT\" --quiet"
+    command     = "gcloud builds submit . --config=\"$BUILD_CONFIG\" --ignore-file=\"$BUILD_IGNORE_FILE\" --substitutions=_CONTENT_TAG=\"$CONTENT_TAG\" --project=\"$PROJECT\" --service-account=\"projects/$PROJECT/serviceAccounts/$BUILD_ACCOUNT\" --quiet"
     environment = {
       BUILD_CONFIG      = "deploy/gcloud/cloudbuild.json"
       BUILD_IGNORE_FILE = "deploy/gcloud/.gcloudignore"
+      BUILD_ACCOUNT     = "demand-forecast-gpu-build@acme-ml-prod.iam.gserviceaccount.com"
       CONTENT_TAG       = local.content_tag
       PROJECT           = var.project
     }
   }
 
-  depends_on = [google_project_service.apis, google_artifact_registry_repository.images]
+  depends_on = [google_project_service.apis, google_artifact_registry_repository.images, google_service_account.build, google_artifact_registry_repository_iam_member.build_push_demand_forecast_gpu_build_acme_ml_prod, google_project_iam_member.build_logs_demand_forecast_gpu_build_acme_ml_prod]
 }
 
 # The digest the build pushed, read once the build ran: the service runs the image by
@@ -112,6 +123,20 @@ data "google_artifact_registry_docker_image" "image" {
   image_name    = "demand-forecast-gpu:${local.content_tag}"
 
   depends_on = [terraform_data.image]
+}
+
+resource "google_artifact_registry_repository_iam_member" "build_push_demand_forecast_gpu_build_acme_ml_prod" {
+  project    = google_artifact_registry_repository.images.project
+  location   = google_artifact_registry_repository.images.location
+  repository = google_artifact_registry_repository.images.name
+  role       = "roles/artifactregistry.writer"
+  member     = google_service_account.build.member
+}
+
+resource "google_project_iam_member" "build_logs_demand_forecast_gpu_build_acme_ml_prod" {
+  project = var.project
+  role    = "roles/logging.logWriter"
+  member  = google_service_account.build.member
 }
 
 resource "google_cloud_run_v2_service_iam_member" "invoker_planner_acme_ml_prod" {
@@ -197,5 +222,7 @@ resource "google_cloud_run_v2_service" "service" {
   # the model it mounts, and that the image can be pulled, so those grants come first.
   depends_on = [
     google_project_service.apis,
+    google_artifact_registry_repository_iam_member.build_push_demand_forecast_gpu_build_acme_ml_prod,
+    google_project_iam_member.build_logs_demand_forecast_gpu_build_acme_ml_prod,
   ]
 }

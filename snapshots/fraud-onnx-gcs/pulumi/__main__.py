@@ -95,6 +95,16 @@ runtime_account = gcp.serviceaccount.Account(
     opts=pulumi.ResourceOptions(depends_on=apis),
 )
 
+# The identity the image build runs as, instead of the project's default build identity:
+# it may push to the one repository and write the build's logs, nothing else.
+build_account = gcp.serviceaccount.Account(
+    "build",
+    project=PROJECT,
+    account_id="fraud-scorer-build",
+    display_name="fraud-scorer image build",
+    opts=pulumi.ResourceOptions(depends_on=apis),
+)
+
 repository = gcp.artifactregistry.Repository(
     "images",
     project="acme-payments",
@@ -125,20 +135,39 @@ def content_tag():
 
 CONTENT_TAG = content_tag()
 
+# What the build does as its account, granted before it runs.
+build_grants = [
+    gcp.artifactregistry.RepositoryIamMember(
+        "build_push_fraud_scorer_build_acme_payments",
+        project=repository.project,
+        location=repository.location,
+        repository=repository.name,
+        role="roles/artifactregistry.writer",
+        member=build_account.member,
+    ),
+    gcp.projects.IAMMember(
+        "build_logs_fraud_scorer_build_acme_payments",
+        project=PROJECT,
+        role="roles/logging.logWriter",
+        member=build_account.member,
+    ),
+]
+
 # The image build, rerun when an input changes. It uploads only the image's inputs (the
 # ignore file is an allowlist).
 image_build = command.local.Command(
     "image-build",
-    create="gcloud builds submit . --config=\"$BUILD_CONFIG\" --ignore-file=\"$BUILD_IGNORE_FILE\" --substitutions=_CONTENT_TAG=\"$CONTENT_TAG\" --project=\"$PROJECT\" --quiet",
+    create="gcloud builds submit . --config=\"$BUILD_CONFIG\" --ignore-file=\"$BUILD_IGNORE_FILE\" --substitutions=_CONTENT_TAG=\"$CONTENT_TAG\" --project=\"$PROJECT\" --service-account=\"projects/$PROJECT/serviceAccounts/$BUILD_ACCOUNT\" --quiet",
     dir=str(BUILD_CONTEXT),
     environment={
         "BUILD_CONFIG": "deploy/gcloud/cloudbuild.json",
         "BUILD_IGNORE_FILE": "deploy/gcloud/.gcloudignore",
+        "BUILD_ACCOUNT": "fraud-scorer-build@acme-payments.iam.gserviceaccount.com",
         "CONTENT_TAG": CONTENT_TAG,
         "PROJECT": PROJECT,
     },
     triggers=[CONTENT_TAG],
-    opts=pulumi.ResourceOptions(depends_on=[*apis, repository]),
+    opts=pulumi.ResourceOptions(depends_on=[*apis, repository, build_account, *build_grants]),
 )
 
 # The digest the build pushed, read once the build ran: the service runs the image by
@@ -174,6 +203,7 @@ before_service = [
         role="roles/storage.objectViewer",
         member=runtime_account.member,
     ),
+    *build_grants,
 ]
 
 # The revision this deploy creates, named by its image and settings exactly as Terraform and

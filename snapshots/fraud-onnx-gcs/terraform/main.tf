@@ -47,6 +47,16 @@ resource "google_service_account" "runtime" {
   depends_on = [google_project_service.apis]
 }
 
+# The identity the image build runs as, instead of the project's default build identity:
+# it may push to the one repository and write the build's logs, nothing else.
+resource "google_service_account" "build" {
+  project      = var.project
+  account_id   = "fraud-scorer-build"
+  display_name = "fraud-scorer image build"
+
+  depends_on = [google_project_service.apis]
+}
+
 resource "google_artifact_registry_repository" "images" {
   # checkov:skip=CKV_GCP_84:Google-managed encryption; set kms_key_name here if your policy requires CMEK
   project       = var.project
@@ -97,16 +107,17 @@ resource "terraform_data" "image" {
 
   provisioner "local-exec" {
     working_dir = local.build_context
-    command     = "gcloud builds submit . --config=\"$BUILD_CONFIG\" --ignore-file=\"$BUILD_IGNORE_FILE\" --substitutions=_CONTENT_TAG=\"$CONTENT_TAG\" --project=\"$PROJECT\" --quiet"
+    command     = "gcloud builds submit . --config=\"$BUILD_CONFIG\" --ignore-file=\"$BUILD_IGNORE_FILE\" --substitutions=_CONTENT_TAG=\"$CONTENT_TAG\" --project=\"$PROJECT\" --service-account=\"projects/$PROJECT/serviceAccounts/$BUILD_ACCOUNT\" --quiet"
     environment = {
       BUILD_CONFIG      = "deploy/gcloud/cloudbuild.json"
       BUILD_IGNORE_FILE = "deploy/gcloud/.gcloudignore"
+      BUILD_ACCOUNT     = "fraud-scorer-build@acme-payments.iam.gserviceaccount.com"
       CONTENT_TAG       = local.content_tag
       PROJECT           = var.project
     }
   }
 
-  depends_on = [google_project_service.apis, google_artifact_registry_repository.images]
+  depends_on = [google_project_service.apis, google_artifact_registry_repository.images, google_service_account.build, google_artifact_registry_repository_iam_member.build_push_fraud_scorer_build_acme_payments, google_project_iam_member.build_logs_fraud_scorer_build_acme_payments]
 }
 
 # The digest the build pushed, read once the build ran: the service runs the image by
@@ -139,6 +150,20 @@ resource "google_storage_managed_folder_iam_member" "model_read_acme_models_prod
   managed_folder = data.google_storage_managed_folder_iam_policy.model_read_acme_models_prod_fraud_v7.managed_folder
   role           = "roles/storage.objectViewer"
   member         = google_service_account.runtime.member
+}
+
+resource "google_artifact_registry_repository_iam_member" "build_push_fraud_scorer_build_acme_payments" {
+  project    = google_artifact_registry_repository.images.project
+  location   = google_artifact_registry_repository.images.location
+  repository = google_artifact_registry_repository.images.name
+  role       = "roles/artifactregistry.writer"
+  member     = google_service_account.build.member
+}
+
+resource "google_project_iam_member" "build_logs_fraud_scorer_build_acme_payments" {
+  project = var.project
+  role    = "roles/logging.logWriter"
+  member  = google_service_account.build.member
 }
 
 resource "google_service_account_iam_member" "deployer_act_as_deploy_acme_ci" {
@@ -328,5 +353,7 @@ resource "google_cloud_run_v2_service" "service" {
     google_secret_manager_secret_iam_member.secret_access_feature_store_key,
     google_secret_manager_secret_iam_member.secret_access_fraud_signing_salt,
     google_storage_managed_folder_iam_member.model_read_acme_models_prod_fraud_v7,
+    google_artifact_registry_repository_iam_member.build_push_fraud_scorer_build_acme_payments,
+    google_project_iam_member.build_logs_fraud_scorer_build_acme_payments,
   ]
 }

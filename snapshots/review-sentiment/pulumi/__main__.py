@@ -66,6 +66,16 @@ runtime_account = gcp.serviceaccount.Account(
     opts=pulumi.ResourceOptions(depends_on=apis),
 )
 
+# The identity the image build runs as, instead of the project's default build identity:
+# it may push to the one repository and write the build's logs, nothing else.
+build_account = gcp.serviceaccount.Account(
+    "build",
+    project=PROJECT,
+    account_id="review-sentiment-build",
+    display_name="review-sentiment image build",
+    opts=pulumi.ResourceOptions(depends_on=apis),
+)
+
 repository = gcp.artifactregistry.Repository(
     "images",
     project="acme-ml-prod",
@@ -96,20 +106,39 @@ def content_tag():
 
 CONTENT_TAG = content_tag()
 
+# What the build does as its account, granted before it runs.
+build_grants = [
+    gcp.artifactregistry.RepositoryIamMember(
+        "build_push_review_sentiment_build_acme_ml_prod",
+        project=repository.project,
+        location=repository.location,
+        repository=repository.name,
+        role="roles/artifactregistry.writer",
+        member=build_account.member,
+    ),
+    gcp.projects.IAMMember(
+        "build_logs_review_sentiment_build_acme_ml_prod",
+        project=PROJECT,
+        role="roles/logging.logWriter",
+        member=build_account.member,
+    ),
+]
+
 # The image build, rerun when an input changes. It uploads only the image's inputs (the
 # ignore file is an allowlist).
 image_build = command.local.Command(
     "image-build",
-    create="gcloud builds submit . --config=\"$BUILD_CONFIG\" --ignore-file=\"$BUILD_IGNORE_FILE\" --substitutions=_CONTENT_TAG=\"$CONTENT_TAG\" --project=\"$PROJECT\" --quiet",
+    create="gcloud builds submit . --config=\"$BUILD_CONFIG\" --ignore-file=\"$BUILD_IGNORE_FILE\" --substitutions=_CONTENT_TAG=\"$CONTENT_TAG\" --project=\"$PROJECT\" --service-account=\"projects/$PROJECT/serviceAccounts/$BUILD_ACCOUNT\" --quiet",
     dir=str(BUILD_CONTEXT),
     environment={
         "BUILD_CONFIG": "deploy/gcloud/cloudbuild.json",
         "BUILD_IGNORE_FILE": "deploy/gcloud/.gcloudignore",
+        "BUILD_ACCOUNT": "review-sentiment-build@acme-ml-prod.iam.gserviceaccount.com",
         "CONTENT_TAG": CONTENT_TAG,
         "PROJECT": PROJECT,
     },
     triggers=[CONTENT_TAG],
-    opts=pulumi.ResourceOptions(depends_on=[*apis, repository]),
+    opts=pulumi.ResourceOptions(depends_on=[*apis, repository, build_account, *build_grants]),
 )
 
 # The digest the build pushed, read once the build ran: the service runs the image by
@@ -123,7 +152,9 @@ IMAGE = gcp.artifactregistry.get_docker_image_output(
 ).self_link
 
 # Access the service needs at startup: Cloud Run checks it when the revision is deployed.
-before_service = []
+before_service = [
+    *build_grants,
+]
 
 service = gcp.cloudrunv2.Service(
     "service",

@@ -18,11 +18,17 @@ from gcloud_standin import parse_dict, substitute
 from controlplane.project import NotModelled, Rejected, Res
 
 
-def build(project, config, substitutions, trigger=None):
-    """The build of `config` (its parsed JSON) with `substitutions` ({_NAME: value}); the
-    engines rerun it when its tags or `trigger` change."""
+def build(project, config, substitutions, trigger=None, service_account=None):
+    """The build of `config` (its parsed JSON) with `substitutions` ({_NAME: value}), run as
+    `service_account` (`--service-account`, the API's Build.serviceAccount); the engines rerun
+    it when its tags or `trigger` change."""
     tags = [substitute(i, substitutions) for i in config.get("images") or []]
-    return Res("build", f"builds/{project}", {"project": project, "tags": tags, "trigger": trigger})
+    options = config.get("options") or {}
+    return Res("build", f"builds/{project}", {
+        "project": project, "tags": tags, "trigger": trigger, "serviceAccount": service_account,
+        "logging": options.get("logging"), "logsBucket": config.get("logsBucket"),
+        "defaultLogsBucketBehavior": options.get("defaultLogsBucketBehavior"),
+    })
 
 
 def from_command(command, working_dir, environment, trigger):
@@ -39,7 +45,7 @@ def from_command(command, working_dir, environment, trigger):
         raise NotModelled(f"a build without --config: {command!r}")
     config = json.loads((Path(working_dir) / flags["--config"]).read_text())
     substitutions = parse_dict("--substitutions", flags.get("--substitutions", ""))
-    return build(flags["--project"], config, substitutions, trigger)
+    return build(flags["--project"], config, substitutions, trigger, flags.get("--service-account"))
 
 
 def read_image(cloud, image, builds):

@@ -106,7 +106,8 @@ class Scripts:
         if command == "builds submit":
             config = {"images": [flags["--tag"]]} if "--tag" in flags else json.loads(r["files"]["--config"])
             substitutions = parse_dict("--substitutions", flags.get("--substitutions", ""))
-            return [(builds.build(project, config, substitutions), "create")]
+            return [(builds.build(project, config, substitutions, service_account=flags.get("--service-account")),
+                     "create")]
         if command == "run deploy":
             return self._deploy(r, project, flags, pos[0])
         if command == "run services update-traffic":

@@ -7,7 +7,8 @@ Resources (`Res`) are the control plane's own vocabulary, one per API object:
     api         projects/{p}/services/{api}          {project, service, disable_on_destroy}
     account     projects/{p}/serviceAccounts/{email} {project, accountId, displayName}
     repository  projects/{p}/locations/{l}/repositories/{r}  {format, description}
-    build       a Cloud Build that pushes one image  {project, tags, trigger}: builds.py
+    build       a Cloud Build that pushes one image  {project, tags, trigger, serviceAccount,
+                logging, logsBucket, defaultLogsBucketBehavior}: builds.py
     service     projects/{p}/locations/{l}/services/{s}  {config, deletionProtection}; config's
                 `traffic` (Terraform, Pulumi) or gcloud's flags decide where requests go, by
                 revision name and tag; action `traffic` is gcloud's `update-traffic`
@@ -67,7 +68,14 @@ ROLE_PERMISSIONS = {
     "roles/run.admin": {"run.services.get", "run.services.create", "run.services.update",
                         "run.services.setIamPolicy"},
     "roles/run.invoker": {"run.routes.invoke"},
+    "roles/logging.logWriter": {"logging.logEntries.create"},
+    "roles/cloudbuild.builds.editor": {"cloudbuild.builds.create"},
 }
+
+# The Build.serviceAccount form the Cloud Build API takes (cloudbuild_v1_messages.py).
+BUILD_ACCOUNT = re.compile(r"projects/(?P<project>[^/]+)/serviceAccounts/(?P<account>[^/]+)")
+# With a user-specified account, where the API takes the build's logs (BuildOptions).
+USER_ACCOUNT_LOGGING = {"CLOUD_LOGGING_ONLY", "STACKDRIVER_ONLY", "NONE"}
 
 # What a deployer does on day two: act as the runtime account, update the service, push an image.
 DEPLOY_PERMISSIONS = {
@@ -278,6 +286,7 @@ class Cloud:
             return
         if check:
             self._require_api(res.attrs["project"], "build")
+            runs_as = self._check_build_account(res.attrs)
             for tag in res.attrs["tags"]:
                 repo = image_repository(tag)
                 if repo is None:
@@ -285,7 +294,35 @@ class Cloud:
                 self._require_api(repo.split("/")[1], "repository")
                 if repo not in self.repositories:
                     raise Rejected(f"push of {tag} failed: name unknown: repository {repo} not found")
+                if not self.may(runs_as, "artifactregistry.repositories.uploadArtifacts", repo):
+                    raise Rejected(f"push of {tag} failed: denied: Permission \"artifactregistry.repositories."
+                                   f"uploadArtifacts\" denied on resource \"{repo}\" for {runs_as}")
+            if res.attrs.get("logging") != "NONE" and not self.may(
+                    runs_as, "logging.logEntries.create", f"projects/{res.attrs['project']}"):
+                raise Rejected(f"the build's account {runs_as} may not write its logs (logging.logEntries.create)")
         self.push(*res.attrs["tags"])
+
+    def _check_build_account(self, a):
+        """The member a deploy's build runs as: its own account, which must exist, with its logs
+        where the API takes them from a user-specified account; never the project's default
+        build identity."""
+        account = a.get("serviceAccount")
+        if account is None:
+            raise Rejected("the build runs as the project's default build identity: pass --service-account")
+        m = BUILD_ACCOUNT.fullmatch(account)
+        if m is None:
+            raise Rejected(f"INVALID_ARGUMENT: serviceAccount {account!r} is not "
+                           "projects/{PROJECT_ID}/serviceAccounts/{ACCOUNT}")
+        email = m["account"]
+        if f"projects/{m['project']}/serviceAccounts/{email}" not in self.accounts:
+            raise Rejected(f"INVALID_ARGUMENT: service account {email} does not exist")
+        if not (a.get("logsBucket") or a.get("logging") in USER_ACCOUNT_LOGGING
+                or a.get("defaultLogsBucketBehavior") == "REGIONAL_USER_OWNED_BUCKET"):
+            raise Rejected("INVALID_ARGUMENT: if 'build.service_account' is specified, the build must either "
+                           "(a) specify 'build.logs_bucket', (b) use the REGIONAL_USER_OWNED_BUCKET "
+                           "build.options.default_logs_bucket_behavior option, or (c) use either "
+                           "CLOUD_LOGGING_ONLY / NONE logging options")
+        return f"serviceAccount:{email}"
 
     def _binding(self, res, action, check):
         a = res.attrs

@@ -94,14 +94,19 @@ gone gcloud artifacts repositories remove-iam-policy-binding models \
   --member="serviceAccount:service-${project_number}@serverless-robot-prod.iam.gserviceaccount.com" --role=roles/artifactregistry.reader --condition=None \
   --location=europe-west1 --project=acme-staging --quiet
 
-step "Deleting service account $account"
 account_mark="Created by deploy.sh for Cloud Run service $service"
-description="$(gcloud iam service-accounts describe "$account" --project="$project" \
-  --format='value(description)' 2>/dev/null)" || description=$account_mark
-if [ "$description" = "$account_mark" ]; then
-  gone gcloud iam service-accounts delete "$account" --project="$project" --quiet
-else
-  echo "    kept: deploy.sh did not create it"
-fi
+# delete_account EMAIL: deletes the service account when deploy.sh created it.
+delete_account() {
+  local description
+  step "Deleting service account $1"
+  description="$(gcloud iam service-accounts describe "$1" --project="$project" \
+    --format='value(description)' 2>/dev/null)" || description=$account_mark
+  if [ "$description" = "$account_mark" ]; then
+    gone gcloud iam service-accounts delete "$1" --project="$project" --quiet
+  else
+    echo "    kept: deploy.sh did not create it"
+  fi
+}
+delete_account "$account"
 
 step "Done: $service and what deploy.sh created for it are gone"
