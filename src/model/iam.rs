@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Account, Image, Repository, SecretEnv, Service, Volume};
+use super::{Account, Image, Repository, SecretEnv, Service, StagingBucket, Volume};
 use crate::spec::AccessSpec;
 
 /// What an IAM grant is attached to.
@@ -20,6 +20,8 @@ pub enum IamTarget {
     Secret,
     /// A Cloud Storage bucket (`resource` = bucket name), for a model at the bucket's root.
     Bucket,
+    /// The bucket the deployment creates for the build's source (`resource` = bucket name).
+    StagingBucket,
     /// A Cloud Storage managed folder (`resource` = `BUCKET/FOLDER/`, the API's id).
     ManagedFolder,
     /// An Artifact Registry repository (`resource` =
@@ -36,9 +38,10 @@ pub enum IamTarget {
 
 impl IamTarget {
     /// Every variant, for tests that check each renderer spells each one.
-    pub const ALL: [IamTarget; 7] = [
+    pub const ALL: [IamTarget; 8] = [
         IamTarget::Secret,
         IamTarget::Bucket,
+        IamTarget::StagingBucket,
         IamTarget::ManagedFolder,
         IamTarget::Repository,
         IamTarget::ServiceAccount,
@@ -55,6 +58,7 @@ impl IamTarget {
             IamTarget::Service => &[RUN_DEVELOPER.1, INVOKER.1],
             IamTarget::ServiceAccount => &[ACT_AS.1],
             IamTarget::Repository => &[REPO_WRITER.1],
+            IamTarget::StagingBucket => &[BUILD_SOURCE.1],
             // The project's policy is shared with everything else in it.
             IamTarget::Secret
             | IamTarget::Bucket
@@ -73,6 +77,7 @@ impl IamTarget {
             IamTarget::Secret => Some(SECRET_READER.1),
             IamTarget::Bucket | IamTarget::ManagedFolder => Some(OBJECT_READER.1),
             IamTarget::Repository
+            | IamTarget::StagingBucket
             | IamTarget::ServiceAccount
             | IamTarget::Service
             | IamTarget::Project => None,
@@ -146,6 +151,7 @@ impl IamGrant {
                 self.resource
             )),
             IamTarget::Repository
+            | IamTarget::StagingBucket
             | IamTarget::ServiceAccount
             | IamTarget::Service
             | IamTarget::Project => None,
@@ -189,6 +195,8 @@ pub(super) struct Inputs<'a> {
     pub runtime: &'a Account,
     /// The account the image build runs as; none for an image built elsewhere.
     pub build: Option<&'a Account>,
+    /// Where the build's source is uploaded; with `build`.
+    pub staging: Option<&'a StagingBucket>,
     pub image: &'a Image,
     pub repository: Option<&'a Repository>,
     pub secrets: &'a [SecretEnv],
@@ -222,10 +230,13 @@ pub(super) fn grants(i: &Inputs) -> Vec<IamGrant> {
         out.push(IamTarget::Repository, &repo, REPO_READER, member, true);
     }
     let own_repository = i.repository.map(Repository::name);
-    let build = i.build.zip(own_repository.as_deref());
-    if let Some((account, repository)) = build {
-        // What the build does: push to the one repository, write its logs.
+    let build = i.build.zip(own_repository.as_deref()).zip(i.staging);
+    if let Some(((account, repository), staging)) = build {
+        // What the build does: read its staged source, push to the one repository, write
+        // its logs.
         let builder = (account.member.as_str(), Principal::Build);
+        let bucket = staging.name.as_str();
+        out.push(IamTarget::StagingBucket, bucket, BUILD_SOURCE, builder, true);
         out.push(IamTarget::Repository, repository, BUILD_PUSH, builder, true);
         let project = i.service.project.as_str();
         out.push(IamTarget::Project, project, BUILD_LOGS, builder, true);
@@ -273,6 +284,7 @@ const REPO_WRITER: Role = ("deployer_push", "roles/artifactregistry.writer");
 const ACT_AS: Role = ("deployer_act_as", "roles/iam.serviceAccountUser");
 const RUN_DEVELOPER: Role = ("deployer_run", "roles/run.developer");
 const INVOKER: Role = ("invoker", "roles/run.invoker");
+const BUILD_SOURCE: Role = ("build_source", OBJECT_READER.1);
 const BUILD_PUSH: Role = ("build_push", REPO_WRITER.1);
 const BUILD_LOGS: Role = ("build_logs", "roles/logging.logWriter");
 
@@ -354,11 +366,12 @@ mod tests {
         let index = |t: IamTarget| match t {
             IamTarget::Secret => 0,
             IamTarget::Bucket => 1,
-            IamTarget::ManagedFolder => 2,
-            IamTarget::Repository => 3,
-            IamTarget::ServiceAccount => 4,
-            IamTarget::Service => 5,
-            IamTarget::Project => 6,
+            IamTarget::StagingBucket => 2,
+            IamTarget::ManagedFolder => 3,
+            IamTarget::Repository => 4,
+            IamTarget::ServiceAccount => 5,
+            IamTarget::Service => 6,
+            IamTarget::Project => 7,
         };
         let got: Vec<usize> = IamTarget::ALL.into_iter().map(index).collect();
         assert_eq!(got, (0..IamTarget::ALL.len()).collect::<Vec<_>>());
@@ -383,6 +396,12 @@ mod tests {
                     "secret_access_s",
                     IamTarget::Secret,
                     "roles/secretmanager.secretAccessor",
+                    true
+                ),
+                (
+                    "build_source_svc_build_proj_123",
+                    IamTarget::StagingBucket,
+                    "roles/storage.objectViewer",
                     true
                 ),
                 (
@@ -425,18 +444,19 @@ mod tests {
         );
         assert_eq!(d.iam[0].principal, Principal::Runtime);
         let build = d.build_account.as_ref().expect("built here");
-        for g in &d.iam[1..3] {
+        for g in &d.iam[1..4] {
             assert_eq!(
                 (g.principal, g.member.as_str()),
                 (Principal::Build, build.member.as_str())
             );
         }
-        assert_eq!(d.iam[1].resource, repo);
-        assert_eq!(d.iam[2].resource, "proj-123");
-        assert_eq!(d.iam[6].principal, Principal::Named);
-        assert_eq!(d.iam[3].resource, d.runtime_account.email);
-        assert_eq!(d.iam[5].resource, repo);
-        assert_eq!(d.iam[5].repository(), ("proj-123", "europe-west1", "repo"));
+        assert_eq!(d.iam[1].resource, "proj-123-svc-build");
+        assert_eq!(d.iam[2].resource, repo);
+        assert_eq!(d.iam[3].resource, "proj-123");
+        assert_eq!(d.iam[7].principal, Principal::Named);
+        assert_eq!(d.iam[4].resource, d.runtime_account.email);
+        assert_eq!(d.iam[6].resource, repo);
+        assert_eq!(d.iam[6].repository(), ("proj-123", "europe-west1", "repo"));
     }
 
     /// The build's account pushes and writes logs; nobody else gets a grant on the project
@@ -456,13 +476,14 @@ mod tests {
         assert_eq!(
             grants(&built),
             [
+                (IamTarget::StagingBucket, OBJECT_READER.1.to_string()),
                 (IamTarget::Repository, REPO_WRITER.1.to_string()),
                 (IamTarget::Project, "roles/logging.logWriter".to_string()),
             ]
         );
         let elsewhere = "[image]\nurl = \"us-docker.pkg.dev/proj-123/base/svc:1\"\n";
         let d = deployment_with_image(&format!("{elsewhere}{deployers}"));
-        assert_eq!(d.build_account, None);
+        assert!(d.build_account.is_none() && d.staging_bucket.is_none());
         assert_eq!(grants(&d), []);
     }
 

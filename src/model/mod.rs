@@ -24,6 +24,7 @@ mod scaling;
 mod service;
 mod serving;
 mod source;
+mod staging;
 
 use std::collections::BTreeSet;
 
@@ -53,6 +54,7 @@ pub use source::{
     serve_framework,
 };
 
+pub use staging::StagingBucket;
 use crate::spec::Spec;
 use crate::spec::validate::Checked;
 
@@ -70,6 +72,8 @@ pub struct Deployment {
     pub runtime_account: Account,
     /// The account the image build runs as; none for an image built elsewhere.
     pub build_account: Option<Account>,
+    /// The bucket the build's source is uploaded to; none for an image built elsewhere.
+    pub staging_bucket: Option<StagingBucket>,
     /// APIs to enable, sorted.
     pub apis: Vec<String>,
     pub container: Container,
@@ -163,6 +167,7 @@ fn resolve_one(
     };
     let runtime_account = account::resolve(&spec.service_account, &service);
     let build_account = image.built_here.then(|| account::build(&service));
+    let staging_bucket = image.built_here.then(|| staging::resolve(&service));
     let container = container::resolve(spec, checked);
     let secrets = env::secrets(spec);
     let (model, volume) = source::resolve(spec, checked);
@@ -173,6 +178,7 @@ fn resolve_one(
         service: &service,
         runtime: &runtime_account,
         build: build_account.as_ref(),
+        staging: staging_bucket.as_ref(),
         image: &image,
         repository: repository.as_ref(),
         secrets: &secrets,
@@ -214,6 +220,7 @@ fn resolve_one(
         repository,
         runtime_account,
         build_account,
+        staging_bucket,
         scaling,
         env: env::plain(spec),
         secrets,
@@ -260,10 +267,12 @@ fn apis(
 ) -> Vec<String> {
     let mut apis: BTreeSet<&str> = ["run.googleapis.com", "iam.googleapis.com"].into();
     if image_built_here {
-        // The image is built with Cloud Build and pushed to Artifact Registry.
+        // The image is built with Cloud Build from a source staged in Cloud Storage, and
+        // pushed to Artifact Registry.
         apis.extend([
             "artifactregistry.googleapis.com",
             "cloudbuild.googleapis.com",
+            "storage.googleapis.com",
         ]);
     }
     if secrets {
@@ -347,6 +356,8 @@ mod tests {
         );
         let all = apis(true, true, true, true, true);
         assert_eq!(all.len(), 8);
+        // The build's source is staged in Cloud Storage.
+        assert!(apis(true, false, false, false, false).contains(&"storage.googleapis.com".into()));
         assert!(all.is_sorted());
     }
 

@@ -47,7 +47,7 @@ fn grant(g: &IamGrant) -> Grant<'_> {
     let project = PROJECT.to_string();
     let (group, resource, scope): (&'static [&'static str], String, String) = match g.target {
         IamTarget::Secret => (&["secrets"], g.resource.clone(), project),
-        IamTarget::Bucket => (
+        IamTarget::Bucket | IamTarget::StagingBucket => (
             &["storage", "buckets"],
             format!("gs://{}", g.resource),
             project,
@@ -506,9 +506,11 @@ mod tests {
             .into_iter()
             .map(|t| grant(&sample_grant(t)).group)
             .collect();
-        assert_eq!(groups.len(), IamTarget::ALL.len());
-        let bucket = sample_grant(IamTarget::Bucket);
-        assert_eq!(grant(&bucket).resource, "gs://res");
+        // The model's bucket and the build's staging bucket are both buckets.
+        assert_eq!(groups.len(), IamTarget::ALL.len() - 1);
+        for t in [IamTarget::Bucket, IamTarget::StagingBucket] {
+            assert_eq!(grant(&sample_grant(t)).resource, "gs://res");
+        }
         let on_service: Vec<_> = IamTarget::ALL
             .into_iter()
             .filter(|&t| grant(&sample_grant(t)).on_service)

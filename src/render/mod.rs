@@ -54,15 +54,21 @@ impl<'a> BuildStep<'a> {
                 "gcloud builds submit . --config=\"$BUILD_CONFIG\" \
                  --ignore-file=\"$BUILD_IGNORE_FILE\" \
                  --substitutions={TAG_SUBSTITUTION}=\"$CONTENT_TAG\" --project=\"$PROJECT\" \
-                 --service-account=\"projects/$PROJECT/serviceAccounts/$BUILD_ACCOUNT\" --quiet"
+                 --service-account=\"projects/$PROJECT/serviceAccounts/$BUILD_ACCOUNT\" \
+                 --gcs-source-staging-dir=\"$STAGING_DIR\" --quiet"
             ),
-            // The build runs as its own account, never the project's default build identity.
+            // The build runs as its own account, never the project's default build identity,
+            // and reads its source from the deployment's own bucket, where that account may.
             env: vec![
                 ("BUILD_CONFIG", &d.build.config),
                 ("BUILD_IGNORE_FILE", &d.build.ignore_file),
                 (
                     "BUILD_ACCOUNT",
                     d.build_account.as_ref().map_or("", |a| &a.email),
+                ),
+                (
+                    "STAGING_DIR",
+                    d.staging_bucket.as_ref().map_or("", |b| &b.source_dir),
                 ),
             ],
         }

@@ -77,6 +77,7 @@ fn prerequisite(g: &IamGrant) -> Option<Prerequisite<'_>> {
             )
         }
         IamTarget::Repository
+        | IamTarget::StagingBucket
         | IamTarget::ServiceAccount
         | IamTarget::Service
         | IamTarget::Project => return None,
@@ -146,6 +147,11 @@ fn grant<'a>(g: &'a IamGrant, own_repository: Option<&str>) -> Grant<'a> {
         IamTarget::Bucket => (
             "gcp.storage.BucketIAMMember",
             vec![arg("bucket", Value::Text(&g.resource))],
+        ),
+        // The bucket this program creates: referring to it creates it first.
+        IamTarget::StagingBucket => (
+            "gcp.storage.BucketIAMMember",
+            vec![arg("bucket", of("staging_bucket.name"))],
         ),
         IamTarget::ManagedFolder => {
             let (bucket, folder) = g.managed_folder();
@@ -310,7 +316,14 @@ mod tests {
                 grant(&g, None).class
             })
             .collect();
-        assert_eq!(classes.len(), IamTarget::ALL.len());
+        // The model's bucket and the build's staging bucket are both buckets: one type,
+        // the staging bucket referred to as the resource that creates it.
+        assert_eq!(classes.len(), IamTarget::ALL.len() - 1);
+        let bucket_arg = |t| spelled(&grant(&sample_grant(t), None).args[0]);
+        assert_ne!(
+            bucket_arg(IamTarget::Bucket),
+            bucket_arg(IamTarget::StagingBucket)
+        );
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub const TERRAFORM_VERSION: &str = ">= 1.5";
 const APIS: &str = "google_project_service.apis";
 const ACCOUNT: &str = "google_service_account.runtime";
 const BUILD_ACCOUNT: &str = "google_service_account.build";
+const STAGING_BUCKET: &str = "google_storage_bucket.staging";
 const SERVICE: &str = "google_cloud_run_v2_service.service";
 const REPOSITORY: &str = "google_artifact_registry_repository.images";
 /// The repository that existed before, read.
@@ -115,6 +116,7 @@ fn prerequisite(g: &IamGrant) -> Option<Prerequisite<'_>> {
             )
         }
         IamTarget::Repository
+        | IamTarget::StagingBucket
         | IamTarget::ServiceAccount
         | IamTarget::Service
         | IamTarget::Project => return None,
@@ -149,6 +151,11 @@ fn grant<'a>(g: &'a IamGrant, repository: Option<(&str, &str)>) -> Grant<'a> {
         IamTarget::Bucket => (
             "google_storage_bucket_iam_member",
             vec![arg("bucket", data("google_storage_bucket", "name"))],
+        ),
+        // The bucket this configuration creates: referring to it creates it first.
+        IamTarget::StagingBucket => (
+            "google_storage_bucket_iam_member",
+            vec![arg("bucket", of(STAGING_BUCKET, "name"))],
         ),
         IamTarget::ManagedFolder => {
             let policy = "google_storage_managed_folder_iam_policy";
@@ -469,7 +476,14 @@ mod tests {
                 grant(&g, None).tf_type
             })
             .collect();
-        assert_eq!(types.len(), IamTarget::ALL.len());
+        // The model's bucket and the build's staging bucket are both buckets: one type,
+        // the staging bucket referred to as the resource that creates it.
+        assert_eq!(types.len(), IamTarget::ALL.len() - 1);
+        let bucket_arg = |t| spelled(&grant(&sample_grant(t), None).args[0]);
+        assert_ne!(
+            bucket_arg(IamTarget::Bucket),
+            bucket_arg(IamTarget::StagingBucket)
+        );
     }
 
     #[test]

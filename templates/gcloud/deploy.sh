@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Deploys the Cloud Run service with gcloud, in this order:
 #   - enables the APIs;
-#   - creates the runtime service account{% if d.build_account.is_some() %}, the account the image build runs as{% endif %}{% if let Some(repo) = d.repository %}{% if !repo.existing %} and the Artifact Registry repository{% endif %}{% endif %} when missing;
+#   - creates the runtime service account{% if d.build_account.is_some() %}, the account the image build runs as, the bucket its source is uploaded to{% endif %}{% if let Some(repo) = d.repository %}{% if !repo.existing %} and the Artifact Registry repository{% endif %}{% endif %} when missing;
 #   - grants the service account what the service reads, which the deploy checks;
 {%- if d.image.built_here %}
 #   - builds the image with Cloud Build unless this exact build exists, and reads its digest;
@@ -176,6 +176,30 @@ else
     --description="$account_mark" \
     --project="$project" \
     --quiet
+fi
+{%- endif %}
+{%- if let Some(bucket) = d.staging_bucket %}
+
+# The build's source is uploaded here, where the build's account may read it (gcloud's own
+# staging bucket is created on the first build, too late to grant on). Private, and staged
+# sources are deleted after {{ bucket.delete_after_days }} days: a build reads its source once.
+staging_bucket=gs://{{ bucket.name }}
+step "Build source bucket $staging_bucket"
+if gcloud storage buckets describe "$staging_bucket" --project="$project" >/dev/null 2>&1; then
+  echo "    exists"
+else
+  lifecycle="$(mktemp)"
+  printf '{"rule": [{"action": {"type": "Delete"}, "condition": {"age": %s}}]}' {{ bucket.delete_after_days }} >"$lifecycle"
+  gcloud storage buckets create "$staging_bucket" \
+    --location={{ bucket.location }} \
+    --uniform-bucket-level-access \
+    --public-access-prevention \
+    --lifecycle-file="$lifecycle" \
+    --project="$project" \
+    --quiet
+  rm -f "$lifecycle"
+  gcloud storage buckets update "$staging_bucket" --update-labels=mlgen_service="$service" \
+    --project="$project" --quiet
 fi
 {%- endif %}
 {%- if let Some(repo) = d.repository %}

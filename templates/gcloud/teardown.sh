@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Removes what deploy.sh created, in reverse order: the Cloud Run service (its invoker
 # grants go with it), {% if d.ci.is_some() %}what ci-setup.sh created for the deploy pipeline, {% endif %}the other IAM grants, {% if own_repository.is_some() %}the Artifact Registry repository (with every
-# image in it), {% endif %}and the runtime service account{% if d.build_account.is_some() %} and the build's account{% endif %}. {% if own_repository.is_some() || d.build_account.is_some() %}They are{% else %}The account is{% endif %}
+# image in it), {% endif %}{% if d.staging_bucket.is_some() %}the build's source bucket, {% endif %}and the runtime service account{% if d.build_account.is_some() %} and the build's account{% endif %}. {% if own_repository.is_some() || d.build_account.is_some() %}They are{% else %}The account is{% endif %}
 # deleted only when deploy.sh created {% if own_repository.is_some() || d.build_account.is_some() %}them{% else %}it{% endif %} (it marks what it creates); one that existed
 # before is kept. The APIs stay enabled. Safe to re-run: whatever is already gone is skipped.
 #
@@ -17,6 +17,9 @@ build_account={{ build_account.email }}
 {%- endif %}
 {%- if let Some(repo) = own_repository %}
 repository={{ repo.id }}
+{%- endif %}
+{%- if let Some(bucket) = d.staging_bucket %}
+staging_bucket=gs://{{ bucket.name }}
 {%- endif %}
 # Copied from the spec: a protected service is never deleted by this script.
 deletion_protection={{ d.service.deletion_protection }}
@@ -59,6 +62,9 @@ if [ "$assume_yes" != true ]; then
 {%- endif %}
 {%- if let Some(repo) = own_repository %}
   echo "  - the Artifact Registry repository $repository in {{ repo.location }}, with every image in it, if deploy.sh created it"
+{%- endif %}
+{%- if d.staging_bucket.is_some() %}
+  echo "  - the build's source bucket $staging_bucket, with the sources in it, if deploy.sh created it"
 {%- endif %}
   echo "  - the service account $account{% if d.build_account.is_some() %} and the build's, $build_account{% endif %}, if deploy.sh created it"
   read -r -p "Type the service name to confirm: " answer
@@ -173,6 +179,17 @@ owner="$(gcloud artifacts repositories describe "$repository" --location={{ repo
   --format='value(labels.mlgen_service)' 2>/dev/null)" || owner=$service
 if [ "$owner" = "$service" ]; then
   gone gcloud artifacts repositories delete "$repository" --location={{ repo.location }} --project={{ repo.project }} --quiet
+else
+  echo "    kept: deploy.sh did not create it"
+fi
+{%- endif %}
+{%- if d.staging_bucket.is_some() %}
+
+step "Deleting the build's source bucket $staging_bucket"
+owner="$(gcloud storage buckets describe "$staging_bucket" --project="$project" \
+  --format='value(labels.mlgen_service)' 2>/dev/null)" || owner=$service
+if [ "$owner" = "$service" ]; then
+  gone gcloud storage rm --recursive "$staging_bucket" --project="$project" --quiet
 else
   echo "    kept: deploy.sh did not create it"
 fi

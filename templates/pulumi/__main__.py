@@ -124,6 +124,28 @@ build_account = gcp.serviceaccount.Account(
     opts=pulumi.ResourceOptions(depends_on=apis),
 )
 {%- endif %}
+{%- if let Some(bucket) = d.staging_bucket %}
+
+# Where the build's source is uploaded: the build's account reads it from here (the
+# bucket gcloud would otherwise create on the first build cannot be granted on before).
+# Staged sources are deleted after {{ bucket.delete_after_days }} days; a build reads its source once.
+staging_bucket = gcp.storage.Bucket(
+    "staging",
+    project=PROJECT,
+    name="{{ bucket.name }}",
+    location="{{ bucket.location }}",
+    uniform_bucket_level_access=True,
+    public_access_prevention="enforced",
+    force_destroy={{ (!d.service.deletion_protection)|py_bool }},
+    lifecycle_rules=[
+        gcp.storage.BucketLifecycleRuleArgs(
+            action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
+            condition=gcp.storage.BucketLifecycleRuleConditionArgs(age={{ bucket.delete_after_days }}),
+        )
+    ],
+    opts=pulumi.ResourceOptions(depends_on=apis),
+)
+{%- endif %}
 {%- if let Some(repo) = d.repository %}
 {%- if !repo.existing %}
 

@@ -67,6 +67,33 @@ resource "google_service_account" "build" {
   depends_on = [{{ apis }}]
 }
 {%- endif %}
+{%- if let Some(bucket) = d.staging_bucket %}
+
+# Where the build's source is uploaded: the build's account reads it from here (the
+# bucket gcloud would otherwise create on the first build cannot be granted on before).
+# Staged sources are deleted after {{ bucket.delete_after_days }} days; a build reads its source once.
+resource "google_storage_bucket" "staging" {
+  # checkov:skip=CKV_GCP_62:staged sources live {{ bucket.delete_after_days }} days and are read once by the build; Cloud Audit Logs record data access where the project enables it
+  # checkov:skip=CKV_GCP_78:staged sources are disposable copies of the build context; versions would only outlive the lifecycle rule
+  project = var.project
+  name = "{{ bucket.name }}"
+  location = "{{ bucket.location }}"
+  uniform_bucket_level_access = true
+  public_access_prevention = "enforced"
+  force_destroy = {{ !d.service.deletion_protection }}
+
+  lifecycle_rule {
+    condition {
+      age = {{ bucket.delete_after_days }}
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  depends_on = [{{ apis }}]
+}
+{%- endif %}
 {%- if let Some(repo) = d.repository %}
 {%- if let Some(create) = repo.prerequisite() %}
 

@@ -30,9 +30,13 @@ def spec_of(spec_path):
 
 
 def prerequisites(model):
-    """Resource names of what the deploy uses but does not create."""
+    """Resource names of what deploy.sh looks up before it acts, which the stand-in answers
+    from the cloud: what the deploy uses but does not create, and the build's staging bucket,
+    which it creates when missing."""
     project = model["service"]["project"]
     names = [f"projects/{project}/secrets/{s['secret']}" for s in model["secrets"]]
+    if model.get("staging_bucket"):
+        names.append(f"b/{model['staging_bucket']['name']}")
     for v in model["volumes"]:
         names.append(f"b/{v['bucket']}")
         if v.get("folder"):

@@ -303,7 +303,7 @@ class State:
         # images: every pushed tag (IMAGE:TAG) -> the digest it resolves to.
         for k, empty in (("apis", {}), ("accounts", {}), ("repositories", {}),
                          ("bindings", []), ("images", {}), ("services", {}), ("absent", []),
-                         ("pools", {}), ("triggers", {})):
+                         ("pools", {}), ("triggers", {}), ("buckets", {})):
             self.data.setdefault(k, empty)
 
     def save(self):
@@ -488,14 +488,27 @@ def simulate(call, state, record):
             return projected(call, policy(s, "secret", pos[0]))
         return policy_change(call, s, binding("secret", pos[0]))
 
-    if cmd.startswith("storage buckets "):
-        m = re.fullmatch(r"gs://([a-z0-9][-a-z0-9_.]{1,220}[a-z0-9])/?", pos[0])
+    if cmd.startswith("storage buckets ") or cmd == "storage rm":
+        m = re.fullmatch(r"gs://([a-z0-9][-a-z0-9_.]{1,220}[a-z0-9])/?", pos[0] if pos else "")
         if not m:
-            raise Usage(f"({where}) Expected a bucket URL (gs://BUCKET), got {pos[0]}")
+            raise Usage(f"({where}) Expected a bucket URL (gs://BUCKET), got {pos}")
+        if cmd == "storage buckets create":
+            return create_bucket(call, s, record, m[1], where)
         if f"buckets/{m[1]}" in s["absent"]:
             raise Api(f"({where}) gs://{m[1]} not found: 404.")
         if cmd == "storage buckets describe":
-            return f"name: {m[1]}\n"
+            return projected(call, {"name": m[1], **s["buckets"].get(m[1], {})})
+        if cmd == "storage buckets update":
+            labels = s["buckets"].setdefault(m[1], {}).setdefault("labels", {})
+            labels.update(parse_dict("--update-labels", call.one("--update-labels") or ""))
+            return ""
+        if cmd == "storage rm":
+            if not call.has("--recursive"):
+                raise Api(f"({where}) gs://{m[1]} is a bucket: pass --recursive (-r) to delete it with its objects")
+            s["buckets"].pop(m[1], None)
+            s["absent"].append(f"buckets/{m[1]}")
+            s["bindings"] = [b for b in s["bindings"] if b[:2] != ["bucket", m[1]]]
+            return ""
         if cmd == "storage buckets get-iam-policy":
             return projected(call, policy(s, "bucket", m[1]))
         return policy_change(call, s, binding("bucket", m.group(1)))
@@ -651,6 +664,21 @@ def trigger(call, s, where):
     kept = s["triggers"].get(key, {}).get("description") if updating else call.one("--description")
     s["triggers"][key] = {"service_account": account, "build_config": call.one("--build-config"),
                           "description": kept}
+    return ""
+
+
+def create_bucket(call, s, record, name, where):
+    """A bucket this deployment creates: absent until created; its lifecycle file read as
+    gcloud reads it."""
+    if name in s["buckets"] or f"buckets/{name}" not in s["absent"]:
+        raise Api(f"({where}) HTTPError 409: The requested bucket name is not available.")
+    if call.has("--lifecycle-file"):
+        text = read_arg_file(call, "--lifecycle-file")
+        record["files"]["--lifecycle-file"] = text
+        if not isinstance(json.loads(text).get("rule"), list):
+            raise Api(f"({where}) the lifecycle file holds no `rule` list")
+    s["absent"].remove(f"buckets/{name}")
+    s["buckets"][name] = {"location": (call.one("--location") or "US").upper(), "labels": {}}
     return ""
 
 

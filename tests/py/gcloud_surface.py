@@ -76,13 +76,16 @@ COMMANDS = [
     "secrets remove-iam-policy-binding",
     "services enable",
     "storage buckets add-iam-policy-binding",
+    "storage buckets create",
     "storage buckets describe",
     "storage buckets get-iam-policy",
     "storage buckets remove-iam-policy-binding",
+    "storage buckets update",
     "storage managed-folders add-iam-policy-binding",
     "storage managed-folders describe",
     "storage managed-folders get-iam-policy",
     "storage managed-folders remove-iam-policy-binding",
+    "storage rm",
 ]
 
 # The commands of monitoring.sh ([monitoring]). Alert policies have only an alpha command and

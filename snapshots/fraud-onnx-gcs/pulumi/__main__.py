@@ -105,6 +105,26 @@ build_account = gcp.serviceaccount.Account(
     opts=pulumi.ResourceOptions(depends_on=apis),
 )
 
+# Where the build's source is uploaded: the build's account reads it from here (the
+# bucket gcloud would otherwise create on the first build cannot be granted on before).
+# Staged sources are deleted after 7 days; a build reads its source once.
+staging_bucket = gcp.storage.Bucket(
+    "staging",
+    project=PROJECT,
+    name="acme-payments-fraud-scorer-build",
+    location="us-central1",
+    uniform_bucket_level_access=True,
+    public_access_prevention="enforced",
+    force_destroy=False,
+    lifecycle_rules=[
+        gcp.storage.BucketLifecycleRuleArgs(
+            action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
+            condition=gcp.storage.BucketLifecycleRuleConditionArgs(age=7),
+        )
+    ],
+    opts=pulumi.ResourceOptions(depends_on=apis),
+)
+
 repository = gcp.artifactregistry.Repository(
     "images",
     project="acme-payments",
@@ -137,6 +157,12 @@ CONTENT_TAG = content_tag()
 
 # What the build does as its account, granted before it runs.
 build_grants = [
+    gcp.storage.BucketIAMMember(
+        "build_source_fraud_scorer_build_acme_payments",
+        bucket=staging_bucket.name,
+        role="roles/storage.objectViewer",
+        member=build_account.member,
+    ),
     gcp.artifactregistry.RepositoryIamMember(
         "build_push_fraud_scorer_build_acme_payments",
         project=repository.project,
@@ -157,12 +183,13 @@ build_grants = [
 # ignore file is an allowlist).
 image_build = command.local.Command(
     "image-build",
-    create="gcloud builds submit . --config=\"$BUILD_CONFIG\" --ignore-file=\"$BUILD_IGNORE_FILE\" --substitutions=_CONTENT_TAG=\"$CONTENT_TAG\" --project=\"$PROJECT\" --service-account=\"projects/$PROJECT/serviceAccounts/$BUILD_ACCOUNT\" --quiet",
+    create="gcloud builds submit . --config=\"$BUILD_CONFIG\" --ignore-file=\"$BUILD_IGNORE_FILE\" --substitutions=_CONTENT_TAG=\"$CONTENT_TAG\" --project=\"$PROJECT\" --service-account=\"projects/$PROJECT/serviceAccounts/$BUILD_ACCOUNT\" --gcs-source-staging-dir=\"$STAGING_DIR\" --quiet",
     dir=str(BUILD_CONTEXT),
     environment={
         "BUILD_CONFIG": "deploy/gcloud/cloudbuild.json",
         "BUILD_IGNORE_FILE": "deploy/gcloud/.gcloudignore",
         "BUILD_ACCOUNT": "fraud-scorer-build@acme-payments.iam.gserviceaccount.com",
+        "STAGING_DIR": "gs://acme-payments-fraud-scorer-build/source",
         "CONTENT_TAG": CONTENT_TAG,
         "PROJECT": PROJECT,
     },

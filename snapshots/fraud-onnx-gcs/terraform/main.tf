@@ -57,6 +57,31 @@ resource "google_service_account" "build" {
   depends_on = [google_project_service.apis]
 }
 
+# Where the build's source is uploaded: the build's account reads it from here (the
+# bucket gcloud would otherwise create on the first build cannot be granted on before).
+# Staged sources are deleted after 7 days; a build reads its source once.
+resource "google_storage_bucket" "staging" {
+  # checkov:skip=CKV_GCP_62:staged sources live 7 days and are read once by the build; Cloud Audit Logs record data access where the project enables it
+  # checkov:skip=CKV_GCP_78:staged sources are disposable copies of the build context; versions would only outlive the lifecycle rule
+  project                     = var.project
+  name                        = "acme-payments-fraud-scorer-build"
+  location                    = "us-central1"
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = false
+
+  lifecycle_rule {
+    condition {
+      age = 7
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
 resource "google_artifact_registry_repository" "images" {
   # checkov:skip=CKV_GCP_84:Google-managed encryption; set kms_key_name here if your policy requires CMEK
   project       = var.project
@@ -107,17 +132,18 @@ resource "terraform_data" "image" {
 
   provisioner "local-exec" {
     working_dir = local.build_context
-    command     = "gcloud builds submit . --config=\"$BUILD_CONFIG\" --ignore-file=\"$BUILD_IGNORE_FILE\" --substitutions=_CONTENT_TAG=\"$CONTENT_TAG\" --project=\"$PROJECT\" --service-account=\"projects/$PROJECT/serviceAccounts/$BUILD_ACCOUNT\" --quiet"
+    command     = "gcloud builds submit . --config=\"$BUILD_CONFIG\" --ignore-file=\"$BUILD_IGNORE_FILE\" --substitutions=_CONTENT_TAG=\"$CONTENT_TAG\" --project=\"$PROJECT\" --service-account=\"projects/$PROJECT/serviceAccounts/$BUILD_ACCOUNT\" --gcs-source-staging-dir=\"$STAGING_DIR\" --quiet"
     environment = {
       BUILD_CONFIG      = "deploy/gcloud/cloudbuild.json"
       BUILD_IGNORE_FILE = "deploy/gcloud/.gcloudignore"
       BUILD_ACCOUNT     = "fraud-scorer-build@acme-payments.iam.gserviceaccount.com"
+      STAGING_DIR       = "gs://acme-payments-fraud-scorer-build/source"
       CONTENT_TAG       = local.content_tag
       PROJECT           = var.project
     }
   }
 
-  depends_on = [google_project_service.apis, google_artifact_registry_repository.images, google_service_account.build, google_artifact_registry_repository_iam_member.build_push_fraud_scorer_build_acme_payments, google_project_iam_member.build_logs_fraud_scorer_build_acme_payments]
+  depends_on = [google_project_service.apis, google_artifact_registry_repository.images, google_service_account.build, google_storage_bucket_iam_member.build_source_fraud_scorer_build_acme_payments, google_artifact_registry_repository_iam_member.build_push_fraud_scorer_build_acme_payments, google_project_iam_member.build_logs_fraud_scorer_build_acme_payments]
 }
 
 # The digest the build pushed, read once the build ran: the service runs the image by
@@ -150,6 +176,12 @@ resource "google_storage_managed_folder_iam_member" "model_read_acme_models_prod
   managed_folder = data.google_storage_managed_folder_iam_policy.model_read_acme_models_prod_fraud_v7.managed_folder
   role           = "roles/storage.objectViewer"
   member         = google_service_account.runtime.member
+}
+
+resource "google_storage_bucket_iam_member" "build_source_fraud_scorer_build_acme_payments" {
+  bucket = google_storage_bucket.staging.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.build.member
 }
 
 resource "google_artifact_registry_repository_iam_member" "build_push_fraud_scorer_build_acme_payments" {
@@ -353,6 +385,7 @@ resource "google_cloud_run_v2_service" "service" {
     google_secret_manager_secret_iam_member.secret_access_feature_store_key,
     google_secret_manager_secret_iam_member.secret_access_fraud_signing_salt,
     google_storage_managed_folder_iam_member.model_read_acme_models_prod_fraud_v7,
+    google_storage_bucket_iam_member.build_source_fraud_scorer_build_acme_payments,
     google_artifact_registry_repository_iam_member.build_push_fraud_scorer_build_acme_payments,
     google_project_iam_member.build_logs_fraud_scorer_build_acme_payments,
   ]

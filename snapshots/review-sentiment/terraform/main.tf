@@ -7,6 +7,7 @@ resource "google_project_service" "apis" {
     "cloudbuild.googleapis.com",
     "iam.googleapis.com",
     "run.googleapis.com",
+    "storage.googleapis.com",
   ])
 
   project            = var.project
@@ -30,6 +31,31 @@ resource "google_service_account" "build" {
   project      = var.project
   account_id   = "review-sentiment-build"
   display_name = "review-sentiment image build"
+
+  depends_on = [google_project_service.apis]
+}
+
+# Where the build's source is uploaded: the build's account reads it from here (the
+# bucket gcloud would otherwise create on the first build cannot be granted on before).
+# Staged sources are deleted after 7 days; a build reads its source once.
+resource "google_storage_bucket" "staging" {
+  # checkov:skip=CKV_GCP_62:staged sources live 7 days and are read once by the build; Cloud Audit Logs record data access where the project enables it
+  # checkov:skip=CKV_GCP_78:staged sources are disposable copies of the build context; versions would only outlive the lifecycle rule
+  project                     = var.project
+  name                        = "acme-ml-prod-review-sentiment-build"
+  location                    = "europe-west1"
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = false
+
+  lifecycle_rule {
+    condition {
+      age = 7
+    }
+    action {
+      type = "Delete"
+    }
+  }
 
   depends_on = [google_project_service.apis]
 }
@@ -87,17 +113,18 @@ resource "terraform_data" "image" {
 
   provisioner "local-exec" {
     working_dir = local.build_context
-    command     = "gcloud builds submit . --config=\"$BUILD_CONFIG\" --ignore-file=\"$BUILD_IGNORE_FILE\" --substitutions=_CONTENT_TAG=\"$CONTENT_TAG\" --project=\"$PROJECT\" --service-account=\"projects/$PROJECT/serviceAccounts/$BUILD_ACCOUNT\" --quiet"
+    command     = "gcloud builds submit . --config=\"$BUILD_CONFIG\" --ignore-file=\"$BUILD_IGNORE_FILE\" --substitutions=_CONTENT_TAG=\"$CONTENT_TAG\" --project=\"$PROJECT\" --service-account=\"projects/$PROJECT/serviceAccounts/$BUILD_ACCOUNT\" --gcs-source-staging-dir=\"$STAGING_DIR\" --quiet"
     environment = {
       BUILD_CONFIG      = "deploy/gcloud/cloudbuild.json"
       BUILD_IGNORE_FILE = "deploy/gcloud/.gcloudignore"
       BUILD_ACCOUNT     = "review-sentiment-build@acme-ml-prod.iam.gserviceaccount.com"
+      STAGING_DIR       = "gs://acme-ml-prod-review-sentiment-build/source"
       CONTENT_TAG       = local.content_tag
       PROJECT           = var.project
     }
   }
 
-  depends_on = [google_project_service.apis, google_artifact_registry_repository.images, google_service_account.build, google_artifact_registry_repository_iam_member.build_push_review_sentiment_build_acme_ml_prod, google_project_iam_member.build_logs_review_sentiment_build_acme_ml_prod]
+  depends_on = [google_project_service.apis, google_artifact_registry_repository.images, google_service_account.build, google_storage_bucket_iam_member.build_source_review_sentiment_build_acme_ml_prod, google_artifact_registry_repository_iam_member.build_push_review_sentiment_build_acme_ml_prod, google_project_iam_member.build_logs_review_sentiment_build_acme_ml_prod]
 }
 
 # The digest the build pushed, read once the build ran: the service runs the image by
@@ -109,6 +136,12 @@ data "google_artifact_registry_docker_image" "image" {
   image_name    = "review-sentiment:${local.content_tag}"
 
   depends_on = [terraform_data.image]
+}
+
+resource "google_storage_bucket_iam_member" "build_source_review_sentiment_build_acme_ml_prod" {
+  bucket = google_storage_bucket.staging.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.build.member
 }
 
 resource "google_artifact_registry_repository_iam_member" "build_push_review_sentiment_build_acme_ml_prod" {
@@ -204,6 +237,7 @@ resource "google_cloud_run_v2_service" "service" {
   # the model it mounts, and that the image can be pulled, so those grants come first.
   depends_on = [
     google_project_service.apis,
+    google_storage_bucket_iam_member.build_source_review_sentiment_build_acme_ml_prod,
     google_artifact_registry_repository_iam_member.build_push_review_sentiment_build_acme_ml_prod,
     google_project_iam_member.build_logs_review_sentiment_build_acme_ml_prod,
   ]

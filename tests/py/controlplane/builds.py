@@ -18,14 +18,15 @@ from gcloud_standin import parse_dict, substitute
 from controlplane.project import NotModelled, Rejected, Res
 
 
-def build(project, config, substitutions, trigger=None, service_account=None):
+def build(project, config, substitutions, trigger=None, service_account=None, source=None):
     """The build of `config` (its parsed JSON) with `substitutions` ({_NAME: value}), run as
-    `service_account` (`--service-account`, the API's Build.serviceAccount); the engines rerun
-    it when its tags or `trigger` change."""
+    `service_account` (`--service-account`, the API's Build.serviceAccount), its source
+    uploaded under `source` (`--gcs-source-staging-dir`; None: gcloud's default bucket); the
+    engines rerun it when its tags or `trigger` change."""
     tags = [substitute(i, substitutions) for i in config.get("images") or []]
     options = config.get("options") or {}
     return Res("build", f"builds/{project}", {
-        "project": project, "tags": tags, "trigger": trigger, "serviceAccount": service_account,
+        "project": project, "tags": tags, "trigger": trigger, "serviceAccount": service_account, "source": source,
         "logging": options.get("logging"), "logsBucket": config.get("logsBucket"),
         "defaultLogsBucketBehavior": options.get("defaultLogsBucketBehavior"),
     })
@@ -45,7 +46,8 @@ def from_command(command, working_dir, environment, trigger):
         raise NotModelled(f"a build without --config: {command!r}")
     config = json.loads((Path(working_dir) / flags["--config"]).read_text())
     substitutions = parse_dict("--substitutions", flags.get("--substitutions", ""))
-    return build(flags["--project"], config, substitutions, trigger, flags.get("--service-account"))
+    return build(flags["--project"], config, substitutions, trigger, flags.get("--service-account"),
+                 flags.get("--gcs-source-staging-dir"))
 
 
 def read_image(cloud, image, builds):

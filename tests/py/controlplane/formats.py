@@ -55,6 +55,17 @@ EMAIL = re.compile(r"[^@/\s:]+@[^@/\s:]+\.[a-z]+")
 BUCKET = re.compile(r"[a-z0-9][-a-z0-9_.]{1,220}[a-z0-9]")
 
 
+def is_bucket_name(name):
+    """Cloud Storage's bucket naming rules (cloud.google.com/storage/docs/naming-buckets):
+    3-63 characters, or up to 222 with dots and each dot-separated part at most 63; lowercase
+    letters, digits, `-`, `_`, `.`, starting and ending with a letter or digit; not an IP
+    address; not starting with "goog"; not containing "google"."""
+    return bool(BUCKET.fullmatch(name)) and len(name) <= (222 if "." in name else 63) \
+        and all(0 < len(part) <= 63 for part in name.split(".")) \
+        and not re.fullmatch(r"\d+\.\d+\.\d+\.\d+", name) \
+        and not name.startswith("goog") and "google" not in name
+
+
 @functools.cache
 def sdk_root():
     root = os.environ.get("MLGEN_GCLOUD_SDK")

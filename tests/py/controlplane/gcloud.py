@@ -15,12 +15,12 @@ from gcloud_standin import parse_dict
 
 from controlplane import builds
 from controlplane.engine import Outcome
-from controlplane.project import NotModelled, Rejected, Res, binding, trigger
+from controlplane.project import NotModelled, Rejected, Res, binding, bucket, trigger
 from controlplane.service import RunDeploy
 
 ALL_USERS_INVOKER = ("roles/run.invoker", "allUsers")
 # Failures teardown.sh expects (what it deletes may be gone already).
-TOLERATED = (" delete", " remove-iam-policy-binding")
+TOLERATED = (" delete", " remove-iam-policy-binding", "storage rm")
 # Calls that change nothing; the scripts act on their answers, which the stand-in gives.
 READS = (" describe", " get-iam-policy")
 # How the stand-in spells a prerequisite it is told is absent, by resource name.
@@ -33,7 +33,8 @@ ABSENT = [
 
 class Scripts:
     """deploy.sh / teardown.sh of one output folder, against one cloud. `prerequisites` are the
-    resource names of what the deploy uses but does not create: the stand-in answers the
+    resource names of what the scripts look up (what the deploy uses but does not create, and the
+    staging bucket it creates when missing): the stand-in answers the
     scripts' checks of those the cloud lacks as absent."""
 
     def __init__(self, cloud, root, prerequisites=()):
@@ -106,8 +107,8 @@ class Scripts:
         if command == "builds submit":
             config = {"images": [flags["--tag"]]} if "--tag" in flags else json.loads(r["files"]["--config"])
             substitutions = parse_dict("--substitutions", flags.get("--substitutions", ""))
-            return [(builds.build(project, config, substitutions, service_account=flags.get("--service-account")),
-                     "create")]
+            return [(builds.build(project, config, substitutions, service_account=flags.get("--service-account"),
+                                  source=flags.get("--gcs-source-staging-dir")), "create")]
         if command == "run deploy":
             return self._deploy(r, project, flags, pos[0])
         if command == "run services update-traffic":
@@ -131,6 +132,8 @@ class Scripts:
             return [(Res("repository", self._resource(command, project, flags, pos[0]),
                          {"format": flags["--repository-format"].upper(), "description": flags.get("--description")}),
                      "create")]
+        if command.startswith(("storage buckets ", "storage rm")):
+            return [self._bucket(r, command, project, flags, pos)]
         if command.startswith("iam workload-identity-pools "):
             return [self._pool(command, project, flags, pos[0])]
         if command == "builds triggers create github":
@@ -149,6 +152,22 @@ class Scripts:
         tags = [t for t, d in pushed.items() if d == digest and t.rpartition(":")[0] == path]
         resolved = self.cloud.resolve(tags[0]) if tags else None
         return f"{path}@{resolved}" if resolved else image
+
+    @staticmethod
+    def _bucket(r, command, project, flags, pos):
+        """A bucket created (its lifecycle from the file the call read), labelled, or removed
+        with every object in it (`storage rm --recursive gs://BUCKET`)."""
+        name = pos[0].removeprefix("gs://").rstrip("/")
+        if command == "storage buckets create":
+            rules = json.loads(r["files"]["--lifecycle-file"])["rule"] if "--lifecycle-file" in flags else []
+            prevention = "enforced" if "--public-access-prevention" in flags else "inherited"
+            return bucket(name, project, flags.get("--location", "US"), "--uniform-bucket-level-access" in flags,
+                          prevention, rules, False), "create"
+        if command == "storage buckets update":
+            return Res("bucket", name, {"labels": parse_dict("--update-labels", flags["--update-labels"])}), "update"
+        if command == "storage rm" and "--recursive" in flags and "/" not in name:
+            return Res("bucket", name, {"forceDestroy": True}), "delete"
+        raise NotModelled(f"the control plane does not replay `gcloud {command}` of {pos}")
 
     @staticmethod
     def _pool(command, project, flags, name):

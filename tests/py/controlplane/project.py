@@ -7,8 +7,12 @@ Resources (`Res`) are the control plane's own vocabulary, one per API object:
     api         projects/{p}/services/{api}          {project, service, disable_on_destroy}
     account     projects/{p}/serviceAccounts/{email} {project, accountId, displayName}
     repository  projects/{p}/locations/{l}/repositories/{r}  {format, description}
+    bucket      a Cloud Storage bucket, by name  {project, location, uniformBucketLevelAccess,
+                publicAccessPrevention, lifecycle, labels; forceDestroy, how a delete treats
+                the objects in it}: the model's, a prerequisite, or the build's staging bucket
     build       a Cloud Build that pushes one image  {project, tags, trigger, serviceAccount,
-                logging, logsBucket, defaultLogsBucketBehavior}: builds.py
+                source (the gs:// folder its source is staged in), logging, logsBucket,
+                defaultLogsBucketBehavior}: builds.py
     service     projects/{p}/locations/{l}/services/{s}  {config, deletionProtection}; config's
                 `traffic` (Terraform, Pulumi) or gcloud's flags decide where requests go, by
                 revision name and tag; action `traffic` is gcloud's `update-traffic`
@@ -111,6 +115,15 @@ def binding(resource, role, member):
     return Res("binding", f"{resource}#{role}#{member}", {"resource": resource, "role": role, "member": member})
 
 
+def bucket(name, project, location, uniform, prevention, rules, force_destroy):
+    """A bucket as the Cloud Storage API holds it (location upper-case, lifecycle rules as
+    action and age); `force_destroy`: a delete removes the objects in it first."""
+    lifecycle = [{"action": r["action"]["type"], "age": int(r["condition"]["age"])} for r in rules]
+    return Res("bucket", name, {"project": project, "location": location.upper(), "uniformBucketLevelAccess": uniform,
+                                "publicAccessPrevention": prevention, "lifecycle": lifecycle,
+                                "forceDestroy": force_destroy})
+
+
 def trigger(project, location, fields):
     """A Cloud Build trigger from its BuildTrigger fields (camelCase). No approvalConfig is the
     API's default, approval not required: spelt out, so every target's trigger compares."""
@@ -148,7 +161,8 @@ class Cloud:
         self.services = {}
         self.policies = set()  # (resource, role, member)
         self.secrets = {f"projects/{project}/secrets/{s}" for s in secrets}
-        self.buckets = set(buckets)
+        self.buckets = {b: {} for b in buckets}  # name -> attrs; a prerequisite's are empty
+        self.staged = set()  # buckets holding a build's staged source
         self.folders = set(folders)  # b/{bucket}/managedFolders/{folder}/
         self.monitoring = {}  # resource name -> {project}
         self.pools = {}  # resource name of a pool or its provider -> attrs
@@ -225,7 +239,7 @@ class Cloud:
     def _snapshot(self):
         return repr((sorted((p, sorted(a)) for p, a in self.apis.items()), self.accounts, self.repositories,
                      self.images, self.services, self.monitoring, self.pools, self.triggers,
-                     sorted(self.policies)))
+                     self.buckets, sorted(self.policies)))
 
     def _require_api(self, project, kind):
         api = API_OF[kind]
@@ -281,12 +295,35 @@ class Cloud:
         else:
             self.repositories[res.name] = {k: res.attrs.get(k) for k in ("format", "description")}
 
+    def _bucket(self, res, action, check):
+        a = res.attrs
+        if check:
+            if not formats.is_bucket_name(res.name):
+                raise Rejected(f"Invalid bucket name: {res.name!r} (cloud.google.com/storage/docs/naming-buckets)")
+            if action == "create":
+                self._require_api(a["project"], "bucket")
+                if res.name in self.buckets:
+                    raise Rejected(f"Your previous request to create the named bucket succeeded and you "
+                                   f"already own it ({res.name}): 409")
+            elif res.name not in self.buckets:
+                raise Rejected(f"NOT_FOUND: bucket {res.name}")
+            if action == "delete" and res.name in self.staged and not a.get("forceDestroy"):
+                raise Rejected(f"The bucket you tried to delete is not empty ({res.name}): 409")
+        if action == "delete":
+            self.buckets.pop(res.name, None)
+            self.staged.discard(res.name)
+            self.policies = {p for p in self.policies if p[0] != f"b/{res.name}"}
+        else:
+            kept = {k: v for k, v in a.items() if k != "forceDestroy" and v is not None}
+            self.buckets[res.name] = {**self.buckets.get(res.name, {}), **kept}
+
     def _build(self, res, action, check):
         if action == "delete":
             return
         if check:
             self._require_api(res.attrs["project"], "build")
             runs_as = self._check_build_account(res.attrs)
+            self._check_build_source(res.attrs, runs_as)
             for tag in res.attrs["tags"]:
                 repo = image_repository(tag)
                 if repo is None:
@@ -301,6 +338,24 @@ class Cloud:
                     runs_as, "logging.logEntries.create", f"projects/{res.attrs['project']}"):
                 raise Rejected(f"the build's account {runs_as} may not write its logs (logging.logEntries.create)")
         self.push(*res.attrs["tags"])
+        self.staged.add(_staging_bucket(res.attrs))
+
+    def _check_build_source(self, a, runs_as):
+        """The build's account fetches the uploaded source: it reads the staging bucket, which
+        must exist before the build, since gcloud would create a missing one itself (in the
+        US multi-region, with the project's defaults), and which no deploy can grant on before
+        it exists."""
+        bucket = _staging_bucket(a)
+        if a.get("source") is None:
+            raise Rejected(f"the build's source goes to gcloud's default gs://{bucket}, created on the first "
+                           f"build, where {runs_as} has no read (storage.objects.get): pass "
+                           "--gcs-source-staging-dir=gs://BUCKET/source of a bucket the deploy creates")
+        if bucket not in self.buckets:
+            raise Rejected(f"the build's staging bucket gs://{bucket} does not exist before the build: "
+                           "gcloud would create it in the US multi-region, outside the deployment")
+        if not self.may(runs_as, "storage.objects.get", f"b/{bucket}"):
+            raise Rejected(f"{runs_as} does not have storage.objects.get access to the Google Cloud Storage "
+                           f"object gs://{bucket}/source: the build cannot fetch its source")
 
     def _check_build_account(self, a):
         """The member a deploy's build runs as: its own account, which must exist, with its logs
@@ -621,10 +676,20 @@ class Cloud:
             "images": self.images,
             "services": services,
             "monitoring": self.monitoring,
+            "buckets": {n: {k: v for k, v in a.items() if k != "labels"} for n, a in self.buckets.items()},
             "pools": self.pools,
             "triggers": self.triggers,
             "policies": sorted(self.policies),
         })
+
+
+def _staging_bucket(build):
+    """The bucket a build's source is uploaded to: `--gcs-source-staging-dir`'s, or gcloud's
+    default, PROJECT_cloudbuild (staging_bucket_util.GetDefaultStagingBucket)."""
+    source = build.get("source")
+    if source is None:
+        return build["project"].replace(":", "_").replace(".", "_").replace("google", "elgoog") + "_cloudbuild"
+    return source.removeprefix("gs://").split("/", 1)[0]
 
 
 def _traffic_state(split, tags):

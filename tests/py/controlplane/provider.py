@@ -9,12 +9,13 @@ by test_monitoring.py; here they count as objects of the Monitoring API, created
 import json
 
 from controlplane import formats, service
-from controlplane.project import NotModelled, Rejected, Res, binding, trigger
+from controlplane.project import NotModelled, Rejected, Res, binding, bucket, trigger
 
 TERRAFORM = {
     "google_project_service": "api",
     "google_service_account": "account",
     "google_artifact_registry_repository": "repository",
+    "google_storage_bucket": "bucket",
     "google_cloud_run_v2_service": "service",
     "google_secret_manager_secret_iam_member": "secret_member",
     "google_storage_bucket_iam_member": "bucket_member",
@@ -35,6 +36,7 @@ PULUMI = {
     "gcp:projects/service:Service": "api",
     "gcp:serviceaccount/account:Account": "account",
     "gcp:artifactregistry/repository:Repository": "repository",
+    "gcp:storage/bucket:Bucket": "bucket",
     "gcp:cloudrunv2/service:Service": "service",
     "gcp:secretmanager/secretIamMember:SecretIamMember": "secret_member",
     "gcp:storage/bucketIAMMember:BucketIAMMember": "bucket_member",
@@ -110,6 +112,11 @@ def resource(kind, a):
     if kind == "repository":
         return Res("repository", f"projects/{a['project']}/locations/{a['location']}/repositories/{a['repositoryId']}",
                    {"format": a["format"], "description": a.get("description")})
+    if kind == "bucket":
+        # Terraform's one lifecycle_rule block is an object, Pulumi's lifecycleRules a list.
+        rules = a.get("lifecycleRules") or ([a["lifecycleRule"]] if "lifecycleRule" in a else [])
+        return bucket(a["name"], a["project"], a["location"], a.get("uniformBucketLevelAccess", False),
+                      a.get("publicAccessPrevention", "inherited"), rules, a.get("forceDestroy", False))
     if kind == "service":
         return Res("service", f"projects/{a['project']}/locations/{a['location']}/services/{a['name']}",
                    {"config": service.canonical(a), "deletionProtection": a.get("deletionProtection", True)})

@@ -258,7 +258,7 @@ class Terraform:
                 if kind == "service":
                     args.update(service.from_terraform(
                         {k: v for k, v in body.items() if is_block(v)}, ev.value, is_block))
-                if kind == "trigger":
+                if kind in ("trigger", "bucket"):
                     args.update(_nested(body, ev.value))
                 computed[address] = provider.outputs(kind, args, self.cloud.number)
                 inst = address if key is None else f'{address}["{key}"]'

@@ -45,6 +45,7 @@ APIS = [
     "iam.googleapis.com",
     "monitoring.googleapis.com",
     "run.googleapis.com",
+    "storage.googleapis.com",
 ]
 apis = [
     gcp.projects.Service(
@@ -72,6 +73,26 @@ build_account = gcp.serviceaccount.Account(
     project=PROJECT,
     account_id="churn-score-build",
     display_name="churn-score image build",
+    opts=pulumi.ResourceOptions(depends_on=apis),
+)
+
+# Where the build's source is uploaded: the build's account reads it from here (the
+# bucket gcloud would otherwise create on the first build cannot be granted on before).
+# Staged sources are deleted after 7 days; a build reads its source once.
+staging_bucket = gcp.storage.Bucket(
+    "staging",
+    project=PROJECT,
+    name="acme-staging-churn-score-build",
+    location="europe-west1",
+    uniform_bucket_level_access=True,
+    public_access_prevention="enforced",
+    force_destroy=True,
+    lifecycle_rules=[
+        gcp.storage.BucketLifecycleRuleArgs(
+            action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
+            condition=gcp.storage.BucketLifecycleRuleConditionArgs(age=7),
+        )
+    ],
     opts=pulumi.ResourceOptions(depends_on=apis),
 )
 
@@ -107,6 +128,12 @@ CONTENT_TAG = content_tag()
 
 # What the build does as its account, granted before it runs.
 build_grants = [
+    gcp.storage.BucketIAMMember(
+        "build_source_churn_score_build_acme_staging",
+        bucket=staging_bucket.name,
+        role="roles/storage.objectViewer",
+        member=build_account.member,
+    ),
     gcp.artifactregistry.RepositoryIamMember(
         "build_push_churn_score_build_acme_staging",
         project=repository.project,
@@ -127,12 +154,13 @@ build_grants = [
 # ignore file is an allowlist).
 image_build = command.local.Command(
     "image-build",
-    create="gcloud builds submit . --config=\"$BUILD_CONFIG\" --ignore-file=\"$BUILD_IGNORE_FILE\" --substitutions=_CONTENT_TAG=\"$CONTENT_TAG\" --project=\"$PROJECT\" --service-account=\"projects/$PROJECT/serviceAccounts/$BUILD_ACCOUNT\" --quiet",
+    create="gcloud builds submit . --config=\"$BUILD_CONFIG\" --ignore-file=\"$BUILD_IGNORE_FILE\" --substitutions=_CONTENT_TAG=\"$CONTENT_TAG\" --project=\"$PROJECT\" --service-account=\"projects/$PROJECT/serviceAccounts/$BUILD_ACCOUNT\" --gcs-source-staging-dir=\"$STAGING_DIR\" --quiet",
     dir=str(BUILD_CONTEXT),
     environment={
         "BUILD_CONFIG": "deploy/staging/gcloud/cloudbuild.json",
         "BUILD_IGNORE_FILE": "deploy/staging/gcloud/.gcloudignore",
         "BUILD_ACCOUNT": "churn-score-build@acme-staging.iam.gserviceaccount.com",
+        "STAGING_DIR": "gs://acme-staging-churn-score-build/source",
         "CONTENT_TAG": CONTENT_TAG,
         "PROJECT": PROJECT,
     },
