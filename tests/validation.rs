@@ -350,6 +350,27 @@ fn a_short_account_id_gets_a_valid_suggestion() {
 }
 
 #[test]
+fn the_runtime_account_cannot_take_the_build_accounts_id() {
+    let t = with(
+        "account_id = \"iris-runtime\"",
+        "account_id = \"iris-classifier-build\"",
+    );
+    expect(
+        &t,
+        "service_account.account_id",
+        "iris-classifier-build",
+        "e.g. `iris-classifier-runtime`",
+    );
+    // An image built elsewhere has no build account to collide with.
+    let elsewhere = t.replace(
+        "[image]\nrepository = \"ml-models\"\ntag = \"1.0.0\"\n",
+        "[image]\nurl = \"us-docker.pkg.dev/other-proj/base/iris:1\"\n",
+    );
+    assert_ne!(elsewhere, t);
+    assert_eq!(diagnostics(&elsewhere), vec![]);
+}
+
+#[test]
 fn service_account_id_rules() {
     for bad in ["iris", "Iris-runtime", "iris-runtime-", &"a".repeat(31)] {
         let t = with(

@@ -33,9 +33,7 @@ pub(super) fn resolve(spec: &ServiceAccountSpec, service: &Service) -> Account {
 /// the project's default build identity, holding only what the build needs
 /// ([`super::iam`]).
 pub(super) fn build(service: &Service) -> Account {
-    let stem: String = service.name.chars().take(30 - BUILD_SUFFIX.len()).collect();
-    // IAM's account id: 6-30 of `[a-z0-9-]`, starting with a letter, not ending with `-`.
-    let account_id = format!("{}{BUILD_SUFFIX}", stem.trim_end_matches('-'));
+    let account_id = build_account_id(&service.name);
     let email = format!("{account_id}@{}.iam.gserviceaccount.com", service.project);
     Account {
         display_name: format!("{} image build", service.name),
@@ -43,6 +41,14 @@ pub(super) fn build(service: &Service) -> Account {
         email,
         account_id,
     }
+}
+
+/// The build account's id for the service `service_name`; validation refuses a runtime
+/// account of the same id.
+pub fn build_account_id(service_name: &str) -> String {
+    let stem: String = service_name.chars().take(30 - BUILD_SUFFIX.len()).collect();
+    // IAM's account id: 6-30 of `[a-z0-9-]`, starting with a letter, not ending with `-`.
+    format!("{}{BUILD_SUFFIX}", stem.trim_end_matches('-'))
 }
 
 const BUILD_SUFFIX: &str = "-build";

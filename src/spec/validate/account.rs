@@ -2,7 +2,7 @@
 
 use super::Checker;
 use super::ids::{account_id_like, is_account_id};
-use crate::spec::ServiceAccountSpec;
+use crate::spec::{ServiceAccountSpec, Spec};
 
 pub(super) fn check(c: &mut Checker, a: &ServiceAccountSpec) {
     let id = &a.account_id;
@@ -27,6 +27,27 @@ pub(super) fn check(c: &mut Checker, a: &ServiceAccountSpec) {
                 "remove the line break",
             );
         }
+    }
+}
+
+/// The runtime account's id must differ from the account the image build runs as
+/// (`SERVICE-build`): a deploy would create one account and grant it both roles.
+pub(super) fn check_distinct_from_build(c: &mut Checker, spec: &Spec) {
+    if spec.image.url.is_some() {
+        return; // built elsewhere: there is no build account
+    }
+    let id = &spec.service_account.account_id;
+    let build = crate::model::build_account_id(spec.service.name.get_ref());
+    if *id.get_ref() == build {
+        c.err(
+            "service_account.account_id",
+            id.span(),
+            format!("`{build}` is the id of the account the image build runs as"),
+            format!(
+                "use another id for the runtime account, e.g. `{}`",
+                account_id_like(&format!("{}-runtime", spec.service.name.get_ref()))
+            ),
+        );
     }
 }
 
