@@ -256,6 +256,7 @@ struct Main<'a> {
     service_depends_on: Vec<String>,
     /// The build account's address, and its grants': the build waits for them.
     build_account: &'static str,
+    staging_bucket: &'static str,
     build_grants: Vec<String>,
 }
 
@@ -313,6 +314,7 @@ pub fn render(d: &Deployment, tree: &mut Tree) -> Result<(), Error> {
         grants,
         service_depends_on,
         build_account: BUILD_ACCOUNT,
+        staging_bucket: STAGING_BUCKET,
         build_grants,
     };
     let versions = Versions {

@@ -152,7 +152,7 @@ resource "terraform_data" "image" {
     }
   }
 
-  depends_on = [{{ apis }}{% if !repo.existing %}, {{ repository }}{% endif %}, {{ build_account }}{% for g in build_grants %}, {{ g }}{% endfor %}]
+  depends_on = [{{ apis }}{% if !repo.existing %}, {{ repository }}{% endif %}, {{ build_account }}, {{ staging_bucket }}{% for g in build_grants %}, {{ g }}{% endfor %}]
 }
 
 # The digest the build pushed, read once the build ran: the service runs the image by

@@ -275,20 +275,28 @@ def test_the_pipeline_deploys_with_what_it_is_granted(tmp_path, target):
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_the_build_runs_as_its_own_account_with_only_what_a_build_needs(tmp_path, target):
-    """The build's account may push to the one repository and write logs, nothing else; the
-    spec's deployers may not submit builds (a build may run as the project's default identity)."""
+    """The build's account may read its staged source, push to the one repository and write
+    logs, nothing else; the spec's deployers may not submit builds (a build may run as the
+    project's default identity)."""
     setup = Setup.example(tmp_path, "fraud-onnx-gcs")
     d = setup.deployed(target)
     s, build, repo = setup.model["service"], setup.model["build_account"], setup.model["repository"]
     account = f"projects/{s['project']}/serviceAccounts/{build['email']}"
     assert account in d.cloud.accounts
     repository = f"projects/{repo['project']}/locations/{repo['location']}/repositories/{repo['id']}"
+    staging = setup.model["staging_bucket"]
     held = sorted((r, role) for r, role, m in d.cloud.policies if m == build["member"])
-    assert held == [(f"projects/{s['project']}", "roles/logging.logWriter"),
+    assert held == [(f"b/{staging['name']}", "roles/storage.objectViewer"),
+                    (f"projects/{s['project']}", "roles/logging.logWriter"),
                     (repository, "roles/artifactregistry.writer")]
+    # The staging bucket is private, in the service's region, and forgets staged sources.
+    assert d.cloud.buckets[staging["name"]] | {"labels": None} == {
+        "project": s["project"], "location": s["region"].upper(), "uniformBucketLevelAccess": True,
+        "publicAccessPrevention": "enforced", "lifecycle": [{"action": "Delete", "age": 7}], "labels": None}
     for member in setup.spec["access"]["deployers"]:
         assert not d.cloud.may(member, "iam.serviceAccounts.actAs", account), member
         assert not d.cloud.may(member, "cloudbuild.builds.create", f"projects/{s['project']}"), member
+        assert not d.cloud.may(member, "storage.objects.get", f"b/{staging['name']}"), member
 
 
 def deployer_gaps(setup, cloud, member):

@@ -30,10 +30,19 @@ def _move_build_push_after_the_service(text):
     return text.replace('step "Done:', grant[0] + 'step "Done:')
 
 
+def _move_build_source_after_the_service(text):
+    grant = re.search(r"^step Granting roles/storage\.objectViewer on \S+-build to serviceAccount:\S+-build@.*?>/dev/null\n\n",
+                      text, re.MULTILINE | re.DOTALL)
+    assert grant, "no staging bucket grant in deploy.sh"
+    text = text.replace(grant[0], "")
+    return text.replace('step "Done:', grant[0] + 'step "Done:')
+
+
 # The submit command every target runs, and the build account's grant on the repository.
 _SUBMIT_AS = r' --service-account=\\?"projects/\$PROJECT/serviceAccounts/\$BUILD_ACCOUNT\\?"'
 _BUILD_PUSH_ROLE = r'(build_push\w+.*?)roles/artifactregistry\.writer'
 _BUILD_PUSH_GCLOUD = r'(-build@\S+ --role=)roles/artifactregistry\.writer'
+_STAGING_DIR = r' --gcs-source-staging-dir=\\?"\$STAGING_DIR\\?"'
 _EVERY_TARGET = (("terraform", "terraform/main.tf"), ("pulumi", "pulumi/__main__.py"), ("gcloud", "gcloud/deploy.sh"))
 
 
@@ -96,7 +105,8 @@ MUTATIONS = {
     # The build's account gets its push after the build ran.
     "build push granted after the build": ({
         "terraform": ("terraform/main.tf", _sub(r", google_artifact_registry_repository_iam_member\.build_push_\w+", "")),
-        "pulumi": ("pulumi/__main__.py", _sub(r", \*build_grants\]", "]")),
+        # Waits for the first build grant only, the read of its source.
+        "pulumi": ("pulumi/__main__.py", _sub(r", \*build_grants\]", ", build_grants[0]]")),
         "gcloud": ("gcloud/deploy.sh", _move_build_push_after_the_service),
     }, "uploadArtifacts"),
     # The build's account may not write the build's logs.
@@ -108,6 +118,25 @@ MUTATIONS = {
         target: ("gcloud/cloudbuild.json", _sub(r',\n  "options": \{"logging": "CLOUD_LOGGING_ONLY"\}', ""))
         for target, _ in _EVERY_TARGET
     }, "build.service_account"),
+    # The source goes to gcloud's default bucket, which the build's account cannot read.
+    "build without its staging bucket": ({
+        target: (path, _sub(_STAGING_DIR, "")) for target, path in _EVERY_TARGET
+    }, "--gcs-source-staging-dir"),
+    # The build's account gets its read on the staged source after the build ran.
+    "build source granted after the build": ({
+        "terraform": ("terraform/main.tf", _sub(r", google_storage_bucket_iam_member\.build_source_\w+", "")),
+        # Waits for the other build grants, not the first, the read of its source.
+        "pulumi": ("pulumi/__main__.py", _sub(r", \*build_grants\]", ", *build_grants[1:]]")),
+        "gcloud": ("gcloud/deploy.sh", _move_build_source_after_the_service),
+    }, "storage.objects.get"),
+    # The build's account reads another bucket (the model's), not the staging bucket.
+    "build source grant on another bucket": ({
+        "terraform": ("terraform/main.tf", _sub(r"(build_source_\w+\" \{\n\s*bucket\s*=\s*)google_storage_bucket\.staging\.name",
+                                                r'\1"acme-models-prod"')),
+        "pulumi": ("pulumi/__main__.py", _sub(r"bucket=staging_bucket\.name", 'bucket="acme-models-prod"')),
+        "gcloud": ("gcloud/deploy.sh", _sub(r"(add-iam-policy-binding )gs://\S+-build( \\\n\s*--member=serviceAccount:\S+-build@)",
+                                            r"\1gs://acme-models-prod\2")),
+    }, "storage.objects.get"),
 }
 # The example each mutation breaks, where not fraud-onnx-gcs.
 EXAMPLE = {"project id for number": "churn-public", "missing monitoring API": "churn-public"}

@@ -123,7 +123,7 @@ resource "terraform_data" "image" {
     }
   }
 
-  depends_on = [google_project_service.apis, google_artifact_registry_repository.images, google_service_account.build, google_storage_bucket_iam_member.build_source_churn_demo_build_acme_demos, google_artifact_registry_repository_iam_member.build_push_churn_demo_build_acme_demos, google_project_iam_member.build_logs_churn_demo_build_acme_demos]
+  depends_on = [google_project_service.apis, google_artifact_registry_repository.images, google_service_account.build, google_storage_bucket.staging, google_storage_bucket_iam_member.build_source_churn_demo_build_acme_demos, google_artifact_registry_repository_iam_member.build_push_churn_demo_build_acme_demos, google_project_iam_member.build_logs_churn_demo_build_acme_demos]
 }
 
 # The digest the build pushed, read once the build ran: the service runs the image by

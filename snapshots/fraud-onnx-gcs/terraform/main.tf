@@ -143,7 +143,7 @@ resource "terraform_data" "image" {
     }
   }
 
-  depends_on = [google_project_service.apis, google_artifact_registry_repository.images, google_service_account.build, google_storage_bucket_iam_member.build_source_fraud_scorer_build_acme_payments, google_artifact_registry_repository_iam_member.build_push_fraud_scorer_build_acme_payments, google_project_iam_member.build_logs_fraud_scorer_build_acme_payments]
+  depends_on = [google_project_service.apis, google_artifact_registry_repository.images, google_service_account.build, google_storage_bucket.staging, google_storage_bucket_iam_member.build_source_fraud_scorer_build_acme_payments, google_artifact_registry_repository_iam_member.build_push_fraud_scorer_build_acme_payments, google_project_iam_member.build_logs_fraud_scorer_build_acme_payments]
 }
 
 # The digest the build pushed, read once the build ran: the service runs the image by

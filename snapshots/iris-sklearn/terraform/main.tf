@@ -122,7 +122,7 @@ resource "terraform_data" "image" {
     }
   }
 
-  depends_on = [google_project_service.apis, google_artifact_registry_repository.images, google_service_account.build, google_storage_bucket_iam_member.build_source_iris_classifier_build_acme_ml_prod, google_artifact_registry_repository_iam_member.build_push_iris_classifier_build_acme_ml_prod, google_project_iam_member.build_logs_iris_classifier_build_acme_ml_prod]
+  depends_on = [google_project_service.apis, google_artifact_registry_repository.images, google_service_account.build, google_storage_bucket.staging, google_storage_bucket_iam_member.build_source_iris_classifier_build_acme_ml_prod, google_artifact_registry_repository_iam_member.build_push_iris_classifier_build_acme_ml_prod, google_project_iam_member.build_logs_iris_classifier_build_acme_ml_prod]
 }
 
 # The digest the build pushed, read once the build ran: the service runs the image by

@@ -165,7 +165,7 @@ image_build = command.local.Command(
         "PROJECT": PROJECT,
     },
     triggers=[CONTENT_TAG],
-    opts=pulumi.ResourceOptions(depends_on=[*apis, repository, build_account, *build_grants]),
+    opts=pulumi.ResourceOptions(depends_on=[*apis, repository, build_account, staging_bucket, *build_grants]),
 )
 
 # The digest the build pushed, read once the build ran: the service runs the image by
