@@ -203,6 +203,22 @@ def test_a_repository_that_existed_before_survives_with_its_images(tmp_path, tar
     assert {k: v for k, v in left_by(d.cloud, before).items() if k != "images"} == {}
 
 
+def test_teardown_keeps_a_staging_bucket_deploy_sh_did_not_create(tmp_path):
+    """deploy.sh uses a bucket of the staging bucket's name that it finds, and labels only the
+    bucket it creates; teardown.sh deletes only a bucket with its label."""
+    setup = Setup.example(tmp_path, "churn-public")
+    name = setup.model["staging_bucket"]["name"]
+    cloud = setup.cloud()
+    found = {"project": setup.model["service"]["project"], "location": "EUROPE-WEST1"}
+    cloud.buckets[name] = dict(found)
+    d = setup.deployment("gcloud", cloud)
+    assert d.deploy(setup.out).ok
+    outcome = d.destroy(setup.out)
+    assert outcome.ok, outcome.errors
+    assert d.cloud.buckets[name] == found
+    assert not [p for p in d.cloud.policies if p[0] == f"b/{name}"]
+
+
 @pytest.mark.parametrize("target", TARGETS)
 def test_a_shared_repository_that_is_missing_fails_before_anything_is_created(tmp_path, target):
     setup = Setup.example(tmp_path, "churn-public")
