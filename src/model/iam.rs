@@ -236,7 +236,13 @@ pub(super) fn grants(i: &Inputs) -> Vec<IamGrant> {
         // its logs.
         let builder = (account.member.as_str(), Principal::Build);
         let bucket = staging.name.as_str();
-        out.push(IamTarget::StagingBucket, bucket, BUILD_SOURCE, builder, true);
+        out.push(
+            IamTarget::StagingBucket,
+            bucket,
+            BUILD_SOURCE,
+            builder,
+            true,
+        );
         out.push(IamTarget::Repository, repository, BUILD_PUSH, builder, true);
         let project = i.service.project.as_str();
         out.push(IamTarget::Project, project, BUILD_LOGS, builder, true);

@@ -53,8 +53,8 @@ pub use source::{
     Feature, GCS_MOUNT_PATH, Handler, IMAGE_HANDLER_DIR, IMAGE_MODEL_DIR, Model, ModelFile, Volume,
     serve_framework,
 };
-
 pub use staging::StagingBucket;
+
 use crate::spec::Spec;
 use crate::spec::validate::Checked;
 
