@@ -14,6 +14,4 @@ content_tag() {
   done | while IFS= read -r f; do sha256 <"$f"; done | tr -d '\n' | sha256
 }
 
-sha256() {
-  if command -v sha256sum >/dev/null; then sha256sum; else shasum -a 256; fi | cut -c1-64
-}
+{% include "gcloud/_sha256.sh" %}

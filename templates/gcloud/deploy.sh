@@ -73,11 +73,6 @@ retry() {
   done
 }
 
-{%- macro sha256_fn() -%}
-sha256() {
-  if command -v sha256sum >/dev/null; then sha256sum; else shasum -a 256; fi | cut -c1-64
-}
-{%- endmacro %}
 
 {%- macro grant(gr) %}
 step Granting {{ gr.g.role }} on {{ gr.g.resource }} to {{ gr.g.member }}
@@ -257,7 +252,7 @@ fi
 {%- if let Some(r) = d.rollout %}
 {%- if !d.image.built_here %}
 
-{% call sha256_fn() %}{% endcall %}
+{% include "gcloud/_sha256.sh" %}
 {%- endif %}
 
 # The revision this deploy creates, named by its image and settings exactly as Terraform and
