@@ -15,40 +15,62 @@ pub struct Account {
     pub member: String,
 }
 
-pub(super) fn resolve(spec: &ServiceAccountSpec, service: &Service) -> Account {
-    let account_id = spec.account_id.get_ref().clone();
-    let email = format!("{account_id}@{}.iam.gserviceaccount.com", service.project);
-    Account {
-        display_name: spec.display_name.as_ref().map_or_else(
-            || format!("{} runtime", service.name),
-            |d| d.get_ref().clone(),
-        ),
-        member: format!("serviceAccount:{email}"),
-        email,
-        account_id,
+impl Account {
+    /// The account `account_id` of `project`: its email and member follow from them.
+    fn new(account_id: String, display_name: String, project: &str) -> Account {
+        let email = format!("{account_id}@{project}.iam.gserviceaccount.com");
+        Account {
+            account_id,
+            display_name,
+            member: format!("serviceAccount:{email}"),
+            email,
+        }
     }
+}
+
+pub(super) fn resolve(spec: &ServiceAccountSpec, service: &Service) -> Account {
+    let display_name = spec.display_name.as_ref().map_or_else(
+        || format!("{} runtime", service.name),
+        |d| d.get_ref().clone(),
+    );
+    Account::new(
+        spec.account_id.get_ref().clone(),
+        display_name,
+        &service.project,
+    )
+}
+
+/// An account mlgen names after the service, `SERVICE-SUFFIX` (the service name cut so the
+/// id stays within IAM's 30 characters).
+pub(super) fn named_after(service: &Service, suffix: &str, display_name: String) -> Account {
+    Account::new(
+        id_after(&service.name, suffix),
+        display_name,
+        &service.project,
+    )
+}
+
+fn id_after(service_name: &str, suffix: &str) -> String {
+    let stem: String = service_name.chars().take(30 - suffix.len()).collect();
+    // IAM's account id: 6-30 of `[a-z0-9-]`, starting with a letter, not ending with `-`.
+    format!("{}{suffix}", stem.trim_end_matches('-'))
 }
 
 /// The account a build here runs as, `SERVICE-build`: Cloud Build runs as it instead of
 /// the project's default build identity, holding only what the build needs
 /// ([`super::iam`]).
 pub(super) fn build(service: &Service) -> Account {
-    let account_id = build_account_id(&service.name);
-    let email = format!("{account_id}@{}.iam.gserviceaccount.com", service.project);
-    Account {
-        display_name: format!("{} image build", service.name),
-        member: format!("serviceAccount:{email}"),
-        email,
-        account_id,
-    }
+    named_after(
+        service,
+        BUILD_SUFFIX,
+        format!("{} image build", service.name),
+    )
 }
 
 /// The build account's id for the service `service_name`; validation refuses a runtime
 /// account of the same id.
 pub fn build_account_id(service_name: &str) -> String {
-    let stem: String = service_name.chars().take(30 - BUILD_SUFFIX.len()).collect();
-    // IAM's account id: 6-30 of `[a-z0-9-]`, starting with a letter, not ending with `-`.
-    format!("{}{BUILD_SUFFIX}", stem.trim_end_matches('-'))
+    id_after(service_name, BUILD_SUFFIX)
 }
 
 const BUILD_SUFFIX: &str = "-build";

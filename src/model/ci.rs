@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::account;
 use super::iam::{self, IamTarget};
 use super::{Account, Deployment, Image, Repository, Service};
 use crate::spec::{CiProvider, CiSpec};
@@ -228,15 +229,11 @@ impl Ci {
 
 /// `SERVICE-deploy`, cut so the id stays within IAM's 6-30 characters.
 fn deploy_account(service: &Service) -> Account {
-    let stem: String = service.name.chars().take(23).collect();
-    let account_id = format!("{}-deploy", stem.trim_end_matches('-'));
-    let email = format!("{account_id}@{}.iam.gserviceaccount.com", service.project);
-    Account {
-        display_name: format!("{} deploy pipeline", service.name),
-        member: format!("serviceAccount:{email}"),
-        email,
-        account_id,
-    }
+    account::named_after(
+        service,
+        "-deploy",
+        format!("{} deploy pipeline", service.name),
+    )
 }
 
 /// What a deploy does, and nothing else: what the spec's deployers get, each on the one
