@@ -371,6 +371,23 @@ fn the_runtime_account_cannot_take_the_build_accounts_id() {
 }
 
 #[test]
+fn the_runtime_account_cannot_take_the_pipelines_id() {
+    let t = with(
+        "account_id = \"iris-runtime\"",
+        "account_id = \"iris-classifier-deploy\"",
+    );
+    // Without `[ci]` there is no pipeline account to collide with.
+    assert_eq!(diagnostics(&t), vec![]);
+    let ci = format!("{t}\n[ci]\nprovider = \"github\"\nrepository = \"acme/iris\"\n");
+    expect(
+        &ci,
+        "service_account.account_id",
+        "iris-classifier-deploy",
+        "e.g. `iris-classifier-runtime`",
+    );
+}
+
+#[test]
 fn service_account_id_rules() {
     for bad in ["iris", "Iris-runtime", "iris-runtime-", &"a".repeat(31)] {
         let t = with(

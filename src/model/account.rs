@@ -67,13 +67,22 @@ pub(super) fn build(service: &Service) -> Account {
     )
 }
 
-/// The build account's id for the service `service_name`; validation refuses a runtime
-/// account of the same id.
-pub fn build_account_id(service_name: &str) -> String {
-    id_after(service_name, BUILD_SUFFIX)
+/// The ids of the accounts mlgen names after the service `service_name`, with what each
+/// is for: the build's (unless the image is built elsewhere) and the deploy pipeline's
+/// (with `[ci]`). Validation refuses a runtime account of one of these ids.
+pub fn named_ids(service_name: &str, builds: bool, pipeline: bool) -> Vec<(String, &'static str)> {
+    [
+        (builds, BUILD_SUFFIX, "the image build"),
+        (pipeline, DEPLOY_SUFFIX, "the deploy pipeline"),
+    ]
+    .into_iter()
+    .filter(|(wanted, ..)| *wanted)
+    .map(|(_, suffix, what)| (id_after(service_name, suffix), what))
+    .collect()
 }
 
 const BUILD_SUFFIX: &str = "-build";
+pub(super) const DEPLOY_SUFFIX: &str = "-deploy";
 
 #[cfg(test)]
 mod tests {

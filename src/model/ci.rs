@@ -231,7 +231,7 @@ impl Ci {
 fn deploy_account(service: &Service) -> Account {
     account::named_after(
         service,
-        "-deploy",
+        account::DEPLOY_SUFFIX,
         format!("{} deploy pipeline", service.name),
     )
 }

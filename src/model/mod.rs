@@ -30,7 +30,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-pub use account::{Account, build_account_id};
+pub use account::{Account, named_ids};
 pub use ci::{
     CLOUDBUILD_CONFIG, Ci, CiBuild, CiGrant, CiGrantOn, Environment, Federation, GITHUB_WORKFLOW,
     Trigger,

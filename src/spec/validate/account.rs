@@ -30,22 +30,21 @@ pub(super) fn check(c: &mut Checker, a: &ServiceAccountSpec) {
     }
 }
 
-/// The runtime account's id must differ from the account the image build runs as
-/// (`SERVICE-build`): a deploy would create one account and grant it both roles.
-pub(super) fn check_distinct_from_build(c: &mut Checker, spec: &Spec) {
-    if spec.image.url.is_some() {
-        return; // built elsewhere: there is no build account
-    }
+/// The runtime account's id must differ from the accounts mlgen names after the service
+/// (`SERVICE-build`, `SERVICE-deploy`): a deploy would create one account and grant it both
+/// roles.
+pub(super) fn check_distinct_from_named(c: &mut Checker, spec: &Spec) {
     let id = &spec.service_account.account_id;
-    let build = crate::model::build_account_id(spec.service.name.get_ref());
-    if *id.get_ref() == build {
+    let service = spec.service.name.get_ref();
+    let named = crate::model::named_ids(service, spec.image.url.is_none(), spec.ci.is_some());
+    if let Some((named, what)) = named.into_iter().find(|(n, _)| n == id.get_ref()) {
         c.err(
             "service_account.account_id",
             id.span(),
-            format!("`{build}` is the id of the account the image build runs as"),
+            format!("`{named}` is the id of the account {what} runs as"),
             format!(
                 "use another id for the runtime account, e.g. `{}`",
-                account_id_like(&format!("{}-runtime", spec.service.name.get_ref()))
+                account_id_like(&format!("{service}-runtime"))
             ),
         );
     }

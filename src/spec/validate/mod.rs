@@ -132,7 +132,7 @@ pub fn validate(spec: &Spec) -> Result<Checked, Vec<Diagnostic>> {
     model::check_source_fits(&mut c, &spec.model, source.as_ref(), sized.millicpu);
     let timeout_s = scaling::check(&mut c, &spec.scaling, &spec.resources, sized.millicpu);
     account::check(&mut c, &spec.service_account);
-    account::check_distinct_from_build(&mut c, spec);
+    account::check_distinct_from_named(&mut c, spec);
     access::check(&mut c, &spec.access);
     env::check(&mut c, spec);
     serving::check(&mut c, spec, source.as_ref());
